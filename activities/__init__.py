@@ -1,0 +1,1 @@
+"""Temporal activities: grading in the sandbox, recording results in PostgreSQL and Redis."""

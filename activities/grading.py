@@ -1,0 +1,168 @@
+"""Grading activities: run a submission in the sandbox, record the result in PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.sandbox import SandboxError, SandboxJob, run_in_sandbox
+from gradeflow import redis_keys
+from gradeflow.models import Assignment, GradingRun, Submission
+from gradeflow.views import result_payload, submission_payload
+from workflows.config import HEARTBEAT_EVERY_SECONDS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GradingRequest:
+    submission_id: str
+    regrade_batch_id: str | None = None
+
+
+@dataclass
+class GradingOutcome:
+    submission_id: str
+    test_version: str
+    verdict: str
+    passed: bool
+    score: float
+    max_score: float
+    tests: list[dict[str, Any]]
+    message: str
+    stdout: str
+    stderr: str
+    cpu_ms: int
+    wall_ms: int
+    peak_memory_kb: int
+    attempt: int
+    started_at: str
+    finished_at: str
+    regrade_batch_id: str | None = None
+
+
+@dataclass
+class RecordRequest:
+    outcome: GradingOutcome
+    workflow_id: str
+    run_id: str
+
+
+@dataclass
+class GradingFailure:
+    submission_id: str
+    message: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def score_of(tests: list[dict[str, Any]], max_score: float) -> float:
+    if not tests:
+        return 0.0
+    return round(max_score * sum(t["passed"] for t in tests) / len(tests), 2)
+
+
+class GradingActivities:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: Redis) -> None:
+        self.sessions = sessions
+        self.redis = redis
+
+    async def _publish(self, sub: Submission, cache_result: bool = False) -> None:
+        """Best effort: Redis is a cache, PostgreSQL already holds the truth."""
+        payload = submission_payload(sub)
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.set(redis_keys.submission_status(str(sub.id)), json.dumps(payload),
+                         ex=redis_keys.STATUS_TTL_SECONDS)
+                if cache_result and sub.test_version:
+                    pipe.set(redis_keys.result_cache(sub.assignment_id, sub.test_version, sub.code_hash),
+                             json.dumps(result_payload(sub)), ex=redis_keys.RESULT_CACHE_TTL_SECONDS)
+                pipe.publish(redis_keys.EVENTS_CHANNEL, json.dumps(
+                    {"submission_id": payload["id"], "status": payload["status"], "user_id": payload["user_id"]}))
+                await pipe.execute()
+        except Exception as exc:  # noqa: BLE001
+            log.warning("redis update for submission %s failed: %s", sub.id, exc)
+
+    @activity.defn(name="grade_submission")
+    async def grade(self, req: GradingRequest) -> GradingOutcome:
+        sub_id = uuid.UUID(req.submission_id)
+        async with self.sessions() as session:
+            row = (await session.execute(
+                select(Submission, Assignment).join(Assignment, Submission.assignment_id == Assignment.id)
+                .where(Submission.id == sub_id)
+            )).first()
+            if row is None:
+                raise ApplicationError(f"submission {sub_id} does not exist", type="SubmissionNotFound",
+                                       non_retryable=True)
+            sub, assignment = row
+            if req.regrade_batch_id is None and sub.status == "queued":
+                sub.status = "grading"
+                await session.commit()
+                await self._publish(sub)
+        started_at = datetime.now(timezone.utc)
+        job = SandboxJob(code=sub.code, test_code=assignment.test_code, limits=dict(assignment.limits))
+        grading = asyncio.create_task(run_in_sandbox(job))
+        while not grading.done():
+            activity.heartbeat()
+            await asyncio.wait({grading}, timeout=HEARTBEAT_EVERY_SECONDS)
+        try:
+            result = grading.result()
+        except SandboxError as exc:
+            raise ApplicationError(str(exc), type="SandboxError") from exc
+        finished_at = datetime.now(timezone.utc)
+        return GradingOutcome(
+            submission_id=req.submission_id, test_version=assignment.test_version, verdict=result.verdict,
+            passed=result.passed, score=score_of(result.tests, sub.max_score), max_score=sub.max_score, tests=result.tests, message=result.message,
+            stdout=result.stdout, stderr=result.stderr, cpu_ms=result.cpu_ms, wall_ms=result.wall_ms,
+            peak_memory_kb=result.peak_memory_kb, attempt=activity.info().attempt,
+            started_at=started_at.isoformat(), finished_at=finished_at.isoformat(),
+            regrade_batch_id=req.regrade_batch_id,
+        )
+
+    @activity.defn(name="record_grading")
+    async def record(self, req: RecordRequest) -> None:
+        out = req.outcome
+        sub_id = uuid.UUID(out.submission_id)
+        batch_id = uuid.UUID(out.regrade_batch_id) if out.regrade_batch_id else None
+        tests = out.tests if out.tests else ([{"name": "(program)", "passed": False, "message": out.message}]
+                                             if out.message else [])
+        async with self.sessions() as session, session.begin():
+            await session.execute(insert(GradingRun).values(
+                submission_id=sub_id, regrade_batch_id=batch_id, test_version=out.test_version,
+                verdict=out.verdict, passed=out.passed, score=out.score, max_score=out.max_score, tests=tests,
+                stdout=out.stdout, stderr=out.stderr, cpu_ms=out.cpu_ms, wall_ms=out.wall_ms,
+                peak_memory_kb=out.peak_memory_kb, workflow_id=req.workflow_id, run_id=req.run_id,
+                attempt=out.attempt, started_at=datetime.fromisoformat(out.started_at),
+                finished_at=datetime.fromisoformat(out.finished_at),
+            ).on_conflict_do_nothing(constraint="uq_grading_runs_submission_batch"))
+            sub = (await session.execute(
+                update(Submission).where(Submission.id == sub_id).values(
+                    status="graded", passed=out.passed, score=out.score, verdict=out.verdict, tests=tests,
+                    test_version=out.test_version, error=None,
+                    graded_at=datetime.fromisoformat(out.finished_at),
+                ).returning(Submission)
+            )).scalar_one()
+        await self._publish(sub, cache_result=True)
+
+    @activity.defn(name="record_grading_failure")
+    async def record_failure(self, req: GradingFailure) -> None:
+        async with self.sessions() as session, session.begin():
+            sub = (await session.execute(
+                update(Submission).where(Submission.id == uuid.UUID(req.submission_id)).values(
+                    status="error", verdict="internal_error",
+                    error=f"Grading failed after retries: {req.message}", graded_at=datetime.now(timezone.utc),
+                ).returning(Submission)
+            )).scalar_one_or_none()
+        if sub is not None:
+            await self._publish(sub)

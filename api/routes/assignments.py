@@ -1,0 +1,110 @@
+"""Assignments: students read them in course order; instructors write them."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from fastapi import APIRouter
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from api.deps import CurrentUser, Instructor, RedisDep, SessionDep
+from api.errors import ApiError
+from api.schemas import AssignmentCreate, AssignmentOut, AssignmentStaffOut, AssignmentUpdate
+from gradeflow import redis_keys
+from gradeflow.models import Assignment
+from gradeflow.versions import test_version
+
+router = APIRouter(prefix="/assignments", tags=["assignments"])
+STAFF_ROLES = ("instructor", "operator")
+
+
+def assignment_out(a: Assignment, staff: bool) -> AssignmentOut:
+    fields = dict(id=a.id, slug=a.slug, title=a.title, handout=a.handout, order=a.position, points=a.points,
+                  language=a.language, limits=a.limits)
+    if staff:
+        return AssignmentStaffOut(**fields, test_code=a.test_code, reference_solution=a.reference_solution,
+                                  test_version=a.test_version, updated_at=a.updated_at)
+    return AssignmentOut(**fields)
+
+
+async def get_assignment(session, assignment_id: int) -> Assignment:
+    assignment = await session.get(Assignment, assignment_id)
+    if assignment is None:
+        raise ApiError(404, f"Assignment {assignment_id} does not exist. GET /api/v1/assignments lists them.")
+    return assignment
+
+
+async def purge_assignment_cache(redis) -> None:
+    try:
+        await redis.delete(redis_keys.ASSIGNMENTS_PUBLIC)
+    except Exception:  # noqa: BLE001 - a stale cache expires on its own
+        pass
+
+
+def slugify(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:100] or "assignment"
+
+
+@router.get("", response_model=list[AssignmentStaffOut] | list[AssignmentOut])
+async def list_assignments(user: CurrentUser, session: SessionDep, redis: RedisDep):
+    """All assignments in course order. Students get the public view, served from the Redis cache."""
+    staff = user.role in STAFF_ROLES
+    if not staff:
+        try:
+            cached = await redis.get(redis_keys.ASSIGNMENTS_PUBLIC)
+            if cached:
+                return json.loads(cached)
+        except Exception:  # noqa: BLE001 - Redis down: read PostgreSQL
+            cached = None
+    rows = (await session.execute(select(Assignment).order_by(Assignment.position, Assignment.id))).scalars()
+    out = [assignment_out(a, staff).model_dump(mode="json") for a in rows]
+    if not staff:
+        try:
+            await redis.set(redis_keys.ASSIGNMENTS_PUBLIC, json.dumps(out), ex=300)
+        except Exception:  # noqa: BLE001
+            pass
+    return out
+
+
+@router.get("/{assignment_id}", response_model=AssignmentStaffOut | AssignmentOut)
+async def read_assignment(assignment_id: int, user: CurrentUser, session: SessionDep):
+    return assignment_out(await get_assignment(session, assignment_id), user.role in STAFF_ROLES)
+
+
+@router.post("", status_code=201, response_model=AssignmentStaffOut)
+async def create_assignment(body: AssignmentCreate, _: Instructor, session: SessionDep, redis: RedisDep):
+    limits = body.limits.model_dump()
+    assignment = Assignment(
+        slug=body.slug or slugify(body.title), title=body.title, handout=body.handout, position=body.order,
+        points=body.points, test_code=body.test_code, io_cases=[], limits=limits,
+        reference_solution=body.reference_solution, test_version=test_version(body.test_code, [], limits),
+    )
+    session.add(assignment)
+    try:
+        await session.commit()
+    except IntegrityError:
+        raise ApiError(409, f"An assignment with slug '{assignment.slug}' already exists; choose another slug.")
+    await session.refresh(assignment)
+    await purge_assignment_cache(redis)
+    return assignment_out(assignment, staff=True)
+
+
+@router.put("/{assignment_id}", response_model=AssignmentStaffOut)
+async def update_assignment(assignment_id: int, body: AssignmentUpdate, _: Instructor, session: SessionDep,
+                            redis: RedisDep):
+    """Change any of the fields; a change to tests or limits gives the assignment a new test version."""
+    assignment = await get_assignment(session, assignment_id)
+    changes = body.model_dump(exclude_unset=True)
+    if "limits" in changes:
+        changes["limits"] = body.limits.model_dump() if body.limits else assignment.limits
+    if "order" in changes:
+        changes["position"] = changes.pop("order")
+    for name, value in changes.items():
+        setattr(assignment, name, value)
+    assignment.test_version = test_version(assignment.test_code, assignment.io_cases, assignment.limits)
+    await session.commit()
+    await session.refresh(assignment)
+    await purge_assignment_cache(redis)
+    return assignment_out(assignment, staff=True)

@@ -1,0 +1,46 @@
+"""Health: is each backing service reachable? 503 when one is not."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from api.schemas import HealthOut
+
+router = APIRouter(tags=["health"])
+CHECK_TIMEOUT = 3.0
+
+
+async def _check(probe) -> str:
+    try:
+        await asyncio.wait_for(probe(), CHECK_TIMEOUT)
+        return "ok"
+    except TimeoutError:
+        return f"error: no answer within {CHECK_TIMEOUT:.0f} s"
+    except Exception as exc:  # noqa: BLE001 - report any failure as text
+        return f"error: {type(exc).__name__}: {exc}"[:300]
+
+
+@router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
+async def health(request: Request):
+    """No token needed. Each of database, Redis and Temporal is "ok" or the error."""
+    state = request.app.state
+
+    async def database():
+        async with state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def redis():
+        await state.redis.ping()
+
+    async def temporal():
+        client = await state.temporal()
+        await client.service_client.check_health()
+
+    results = dict(zip(("database", "redis", "temporal"),
+                       await asyncio.gather(_check(database), _check(redis), _check(temporal))))
+    healthy = all(v == "ok" for v in results.values())
+    return JSONResponse({"status": "ok" if healthy else "degraded", **results}, status_code=200 if healthy else 503)

@@ -1,0 +1,39 @@
+"""A small HTTP client for the GradeFlow API that turns every failure into a message a person can act on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+class ApiProblem(Exception):
+    """Something the user should read: API down, bad token, a refused request."""
+
+
+@dataclass
+class Api:
+    base_url: str
+    token: str
+    timeout: float = 10.0
+
+    def request(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        try:
+            response = httpx.request(method, f"{self.base_url}/api/v1{path}", timeout=self.timeout,
+                                     headers={"Authorization": f"Bearer {self.token}"}, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ApiProblem(f"The GradeFlow API at {self.base_url} is not reachable ({type(exc).__name__}). "
+                             "Is it running?") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"detail": response.text}
+        if response.status_code == 401:
+            raise ApiProblem("That token was not accepted. Check it, or ask your instructor for a new one.")
+        if response.status_code >= 400 and response.status_code not in (409,):
+            raise ApiProblem(body.get("detail", f"The API answered {response.status_code}."))
+        return response.status_code, body
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)[1]

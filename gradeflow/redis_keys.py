@@ -1,0 +1,28 @@
+"""The one place that knows GradeFlow's Redis key names, and the one Redis client factory."""
+
+from redis.asyncio import Redis
+
+INTAKE_STREAM = "gradeflow:intake"
+INTAKE_GROUP = "dispatchers"
+EVENTS_CHANNEL = "gradeflow:events"
+ASSIGNMENTS_PUBLIC = "gradeflow:assignments:public"
+
+STATUS_TTL_SECONDS = 3600
+RESULT_CACHE_TTL_SECONDS = 7 * 24 * 3600
+
+
+def submission_status(submission_id: str) -> str:
+    return f"gradeflow:submission:{submission_id}"
+
+
+def result_cache(assignment_id: int, test_version: str, code_hash: str) -> str:
+    return f"gradeflow:result:{assignment_id}:{test_version}:{code_hash}"
+
+
+def rate_limit(user_id: int, window: int) -> str:
+    return f"gradeflow:rate:{user_id}:{window}"
+
+
+def connect(url: str) -> Redis:
+    # Short timeouts: Redis is a cache in front of PostgreSQL, so a slow Redis must fail fast, not stall requests.
+    return Redis.from_url(url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2)

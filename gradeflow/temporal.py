@@ -1,0 +1,41 @@
+"""Connecting to Temporal and making sure GradeFlow's search attributes exist."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+
+from workflows.config import SEARCH_ATTRIBUTES
+
+log = logging.getLogger(__name__)
+
+
+async def connect(address: str, namespace: str, wait_seconds: float = 0) -> Client:
+    """Connect, retrying for up to `wait_seconds` so a worker can start before Temporal is reachable."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    delay = 0.5
+    while True:
+        try:
+            return await Client.connect(address, namespace=namespace)
+        except Exception as exc:  # noqa: BLE001 - the SDK raises RuntimeError for connection failures
+            if loop.time() >= deadline:
+                raise
+            log.warning("Temporal at %s not reachable yet (%s); retrying", address, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5)
+
+
+async def ensure_search_attributes(client: Client) -> None:
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace))
+    missing = {key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES
+               if key.name not in existing.custom_attributes}
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing))
+        log.info("registered search attributes %s", ", ".join(missing))

@@ -1,0 +1,1 @@
+"""Alembic migrations for GradeFlow's PostgreSQL schema."""

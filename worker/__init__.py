@@ -1,0 +1,1 @@
+"""The worker process: Temporal worker, intake dispatcher and reconciler."""

@@ -1,0 +1,162 @@
+"""Feeds Temporal from the intake: the Redis stream dispatcher and the PostgreSQL reconciler.
+
+The stream is the fast path; the reconciler is the safety net that makes a lost message, a flushed or restarted
+Redis, or a Temporal outage cost latency and never a submission.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from datetime import datetime, timedelta, timezone
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from gradeflow import redis_keys
+from gradeflow.models import Cohort, Submission
+from workflows.config import (
+    ASSIGNMENT_KEY,
+    COHORT_KEY,
+    GRADE_WORKFLOW_EXECUTION_TIMEOUT,
+    GRADING_TASK_QUEUE,
+    USER_KEY,
+    grade_workflow_id,
+)
+from workflows.grade_submission import GradeSubmission, GradeSubmissionInput
+
+log = logging.getLogger(__name__)
+# A message a dead dispatcher read but never acknowledged is claimed by a live one after this long.
+RECLAIM_IDLE_MS = 30_000
+
+
+async def start_grading(client: Client, submission_id: str, assignment_id: str, user_id: str, cohort: str) -> None:
+    """Start GradeSubmission for one submission; starting it twice is harmless (same id, duplicates rejected)."""
+    try:
+        await client.start_workflow(
+            GradeSubmission.run,
+            GradeSubmissionInput(submission_id=submission_id),
+            id=grade_workflow_id(submission_id),
+            task_queue=GRADING_TASK_QUEUE,
+            execution_timeout=GRADE_WORKFLOW_EXECUTION_TIMEOUT,
+            # A finished grading is never started again under the same id: no double grading.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes([
+                SearchAttributePair(ASSIGNMENT_KEY, assignment_id),
+                SearchAttributePair(USER_KEY, user_id),
+                SearchAttributePair(COHORT_KEY, cohort),
+            ]),
+        )
+    except WorkflowAlreadyStartedError:
+        pass
+
+
+class Dispatcher:
+    """Reads the intake stream with a consumer group, starts workflows, then acknowledges."""
+
+    def __init__(self, redis: Redis, client: Client, batch: int) -> None:
+        self.redis = redis
+        self.client = client
+        self.batch = batch
+        self.consumer = f"{socket.gethostname()}-{os.getpid()}"
+
+    async def _ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(redis_keys.INTAKE_STREAM, redis_keys.INTAKE_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _handle(self, entries: list) -> None:
+        if not entries:
+            return
+        # Entries deleted after a crash between XDEL and XACK come back with no fields: just acknowledge them.
+        await asyncio.gather(*(start_grading(self.client, f["submission_id"], f["assignment_id"], f["user_id"],
+                                             f.get("cohort", "")) for _, f in entries if f))
+        await self.redis.xack(redis_keys.INTAKE_STREAM, redis_keys.INTAKE_GROUP, *[mid for mid, _ in entries])
+        await self.redis.xdel(redis_keys.INTAKE_STREAM, *[mid for mid, _ in entries])
+
+    async def run_once(self, block_ms: int = 1000) -> int:
+        # Entries a dead consumer left pending are claimed and handled first.
+        # Redis 6.2 answers [next, claimed]; 7+ adds the deleted ids.
+        claimed = (await self.redis.xautoclaim(
+            redis_keys.INTAKE_STREAM, redis_keys.INTAKE_GROUP, self.consumer, RECLAIM_IDLE_MS, count=self.batch))[1]
+        await self._handle(claimed)
+        # Our own pending entries (a start that failed last time), then new ones.
+        for start_id, block in (("0", None), (">", block_ms)):
+            reply = await self.redis.xreadgroup(redis_keys.INTAKE_GROUP, self.consumer,
+                                                {redis_keys.INTAKE_STREAM: start_id}, count=self.batch, block=block)
+            entries = [e for _, stream_entries in reply for e in stream_entries]
+            await self._handle(entries)
+            if entries:
+                return len(entries) + len(claimed)
+        return len(claimed)
+
+    async def run(self) -> None:
+        delay = 0.5
+        group_ready = False
+        while True:
+            try:
+                if not group_ready:
+                    await self._ensure_group()
+                    group_ready = True
+                await self.run_once()
+                delay = 0.5
+            except ResponseError as exc:
+                if "NOGROUP" in str(exc):  # Redis was flushed or restarted: recreate the group, the reconciler
+                    group_ready = False    # covers whatever was lost.
+                    log.warning("intake stream group missing; recreating it")
+                    continue
+                log.warning("dispatcher: %s", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Redis or Temporal trouble: back off, never die
+                log.warning("dispatcher: %s: %s; retrying in %.1fs", type(exc).__name__, exc, delay,
+                            exc_info=not isinstance(exc, (RedisError, OSError, RuntimeError)))
+                group_ready = False
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+
+
+class Reconciler:
+    """Starts workflows for submissions left `queued` too long (lost message, Redis flush, Temporal outage)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], client: Client, after_seconds: float,
+                 interval_seconds: float, batch: int = 500) -> None:
+        self.sessions = sessions
+        self.client = client
+        self.after = timedelta(seconds=after_seconds)
+        self.interval = interval_seconds
+        self.batch = batch
+
+    async def run_once(self) -> int:
+        cutoff = datetime.now(timezone.utc) - self.after
+        async with self.sessions() as session:
+            rows = (await session.execute(
+                select(Submission.id, Submission.assignment_id, Submission.user_id, Cohort.slug)
+                .outerjoin(Cohort, Submission.cohort_id == Cohort.id)
+                .where(Submission.status == "queued", Submission.created_at < cutoff)
+                .order_by(Submission.created_at).limit(self.batch)
+            )).all()
+        await asyncio.gather(*(start_grading(self.client, str(r.id), str(r.assignment_id), str(r.user_id),
+                                             r.slug or "") for r in rows))
+        if rows:
+            log.info("reconciler started or confirmed %d queued submission(s)", len(rows))
+        return len(rows)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception as exc:  # noqa: BLE001 - keep reconciling whatever failed this round
+                log.warning("reconciler: %s", exc)
+            await asyncio.sleep(self.interval)

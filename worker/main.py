@@ -1,0 +1,59 @@
+"""Runs the worker process: the Temporal worker for grading plus the intake dispatcher and reconciler."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+
+from temporalio.worker import Worker
+
+from activities.grading import GradingActivities
+from gradeflow import redis_keys
+from gradeflow.db import make_engine, make_sessionmaker
+from gradeflow.settings import Settings
+from gradeflow.temporal import connect, ensure_search_attributes
+from worker.intake import Dispatcher, Reconciler
+from workflows.config import GRADING_TASK_QUEUE
+from workflows.grade_submission import GradeSubmission
+
+log = logging.getLogger("gradeflow.worker")
+
+
+async def run_worker(settings: Settings) -> None:
+    settings.require("database_url", "redis_url", "temporal_address")
+    engine = make_engine(settings.database_url, pool_size=settings.grading_concurrency)  # type: ignore[arg-type]
+    sessions = make_sessionmaker(engine)
+    redis = redis_keys.connect(settings.redis_url)  # type: ignore[arg-type]
+    client = await connect(settings.temporal_address, settings.temporal_namespace,  # type: ignore[arg-type]
+                           wait_seconds=300)
+    await ensure_search_attributes(client)
+    grading = GradingActivities(sessions, redis)
+    worker = Worker(
+        client,
+        task_queue=GRADING_TASK_QUEUE,
+        workflows=[GradeSubmission],
+        activities=[grading.grade, grading.record, grading.record_failure],
+        max_concurrent_activities=settings.grading_concurrency,
+        # Let a grading in progress finish on SIGTERM rather than hand it back half done.
+        graceful_shutdown_timeout=timedelta(seconds=30),
+    )
+    dispatcher = Dispatcher(redis, client, settings.dispatch_batch)
+    reconciler = Reconciler(sessions, client, settings.reconcile_after_seconds, settings.reconcile_interval_seconds)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    background = [asyncio.create_task(dispatcher.run(), name="dispatcher"),
+                  asyncio.create_task(reconciler.run(), name="reconciler")]
+    log.info("worker ready on task queue %s (concurrency %d)", GRADING_TASK_QUEUE, settings.grading_concurrency)
+    async with worker:
+        await stop.wait()
+        log.info("shutting down: draining gradings in progress")
+        for task in background:
+            task.cancel()
+    await redis.aclose()
+    await engine.dispose()

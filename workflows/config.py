@@ -1,0 +1,35 @@
+"""Task queues, timeouts, retry policies and search attributes: the one place Temporal knobs live."""
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy, SearchAttributeKey
+
+GRADING_TASK_QUEUE = "gradeflow-grading"
+
+# Grading: the sandbox enforces the assignment's wall limit (at most 60 s); the rest is slack for start-up.
+GRADE_START_TO_CLOSE = timedelta(minutes=2)
+# A worker that dies mid-grading is noticed within this long and the grading is retried elsewhere.
+GRADE_HEARTBEAT = timedelta(seconds=5)
+HEARTBEAT_EVERY_SECONDS = 1.0
+RECORD_START_TO_CLOSE = timedelta(seconds=30)
+GRADE_WORKFLOW_EXECUTION_TIMEOUT = timedelta(hours=1)
+
+# Infrastructure faults (sandbox failed to start, worker died, database blip) are retried with backoff.
+# What the student's code did is a result returned by the activity, never an exception, so never retried.
+INFRA_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=8,
+    non_retryable_error_types=["SubmissionNotFound"],
+)
+
+ASSIGNMENT_KEY = SearchAttributeKey.for_keyword("GradeflowAssignment")
+USER_KEY = SearchAttributeKey.for_keyword("GradeflowUser")
+COHORT_KEY = SearchAttributeKey.for_keyword("GradeflowCohort")
+REGRADE_BATCH_KEY = SearchAttributeKey.for_keyword("GradeflowRegradeBatch")
+SEARCH_ATTRIBUTES = (ASSIGNMENT_KEY, USER_KEY, COHORT_KEY, REGRADE_BATCH_KEY)
+
+
+def grade_workflow_id(submission_id: str) -> str:
+    return f"grade-{submission_id}"
