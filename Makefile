@@ -1,0 +1,28 @@
+# GradeFlow: `make run` starts the platform, `make test` runs every test. Both set everything up first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install run test test-unit bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "GradeFlow needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/gradeflow up
+
+test: install
+	$(BIN)/python -m pytest -ra
+
+test-unit: install
+	$(BIN)/python -m pytest -ra tests/unit
+
+clean:
+	rm -rf $(VENV) .gradeflow .pytest_cache test-output *.egg-info
