@@ -7,6 +7,7 @@ submission could forge this file. Issue #3 replaces it with a judge outside the 
 import ctypes
 import errno
 import json
+import os
 import resource
 import signal
 import sys
@@ -79,6 +80,7 @@ def main() -> None:
     with open(f"{workdir}/limits.json") as f:
         limits = json.load(f)
     limit_self(limits)
+    os.environ.clear()  # the child starts with env={}, but Python's locale coercion adds LC_CTYPE
     sys.path.insert(0, workdir)
     outcome: dict = {"import_error": None, "tests": []}
     try:

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8501
     # Where the dashboard finds the API.
     api_url: str | None = None

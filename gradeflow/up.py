@@ -53,7 +53,7 @@ def banner(settings: Settings, logs: Path) -> str:
     lines = [
         "",
         "GradeFlow is running. Ctrl-C stops everything.",
-        f"  Dashboard:        http://{settings.api_host}:{settings.dashboard_port}",
+        f"  Dashboard:        http://{settings.dashboard_host}:{settings.dashboard_port}",
         f"  API docs:         {api}/docs",
         f"  API health:       {api}/api/v1/health",
         f"  Temporal Web UI:  {settings.temporal_ui_url or '(configured Temporal: see its own UI)'}",
