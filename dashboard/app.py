@@ -44,6 +44,10 @@ def live_status(api: Api, submission_id: str) -> None:
     if sub["status"] not in FINAL:
         st.info(f"Status: **{sub['status']}**…")
         return
+    if st.session_state.get("shown_result") != submission_id:
+        # The result just arrived: rerun the whole page once so points and progress catch up.
+        st.session_state.shown_result = submission_id
+        st.rerun(scope="app")
     verdict = sub.get("verdict") or "internal_error"
     text = VERDICTS.get(verdict, verdict)
     (st.success if sub.get("passed") else st.error)(
@@ -51,13 +55,14 @@ def live_status(api: Api, submission_id: str) -> None:
     if sub.get("error"):
         st.warning(sub["error"])
     for test in sub["tests"]:
-        icon = "✅" if test["passed"] else "❌"
-        st.markdown(f"{icon} `{test['name']}`")
+        badge = ":green-badge[passed]" if test["passed"] else ":red-badge[failed]"
+        st.markdown(f"{badge} `{test['name']}`")
         if test["message"]:
             st.code(test["message"], language=None)
     if sub.get("passed") and st.button("Next assignment →", key=f"next-{submission_id}"):
-        st.session_state.pop("submission_id", None)
-        st.rerun()
+        for key in ("submission_id", "assignment_id"):
+            st.session_state.pop(key, None)
+        st.rerun(scope="app")
 
 
 def main() -> None:
@@ -75,12 +80,18 @@ def main() -> None:
     st.sidebar.metric("Points", progress["points"])
     st.sidebar.progress(min(progress["points"] / (100 * total), 1.0),
                         text=f"{len(progress['solved'])} of {progress['total_assignments']} solved")
-    assignment = progress["next_assignment"]
-    if assignment is None:
-        st.balloons()
+    # Stay on the assignment being worked on until the student moves on, even after it is solved.
+    if "assignment_id" not in st.session_state and progress["next_assignment"]:
+        st.session_state.assignment_id = progress["next_assignment"]["id"]
+    if "assignment_id" not in st.session_state:
         st.success("You have solved every assignment. Well done!")
         return
-    st.title(assignment["title"])
+    try:
+        assignment = api.get(f"/assignments/{st.session_state.assignment_id}")
+    except ApiProblem as exc:
+        st.error(str(exc))
+        return
+    st.caption(f"Assignment {assignment['order']} of {progress['total_assignments']} · {assignment['points']} points")
     st.markdown(assignment["handout"])
     with st.form(f"submit-{assignment['id']}"):
         code = st.text_area("Your solution (Python)", height=260, key=f"code-{assignment['id']}")

@@ -137,6 +137,9 @@ def test_workflow_history_shows_grading_and_recording(stack: Stack):
 
     async def history(client: Client):
         handle = client.get_workflow_handle(f"grade-{sub['id']}")
+        # The row is graded once recording commits; the workflow completes a moment later.
+        result = await asyncio.wait_for(handle.result(), 30)
+        assert (result["status"], result["verdict"]) == ("graded", "passed")
         desc = await handle.describe()
         events = [e async for e in handle.fetch_history_events()]
         scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name for e in events
