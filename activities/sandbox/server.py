@@ -1,0 +1,83 @@
+"""The sandbox's process: a warm, secret-free fork server, or a fresh interpreter that grades one job.
+
+Started by the worker with an empty environment and no inherited descriptors. The fork server accepts jobs on a
+root-only Unix socket and forks one judge per job (milliseconds: everything is already imported); `--once`
+reads one job from stdin (a socket) in a fresh interpreter, the fallback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+import time
+import unittest  # noqa: F401 - warm: imported once here, inherited by every judge
+
+from activities.sandbox import confine, inside, judge, wire  # noqa: F401
+
+JOB_READ_SECONDS = 10
+
+
+def handle(conn: socket.socket, opts: judge.Options) -> None:
+    """One job, in a judge process of its own: read it, grade it, answer, exit."""
+    confine.become_subreaper()
+    job = wire.recv(conn, time.monotonic() + JOB_READ_SECONDS, limit=4 * wire.MAX_FRAME)
+    n_runs = 1 + len(job.get("io_cases") or [])
+    # Backstop: a judge never outlives its job, whatever happens.
+    signal.alarm(int(n_runs * (float(job["limits"]["wall_seconds"]) + 2)) + 10)
+    opts = judge.Options(mode=opts.mode, readable=opts.readable, simulate_missing=job.get("simulate_missing"))
+    try:
+        result = judge.run_job(job, opts)
+    except Exception as exc:  # noqa: BLE001 - any judge failure is an infrastructure fault, retried upstream
+        result = {"sandbox_error": f"the judge failed: {type(exc).__name__}: {exc}"}
+    wire.send(conn, result)
+
+
+def serve_forever(path: str, opts: judge.Options) -> None:
+    confine.prctl(confine.PR_SET_PDEATHSIG, signal.SIGTERM, "prctl(PR_SET_PDEATHSIG)")  # die with the worker
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # judges are reaped automatically
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o077)
+    listener.bind(path)
+    os.umask(old_umask)
+    listener.listen(256)
+    print("ready", flush=True)
+    while True:
+        conn, _ = listener.accept()
+        pid = os.fork()
+        if pid == 0:
+            listener.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            code = 0
+            try:
+                handle(conn, opts)
+            except BaseException:  # noqa: BLE001
+                code = 1
+            finally:
+                os._exit(code)
+        conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--socket", help="serve jobs on this Unix socket (fork server)")
+    parser.add_argument("--once", action="store_true", help="grade one job from stdin (fresh interpreter)")
+    parser.add_argument("--unsafe", action="store_true", help="no isolation: development only")
+    args = parser.parse_args()
+    # Started with env={}; Python's own locale coercion may add LC_CTYPE, nothing else may be there.
+    if set(os.environ) - {"LC_CTYPE"}:
+        sys.exit(f"the sandbox server must start with an empty environment, not {sorted(os.environ)}")
+    os.environ.clear()
+    mode = "unsafe" if args.unsafe else ("fresh" if args.once else "forkserver")
+    opts = judge.Options(mode=mode, readable=[] if args.unsafe else confine.interpreter_paths())
+    if args.once:
+        conn = socket.socket(fileno=0)
+        handle(conn, opts)
+    else:
+        serve_forever(args.socket, opts)
+
+
+if __name__ == "__main__":
+    main()
