@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.sandbox import SandboxError, SandboxJob, run_in_sandbox
+from activities.sandbox import Sandbox, SandboxError, SandboxJob
 from gradeflow import redis_keys
 from gradeflow.models import Assignment, GradingRun, Submission
 from gradeflow.views import result_payload, submission_payload
@@ -42,6 +42,7 @@ class GradingOutcome:
     max_score: float
     tests: list[dict[str, Any]]
     message: str
+    sandbox: str
     stdout: str
     stderr: str
     cpu_ms: int
@@ -68,15 +69,18 @@ class GradingFailure:
 
 
 def score_of(tests: list[dict[str, Any]], max_score: float) -> float:
-    if not tests:
+    """The assignment's points times the share of test points earned (a unittest test is worth 1)."""
+    total = sum(t.get("points", 1) for t in tests)
+    if not total:
         return 0.0
-    return round(max_score * sum(t["passed"] for t in tests) / len(tests), 2)
+    return round(max_score * sum(t.get("points", 1) for t in tests if t["passed"]) / total, 2)
 
 
 class GradingActivities:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: Redis) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: Redis, sandbox: Sandbox) -> None:
         self.sessions = sessions
         self.redis = redis
+        self.sandbox = sandbox
 
     async def _publish(self, sub: Submission, cache_result: bool = False) -> None:
         """Best effort: Redis is a cache, PostgreSQL already holds the truth."""
@@ -111,8 +115,9 @@ class GradingActivities:
                 await session.commit()
                 await self._publish(sub)
         started_at = datetime.now(timezone.utc)
-        job = SandboxJob(code=sub.code, test_code=assignment.test_code, limits=dict(assignment.limits))
-        grading = asyncio.create_task(run_in_sandbox(job))
+        job = SandboxJob(code=sub.code, test_code=assignment.test_code, io_cases=list(assignment.io_cases or []),
+                         limits=dict(assignment.limits))
+        grading = asyncio.create_task(self.sandbox.run_in_sandbox(job))
         while not grading.done():
             activity.heartbeat()
             await asyncio.wait({grading}, timeout=HEARTBEAT_EVERY_SECONDS)
@@ -135,13 +140,14 @@ class GradingActivities:
         out = req.outcome
         sub_id = uuid.UUID(out.submission_id)
         batch_id = uuid.UUID(out.regrade_batch_id) if out.regrade_batch_id else None
-        tests = out.tests if out.tests else ([{"name": "(program)", "passed": False, "message": out.message}]
-                                             if out.message else [])
+        tests = out.tests
+        details = {"message": out.message, "stdout": out.stdout, "stderr": out.stderr, "cpu_ms": out.cpu_ms,
+                   "wall_ms": out.wall_ms, "peak_memory_kb": out.peak_memory_kb, "sandbox": out.sandbox}
         async with self.sessions() as session, session.begin():
             await session.execute(insert(GradingRun).values(
                 submission_id=sub_id, regrade_batch_id=batch_id, test_version=out.test_version,
                 verdict=out.verdict, passed=out.passed, score=out.score, max_score=out.max_score, tests=tests,
-                stdout=out.stdout, stderr=out.stderr, cpu_ms=out.cpu_ms, wall_ms=out.wall_ms,
+                message=out.message, sandbox=out.sandbox, stdout=out.stdout, stderr=out.stderr, cpu_ms=out.cpu_ms, wall_ms=out.wall_ms,
                 peak_memory_kb=out.peak_memory_kb, workflow_id=req.workflow_id, run_id=req.run_id,
                 attempt=out.attempt, started_at=datetime.fromisoformat(out.started_at),
                 finished_at=datetime.fromisoformat(out.finished_at),
@@ -149,7 +155,7 @@ class GradingActivities:
             sub = (await session.execute(
                 update(Submission).where(Submission.id == sub_id).values(
                     status="graded", passed=out.passed, score=out.score, verdict=out.verdict, tests=tests,
-                    test_version=out.test_version, error=None,
+                    details=details, test_version=out.test_version, error=None,
                     graded_at=datetime.fromisoformat(out.finished_at),
                 ).returning(Submission)
             )).scalar_one()

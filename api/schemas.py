@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from activities.sandbox import DEFAULT_LIMITS
 
@@ -26,21 +26,42 @@ def _check_python(source: str, what: str) -> str:
     return source
 
 
+class IOCase(BaseModel):
+    """Run the submission as a program on `stdin`; it passes when its stdout equals `stdout` (trailing
+    whitespace on each line and trailing blank lines ignored)."""
+    model_config = ConfigDict(extra="forbid")
+    stdin: str = Field("", max_length=1_000_000)
+    stdout: str = Field(max_length=1_000_000)
+    points: int = Field(1, ge=0, le=1000)
+    hidden: bool = Field(False, description="students see only whether a hidden case passed")
+
+
+TEST_CODE_HELP = ("unittest source; tests import the student's code as `solution` (`import solution`, "
+                  "`from solution import f`, `from solution import *`), whose calls run in the sandbox and return "
+                  "plain data. Tests in a class named Hidden… or a method named test_hidden… are hidden.")
+
+
 class AssignmentBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str = Field(min_length=1, max_length=200)
     handout: str = Field("", max_length=100_000, description="Markdown shown to students")
     order: int = Field(0, description="Position in the course; students work through assignments in this order")
     points: int = Field(100, ge=1, le=10_000)
-    test_code: str = Field(min_length=1, max_length=200_000,
-                           description="unittest source; tests import the student's code as `solution`")
+    test_code: str = Field("", max_length=200_000, description=TEST_CODE_HELP)
+    io_cases: list[IOCase] = Field(default_factory=list, max_length=50)
     limits: Limits = Field(default_factory=Limits)
     reference_solution: str | None = Field(None, max_length=65_536)
 
     @field_validator("test_code")
     @classmethod
     def tests_compile(cls, v: str) -> str:
-        return _check_python(v, "test_code")
+        return _check_python(v, "test_code") if v else v
+
+    @model_validator(mode="after")
+    def has_tests(self):
+        if not self.test_code.strip() and not self.io_cases:
+            raise ValueError("an assignment needs test_code, io_cases or both")
+        return self
 
 
 class AssignmentCreate(AssignmentBase):
@@ -54,14 +75,15 @@ class AssignmentUpdate(BaseModel):
     handout: str | None = Field(None, max_length=100_000)
     order: int | None = None
     points: int | None = Field(None, ge=1, le=10_000)
-    test_code: str | None = Field(None, min_length=1, max_length=200_000)
+    test_code: str | None = Field(None, max_length=200_000, description=TEST_CODE_HELP)
+    io_cases: list[IOCase] | None = Field(None, max_length=50)
     limits: Limits | None = None
     reference_solution: str | None = Field(None, max_length=65_536)
 
     @field_validator("test_code")
     @classmethod
     def tests_compile(cls, v: str | None) -> str | None:
-        return None if v is None else _check_python(v, "test_code")
+        return _check_python(v, "test_code") if v else v
 
 
 class AssignmentOut(BaseModel):
@@ -74,10 +96,12 @@ class AssignmentOut(BaseModel):
     points: int
     language: str
     limits: dict[str, Any]
+    examples: list[dict[str, Any]] = Field(default_factory=list, description="The visible I/O cases")
 
 
 class AssignmentStaffOut(AssignmentOut):
     test_code: str
+    io_cases: list[dict[str, Any]]
     reference_solution: str | None
     test_version: str
     updated_at: datetime
@@ -90,7 +114,9 @@ class SubmissionCreate(BaseModel):
 class TestResultOut(BaseModel):
     name: str
     passed: bool
-    message: str
+    message: str = Field(description="Why it failed; empty for hidden tests")
+    points: int = 1
+    hidden: bool = False
 
 
 class SubmissionOut(BaseModel):
@@ -103,6 +129,12 @@ class SubmissionOut(BaseModel):
     max_score: float
     verdict: str | None
     tests: list[TestResultOut]
+    message: str = Field("", description="The verdict in words: the first failure, the exception and line, …")
+    stdout: str = Field("", description="The start of what the program printed")
+    stderr: str = ""
+    cpu_ms: int | None = None
+    peak_memory_kb: int | None = None
+    sandbox: str | None = Field(None, description="forkserver | fresh | unsafe (development only)")
     error: str | None
     cached: bool
     workflow_id: str | None

@@ -98,6 +98,8 @@ class Submission(Base):
     cached: Mapped[bool] = mapped_column(Boolean, default=False)
     cached_from: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The latest grading's message, stdout/stderr excerpts, cpu_ms, wall_ms, peak_memory_kb and sandbox.
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     workflow_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     graded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -145,6 +147,8 @@ class GradingRun(Base):
     score: Mapped[float] = mapped_column(Float)
     max_score: Mapped[float] = mapped_column(Float)
     tests: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    message: Mapped[str] = mapped_column(Text, default="")
+    sandbox: Mapped[str] = mapped_column(String(20), default="")
     stdout: Mapped[str] = mapped_column(Text, default="")
     stderr: Mapped[str] = mapped_column(Text, default="")
     cpu_ms: Mapped[int] = mapped_column(Integer, default=0)

@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     reconcile_after_seconds: float = 30.0
     reconcile_interval_seconds: float = 5.0
 
+    # Sandbox: "auto" (fork server, falling back to a fresh interpreter per run), "forkserver" or "fresh".
+    sandbox_mode: str = "auto"
+    # Development only: grade WITHOUT isolation. The worker announces it loudly and marks every result.
+    unsafe_grading: bool = False
+    # Tests only: make one isolation step fail (e.g. "seccomp", "user namespace") to check the refusal.
+    sandbox_simulate_missing: str | None = None
+
     # Seed demo data on first start of `gradeflow up`.
     seed_demo: bool = True
 

@@ -8,6 +8,7 @@ from gradeflow.models import Submission
 
 
 def submission_payload(sub: Submission) -> dict[str, Any]:
+    details = sub.details or {}
     return {
         "id": str(sub.id),
         "assignment_id": sub.assignment_id,
@@ -18,6 +19,12 @@ def submission_payload(sub: Submission) -> dict[str, Any]:
         "max_score": sub.max_score,
         "verdict": sub.verdict,
         "tests": sub.tests or [],
+        "message": details.get("message", ""),
+        "stdout": details.get("stdout", ""),
+        "stderr": details.get("stderr", ""),
+        "cpu_ms": details.get("cpu_ms"),
+        "peak_memory_kb": details.get("peak_memory_kb"),
+        "sandbox": details.get("sandbox"),
         "error": sub.error,
         "cached": sub.cached,
         "workflow_id": sub.workflow_id,
@@ -29,4 +36,5 @@ def submission_payload(sub: Submission) -> dict[str, Any]:
 def result_payload(sub: Submission) -> dict[str, Any]:
     """What the result cache keeps: enough to answer an identical submission without grading it."""
     return {"submission_id": str(sub.id), "passed": sub.passed, "score": sub.score, "max_score": sub.max_score,
-            "verdict": sub.verdict, "tests": sub.tests or [], "test_version": sub.test_version}
+            "verdict": sub.verdict, "tests": sub.tests or [], "test_version": sub.test_version,
+            "details": sub.details or {}}

@@ -10,6 +10,7 @@ from datetime import timedelta
 from temporalio.worker import Worker
 
 from activities.grading import GradingActivities
+from activities.sandbox import UNSAFE_WARNING, IsolationUnavailable, Sandbox
 from gradeflow import redis_keys
 from gradeflow.db import make_engine, make_sessionmaker
 from gradeflow.settings import Settings
@@ -29,7 +30,18 @@ async def run_worker(settings: Settings) -> None:
     client = await connect(settings.temporal_address, settings.temporal_namespace,  # type: ignore[arg-type]
                            wait_seconds=300)
     await ensure_search_attributes(client)
-    grading = GradingActivities(sessions, redis)
+    sandbox = Sandbox(settings.sandbox_mode, unsafe=settings.unsafe_grading,
+                      simulate_missing=settings.sandbox_simulate_missing)
+    try:
+        await sandbox.start()
+    except IsolationUnavailable as exc:
+        log.critical("%s", exc)
+        await redis.aclose()
+        await engine.dispose()
+        raise SystemExit(2) from None
+    if settings.unsafe_grading:
+        log.critical("!!! %s !!!", UNSAFE_WARNING)
+    grading = GradingActivities(sessions, redis, sandbox)
     worker = Worker(
         client,
         task_queue=GRADING_TASK_QUEUE,
@@ -49,11 +61,13 @@ async def run_worker(settings: Settings) -> None:
 
     background = [asyncio.create_task(dispatcher.run(), name="dispatcher"),
                   asyncio.create_task(reconciler.run(), name="reconciler")]
-    log.info("worker ready on task queue %s (concurrency %d)", GRADING_TASK_QUEUE, settings.grading_concurrency)
+    log.info("worker ready on task queue %s (concurrency %d, sandbox %s)", GRADING_TASK_QUEUE,
+             settings.grading_concurrency, sandbox.mode)
     async with worker:
         await stop.wait()
         log.info("shutting down: draining gradings in progress")
         for task in background:
             task.cancel()
+    await sandbox.close()
     await redis.aclose()
     await engine.dispose()

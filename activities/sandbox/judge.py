@@ -56,6 +56,7 @@ class Child:
     started: float
     deadline: float
     status: int | None = None
+    cpu_seconds: float = 0.0  # the run's CPU, when it ended on its own (its monitor waited for it)
 
     def excerpt(self, name: str) -> str:
         try:
@@ -86,13 +87,16 @@ class Child:
 
     def finish(self, grace: float = 0.5) -> int:
         """End the run: hang up, give it `grace` to exit, then kill; reap it and everything it left behind."""
+        if self.status is not None:
+            return self.status
         try:
             self.sock.close()
         except OSError:
             pass
         if not self.wait(grace):
             os.kill(self.pid, signal.SIGKILL)  # the namespace's init dies with it (PDEATHSIG), and all inside
-        _, self.status = os.waitpid(self.pid, 0)
+        _, self.status, usage = os.wait4(self.pid, 0)
+        self.cpu_seconds = usage.ru_utime + usage.ru_stime
         reap_orphans()
         return self.status
 
@@ -119,7 +123,8 @@ def exit_signal(status: int) -> int | None:
     return code - 128 if 128 < code < 160 else None
 
 
-def launch(job: dict, opts: Options, mode: str, stdin: bytes = b"") -> Child:
+def launch(job: dict, opts: Options, children: list[Child], mode: str, stdin: bytes = b"") -> Child:
+    """Fork one confined child; it joins `children` at once so its files are removed whatever happens."""
     limits = job["limits"]
     tmpdir = tempfile.mkdtemp(prefix="gradeflow-run-")
     with open(os.path.join(tmpdir, "stdin"), "wb") as f:
@@ -130,7 +135,9 @@ def launch(job: dict, opts: Options, mode: str, stdin: bytes = b"") -> Child:
     if pid == 0:  # pragma: no cover - runs in the child
         _child(job, opts, mode, tmpdir, sandbox_end)
     sandbox_end.close()
-    return Child(pid, judge_end, tmpdir, started, started + float(limits["wall_seconds"]))
+    child = Child(pid, judge_end, tmpdir, started, started + float(limits["wall_seconds"]))
+    children.append(child)
+    return child
 
 
 def _child(job: dict, opts: Options, mode: str, tmpdir: str, channel: socket.socket) -> None:  # pragma: no cover
@@ -169,6 +176,7 @@ def _child(job: dict, opts: Options, mode: str, tmpdir: str, channel: socket.soc
                 _, status = os.waitpid(init, 0)
                 os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
             confine.prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL, "prctl(PR_SET_PDEATHSIG)")
+            os.setsid()  # its own session and group: kill(0) from inside cannot reach the monitor outside
             confine.drop_capabilities()
             confine.set_limits(limits)
             confine.install_seccomp(opts.simulate_missing)
@@ -225,7 +233,9 @@ def ended(child: Child, cpu_seconds: float) -> Gone:
     timed_out = time.monotonic() >= child.deadline
     status = child.finish(0.2)
     sig = exit_signal(status)
-    if timed_out or sig in (signal.SIGXCPU, signal.SIGKILL):
+    # RLIMIT_CPU ends the run with SIGXCPU, or SIGKILL at the hard limit (a namespace's init ignores SIGXCPU).
+    out_of_cpu = sig == signal.SIGXCPU or (sig == signal.SIGKILL and child.cpu_seconds >= cpu_seconds * 0.9)
+    if timed_out or out_of_cpu:
         return Gone("time", f"Time limit exceeded ({cpu_seconds:g} s CPU, wall-clock limit reached)"
                     if timed_out else f"Time limit exceeded ({cpu_seconds:g} s CPU)")
     if sig == signal.SIGXFSZ:
@@ -363,38 +373,45 @@ class Collecting(unittest.TestResult):
         pass
 
 
-def unittest_part(job: dict, opts: Options) -> tuple[list[dict[str, Any]], dict[str, Any] | None, Child]:
+def unittest_part(job: dict, opts: Options, children: list[Child]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Run the unittest tests against one sandboxed import of the submission."""
-    child = launch(job, opts, "serve")
+    child = launch(job, opts, children, "serve")
     await_ready(child)
     remote = Remote(child, float(job["limits"]["cpu_seconds"]))
     try:
         hello = remote.receive()
     except Gone as gone:
-        return [], {"kind": gone.kind, "message": str(gone)}, child
+        return [], {"kind": gone.kind, "message": str(gone)}
     if "import_error" in hello:
         info = hello["import_error"] if isinstance(hello["import_error"], dict) else {}
         kind = info.get("kind") if info.get("kind") in VERDICT_OF_KIND else "runtime"
         line = info.get("line")
         message = str(info.get("message", ""))[:2000] + (f" (line {line})" if isinstance(line, int) else "")
         child.finish()
-        return [], {"kind": kind, "message": message}, child
+        return [], {"kind": kind, "message": message}
     module = proxy_module(remote, hello.get("manifest") or {})
     saved = sys.modules.get("solution")
     sys.modules["solution"] = module
+    result = Collecting()
     try:
         tests_module = types.ModuleType("test_solution")
-        exec(compile(job["test_code"], "test_solution.py", "exec"), tests_module.__dict__)
-        suite = unittest.defaultTestLoader.loadTestsFromModule(tests_module)
-        result = Collecting()
-        suite.run(result)
+        try:
+            exec(compile(job["test_code"], "test_solution.py", "exec"), tests_module.__dict__)
+        except ImportError as exc:  # the submission lacks what the tests import: the student's to fix
+            result.records.append({"name": "import", "passed": False, "kind": "runtime", "hidden": False,
+                                   "points": 1, "message": f"{type(exc).__name__}: {exc}"})
+        except Gone as gone:
+            result.records.append({"name": "import", "passed": False, "kind": gone.kind, "hidden": False,
+                                   "points": 1, "message": str(gone)})
+        else:
+            unittest.defaultTestLoader.loadTestsFromModule(tests_module).run(result)
     finally:
         if saved is None:
             sys.modules.pop("solution", None)
         else:
             sys.modules["solution"] = saved
     child.finish()
-    return result.records, None, child
+    return result.records, None
 
 
 def normalise(text: str) -> str:
@@ -402,11 +419,11 @@ def normalise(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.rstrip().splitlines())
 
 
-def io_case(job: dict, opts: Options, number: int, case: dict[str, Any]) -> tuple[dict[str, Any], Child]:
+def io_case(job: dict, opts: Options, children: list[Child], number: int, case: dict[str, Any]) -> dict[str, Any]:
     hidden = bool(case.get("hidden"))
     name = f"io_case_{number}"
     points = int(case.get("points", 1))
-    child = launch(job, opts, "program", str(case.get("stdin", "")).encode())
+    child = launch(job, opts, children, "program", str(case.get("stdin", "")).encode())
     await_ready(child)
     record = {"name": name, "passed": False, "kind": "wrong", "hidden": hidden, "points": points, "message": ""}
     try:
@@ -419,12 +436,12 @@ def io_case(job: dict, opts: Options, number: int, case: dict[str, Any]) -> tupl
         info = started["import_error"]
         record.update(kind="syntax", message=f"{info.get('message')} (line {info.get('line')})")
         child.finish()
-        return record, child
+        return record
     exited = child.wait(child.deadline - time.monotonic())
     if not exited:
         child.finish(0)
         record.update(kind="time", message="Time limit exceeded (wall-clock limit reached)")
-        return record, child
+        return record
     status = child.finish(0)
     sig = exit_signal(status)
     limit = int(job["limits"]["output_kb"]) * 1024
@@ -432,7 +449,7 @@ def io_case(job: dict, opts: Options, number: int, case: dict[str, Any]) -> tupl
     # The last stderr line only words the message; pass or fail is decided by exit status and output alone.
     last_line = (child.excerpt("stderr").strip().splitlines() or [""])[-1]
     failed_exit = not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0)
-    if sig in (signal.SIGXCPU, signal.SIGKILL):
+    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and child.cpu_seconds >= 0.9 * float(job["limits"]["cpu_seconds"])):
         record.update(kind="time", message="Time limit exceeded")
     elif sig == signal.SIGXFSZ or len(output) > limit or (failed_exit and "[Errno 27]" in last_line):
         record.update(kind="output", message="Output limit exceeded")
@@ -448,7 +465,7 @@ def io_case(job: dict, opts: Options, number: int, case: dict[str, Any]) -> tupl
             record["message"] = f"Expected output:\n{expected[:800]}\nYour output:\n{got[:800]}"
     if hidden and not record["passed"]:
         record["message"] = HIDDEN_MESSAGE
-    return record, child
+    return record
 
 
 def decide(records: list[dict[str, Any]], import_problem: dict[str, Any] | None) -> tuple[str, str]:
@@ -473,12 +490,10 @@ def run_job(job: dict, opts: Options) -> dict[str, Any]:
     children: list[Child] = []
     try:
         if job.get("test_code"):
-            records, import_problem, child = unittest_part(job, opts)
-            children.append(child)
+            records, import_problem = unittest_part(job, opts, children)
         if import_problem is None:
             for number, case in enumerate(job.get("io_cases") or [], start=1):
-                record, child = io_case(job, opts, number, case)
-                children.append(child)
+                record = io_case(job, opts, children, number, case)
                 records.append(record)
                 if record["kind"] == "syntax":
                     import_problem = {"kind": "syntax", "message": record["message"]}

@@ -21,11 +21,13 @@ STAFF_ROLES = ("instructor", "operator")
 
 
 def assignment_out(a: Assignment, staff: bool) -> AssignmentOut:
+    examples = [{"stdin": c["stdin"], "stdout": c["stdout"]} for c in a.io_cases or [] if not c.get("hidden")]
     fields = dict(id=a.id, slug=a.slug, title=a.title, handout=a.handout, order=a.position, points=a.points,
-                  language=a.language, limits=a.limits)
+                  language=a.language, limits=a.limits, examples=examples)
     if staff:
-        return AssignmentStaffOut(**fields, test_code=a.test_code, reference_solution=a.reference_solution,
-                                  test_version=a.test_version, updated_at=a.updated_at)
+        return AssignmentStaffOut(**fields, test_code=a.test_code, io_cases=a.io_cases or [],
+                                  reference_solution=a.reference_solution, test_version=a.test_version,
+                                  updated_at=a.updated_at)
     return AssignmentOut(**fields)
 
 
@@ -76,10 +78,11 @@ async def read_assignment(assignment_id: int, user: CurrentUser, session: Sessio
 @router.post("", status_code=201, response_model=AssignmentStaffOut)
 async def create_assignment(body: AssignmentCreate, _: Instructor, session: SessionDep, redis: RedisDep):
     limits = body.limits.model_dump()
+    io_cases = [c.model_dump() for c in body.io_cases]
     assignment = Assignment(
         slug=body.slug or slugify(body.title), title=body.title, handout=body.handout, position=body.order,
-        points=body.points, test_code=body.test_code, io_cases=[], limits=limits,
-        reference_solution=body.reference_solution, test_version=test_version(body.test_code, [], limits),
+        points=body.points, test_code=body.test_code, io_cases=io_cases, limits=limits,
+        reference_solution=body.reference_solution, test_version=test_version(body.test_code, io_cases, limits),
     )
     session.add(assignment)
     try:
@@ -99,10 +102,14 @@ async def update_assignment(assignment_id: int, body: AssignmentUpdate, _: Instr
     changes = body.model_dump(exclude_unset=True)
     if "limits" in changes:
         changes["limits"] = body.limits.model_dump() if body.limits else assignment.limits
+    if "io_cases" in changes:
+        changes["io_cases"] = [c.model_dump() for c in body.io_cases or []]
     if "order" in changes:
         changes["position"] = changes.pop("order")
     for name, value in changes.items():
         setattr(assignment, name, value)
+    if not assignment.test_code.strip() and not assignment.io_cases:
+        raise ApiError(422, "an assignment needs test_code, io_cases or both")
     assignment.test_version = test_version(assignment.test_code, assignment.io_cases, assignment.limits)
     await session.commit()
     await session.refresh(assignment)

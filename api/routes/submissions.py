@@ -23,7 +23,7 @@ from api.schemas import SubmissionCreate, SubmissionOut
 from gradeflow import redis_keys
 from gradeflow.models import PENDING_STATUSES, Cohort, Enrollment, Submission, User
 from gradeflow.versions import code_hash
-from gradeflow.views import submission_payload
+from gradeflow.views import result_payload, submission_payload
 from workflows.config import grade_workflow_id
 
 router = APIRouter(tags=["submissions"])
@@ -88,8 +88,7 @@ async def cached_result(session: AsyncSession, redis: Redis, assignment_id: int,
     )).scalar_one_or_none()
     if earlier is None:
         return None
-    return {"submission_id": str(earlier.id), "passed": earlier.passed, "score": earlier.score,
-            "max_score": earlier.max_score, "verdict": earlier.verdict, "tests": earlier.tests}
+    return result_payload(earlier)
 
 
 async def cohort_of(session: AsyncSession, user_id: int) -> Cohort | None:
@@ -131,6 +130,7 @@ async def create_submission(assignment_id: int, body: SubmissionCreate, user: Cu
     if hit is not None:
         sub.status, sub.cached, sub.cached_from, sub.workflow_id = "graded", True, uuid.UUID(hit["submission_id"]), None
         sub.passed, sub.score, sub.verdict, sub.tests = hit["passed"], hit["score"], hit["verdict"], hit["tests"]
+        sub.details = hit.get("details", {})
         sub.test_version, sub.graded_at = assignment.test_version, datetime.now(timezone.utc)
     session.add(sub)
     try:

@@ -1,0 +1,186 @@
+"""The sandbox under both the fork server and the fresh-interpreter fallback: verdicts, plain-data calls, I/O
+cases, every attack of SANDBOX.md, parallel runs, and the refusal when isolation is missing."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from activities.sandbox import DEFAULT_LIMITS, IsolationUnavailable, Sandbox
+from activities.sandbox.confine import UID_BASE
+from gradeflow.seed_course import COURSE
+from tests.sandbox.attacks import ATTACKS, Attack
+from tests.sandbox.conftest import ADD_TESTS, CORRECT_ADD, FAST, Grader
+
+SECRET = f"canary-{uuid.uuid4().hex}"
+os.environ["GRADEFLOW_CANARY_SECRET"] = SECRET  # in the test process; the sandbox must never see it
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_processes() -> list[int]:
+    """Processes of any run still alive (runs use uids from UID_BASE up)."""
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                uid_line = next(l for l in (entry / "status").read_text().splitlines() if l.startswith("Uid:"))
+            except (OSError, StopIteration):
+                continue
+            if int(uid_line.split()[1]) >= UID_BASE:
+                alive.append(int(entry.name))
+    return alive
+
+
+def leftovers() -> list[str]:
+    return [p.name for p in Path("/tmp").glob("gradeflow-run-*")]
+
+
+def assert_nothing_outlived_the_run() -> None:
+    deadline = time.monotonic() + 5
+    while (run_processes() or leftovers()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert run_processes() == [], "a sandboxed process outlived its run"
+    assert leftovers() == [], "a run's files outlived it"
+
+
+def test_correct_solution_passes(grader: Grader):
+    result = grader.grade(CORRECT_ADD)
+    assert result.verdict == "passed", result
+    assert [t["passed"] for t in result.tests] == [True, True, True]
+    assert result.sandbox == grader.mode
+    assert result.cpu_ms >= 0 and result.peak_memory_kb > 0
+
+
+@pytest.mark.parametrize("style", ["import solution\nadd = solution.add", "from solution import add",
+                                   "from solution import *"])
+def test_every_import_style_works(forkserver: Grader, style: str):
+    tests = ADD_TESTS.replace("from solution import add", style)
+    assert forkserver.grade(CORRECT_ADD, tests).verdict == "passed"
+
+
+def test_plain_data_round_trips_and_exceptions_keep_their_type(forkserver: Grader):
+    code = ("def pair(a):\n    return (a, [a], {a}, {1: 'one', (1, 2): None}, 1.5, None, True)\n"
+            "def check(x):\n    if x < 0:\n        raise ValueError('negative')\n    return x\n"
+            "def add(a, b):\n    return a + b\nLIMIT = {'max': 3}\n")
+    tests = ("import unittest\nimport solution\n\nclass T(unittest.TestCase):\n"
+             "    def test_containers(self):\n"
+             "        self.assertEqual(solution.pair(2), (2, [2], {2}, {1: 'one', (1, 2): None}, 1.5, None, True))\n"
+             "    def test_raises(self):\n        with self.assertRaises(ValueError):\n            solution.check(-1)\n"
+             "    def test_constant(self):\n        self.assertEqual(solution.LIMIT, {'max': 3})\n")
+    result = forkserver.grade(code, tests)
+    assert result.verdict == "passed", result.tests
+
+
+@pytest.mark.parametrize("code,verdict,fragment", [
+    ("def add(a, b):\n    return a - b\n", "wrong_answer", " != "),
+    ("x = 1\ndef add(a, b:\n    return a\n", "syntax_error", "line 2"),
+    ("def add(a, b):\n    return a / 0\n", "runtime_error", "ZeroDivisionError: division by zero (line 2)"),
+    ("x = [1]\nx[5]\n", "runtime_error", "IndexError: list index out of range (line 2)"),
+    ("def add(a, b):\n    while True:\n        pass\n", "time_limit", "Time limit"),
+    ("def add(a, b):\n    return bytearray(10 ** 9)\n", "memory_limit", "MemoryError"),
+    ("def add(a, b):\n    print('x' * 10 ** 6)\n", "output_limit", "Errno 27"),
+])
+def test_verdicts_students_can_act_on(grader: Grader, code: str, verdict: str, fragment: str):
+    result = grader.grade(code)
+    assert result.verdict == verdict, result
+    assert fragment in result.message, result.message
+
+
+def test_hidden_tests_show_only_pass_or_fail(forkserver: Grader):
+    tests = ADD_TESTS + "\n\nclass HiddenEdgeCases(unittest.TestCase):\n    def test_zero(self):\n" \
+                        "        self.assertEqual(add(0, 0), 1)\n"
+    result = forkserver.grade(CORRECT_ADD, tests)
+    hidden = [t for t in result.tests if t["hidden"]]
+    assert [(t["passed"], t["message"]) for t in hidden] == [(False, "hidden test")]
+    assert result.verdict == "wrong_answer" and "!= 1" not in result.message
+
+
+IO_CASES = [{"stdin": "2 3\n", "stdout": "5\n", "points": 1, "hidden": False},
+            {"stdin": "10 -4", "stdout": "6", "points": 2, "hidden": True}]
+
+
+def test_io_cases_compare_output_outside(grader: Grader):
+    ok = grader.grade("a, b = map(int, input().split())\nprint(a + b, '  ')\n", tests="", io_cases=IO_CASES)
+    assert ok.verdict == "passed", ok.tests
+    assert [t["points"] for t in ok.tests] == [1, 2]
+    wrong = grader.grade("a, b = map(int, input().split())\nprint(a * b)\n", tests="", io_cases=IO_CASES)
+    assert wrong.verdict == "wrong_answer"
+    assert "Expected output:\n5\nYour output:\n6" in wrong.tests[0]["message"]
+    assert wrong.tests[1]["message"] == "hidden test"
+    crash = grader.grade("raise KeyError('k')\n", tests="", io_cases=IO_CASES[:1])
+    assert crash.verdict == "runtime_error" and "KeyError" in crash.message
+    faked = grader.grade("import os\nos.write(1, b'5\\n')\nos._exit(0)\n", tests="", io_cases=IO_CASES[:1])
+    assert faked.verdict == "passed", "right output is right, however it was produced"
+    syntax = grader.grade("print(\n", tests="", io_cases=IO_CASES)
+    assert syntax.verdict == "syntax_error"
+
+
+def attack_context(listeners: list[socket.socket]) -> dict:
+    return {"redis_port": listeners[0].getsockname()[1], "postgres_port": listeners[1].getsockname()[1],
+            "project_file": str(ROOT / "gradeflow" / "seed_course.py"), "tests_file": __file__, "secret": SECRET}
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.name)
+def test_attack_is_contained(grader: Grader, attack: Attack):
+    listeners = [socket.create_server(("127.0.0.1", 0)) for _ in range(2)]
+    for listener in listeners:
+        listener.setblocking(False)
+    try:
+        ctx = attack_context(listeners)
+        result = grader.grade(attack.code.format(**ctx))
+        assert result.verdict != "passed"
+        assert result.verdict in attack.verdicts, (result.verdict, result.message)
+        attack.check(dataclasses.asdict(result), ctx)
+        for listener in listeners:
+            with pytest.raises(BlockingIOError):
+                listener.accept()
+    finally:
+        for listener in listeners:
+            listener.close()
+    assert_nothing_outlived_the_run()
+    assert grader.grade(CORRECT_ADD).verdict == "passed", "the grader must keep working after an attack"
+
+
+def test_parallel_runs_do_not_disturb_each_other(grader: Grader):
+    n = 2 * (os.cpu_count() or 1)
+    hostile = {a.name: a.code for a in ATTACKS}
+    attacks = [hostile["kill_the_parent_and_everyone"], hostile["memory_bomb"], hostile["forge_results_on_every_fd"],
+               hostile["busy_non_daemon_threads"]]
+    codes = [CORRECT_ADD] * n + [attacks[i % len(attacks)] for i in range(n)]
+    results = grader.grade_many(codes, limits={**FAST, "wall_seconds": 5})
+    assert [r.verdict for r in results[:n]] == ["passed"] * n
+    assert all(r.verdict != "passed" for r in results[n:])
+    assert_nothing_outlived_the_run()
+
+
+@pytest.mark.parametrize("assignment", COURSE, ids=lambda a: a.slug)
+def test_every_seed_reference_solution_passes(forkserver: Grader, assignment):
+    result = forkserver.grade(assignment.reference_solution, assignment.test_code, DEFAULT_LIMITS)
+    assert result.verdict == "passed", result
+
+
+@pytest.mark.parametrize("missing", ["seccomp", "user namespace", "network namespace", "mount namespace"])
+def test_missing_isolation_is_refused_with_what_is_missing(loop, missing: str):
+    with pytest.raises(IsolationUnavailable) as err:
+        loop.run(Sandbox("forkserver", simulate_missing=missing).start())
+    message = str(err.value)
+    assert "refuses to grade" in message
+    assert f"{missing} failed" in message
+    assert "GRADEFLOW_UNSAFE_GRADING" in message
+
+
+def test_unsafe_mode_says_so_on_every_result(loop):
+    sandbox = loop.run(Sandbox(unsafe=True).start())
+    try:
+        grader = Grader(loop, sandbox)
+        result = grader.grade(CORRECT_ADD)
+    finally:
+        loop.run(sandbox.close())
+    assert result.verdict == "passed" and result.sandbox == "unsafe"
+    assert result.message.startswith("UNSAFE: graded WITHOUT isolation")
