@@ -128,8 +128,8 @@ class GradingActivities:
         finished_at = datetime.now(timezone.utc)
         return GradingOutcome(
             submission_id=req.submission_id, test_version=assignment.test_version, verdict=result.verdict,
-            passed=result.passed, score=score_of(result.tests, sub.max_score), max_score=sub.max_score, tests=result.tests, message=result.message,
-            stdout=result.stdout, stderr=result.stderr, cpu_ms=result.cpu_ms, wall_ms=result.wall_ms,
+            passed=result.passed, score=score_of(result.tests, sub.max_score), max_score=sub.max_score,
+            tests=result.tests, message=result.message, sandbox=result.sandbox, stdout=result.stdout, stderr=result.stderr, cpu_ms=result.cpu_ms, wall_ms=result.wall_ms,
             peak_memory_kb=result.peak_memory_kb, attempt=activity.info().attempt,
             started_at=started_at.isoformat(), finished_at=finished_at.isoformat(),
             regrade_batch_id=req.regrade_batch_id,

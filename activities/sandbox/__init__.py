@@ -56,6 +56,18 @@ class SandboxResult:
         return self.verdict == "passed"
 
 
+def storable(value: Any) -> Any:
+    """Text from a run as PostgreSQL can store it: no NUL characters, no lone surrogates (a student can print
+    either, and a result that cannot be recorded would be retried forever)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: storable(v) for k, v in value.items()}
+    return value
+
+
 class SandboxError(RuntimeError):
     """The sandbox itself failed (could not start, judge crashed): an infrastructure fault worth retrying."""
 
@@ -167,6 +179,7 @@ class Sandbox:
             raise SandboxError(f"the sandbox failed: {type(exc).__name__}: {exc}") from exc
         if "sandbox_error" in result:
             raise SandboxError(str(result["sandbox_error"]))
+        result = storable(result)
         message = result.get("message", "")
         if self.unsafe:
             message = f"{UNSAFE_WARNING} {message}".strip()

@@ -81,7 +81,8 @@ def test_identical_code_is_answered_from_cache_without_a_workflow(stack: Stack):
         body = again.json()
         assert body["cached"] is True
         assert (body["status"], body["passed"], body["verdict"], body["score"]) == ("graded", True, "passed", 100)
-        assert body["tests"] == [{"name": "TestHello.test_returns_hello", "passed": True, "message": ""}]
+        assert body["tests"] == [{"name": "TestHello.test_returns_hello", "passed": True, "message": "",
+                                  "points": 1, "hidden": False}]
         assert body["workflow_id"] is None
 
         async def no_workflow(client: Client, sub_id=body["id"]):

@@ -119,6 +119,9 @@ ATTACKS = [
            "{{'ready': True}}):\n        data = json.dumps(msg).encode()\n        try:\n"
            "            os.write(fd, struct.pack('>I', len(data)) + data)\n        except OSError:\n            pass\n"
            + WRONG, ("wrong_answer", "runtime_error")),
+    Attack("unstorable_output",
+           "import sys\nsys.stdout.write('nul \\x00 here')\nsys.stderr.write('\\udcff')\n"
+           "def add(a, b):\n    raise ValueError('bad \\x00 \\ud800')\n", ("runtime_error",)),
     Attack("forge_always_equal_object",
            "class Anything:\n    def __eq__(self, other):\n        return True\n\n    def __ne__(self, other):\n"
            "        return False\n\n\nclass Int(int):\n    def __eq__(self, other):\n        return True\n\n\n"

@@ -24,6 +24,8 @@ def test_score_is_the_passed_fraction_of_points():
     tests = [{"passed": True}, {"passed": False}, {"passed": True}, {"passed": True}]
     assert score_of(tests, 100) == 75
     assert score_of([], 100) == 0
+    weighted = [{"passed": True, "points": 1}, {"passed": False, "points": 3}]
+    assert score_of(weighted, 100) == 25
 
 
 def test_validation_messages_read_as_sentences():
