@@ -24,5 +24,8 @@ test: install
 test-unit: install
 	$(BIN)/python -m pytest -ra tests/unit
 
+bench: install
+	$(BIN)/python -m benchmarks.sandbox
+
 clean:
 	rm -rf $(VENV) .gradeflow .pytest_cache test-output *.egg-info

@@ -54,11 +54,21 @@ def live_status(api: Api, submission_id: str) -> None:
         f"{text} Score {sub['score'] or 0:g} / {sub['max_score']:g}" + (" (from cache)" if sub["cached"] else ""))
     if sub.get("error"):
         st.warning(sub["error"])
+    if sub.get("message") and not sub["tests"]:
+        st.code(sub["message"], language=None)
+    if sub.get("sandbox") == "unsafe":
+        st.warning("This grading ran WITHOUT isolation (development mode).")
     for test in sub["tests"]:
         badge = ":green-badge[passed]" if test["passed"] else ":red-badge[failed]"
         st.markdown(f"{badge} `{test['name']}`")
         if test["message"]:
             st.code(test["message"], language=None)
+    if sub.get("stdout") or sub.get("stderr"):
+        with st.expander("What your program printed"):
+            if sub.get("stdout"):
+                st.code(sub["stdout"], language=None)
+            if sub.get("stderr"):
+                st.code(sub["stderr"], language=None)
     if sub.get("passed") and st.button("Next assignment →", key=f"next-{submission_id}"):
         for key in ("submission_id", "assignment_id"):
             st.session_state.pop(key, None)

@@ -512,6 +512,8 @@ def run_job(job: dict, opts: Options) -> dict[str, Any]:
     return {
         "verdict": verdict, "message": message, "tests": records, **excerpts,
         "cpu_ms": int((usage.ru_utime - before.ru_utime + usage.ru_stime - before.ru_stime) * 1000),
+        # The judge's own CPU: a forked judge starts from zero, a fresh one includes its interpreter start-up.
+        "judge_cpu_ms": int((lambda u: (u.ru_utime + u.ru_stime) * 1000)(resource.getrusage(resource.RUSAGE_SELF))),
         "wall_ms": int((time.monotonic() - started) * 1000), "peak_memory_kb": int(usage.ru_maxrss),
         "sandbox": opts.mode,
     }

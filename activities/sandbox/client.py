@@ -1,0 +1,226 @@
+"""The worker's side of the sandbox: `Sandbox.run_in_sandbox(job)`.
+
+By default jobs go to a warm fork server; the fallback is a fresh interpreter per job. A machine that cannot
+isolate makes `Sandbox.start` raise IsolationUnavailable naming what is missing, unless unsafe grading was
+explicitly allowed for development.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import socket
+import struct
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from activities.sandbox import wire
+
+log = logging.getLogger(__name__)
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+DEFAULT_LIMITS: dict[str, float] = {"cpu_seconds": 2.0, "wall_seconds": 5.0, "memory_mb": 256, "output_kb": 256}
+MODES = ("auto", "forkserver", "fresh")
+UNSAFE_WARNING = ("UNSAFE: graded WITHOUT isolation (GRADEFLOW_UNSAFE_GRADING is on). Never use this with "
+                  "untrusted code.")
+PROBE_CODE = "def add(a, b):\n    return a + b\n"
+PROBE_TESTS = ("import unittest\nfrom solution import add\n\n\nclass TestAdd(unittest.TestCase):\n"
+               "    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n")
+
+
+@dataclass
+class SandboxJob:
+    code: str
+    test_code: str = ""
+    io_cases: list[dict[str, Any]] = field(default_factory=list)
+    limits: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
+
+
+@dataclass
+class SandboxResult:
+    verdict: str
+    tests: list[dict[str, Any]]
+    message: str = ""
+    stdout: str = ""
+    stderr: str = ""
+    cpu_ms: int = 0
+    wall_ms: int = 0
+    peak_memory_kb: int = 0
+    sandbox: str = ""
+    judge_cpu_ms: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "passed"
+
+
+def storable(value: Any) -> Any:
+    """Text from a run as PostgreSQL can store it: no NUL characters, no lone surrogates (a student can print
+    either, and a result that cannot be recorded would be retried forever)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: storable(v) for k, v in value.items()}
+    return value
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself failed (could not start, judge crashed): an infrastructure fault worth retrying."""
+
+
+class IsolationUnavailable(RuntimeError):
+    """This machine cannot isolate student code; the message says what is missing."""
+
+
+class Sandbox:
+    def __init__(self, mode: str = "auto", unsafe: bool = False, simulate_missing: str | None = None) -> None:
+        if mode not in MODES:
+            raise ValueError(f"sandbox mode must be one of {', '.join(MODES)}, not {mode!r}")
+        self.requested = mode
+        self.mode = "unsafe" if unsafe else mode
+        self.unsafe = unsafe
+        self.simulate_missing = simulate_missing
+        self._server: asyncio.subprocess.Process | None = None
+        self._dir: str | None = None
+        self._lock = asyncio.Lock()
+
+    # --- lifecycle ---------------------------------------------------------------------------------------------
+    def _argv(self, *extra: str) -> list[str]:
+        # -I -S: no environment, no user or site packages; only the project's own sandbox modules are added.
+        bootstrap = (f"import sys; sys.path.insert(0, {str(PROJECT_ROOT)!r}); "
+                     "from activities.sandbox.server import main; main()")
+        return [sys.executable, "-I", "-S", "-c", bootstrap, *extra] + (["--unsafe"] if self.unsafe else [])
+
+    @property
+    def _socket_path(self) -> str:
+        assert self._dir is not None
+        return os.path.join(self._dir, "sandbox.sock")
+
+    async def _start_server(self) -> None:
+        self._dir = tempfile.mkdtemp(prefix="gradeflow-sandbox-")  # 0700: only root reaches the socket
+        # Empty environment and no inherited descriptors: the fork server holds no secret to leak.
+        self._server = await asyncio.create_subprocess_exec(
+            *self._argv("--socket", self._socket_path), env={}, cwd="/", stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, close_fds=True)
+        try:
+            line = await asyncio.wait_for(self._server.stdout.readline(), 30)
+        except TimeoutError:
+            line = b""
+        if line.strip() != b"ready":
+            code = self._server.returncode
+            await self.close()
+            raise SandboxError(f"the sandbox fork server did not start (exit code {code}; its error is in the "
+                               "worker's log)")
+
+    async def start(self) -> "Sandbox":
+        """Start the fork server (or pick the fallback) and prove isolation works with a real grading."""
+        if self.unsafe:
+            log.critical(UNSAFE_WARNING)
+            await self._start_server()
+            self.mode = "unsafe"
+            return self
+        problems = []
+        for mode in (["forkserver", "fresh"] if self.requested == "auto" else [self.requested]):
+            self.mode = mode
+            try:
+                if mode == "forkserver":
+                    await self._start_server()
+                await self._probe()
+                log.info("sandbox ready: %s", mode)
+                return self
+            except (SandboxError, OSError) as exc:
+                problems.append(f"{mode}: {exc}")
+                await self.close()
+        raise IsolationUnavailable(
+            "GradeFlow cannot isolate student code on this machine, so this worker refuses to grade. "
+            + " ".join(problems)
+            + " For development only, GRADEFLOW_UNSAFE_GRADING=1 grades without isolation.")
+
+    async def _probe(self) -> None:
+        result = await self.run_in_sandbox(SandboxJob(code=PROBE_CODE, test_code=PROBE_TESTS), timeout=60)
+        if result.verdict != "passed":
+            raise SandboxError(f"a known-good probe grading came back {result.verdict}: {result.message}")
+
+    async def close(self) -> None:
+        if self._server and self._server.returncode is None:
+            self._server.terminate()
+            await self._server.wait()
+        self._server = None
+        if self._dir:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    # --- grading -----------------------------------------------------------------------------------------------
+    def _job(self, job: SandboxJob) -> dict[str, Any]:
+        return {"code": job.code, "test_code": job.test_code, "io_cases": job.io_cases,
+                "limits": {**DEFAULT_LIMITS, **job.limits}, "simulate_missing": self.simulate_missing}
+
+    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, job: dict,
+                        timeout: float) -> dict[str, Any]:
+        writer.write(wire.pack(job))
+        await writer.drain()
+        header = await asyncio.wait_for(reader.readexactly(4), timeout)
+        (length,) = struct.unpack(">I", header)
+        if length > 4 * wire.MAX_FRAME:
+            raise SandboxError("the judge sent an oversized result")
+        return wire.unpack(await asyncio.wait_for(reader.readexactly(length), timeout))
+
+    async def run_in_sandbox(self, job: SandboxJob, timeout: float | None = None) -> SandboxResult:
+        payload = self._job(job)
+        runs = 1 + len(job.io_cases)
+        timeout = timeout or runs * (float(payload["limits"]["wall_seconds"]) + 2) + 15
+        try:
+            if self.mode in ("forkserver", "unsafe"):
+                result = await self._via_server(payload, timeout)
+            else:
+                result = await self._via_fresh_interpreter(payload, timeout)
+        except (OSError, EOFError, asyncio.IncompleteReadError, TimeoutError, wire.ProtocolError) as exc:
+            raise SandboxError(f"the sandbox failed: {type(exc).__name__}: {exc}") from exc
+        if "sandbox_error" in result:
+            raise SandboxError(str(result["sandbox_error"]))
+        result = storable(result)
+        message = result.get("message", "")
+        if self.unsafe:
+            message = f"{UNSAFE_WARNING} {message}".strip()
+        return SandboxResult(
+            verdict=result["verdict"], tests=result["tests"], message=message, stdout=result.get("stdout", ""),
+            stderr=result.get("stderr", ""), cpu_ms=result.get("cpu_ms", 0), wall_ms=result.get("wall_ms", 0),
+            peak_memory_kb=result.get("peak_memory_kb", 0), sandbox=result.get("sandbox", self.mode),
+            judge_cpu_ms=result.get("judge_cpu_ms", 0))
+
+    async def _via_server(self, payload: dict, timeout: float) -> dict[str, Any]:
+        if self._server is None or self._server.returncode is not None:
+            async with self._lock:  # a crashed fork server is restarted, once, by whoever notices first
+                if self._server is None or self._server.returncode is not None:
+                    log.warning("sandbox fork server is not running; restarting it")
+                    await self.close()
+                    await self._start_server()
+        reader, writer = await asyncio.open_unix_connection(self._socket_path)
+        try:
+            return await self._exchange(reader, writer, payload, timeout)
+        finally:
+            writer.close()
+
+    async def _via_fresh_interpreter(self, payload: dict, timeout: float) -> dict[str, Any]:
+        ours, theirs = socket.socketpair()
+        proc = await asyncio.create_subprocess_exec(*self._argv("--once"), env={}, cwd="/", stdin=theirs,
+                                                    stdout=asyncio.subprocess.DEVNULL, close_fds=True)
+        theirs.close()
+        reader, writer = await asyncio.open_connection(sock=ours)
+        try:
+            return await self._exchange(reader, writer, payload, timeout)
+        finally:
+            writer.close()
+            if proc.returncode is None:
+                try:
+                    await asyncio.wait_for(proc.wait(), 5)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
