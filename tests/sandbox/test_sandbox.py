@@ -184,3 +184,18 @@ def test_unsafe_mode_says_so_on_every_result(loop):
         loop.run(sandbox.close())
     assert result.verdict == "passed" and result.sandbox == "unsafe"
     assert result.message.startswith("UNSAFE: graded WITHOUT isolation")
+
+
+def test_a_dead_fork_server_is_restarted_by_the_next_grading(loop):
+    sandbox = loop.run(Sandbox("forkserver").start())
+    try:
+        grader = Grader(loop, sandbox)
+        first_pid = sandbox._server.pid
+        os.kill(first_pid, 9)
+        wait = time.monotonic() + 10
+        while sandbox._server.returncode is None and time.monotonic() < wait:
+            time.sleep(0.05)
+        assert grader.grade(CORRECT_ADD).verdict == "passed"
+        assert sandbox._server.pid != first_pid
+    finally:
+        loop.run(sandbox.close())
