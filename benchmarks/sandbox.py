@@ -14,23 +14,10 @@ import time
 from pathlib import Path
 
 from activities.sandbox import Sandbox, SandboxJob
+from activities.sandbox.client import PROBE_CODE, PROBE_TESTS
 from benchmarks.report import machine, write_section
 
-TESTS = '''import unittest
-from solution import add
-
-
-class TestAdd(unittest.TestCase):
-    def test_small(self):
-        self.assertEqual(add(2, 3), 5)
-
-    def test_negative(self):
-        self.assertEqual(add(-1, 1), 0)
-
-    def test_large(self):
-        self.assertEqual(add(10 ** 20, 1), 10 ** 20 + 1)
-'''
-SOLUTION = "def add(a, b):\n    return a + b\n"
+TESTS, SOLUTION = PROBE_TESTS, PROBE_CODE
 RUNS = int(os.environ.get("BENCH_SANDBOX_RUNS", "200"))
 THROUGHPUT_SECONDS = float(os.environ.get("BENCH_THROUGHPUT_SECONDS", "10"))
 

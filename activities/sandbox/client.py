@@ -28,9 +28,22 @@ DEFAULT_LIMITS: dict[str, float] = {"cpu_seconds": 2.0, "wall_seconds": 5.0, "me
 MODES = ("auto", "forkserver", "fresh")
 UNSAFE_WARNING = ("UNSAFE: graded WITHOUT isolation (GRADEFLOW_UNSAFE_GRADING is on). Never use this with "
                   "untrusted code.")
+# A known-good 3-test job: the worker's start-up proof that isolation works, and the benchmark's workload.
 PROBE_CODE = "def add(a, b):\n    return a + b\n"
-PROBE_TESTS = ("import unittest\nfrom solution import add\n\n\nclass TestAdd(unittest.TestCase):\n"
-               "    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n")
+PROBE_TESTS = '''import unittest
+from solution import add
+
+
+class TestAdd(unittest.TestCase):
+    def test_small(self):
+        self.assertEqual(add(2, 3), 5)
+
+    def test_negative(self):
+        self.assertEqual(add(-1, 1), 0)
+
+    def test_large(self):
+        self.assertEqual(add(10 ** 20, 1), 10 ** 20 + 1)
+'''
 
 
 @dataclass
@@ -79,6 +92,21 @@ class IsolationUnavailable(RuntimeError):
     """This machine cannot isolate student code; the message says what is missing."""
 
 
+SANDBOX_DIR_PREFIX = "gradeflow-sandbox-"
+OWNER_FILE = "owner.pid"
+
+
+def sweep_abandoned_dirs() -> None:
+    """Remove sandbox directories whose worker is gone (killed before it could clean up)."""
+    for path in Path(tempfile.gettempdir()).glob(SANDBOX_DIR_PREFIX + "*"):
+        try:
+            owner = int((path / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if not Path(f"/proc/{owner}").exists():
+            shutil.rmtree(path, ignore_errors=True)
+
+
 class Sandbox:
     def __init__(self, mode: str = "auto", unsafe: bool = False, simulate_missing: str | None = None) -> None:
         if mode not in MODES:
@@ -103,11 +131,18 @@ class Sandbox:
         assert self._dir is not None
         return os.path.join(self._dir, "sandbox.sock")
 
+    def _make_dir(self) -> None:
+        """A private (0700) directory for the fork server's socket and every run's files; it names its owner so
+        a later start can remove what a killed worker left behind."""
+        sweep_abandoned_dirs()
+        self._dir = tempfile.mkdtemp(prefix=SANDBOX_DIR_PREFIX)
+        Path(self._dir, OWNER_FILE).write_text(str(os.getpid()))
+
     async def _start_server(self) -> None:
-        self._dir = tempfile.mkdtemp(prefix="gradeflow-sandbox-")  # 0700: only root reaches the socket
+        self._make_dir()
         # Empty environment and no inherited descriptors: the fork server holds no secret to leak.
         self._server = await asyncio.create_subprocess_exec(
-            *self._argv("--socket", self._socket_path), env={}, cwd="/", stdin=asyncio.subprocess.DEVNULL,
+            *self._argv("--socket", self._socket_path, "--runs-dir", self._dir), env={}, cwd="/", stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, close_fds=True)
         try:
             line = await asyncio.wait_for(self._server.stdout.readline(), 30)
@@ -132,6 +167,8 @@ class Sandbox:
             try:
                 if mode == "forkserver":
                     await self._start_server()
+                else:
+                    self._make_dir()
                 await self._probe()
                 log.info("sandbox ready: %s", mode)
                 return self
@@ -210,7 +247,8 @@ class Sandbox:
 
     async def _via_fresh_interpreter(self, payload: dict, timeout: float) -> dict[str, Any]:
         ours, theirs = socket.socketpair()
-        proc = await asyncio.create_subprocess_exec(*self._argv("--once"), env={}, cwd="/", stdin=theirs,
+        proc = await asyncio.create_subprocess_exec(*self._argv("--once", "--runs-dir", self._dir), env={}, cwd="/",
+                                                    stdin=theirs,
                                                     stdout=asyncio.subprocess.DEVNULL, close_fds=True)
         theirs.close()
         reader, writer = await asyncio.open_connection(sock=ours)

@@ -41,6 +41,7 @@ class SandboxFault(RuntimeError):
 class Options:
     mode: str  # "forkserver", "fresh" or "unsafe"
     readable: list[str]
+    runs_dir: str
     simulate_missing: str | None = None
 
     @property
@@ -126,7 +127,7 @@ def exit_signal(status: int) -> int | None:
 def launch(job: dict, opts: Options, children: list[Child], mode: str, stdin: bytes = b"") -> Child:
     """Fork one confined child; it joins `children` at once so its files are removed whatever happens."""
     limits = job["limits"]
-    tmpdir = tempfile.mkdtemp(prefix="gradeflow-run-")
+    tmpdir = tempfile.mkdtemp(prefix="run-", dir=opts.runs_dir)
     with open(os.path.join(tmpdir, "stdin"), "wb") as f:
         f.write(stdin)
     judge_end, sandbox_end = socket.socketpair()

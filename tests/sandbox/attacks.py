@@ -66,10 +66,10 @@ ATTACKS = [
            "    except Exception as e:\n        print('blocked', e)\n" + WRONG,
            ("wrong_answer",), nothing_leaked("root:x:0:0", "root:*:")),
     Attack("read_project_and_other_runs",
-           "import glob, os\nprint(glob.glob('/tmp/gradeflow-*') + glob.glob('/tmp/*'))\n"
+           "import glob, os\nprint(glob.glob('/tmp/gradeflow-*/*') + glob.glob('/tmp/*') + glob.glob('/*'))\n"
            "for path in ({project_file!r}, {tests_file!r}):\n    try:\n        print(open(path).read())\n"
            "    except Exception as e:\n        print('blocked', e)\n" + WRONG,
-           ("wrong_answer",), nothing_leaked("reference_solution", "gradeflow-run-")),
+           ("wrong_answer",), nothing_leaked("reference_solution", "gradeflow-sandbox-", "owner.pid")),
     Attack("environment_secrets",
            "import os\nprint(dict(os.environ))\nfor path in ('/proc/self/environ', '/proc/1/environ', "
            "f'/proc/{{os.getppid()}}/environ'):\n    try:\n        print(open(path).read())\n"

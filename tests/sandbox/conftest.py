@@ -8,23 +8,10 @@ import threading
 import pytest
 
 from activities.sandbox import Sandbox, SandboxJob, SandboxResult
+from activities.sandbox.client import PROBE_CODE, PROBE_TESTS
 
 FAST = {"cpu_seconds": 1, "wall_seconds": 2, "memory_mb": 256, "output_kb": 64}
-ADD_TESTS = '''import unittest
-from solution import add
-
-
-class TestAdd(unittest.TestCase):
-    def test_small(self):
-        self.assertEqual(add(2, 3), 5)
-
-    def test_negative(self):
-        self.assertEqual(add(-1, 1), 0)
-
-    def test_large(self):
-        self.assertEqual(add(10 ** 20, 1), 10 ** 20 + 1)
-'''
-CORRECT_ADD = "def add(a, b):\n    return a + b\n"
+ADD_TESTS, CORRECT_ADD = PROBE_TESTS, PROBE_CODE
 
 
 class Loop:

@@ -38,7 +38,7 @@ def run_processes() -> list[int]:
 
 
 def leftovers() -> list[str]:
-    return [p.name for p in Path("/tmp").glob("gradeflow-run-*")]
+    return [str(p) for p in Path("/tmp").glob("gradeflow-sandbox-*/run-*")]
 
 
 def assert_nothing_outlived_the_run() -> None:
@@ -197,5 +197,22 @@ def test_a_dead_fork_server_is_restarted_by_the_next_grading(loop):
             time.sleep(0.05)
         assert grader.grade(CORRECT_ADD).verdict == "passed"
         assert sandbox._server.pid != first_pid
+    finally:
+        loop.run(sandbox.close())
+
+
+def test_a_killed_workers_run_files_are_swept_at_the_next_start(loop, tmp_path):
+    import subprocess
+    import tempfile
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    abandoned = Path(tempfile.mkdtemp(prefix="gradeflow-sandbox-"))
+    (abandoned / "owner.pid").write_text(str(dead.pid))
+    (abandoned / "run-leftover").mkdir()
+    sandbox = loop.run(Sandbox("forkserver").start())
+    try:
+        assert not abandoned.exists()
+        assert Path(sandbox._dir).exists(), "a live worker's directory is kept"
     finally:
         loop.run(sandbox.close())
