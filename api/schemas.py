@@ -162,3 +162,39 @@ class HealthOut(BaseModel):
     database: str
     redis: str
     temporal: str
+
+
+class RegradeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cohort: str = Field(description="The cohort's slug")
+    assignment_id: int | None = Field(None, description="Only this assignment; all assignments when omitted")
+    page_size: int = Field(500, ge=1, le=5000, description="Submissions fetched per page (tuning)")
+    chunk_size: int = Field(25, ge=1, le=500, description="Submissions graded per activity (tuning)")
+    pages_per_run: int = Field(10, ge=1, le=1000, description="Pages per workflow run before continuing as new")
+
+
+class RegradeOut(BaseModel):
+    id: str
+    cohort: str
+    assignment_id: int | None
+    status: str = Field(description="queued | running | paused | cancelling | cancelled | completed | failed")
+    total: int
+    done: int
+    changed: int
+    errors: int
+    rate_per_second: float
+    eta_seconds: float | None
+    workflow_id: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    links: dict[str, str] = Field(default_factory=dict)
+
+
+class RegradeChange(BaseModel):
+    student: str
+    assignment_id: int
+    assignment: str
+    old_score: float | None
+    new_score: float
+    submission_id: str

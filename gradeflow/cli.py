@@ -82,6 +82,64 @@ def cohorts_add(settings: Settings, slug: str, title: str) -> int:
     return 0
 
 
+def demo_cohort(settings: Settings, slug: str, students: int) -> int:
+    from gradeflow.models import Assignment
+    from gradeflow.synthetic import DEMO_ANSWERS, synthetic_cohort
+    from sqlalchemy import select
+
+    async def run(session):
+        slugs = dict((await session.execute(select(Assignment.slug, Assignment.id))).all())
+        missing = [s for s in DEMO_ANSWERS if s not in slugs]
+        if missing:
+            raise SystemExit(f"the demo course is not seeded (missing {', '.join(missing)}): run `gradeflow seed`")
+        return await synthetic_cohort(session, slug, students, {slugs[s]: a for s, a in DEMO_ANSWERS.items()})
+
+    ids = asyncio.run(_with_session(settings, run))
+    print(f"cohort '{slug}': {students} students, {len(ids)} graded submissions. Enroll an instructor with "
+          f"`gradeflow users add NAME --role instructor --cohort {slug}`, then `gradeflow regrade {slug}`.")
+    return 0
+
+
+def regrade(settings: Settings, cohort: str, assignment: int | None, follow: bool, token: str | None) -> int:
+    """Start a regrade through the API (as the instructor whose token is given) and optionally follow it."""
+    import time
+
+    import httpx
+
+    token = token or os.environ.get("GRADEFLOW_TOKEN")
+    if not token:
+        print("error: give an instructor's API token with --token or GRADEFLOW_TOKEN", file=sys.stderr)
+        return 2
+    api = httpx.Client(base_url=f"{settings.resolved_api_url}/api/v1", timeout=30,
+                       headers={"Authorization": f"Bearer {token}"})
+    try:
+        response = api.post("/regrades", json={"cohort": cohort, "assignment_id": assignment})
+    except httpx.HTTPError as exc:
+        print(f"error: the API at {settings.resolved_api_url} is not reachable ({exc})", file=sys.stderr)
+        return 1
+    if response.status_code != 202:
+        print(f"error: {response.json().get('detail', response.text)}", file=sys.stderr)
+        return 1
+    batch = response.json()
+    print(f"regrade {batch['id']} started (workflow {batch['workflow_id']})")
+    if not follow:
+        return 0
+    while True:
+        batch = api.get(f"/regrades/{batch['id']}").json()
+        total = max(batch["total"], 1)
+        filled = int(30 * batch["done"] / total)
+        eta = f", ETA {batch['eta_seconds']:.0f} s" if batch["eta_seconds"] is not None else ""
+        print(f"\r[{'#' * filled}{'.' * (30 - filled)}] {batch['done']}/{batch['total']} {batch['status']}, "
+              f"{batch['rate_per_second']:.1f}/s, {batch['changed']} changed, {batch['errors']} errors{eta}   ",
+              end="", file=sys.stderr, flush=True)
+        if batch["status"] in ("completed", "cancelled", "failed"):
+            print(file=sys.stderr)
+            print(f"{batch['status']}: {batch['done']} regraded, {batch['changed']} changed, {batch['errors']} "
+                  f"errors. Changes: {settings.resolved_api_url}{batch['links']['changes']}?format=csv")
+            return 0 if batch["status"] == "completed" else 1
+        time.sleep(0.5)
+
+
 def run_api(settings: Settings, host: str | None, port: int | None) -> None:
     import uvicorn
 
@@ -118,6 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply database migrations")
     seed_p = sub.add_parser("seed", help="add the demo course, cohort and users (once)")
     seed_p.add_argument("--no-demo-users", action="store_true", help="only the course, no demo cohort/users")
+    rg = sub.add_parser("regrade", help="re-grade a cohort through the API (needs an instructor's token)")
+    rg.add_argument("cohort")
+    rg.add_argument("--assignment", type=int, help="only this assignment id")
+    rg.add_argument("--follow", action="store_true", help="show a progress bar until it ends")
+    rg.add_argument("--token", help="an instructor's API token (default: $GRADEFLOW_TOKEN)")
+    demo = sub.add_parser("demo-cohort", help="a synthetic cohort of students with graded submissions to regrade")
+    demo.add_argument("slug")
+    demo.add_argument("--students", type=int, default=100)
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
     add = users.add_parser("add", help="create a user and print their API token")
     add.add_argument("name")
@@ -151,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
         print("database is up to date")
     elif args.command == "seed":
         seed(settings, demo=not args.no_demo_users)
+    elif args.command == "regrade":
+        return regrade(settings, args.cohort, args.assignment, args.follow, args.token)
+    elif args.command == "demo-cohort":
+        return demo_cohort(settings, args.slug, args.students)
     elif args.command == "users":
         return users_add(settings, args.name, args.role, args.cohort)
     elif args.command == "cohorts":

@@ -28,6 +28,7 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 ROLES = ("student", "instructor", "operator")
 PENDING_STATUSES = ("queued", "grading")
+BATCH_ACTIVE = ("queued", "running", "paused", "cancelling")
 FINAL_STATUSES = ("graded", "error")
 
 
@@ -124,13 +125,14 @@ class RegradeBatch(Base):
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id"))
     assignment_id: Mapped[int | None] = mapped_column(ForeignKey("assignments.id"), nullable=True)
-    status: Mapped[str] = mapped_column(String(20), default="running")
+    status: Mapped[str] = mapped_column(String(20), default="queued")
     total: Mapped[int] = mapped_column(Integer, default=0)
     done: Mapped[int] = mapped_column(Integer, default=0)
     changed: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[int] = mapped_column(Integer, default=0)
     workflow_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
@@ -145,6 +147,8 @@ class GradingRun(Base):
     verdict: Mapped[str] = mapped_column(String(40))
     passed: Mapped[bool] = mapped_column(Boolean)
     score: Mapped[float] = mapped_column(Float)
+    # For a regrade: the submission's score before it (the changes report compares the two).
+    previous_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     max_score: Mapped[float] = mapped_column(Float)
     tests: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     message: Mapped[str] = mapped_column(Text, default="")

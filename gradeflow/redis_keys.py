@@ -19,6 +19,11 @@ def result_cache(assignment_id: int, test_version: str, code_hash: str) -> str:
     return f"gradeflow:result:{assignment_id}:{test_version}:{code_hash}"
 
 
+def regrade_control(batch_id: str) -> str:
+    """"paused" or "cancelled" while an instructor holds a batch; read by the grading activities per item."""
+    return f"gradeflow:regrade:{batch_id}:control"
+
+
 def rate_limit(user_id: int, window: int) -> str:
     return f"gradeflow:rate:{user_id}:{window}"
 

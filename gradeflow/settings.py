@@ -45,6 +45,9 @@ class Settings(BaseSettings):
 
     # Worker.
     grading_concurrency: int = max(2, 2 * (os.cpu_count() or 1))
+    # Regrades: sandboxes one worker runs at once for regrades, and chunk activities it takes at once.
+    regrade_concurrency: int = max(2, 2 * (os.cpu_count() or 1))
+    regrade_chunks_per_worker: int = 4
     dispatch_batch: int = 100
     # Rows still `queued` after this long get their workflow started by the reconciler.
     reconcile_after_seconds: float = 30.0

@@ -85,22 +85,26 @@ class Stack:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=f"{self.api_url}/api/v1", headers=headers, timeout=30)
 
-    def new_user(self, role: str = "student", cohort: str | None = "demo") -> str:
-        """A fresh user (so tests never share a pending submission); returns the API token."""
-        from gradeflow.accounts import add_user
+    def db(self, fn: Callable[[Any], Any]) -> Any:
+        """Run `await fn(session)` in one transaction against the stack's PostgreSQL."""
         from gradeflow.db import make_engine, make_sessionmaker
 
-        name = f"{role}-{os.getpid()}-{next(_names)}-{time.monotonic_ns() % 100000}"
-
-        async def create() -> str:
+        async def run() -> Any:
             engine = make_engine(self.database_url, pool_size=1)
             try:
                 async with make_sessionmaker(engine)() as session, session.begin():
-                    return (await add_user(session, name, role, cohort))[1]
+                    return await fn(session)
             finally:
                 await engine.dispose()
 
-        return asyncio.run(create())
+        return asyncio.run(run())
+
+    def new_user(self, role: str = "student", cohort: str | None = "demo") -> str:
+        """A fresh user (so tests never share a pending submission); returns the API token."""
+        from gradeflow.accounts import add_user
+
+        name = f"{role}-{os.getpid()}-{next(_names)}-{time.monotonic_ns() % 100000}"
+        return self.db(lambda session: add_user(session, name, role, cohort))[1]
 
     def sql(self, query: str, **params: Any) -> list[tuple]:
         """Read PostgreSQL directly, to check what the API cannot show (e.g. grading_runs)."""

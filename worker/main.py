@@ -10,21 +10,24 @@ from datetime import timedelta
 from temporalio.worker import Worker
 
 from activities.grading import GradingActivities
+from activities.regrade import RegradeActivities
 from activities.sandbox import UNSAFE_WARNING, IsolationUnavailable, Sandbox
 from gradeflow import redis_keys
 from gradeflow.db import make_engine, make_sessionmaker
 from gradeflow.settings import Settings
 from gradeflow.temporal import connect, ensure_search_attributes
 from worker.intake import Dispatcher, Reconciler
-from workflows.config import GRADING_TASK_QUEUE
+from workflows.config import GRADING_TASK_QUEUE, REGRADE_TASK_QUEUE
 from workflows.grade_submission import GradeSubmission
+from workflows.regrade_cohort import RegradeCohort
 
 log = logging.getLogger("gradeflow.worker")
 
 
 async def run_worker(settings: Settings) -> None:
     settings.require("database_url", "redis_url", "temporal_address")
-    engine = make_engine(settings.database_url, pool_size=settings.grading_concurrency)  # type: ignore[arg-type]
+    engine = make_engine(settings.database_url,  # type: ignore[arg-type]
+                         pool_size=settings.grading_concurrency + settings.regrade_chunks_per_worker)
     sessions = make_sessionmaker(engine)
     redis = redis_keys.connect(settings.redis_url)  # type: ignore[arg-type]
     client = await connect(settings.temporal_address, settings.temporal_namespace,  # type: ignore[arg-type]
@@ -42,13 +45,24 @@ async def run_worker(settings: Settings) -> None:
     if settings.unsafe_grading:
         log.critical("!!! %s !!!", UNSAFE_WARNING)
     grading = GradingActivities(sessions, redis, sandbox)
-    worker = Worker(
+    live = Worker(
         client,
         task_queue=GRADING_TASK_QUEUE,
         workflows=[GradeSubmission],
         activities=[grading.grade, grading.record, grading.record_failure],
         max_concurrent_activities=settings.grading_concurrency,
         # Let a grading in progress finish on SIGTERM rather than hand it back half done.
+        graceful_shutdown_timeout=timedelta(seconds=30),
+    )
+    regrading = RegradeActivities(sessions, redis, sandbox, settings.regrade_concurrency)
+    regrades = Worker(
+        client,
+        task_queue=REGRADE_TASK_QUEUE,
+        workflows=[RegradeCohort],
+        activities=[regrading.start, regrading.fetch_page, regrading.grade_chunk, regrading.record_errors,
+                    regrading.finish],
+        # Its own slots: however large a regrade, live submissions keep theirs.
+        max_concurrent_activities=settings.regrade_chunks_per_worker,
         graceful_shutdown_timeout=timedelta(seconds=30),
     )
     dispatcher = Dispatcher(redis, client, settings.dispatch_batch)
@@ -63,7 +77,7 @@ async def run_worker(settings: Settings) -> None:
                   asyncio.create_task(reconciler.run(), name="reconciler")]
     log.info("worker ready on task queue %s (concurrency %d, sandbox %s)", GRADING_TASK_QUEUE,
              settings.grading_concurrency, sandbox.mode)
-    async with worker:
+    async with live, regrades:
         await stop.wait()
         log.info("shutting down: draining gradings in progress")
         for task in background:

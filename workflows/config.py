@@ -5,6 +5,8 @@ from datetime import timedelta
 from temporalio.common import RetryPolicy, SearchAttributeKey
 
 GRADING_TASK_QUEUE = "gradeflow-grading"
+# Regrades have their own queue (and worker slots), so a cohort regrade never delays live submissions.
+REGRADE_TASK_QUEUE = "gradeflow-regrade"
 
 # Grading: the sandbox enforces the assignment's wall limit (at most 60 s); the rest is slack for start-up.
 GRADE_START_TO_CLOSE = timedelta(minutes=2)
@@ -13,6 +15,12 @@ GRADE_HEARTBEAT = timedelta(seconds=5)
 HEARTBEAT_EVERY_SECONDS = 1.0
 RECORD_START_TO_CLOSE = timedelta(seconds=30)
 GRADE_WORKFLOW_EXECUTION_TIMEOUT = timedelta(hours=1)
+
+# Regrades: a chunk of submissions per activity; a lost worker is noticed by the heartbeat.
+REGRADE_CHUNK_START_TO_CLOSE = timedelta(minutes=30)
+REGRADE_CHUNK_HEARTBEAT = timedelta(seconds=10)
+REGRADE_BOOKKEEPING_START_TO_CLOSE = timedelta(seconds=60)
+REGRADE_WORKFLOW_EXECUTION_TIMEOUT = timedelta(days=2)
 
 # Infrastructure faults (sandbox failed to start, worker died, database blip) are retried with backoff.
 # What the student's code did is a result returned by the activity, never an exception, so never retried.
@@ -33,3 +41,7 @@ SEARCH_ATTRIBUTES = (ASSIGNMENT_KEY, USER_KEY, COHORT_KEY, REGRADE_BATCH_KEY)
 
 def grade_workflow_id(submission_id: str) -> str:
     return f"grade-{submission_id}"
+
+
+def regrade_workflow_id(batch_id: str) -> str:
+    return f"regrade-{batch_id}"

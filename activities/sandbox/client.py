@@ -52,6 +52,7 @@ class SandboxJob:
     test_code: str = ""
     io_cases: list[dict[str, Any]] = field(default_factory=list)
     limits: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
+    nice: int = 0  # regrades run niced so live submissions win the CPU
 
 
 @dataclass
@@ -196,7 +197,7 @@ class Sandbox:
 
     # --- grading -----------------------------------------------------------------------------------------------
     def _job(self, job: SandboxJob) -> dict[str, Any]:
-        return {"code": job.code, "test_code": job.test_code, "io_cases": job.io_cases,
+        return {"code": job.code, "test_code": job.test_code, "io_cases": job.io_cases, "nice": job.nice,
                 "limits": {**DEFAULT_LIMITS, **job.limits}, "simulate_missing": self.simulate_missing}
 
     async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, job: dict,

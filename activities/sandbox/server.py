@@ -25,6 +25,9 @@ def handle(conn: socket.socket, opts: judge.Options) -> None:
     confine.become_subreaper()
     job = wire.recv(conn, time.monotonic() + JOB_READ_SECONDS, limit=4 * wire.MAX_FRAME)
     n_runs = 1 + len(job.get("io_cases") or [])
+    nice = int(job.get("nice") or 0)
+    if 0 < nice <= 19:
+        os.nice(nice)  # this judge and its runs only
     # Backstop: a judge never outlives its job, whatever happens.
     signal.alarm(int(n_runs * (float(job["limits"]["wall_seconds"]) + 2)) + 10)
     opts = judge.Options(mode=opts.mode, readable=opts.readable, runs_dir=opts.runs_dir,

@@ -1,0 +1,258 @@
+"""Regrade activities: count and page through a batch's scope, grade a chunk of submissions, keep the books.
+
+Idempotent by construction: a submission already holding a grading_run for the batch is skipped, runs are
+inserted with ON CONFLICT DO NOTHING, and the batch's counters grow only by the rows actually inserted, so a
+chunk retried after a worker crash never grades or counts anything twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy import and_, bindparam, func, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.grading import score_of
+from activities.sandbox import Sandbox, SandboxError, SandboxJob
+from gradeflow import redis_keys
+from gradeflow.models import Assignment, Enrollment, GradingRun, RegradeBatch, Submission
+
+log = logging.getLogger(__name__)
+# Regrade gradings run niced, so live submissions win the CPU when both are busy.
+REGRADE_NICE = 10
+
+
+@dataclass
+class BatchRef:
+    batch_id: str
+
+
+@dataclass
+class PageRequest:
+    batch_id: str
+    cohort_id: int
+    assignment_id: int | None
+    after_assignment: int
+    after_user: int
+    limit: int
+
+
+@dataclass
+class Page:
+    submission_ids: list[str]
+    after_assignment: int
+    after_user: int
+    last: bool
+
+
+@dataclass
+class ChunkRequest:
+    batch_id: str
+    submission_ids: list[str]
+    workflow_id: str
+    run_id: str
+
+
+@dataclass
+class ChunkResult:
+    graded: int = 0
+    changed: int = 0
+    errors: int = 0
+    not_done: list[str] = field(default_factory=list)  # left because the batch was paused or cancelled
+
+
+@dataclass
+class ChunkFailure:
+    batch_id: str
+    submission_ids: list[str]
+    message: str
+    workflow_id: str
+    run_id: str
+
+
+@dataclass
+class BatchEnd:
+    batch_id: str
+    status: str
+
+
+def latest_in_scope(cohort_id: int, assignment_id: int | None):
+    """The latest finished submission of each student of the cohort per assignment in scope."""
+    query = (select(Submission.id, Submission.assignment_id, Submission.user_id)
+             .join(Enrollment, and_(Enrollment.user_id == Submission.user_id, Enrollment.cohort_id == cohort_id))
+             .where(Submission.status.in_(("graded", "error")))
+             .distinct(Submission.assignment_id, Submission.user_id)
+             .order_by(Submission.assignment_id, Submission.user_id, Submission.created_at.desc()))
+    if assignment_id is not None:
+        query = query.where(Submission.assignment_id == assignment_id)
+    return query
+
+
+def changed(old: float | None, new: float) -> bool:
+    return old is None or abs(old - new) > 1e-9
+
+
+class RegradeActivities:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: Redis, sandbox: Sandbox,
+                 concurrency: int) -> None:
+        self.sessions = sessions
+        self.redis = redis
+        self.sandbox = sandbox
+        # One limit for all regrade gradings in this worker, however many chunks run at once.
+        self.slots = asyncio.Semaphore(concurrency)
+
+    async def _control(self, batch_id: str) -> str | None:
+        """"paused" or "cancelled" when an instructor holds the batch (Redis first, PostgreSQL if Redis is down)."""
+        try:
+            return await self.redis.get(redis_keys.regrade_control(batch_id))
+        except Exception:  # noqa: BLE001
+            async with self.sessions() as session:
+                status = await session.scalar(select(RegradeBatch.status).where(
+                    RegradeBatch.id == uuid.UUID(batch_id)))
+            return {"paused": "paused", "cancelling": "cancelled", "cancelled": "cancelled"}.get(status or "")
+
+    @activity.defn(name="start_regrade")
+    async def start(self, ref: BatchRef) -> int:
+        batch_id = uuid.UUID(ref.batch_id)
+        async with self.sessions() as session, session.begin():
+            batch = await session.get(RegradeBatch, batch_id)
+            scope = latest_in_scope(batch.cohort_id, batch.assignment_id).subquery()
+            total = await session.scalar(select(func.count()).select_from(scope))
+            batch.total = total
+            if batch.status == "queued":
+                batch.status = "running"
+            batch.started_at = batch.started_at or datetime.now(timezone.utc)
+        return total
+
+    @activity.defn(name="fetch_regrade_page")
+    async def fetch_page(self, req: PageRequest) -> Page:
+        """One page of the scope by keyset on (assignment, student): never every id in one payload."""
+        scope = latest_in_scope(req.cohort_id, req.assignment_id).where(
+            tuple_(Submission.assignment_id, Submission.user_id) > tuple_(req.after_assignment, req.after_user)
+        ).limit(req.limit)
+        async with self.sessions() as session:
+            rows = (await session.execute(scope)).all()
+        if not rows:
+            return Page([], req.after_assignment, req.after_user, True)
+        return Page([str(r.id) for r in rows], rows[-1].assignment_id, rows[-1].user_id, len(rows) < req.limit)
+
+    @activity.defn(name="regrade_chunk")
+    async def grade_chunk(self, req: ChunkRequest) -> ChunkResult:
+        batch_id = uuid.UUID(req.batch_id)
+        ids = [uuid.UUID(i) for i in req.submission_ids]
+        async with self.sessions() as session:
+            already = set((await session.execute(select(GradingRun.submission_id).where(
+                GradingRun.regrade_batch_id == batch_id, GradingRun.submission_id.in_(ids)))).scalars())
+            rows = (await session.execute(
+                select(Submission, Assignment).join(Assignment, Submission.assignment_id == Assignment.id)
+                .where(Submission.id.in_([i for i in ids if i not in already])))).all()
+        result = ChunkResult()
+        outcomes: list[tuple[Submission, Assignment, Any, datetime, datetime]] = []
+        failure: SandboxError | None = None
+        attempt = activity.info().attempt
+
+        async def grade(sub: Submission, assignment: Assignment) -> None:
+            nonlocal failure
+            async with self.slots:
+                if failure is not None or await self._control(req.batch_id):
+                    result.not_done.append(str(sub.id))
+                    return
+                started = datetime.now(timezone.utc)
+                try:
+                    graded = await self.sandbox.run_in_sandbox(SandboxJob(
+                        code=sub.code, test_code=assignment.test_code, io_cases=list(assignment.io_cases or []),
+                        limits=dict(assignment.limits), nice=REGRADE_NICE))
+                except SandboxError as exc:
+                    failure = exc
+                    result.not_done.append(str(sub.id))
+                    return
+                outcomes.append((sub, assignment, graded, started, datetime.now(timezone.utc)))
+                activity.heartbeat(len(outcomes))
+
+        await asyncio.gather(*(grade(sub, assignment) for sub, assignment in rows))
+        if outcomes:
+            await self._record(req, batch_id, attempt, outcomes, result)
+        if failure is not None:
+            # Keep what was graded; the rest is retried (and, after the last attempt, counted as errors).
+            raise ApplicationError(f"sandbox failed during a regrade: {failure}", type="SandboxError")
+        return result
+
+    async def _record(self, req: ChunkRequest, batch_id: uuid.UUID, attempt: int, outcomes: list,
+                      result: ChunkResult) -> None:
+        runs = []
+        for sub, assignment, graded, started, finished in outcomes:
+            score = score_of(graded.tests, sub.max_score)
+            runs.append(dict(
+                submission_id=sub.id, regrade_batch_id=batch_id, test_version=assignment.test_version,
+                verdict=graded.verdict, passed=graded.passed, score=score, previous_score=sub.score,
+                max_score=sub.max_score, tests=graded.tests, message=graded.message, sandbox=graded.sandbox,
+                stdout=graded.stdout, stderr=graded.stderr, cpu_ms=graded.cpu_ms, wall_ms=graded.wall_ms,
+                peak_memory_kb=graded.peak_memory_kb, workflow_id=req.workflow_id, run_id=req.run_id,
+                attempt=attempt, started_at=started, finished_at=finished))
+        async with self.sessions() as session, session.begin():
+            inserted = set((await session.execute(
+                insert(GradingRun).values(runs).on_conflict_do_nothing(constraint="uq_grading_runs_submission_batch")
+                .returning(GradingRun.submission_id))).scalars())
+            fresh = [r for r in runs if r["submission_id"] in inserted]
+            if fresh:
+                table = Submission.__table__  # Core executemany: one statement, many rows
+                await session.execute(
+                    update(table).where(table.c.id == bindparam("sid")).values(
+                        score=bindparam("new_score"), passed=bindparam("new_passed"),
+                        verdict=bindparam("new_verdict"), tests=bindparam("new_tests"),
+                        test_version=bindparam("new_version")),
+                    [{"sid": r["submission_id"], "new_score": r["score"], "new_passed": r["passed"],
+                      "new_verdict": r["verdict"], "new_tests": r["tests"], "new_version": r["test_version"]}
+                     for r in fresh])
+                result.graded = len(fresh)
+                result.changed = sum(changed(r["previous_score"], r["score"]) for r in fresh)
+                await session.execute(update(RegradeBatch).where(RegradeBatch.id == batch_id).values(
+                    done=RegradeBatch.done + result.graded, changed=RegradeBatch.changed + result.changed))
+        if fresh:
+            try:  # the status cache must not show the old score
+                await self.redis.delete(*[redis_keys.submission_status(str(r["submission_id"])) for r in fresh])
+            except Exception:  # noqa: BLE001
+                pass
+
+    @activity.defn(name="record_regrade_errors")
+    async def record_errors(self, failure: ChunkFailure) -> int:
+        """After the last attempt: one grading_run per submission that could not be graded, verdict
+        internal_error, score unchanged, so the batch still accounts for every submission exactly once."""
+        batch_id = uuid.UUID(failure.batch_id)
+        now = datetime.now(timezone.utc)
+        async with self.sessions() as session, session.begin():
+            subs = (await session.execute(select(Submission, Assignment.test_version)
+                                          .join(Assignment, Submission.assignment_id == Assignment.id)
+                                          .where(Submission.id.in_([uuid.UUID(i) for i in failure.submission_ids]))
+                                          )).all()
+            if not subs:
+                return 0
+            inserted = (await session.execute(insert(GradingRun).values([dict(
+                submission_id=s.id, regrade_batch_id=batch_id, test_version=version, verdict="internal_error",
+                passed=bool(s.passed), score=s.score or 0.0, previous_score=s.score, max_score=s.max_score,
+                tests=[], message=f"Not regraded: {failure.message}"[:2000], workflow_id=failure.workflow_id,
+                run_id=failure.run_id, attempt=0, started_at=now, finished_at=now) for s, version in subs])
+                .on_conflict_do_nothing(constraint="uq_grading_runs_submission_batch")
+                .returning(GradingRun.submission_id))).scalars().all()
+            await session.execute(update(RegradeBatch).where(RegradeBatch.id == batch_id).values(
+                done=RegradeBatch.done + len(inserted), errors=RegradeBatch.errors + len(inserted)))
+        return len(inserted)
+
+    @activity.defn(name="finish_regrade")
+    async def finish(self, end: BatchEnd) -> None:
+        async with self.sessions() as session, session.begin():
+            await session.execute(update(RegradeBatch).where(RegradeBatch.id == uuid.UUID(end.batch_id)).values(
+                status=end.status, finished_at=datetime.now(timezone.utc)))
+        try:
+            await self.redis.delete(redis_keys.regrade_control(end.batch_id))
+        except Exception:  # noqa: BLE001
+            pass
