@@ -26,6 +26,7 @@ test-unit: install
 
 bench: install
 	$(BIN)/python -m benchmarks.sandbox
+	$(BIN)/python -m benchmarks.regrade
 
 clean:
 	rm -rf $(VENV) .gradeflow .pytest_cache test-output *.egg-info

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -171,6 +171,9 @@ class RegradeCreate(BaseModel):
     page_size: int = Field(500, ge=1, le=5000, description="Submissions fetched per page (tuning)")
     chunk_size: int = Field(25, ge=1, le=500, description="Submissions graded per activity (tuning)")
     pages_per_run: int = Field(10, ge=1, le=1000, description="Pages per workflow run before continuing as new")
+    strategy: Literal["chunks", "children"] = Field(
+        "chunks", description="chunks: one activity per chunk (default, measured cheaper); children: one child "
+                              "workflow per submission")
 
 
 class RegradeOut(BaseModel):

@@ -19,7 +19,7 @@ from gradeflow.temporal import connect, ensure_search_attributes
 from worker.intake import Dispatcher, Reconciler
 from workflows.config import GRADING_TASK_QUEUE, REGRADE_TASK_QUEUE
 from workflows.grade_submission import GradeSubmission
-from workflows.regrade_cohort import RegradeCohort
+from workflows.regrade_cohort import RegradeCohort, RegradeSubmission
 
 log = logging.getLogger("gradeflow.worker")
 
@@ -58,7 +58,7 @@ async def run_worker(settings: Settings) -> None:
     regrades = Worker(
         client,
         task_queue=REGRADE_TASK_QUEUE,
-        workflows=[RegradeCohort],
+        workflows=[RegradeCohort, RegradeSubmission],
         activities=[regrading.start, regrading.fetch_page, regrading.grade_chunk, regrading.record_errors,
                     regrading.finish],
         # Its own slots: however large a regrade, live submissions keep theirs.

@@ -95,7 +95,8 @@ async def start_regrade(body: RegradeCreate, user: Instructor, session: SessionD
         await client.start_workflow(
             RegradeCohort.run, RegradeInput(batch_id=str(batch.id), cohort_id=cohort.id,
                                             assignment_id=body.assignment_id, page_size=body.page_size,
-                                            chunk_size=body.chunk_size, pages_per_run=body.pages_per_run),
+                                            chunk_size=body.chunk_size, pages_per_run=body.pages_per_run,
+                                            strategy=body.strategy),
             id=batch.workflow_id, task_queue=REGRADE_TASK_QUEUE, execution_timeout=REGRADE_WORKFLOW_EXECUTION_TIMEOUT,
             search_attributes=TypedSearchAttributes(attributes))
     except Exception as exc:  # noqa: BLE001 - Temporal unreachable: say so, leave nothing half-started

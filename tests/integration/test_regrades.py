@@ -59,6 +59,16 @@ def temporal(stack: Stack, fn):
     return asyncio.run(run())
 
 
+def test_child_workflow_strategy_grades_each_submission_in_its_own_workflow(stack: Stack):
+    slug, teacher, submissions = cohort_with(stack, 6, {"hello": DEMO_ANSWERS["hello"]})
+    started = start(stack, teacher, cohort=slug, strategy="children", chunk_size=2)
+    done = wait_final(stack, teacher, started["id"])
+    assert (done["status"], done["done"], done["errors"]) == ("completed", 6, 0)
+    runs = runs_of(stack, started["id"])
+    assert sorted(r[0] for r in runs) == sorted(submissions)
+    assert sorted(r[1] for r in runs) == sorted(f"{started['workflow_id']}-{s}" for s in submissions)
+
+
 def test_small_pages_continue_as_new_and_grade_each_submission_once(stack: Stack):
     slug, teacher, submissions = cohort_with(stack, 12, {"hello": DEMO_ANSWERS["hello"]})
     started = start(stack, teacher, cohort=slug, page_size=2, chunk_size=2, pages_per_run=1)
