@@ -209,9 +209,11 @@ class RegradeActivities:
                     update(table).where(table.c.id == bindparam("sid")).values(
                         score=bindparam("new_score"), passed=bindparam("new_passed"),
                         verdict=bindparam("new_verdict"), tests=bindparam("new_tests"),
-                        test_version=bindparam("new_version")),
+                        details=bindparam("new_details"), test_version=bindparam("new_version")),
                     [{"sid": r["submission_id"], "new_score": r["score"], "new_passed": r["passed"],
-                      "new_verdict": r["verdict"], "new_tests": r["tests"], "new_version": r["test_version"]}
+                      "new_verdict": r["verdict"], "new_tests": r["tests"], "new_version": r["test_version"],
+                      "new_details": {k: r[k] for k in ("message", "stdout", "stderr", "cpu_ms", "wall_ms",
+                                                        "peak_memory_kb", "sandbox")}}
                      for r in fresh])
                 result.graded = len(fresh)
                 result.changed = sum(changed(r["previous_score"], r["score"]) for r in fresh)

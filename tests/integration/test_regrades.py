@@ -211,3 +211,19 @@ def test_regrade_rules(stack: Stack):
         listed = [b["id"] for b in c.get("/regrades").json()]
     assert first["id"] in listed
     wait_final(stack, teacher, first["id"])
+
+
+def test_cli_regrade_follows_to_the_end(stack: Stack):
+    import subprocess
+    import sys
+
+    slug, teacher, _ = cohort_with(stack, 5, {"hello": DEMO_ANSWERS["hello"]})
+    env = {**stack.env, "GRADEFLOW_API_URL": stack.api_url, "GRADEFLOW_TOKEN": teacher}
+    result = subprocess.run([sys.executable, "-m", "gradeflow", "regrade", slug, "--follow"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "regrade " in result.stdout and "completed: 5 regraded, 0 changed, 0 errors" in result.stdout
+    assert "5/5" in result.stderr, "the progress bar reaches the end"
+    refused = subprocess.run([sys.executable, "-m", "gradeflow", "regrade", "no-such-cohort"], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "does not exist" in refused.stderr
