@@ -68,6 +68,22 @@ class GradingFailure:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class SolutionCheck:
+    code: str
+    test_code: str
+    io_cases: list[dict[str, Any]]
+    limits: dict[str, Any]
+
+
+@dataclass
+class SolutionCheckResult:
+    verdict: str
+    passed: bool
+    message: str
+    tests: list[dict[str, Any]]
+
+
 def score_of(tests: list[dict[str, Any]], max_score: float) -> float:
     """The assignment's points times the share of test points earned (a unittest test is worth 1)."""
     total = sum(t.get("points", 1) for t in tests)
@@ -117,23 +133,34 @@ class GradingActivities:
         started_at = datetime.now(timezone.utc)
         job = SandboxJob(code=sub.code, test_code=assignment.test_code, io_cases=list(assignment.io_cases or []),
                          limits=dict(assignment.limits))
+        result = await self._heartbeating(job)
+        finished_at = datetime.now(timezone.utc)
+        return GradingOutcome(
+            submission_id=req.submission_id, test_version=assignment.test_version, verdict=result.verdict,
+            passed=result.passed, score=score_of(result.tests, sub.max_score), max_score=sub.max_score,
+            tests=result.tests, message=result.message, sandbox=result.sandbox, stdout=result.stdout,
+            stderr=result.stderr, cpu_ms=result.cpu_ms, wall_ms=result.wall_ms,
+            peak_memory_kb=result.peak_memory_kb, attempt=activity.info().attempt,
+            started_at=started_at.isoformat(), finished_at=finished_at.isoformat(),
+            regrade_batch_id=req.regrade_batch_id,
+        )
+
+    async def _heartbeating(self, job: SandboxJob):
         grading = asyncio.create_task(self.sandbox.run_in_sandbox(job))
         while not grading.done():
             activity.heartbeat()
             await asyncio.wait({grading}, timeout=HEARTBEAT_EVERY_SECONDS)
         try:
-            result = grading.result()
+            return grading.result()
         except SandboxError as exc:
             raise ApplicationError(str(exc), type="SandboxError") from exc
-        finished_at = datetime.now(timezone.utc)
-        return GradingOutcome(
-            submission_id=req.submission_id, test_version=assignment.test_version, verdict=result.verdict,
-            passed=result.passed, score=score_of(result.tests, sub.max_score), max_score=sub.max_score,
-            tests=result.tests, message=result.message, sandbox=result.sandbox, stdout=result.stdout, stderr=result.stderr, cpu_ms=result.cpu_ms, wall_ms=result.wall_ms,
-            peak_memory_kb=result.peak_memory_kb, attempt=activity.info().attempt,
-            started_at=started_at.isoformat(), finished_at=finished_at.isoformat(),
-            regrade_batch_id=req.regrade_batch_id,
-        )
+
+    @activity.defn(name="check_solution")
+    async def check_solution(self, check: SolutionCheck) -> SolutionCheckResult:
+        """Grade a reference solution against draft tests (nothing is stored)."""
+        result = await self._heartbeating(SandboxJob(code=check.code, test_code=check.test_code,
+                                                     io_cases=check.io_cases, limits=check.limits))
+        return SolutionCheckResult(result.verdict, result.passed, result.message, result.tests)
 
     @activity.defn(name="record_grading")
     async def record(self, req: RecordRequest) -> None:

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
 from api.errors import install_error_handlers
-from api.routes import assignments, health, me, regrades, submissions
+from api.routes import assignments, cohorts, health, me, ops, regrades, submissions
 from gradeflow import redis_keys
 from gradeflow.db import make_engine, make_sessionmaker
 from gradeflow.settings import Settings, get_settings
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                            f"{MAX_BODY_BYTES:,} bytes."}, status_code=413)
         return await call_next(request)
 
-    for module in (health, assignments, submissions, me, regrades):
+    for module in (health, assignments, submissions, me, cohorts, regrades, ops):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
 

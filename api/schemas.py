@@ -201,3 +201,78 @@ class RegradeChange(BaseModel):
     old_score: float | None
     new_score: float
     submission_id: str
+
+
+class OpsWorkflow(BaseModel):
+    workflow_id: str
+    run_id: str | None
+    type: str
+    status: str
+    start_time: datetime | None
+    close_time: datetime | None
+    search_attributes: dict[str, str]
+    temporal_ui: str | None = Field(None, description="This workflow in the Temporal Web UI")
+
+
+class OpsHistory(BaseModel):
+    workflow: OpsWorkflow
+    history_length: int
+    events: list[dict[str, Any]] = Field(description="event_id, time, offset_ms, type, activity, attempt, "
+                                                     "duration_ms, failure")
+    pending_activities: list[dict[str, Any]]
+
+
+class OpsProblems(BaseModel):
+    failed_workflows: list[OpsWorkflow]
+    stuck_workflows: list[OpsWorkflow]
+    submissions: list[dict[str, Any]] = Field(description="Submissions in error, or queued/grading too long")
+
+
+class OpsMetrics(BaseModel):
+    minutes: int
+    intake_stream_length: int | None
+    series: list[dict[str, Any]]
+
+
+class TerminateRequest(BaseModel):
+    reason: str = Field("terminated by an operator", max_length=500)
+
+
+class CohortOut(BaseModel):
+    slug: str
+    title: str
+    students: int
+
+
+class CohortMatrix(BaseModel):
+    cohort: str
+    assignments: list[dict[str, Any]]
+    students: list[dict[str, Any]] = Field(description="id, name, cells: {assignment id: {state, best_score, "
+                                                       "attempts}}; a missing cell is not started")
+
+
+class AssignmentCheck(BaseModel):
+    """Draft tests and a reference solution, graded in the sandbox before the assignment is saved."""
+    model_config = ConfigDict(extra="forbid")
+    reference_solution: str = Field(min_length=1, max_length=65_536)
+    test_code: str = Field("", max_length=200_000)
+    io_cases: list[IOCase] = Field(default_factory=list, max_length=50)
+    limits: Limits = Field(default_factory=Limits)
+
+    @field_validator("test_code")
+    @classmethod
+    def tests_compile(cls, v: str) -> str:
+        return _check_python(v, "test_code") if v else v
+
+    @model_validator(mode="after")
+    def has_tests(self):
+        if not self.test_code.strip() and not self.io_cases:
+            raise ValueError("give test_code, io_cases or both to check the solution against")
+        return self
+
+
+class CheckResult(BaseModel):
+    verdict: str
+    passed: bool
+    message: str
+    tests: list[TestResultOut]

@@ -18,6 +18,7 @@ from gradeflow.settings import Settings
 from gradeflow.temporal import connect, ensure_search_attributes
 from worker.intake import Dispatcher, Reconciler
 from workflows.config import GRADING_TASK_QUEUE, REGRADE_TASK_QUEUE
+from workflows.check_solution import CheckSolution
 from workflows.grade_submission import GradeSubmission
 from workflows.regrade_cohort import RegradeCohort, RegradeSubmission
 
@@ -48,8 +49,8 @@ async def run_worker(settings: Settings) -> None:
     live = Worker(
         client,
         task_queue=GRADING_TASK_QUEUE,
-        workflows=[GradeSubmission],
-        activities=[grading.grade, grading.record, grading.record_failure],
+        workflows=[GradeSubmission, CheckSolution],
+        activities=[grading.grade, grading.record, grading.record_failure, grading.check_solution],
         max_concurrent_activities=settings.grading_concurrency,
         # Let a grading in progress finish on SIGTERM rather than hand it back half done.
         graceful_shutdown_timeout=timedelta(seconds=30),

@@ -5,19 +5,33 @@ from __future__ import annotations
 import json
 import re
 
-from fastapi import APIRouter
+import uuid
+from datetime import timedelta
+
+from fastapi import APIRouter, Request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import CurrentUser, Instructor, RedisDep, SessionDep
 from api.errors import ApiError
-from api.schemas import AssignmentCreate, AssignmentOut, AssignmentStaffOut, AssignmentUpdate
+from activities.grading import SolutionCheck
+from api.schemas import (
+    AssignmentCheck,
+    AssignmentCreate,
+    AssignmentOut,
+    AssignmentStaffOut,
+    AssignmentUpdate,
+    CheckResult,
+)
+from workflows.check_solution import CheckSolution
+from workflows.config import GRADING_TASK_QUEUE
 from gradeflow import redis_keys
 from gradeflow.models import Assignment
 from gradeflow.versions import test_version
 
 router = APIRouter(prefix="/assignments", tags=["assignments"])
 STAFF_ROLES = ("instructor", "operator")
+CHECK_TIMEOUT = timedelta(minutes=2)
 
 
 def assignment_out(a: Assignment, staff: bool) -> AssignmentOut:
@@ -73,6 +87,21 @@ async def list_assignments(user: CurrentUser, session: SessionDep, redis: RedisD
 @router.get("/{assignment_id}", response_model=AssignmentStaffOut | AssignmentOut)
 async def read_assignment(assignment_id: int, user: CurrentUser, session: SessionDep):
     return assignment_out(await get_assignment(session, assignment_id), user.role in STAFF_ROLES)
+
+
+@router.post("/check", response_model=CheckResult)
+async def check_reference_solution(body: AssignmentCheck, _: Instructor, request: Request):
+    """Grade a reference solution against draft tests in the sandbox, without saving anything."""
+    try:
+        client = await request.app.state.temporal()
+        result = await client.execute_workflow(
+            CheckSolution.run, SolutionCheck(code=body.reference_solution, test_code=body.test_code,
+                                             io_cases=[c.model_dump() for c in body.io_cases],
+                                             limits=body.limits.model_dump()),
+            id=f"check-{uuid.uuid4()}", task_queue=GRADING_TASK_QUEUE, execution_timeout=CHECK_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001
+        raise ApiError(503, f"Could not check the solution: the grader is unavailable ({type(exc).__name__}).")
+    return CheckResult(verdict=result.verdict, passed=result.passed, message=result.message, tests=result.tests)
 
 
 @router.post("", status_code=201, response_model=AssignmentStaffOut)

@@ -1,0 +1,285 @@
+"""Operators: find any grading's workflow, read its history as a timeline, see failed and stuck work, retry or
+terminate it, and watch intake depth, throughput, latency and failure rate."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from google.protobuf.json_format import MessageToDict
+from sqlalchemy import text
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import RedisDep, SessionDep, SettingsDep, require_role
+from api.errors import ApiError
+from api.schemas import OpsHistory, OpsMetrics, OpsProblems, OpsWorkflow, TerminateRequest
+from gradeflow import redis_keys
+from gradeflow.models import Submission, User
+from workflows.config import (
+    ASSIGNMENT_KEY,
+    COHORT_KEY,
+    GRADE_WORKFLOW_EXECUTION_TIMEOUT,
+    GRADING_TASK_QUEUE,
+    REGRADE_BATCH_KEY,
+    USER_KEY,
+    grade_workflow_id,
+)
+from workflows.grade_submission import GradeSubmission, GradeSubmissionInput
+
+router = APIRouter(prefix="/ops", tags=["ops"])
+Operator = Annotated[User, require_role("operator")]
+STATUSES = {"running": "Running", "completed": "Completed", "failed": "Failed", "terminated": "Terminated",
+            "timed_out": "TimedOut", "cancelled": "Canceled", "continued_as_new": "ContinuedAsNew"}
+STUCK_AFTER = timedelta(minutes=5)
+
+
+async def temporal(request: Request) -> Client:
+    try:
+        return await request.app.state.temporal()
+    except Exception as exc:  # noqa: BLE001
+        raise ApiError(503, f"Temporal is unavailable ({type(exc).__name__}): {exc}"[:300])
+
+
+def ui_link(settings, workflow_id: str, run_id: str | None) -> str | None:
+    if not settings.temporal_ui_url:
+        return None
+    tail = f"/{run_id}/history" if run_id else ""
+    return f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}/workflows/{workflow_id}{tail}"
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def visibility_query(submission_id: str | None, user_id: int | None, assignment_id: int | None, cohort: str | None,
+                     batch_id: str | None, status: str | None) -> str:
+    clauses = []
+    if submission_id:
+        clauses.append(f"WorkflowId = {_quote(grade_workflow_id(submission_id))}")
+    for key, value in ((USER_KEY, user_id), (ASSIGNMENT_KEY, assignment_id), (COHORT_KEY, cohort),
+                       (REGRADE_BATCH_KEY, batch_id)):
+        if value is not None and value != "":
+            clauses.append(f"{key.name} = {_quote(str(value))}")
+    if status:
+        if status not in STATUSES:
+            raise ApiError(422, f"status must be one of {', '.join(STATUSES)}, not '{status}'.")
+        clauses.append(f"ExecutionStatus = {_quote(STATUSES[status])}")
+    return " AND ".join(clauses)
+
+
+def workflow_out(w, settings) -> OpsWorkflow:
+    attrs = {k.name: v for k, v in (w.typed_search_attributes or [])}
+    return OpsWorkflow(
+        workflow_id=w.id, run_id=w.run_id, type=w.workflow_type, status=w.status.name.lower() if w.status else "",
+        start_time=w.start_time, close_time=w.close_time, search_attributes={k: str(v) for k, v in attrs.items()},
+        temporal_ui=ui_link(settings, w.id, w.run_id))
+
+
+@router.get("/workflows", response_model=list[OpsWorkflow])
+async def find_workflows(_: Operator, request: Request, settings: SettingsDep,
+                         submission_id: str | None = None, user_id: int | None = None,
+                         assignment_id: int | None = None, cohort: str | None = None,
+                         batch_id: str | None = Query(None, description="a regrade batch"),
+                         status: str | None = Query(None, description=" | ".join(STATUSES)),
+                         limit: int = Query(50, ge=1, le=500)):
+    """Workflows by submission, user, assignment, cohort, regrade batch or status, newest first."""
+    if submission_id:
+        try:
+            uuid.UUID(submission_id)
+        except ValueError:
+            raise ApiError(422, f"'{submission_id}' is not a submission id (a UUID).")
+    query = visibility_query(submission_id, user_id, assignment_id, cohort, batch_id, status)
+    client = await temporal(request)
+    found = []
+    async for w in client.list_workflows(query or None, limit=limit):
+        found.append(workflow_out(w, settings))
+    return found
+
+
+def _name(event_type: int) -> str:
+    return EventType.Name(event_type).removeprefix("EVENT_TYPE_").lower()
+
+
+def timeline(events: list) -> list[dict[str, Any]]:
+    """Events in words: what happened, to which activity, which attempt, how long it took, why it failed."""
+    scheduled: dict[int, dict[str, Any]] = {}
+    started: dict[int, datetime] = {}
+    rows = []
+    first = events[0].event_time.ToDatetime(timezone.utc) if events else None
+    for e in events:
+        at = e.event_time.ToDatetime(timezone.utc)
+        row: dict[str, Any] = {"event_id": e.event_id, "time": at, "type": _name(e.event_type),
+                               "offset_ms": int((at - first).total_seconds() * 1000) if first else 0}
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            a = e.activity_task_scheduled_event_attributes
+            scheduled[e.event_id] = {"activity": a.activity_type.name, "at": at}
+            row["activity"] = a.activity_type.name
+        elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            a = e.activity_task_started_event_attributes
+            info = scheduled.get(a.scheduled_event_id, {})
+            started[a.scheduled_event_id] = at
+            row.update(activity=info.get("activity"), attempt=a.attempt,
+                       waited_ms=int((at - info["at"]).total_seconds() * 1000) if info else None)
+            if a.attempt > 1 and a.last_failure.message:
+                row["failure"] = f"previous attempt failed: {a.last_failure.message}"
+        elif e.event_type in (EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+                              EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT):
+            attrs = (e.activity_task_completed_event_attributes
+                     if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED else
+                     e.activity_task_failed_event_attributes
+                     if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED else
+                     e.activity_task_timed_out_event_attributes)
+            info = scheduled.get(attrs.scheduled_event_id, {})
+            row["activity"] = info.get("activity")
+            if attrs.scheduled_event_id in started:
+                row["duration_ms"] = int((at - started[attrs.scheduled_event_id]).total_seconds() * 1000)
+            if e.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED and attrs.failure.message:
+                row["failure"] = attrs.failure.message
+        elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
+            row["failure"] = e.workflow_execution_failed_event_attributes.failure.message
+        elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
+            row["failure"] = f"terminated: {e.workflow_execution_terminated_event_attributes.reason}"
+        rows.append(row)
+    return rows
+
+
+@router.get("/workflows/{workflow_id}", response_model=OpsHistory)
+async def workflow_history(workflow_id: str, _: Operator, request: Request, settings: SettingsDep,
+                           run_id: str | None = None):
+    """One workflow's history as a timeline, its pending activities (attempts, last failure) and a Web UI link."""
+    client = await temporal(request)
+    handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+    try:
+        desc = await handle.describe()
+        events = [e async for e in handle.fetch_history_events()]
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise ApiError(404, f"No workflow {workflow_id} in Temporal.")
+        raise ApiError(503, f"Temporal answered {exc.status.name}: {exc.message}")
+    pending = [{"activity": p.activity_type.name, "attempt": p.attempt, "state": MessageToDict(p).get("state", ""),
+                "last_failure": p.last_failure.message or None,
+                "last_heartbeat": p.last_heartbeat_time.ToDatetime(timezone.utc) if p.HasField("last_heartbeat_time")
+                else None}
+               for p in desc.raw_description.pending_activities]
+    return OpsHistory(workflow=workflow_out(desc, settings), events=timeline(events), pending_activities=pending,
+                      history_length=len(events))
+
+
+@router.get("/problems", response_model=OpsProblems)
+async def problems(_: Operator, request: Request, settings: SettingsDep, session: SessionDep,
+                   hours: int = Query(24, ge=1, le=24 * 30, description="failures this recent"),
+                   stuck_after_seconds: int = Query(int(STUCK_AFTER.total_seconds()), ge=0,
+                                                    description="a grading running longer than this is stuck")):
+    """Failed workflows, gradings running too long, and submissions stuck or in error."""
+    client = await temporal(request)
+    stuck_for = timedelta(seconds=stuck_after_seconds)
+    since = (datetime.now(timezone.utc) - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stuck_before = (datetime.now(timezone.utc) - stuck_for).strftime("%Y-%m-%dT%H:%M:%SZ")
+    failed = [workflow_out(w, settings) async for w in client.list_workflows(
+        f"ExecutionStatus IN ('Failed', 'TimedOut', 'Terminated') AND StartTime > '{since}'", limit=100)]
+    stuck = [workflow_out(w, settings) async for w in client.list_workflows(
+        f"ExecutionStatus = 'Running' AND WorkflowType = 'GradeSubmission' AND StartTime < '{stuck_before}'",
+        limit=100)]
+    rows = (await session.execute(text(
+        "SELECT id, status, error, created_at FROM submissions WHERE (status = 'error' AND created_at > :since) "
+        "OR (status IN ('queued', 'grading') AND created_at < :stuck) ORDER BY created_at DESC LIMIT 200"),
+        {"since": datetime.now(timezone.utc) - timedelta(hours=hours),
+         "stuck": datetime.now(timezone.utc) - stuck_for})).all()
+    return OpsProblems(failed_workflows=failed, stuck_workflows=stuck, submissions=[
+        {"id": str(r.id), "status": r.status, "error": r.error, "created_at": r.created_at,
+         "workflow_id": grade_workflow_id(str(r.id))} for r in rows])
+
+
+def submission_of(workflow_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(workflow_id.removeprefix("grade-"))
+    except ValueError:
+        raise ApiError(422, f"Only grading workflows (grade-<submission id>) can be retried, not '{workflow_id}'.")
+
+
+@router.post("/workflows/{workflow_id}/retry", response_model=OpsWorkflow)
+async def retry(workflow_id: str, _: Operator, request: Request, settings: SettingsDep, session: SessionDep,
+                redis: RedisDep):
+    """Grade the submission again: a failed, timed-out or terminated grading gets a new run of the same
+    workflow id. A running one must be terminated first."""
+    sub_id = submission_of(workflow_id)
+    sub = await session.get(Submission, sub_id)
+    if sub is None:
+        raise ApiError(404, f"Submission {sub_id} does not exist.")
+    client = await temporal(request)
+    try:
+        desc = await client.get_workflow_handle(workflow_id).describe()
+        if desc.status == WorkflowExecutionStatus.RUNNING:
+            raise ApiError(409, f"{workflow_id} is still running; terminate it first if it is stuck.")
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise ApiError(503, f"Temporal answered {exc.status.name}: {exc.message}")
+    sub.status, sub.error = "queued", None
+    try:
+        await session.commit()
+    except Exception:  # noqa: BLE001 - the student has another submission pending
+        await session.rollback()
+        raise ApiError(409, "The student has another submission pending; retry this one when it is done.")
+    await redis.delete(redis_keys.submission_status(str(sub_id)))
+    handle = await client.start_workflow(
+        GradeSubmission.run, GradeSubmissionInput(str(sub_id)), id=workflow_id, task_queue=GRADING_TASK_QUEUE,
+        execution_timeout=GRADE_WORKFLOW_EXECUTION_TIMEOUT,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY)
+    return workflow_out(await handle.describe(), settings)
+
+
+@router.post("/workflows/{workflow_id}/terminate", response_model=OpsWorkflow)
+async def terminate(workflow_id: str, body: TerminateRequest, _: Operator, request: Request, settings: SettingsDep):
+    """Stop a stuck workflow now. A grading's submission can then be retried."""
+    client = await temporal(request)
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        await handle.terminate(reason=body.reason)
+        return workflow_out(await handle.describe(), settings)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise ApiError(404, f"No running workflow {workflow_id} in Temporal.")
+        raise ApiError(409, f"Could not terminate {workflow_id}: {exc.message}")
+
+
+METRICS_SQL = text("""
+WITH minutes AS (
+    SELECT generate_series(date_trunc('minute', now()) - make_interval(mins => :minutes - 1),
+                           date_trunc('minute', now()), interval '1 minute') AS minute
+), live AS (
+    SELECT created_at, graded_at, status FROM submissions
+    WHERE NOT cached AND (graded_at IS NULL OR graded_at > now() - make_interval(mins => :minutes + 1))
+      AND created_at > now() - make_interval(mins => :minutes + 60)
+)
+SELECT m.minute,
+  (SELECT count(*) FROM live WHERE created_at <= m.minute + interval '1 minute'
+     AND (graded_at IS NULL OR graded_at > m.minute + interval '1 minute')) AS queue_depth,
+  (SELECT count(*) FROM live WHERE graded_at >= m.minute AND graded_at < m.minute + interval '1 minute') AS graded,
+  (SELECT count(*) FROM live WHERE status = 'error' AND graded_at >= m.minute
+     AND graded_at < m.minute + interval '1 minute') AS failed,
+  (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM graded_at - created_at)) FROM live
+     WHERE graded_at >= m.minute AND graded_at < m.minute + interval '1 minute') AS p50,
+  (SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM graded_at - created_at)) FROM live
+     WHERE graded_at >= m.minute AND graded_at < m.minute + interval '1 minute') AS p95
+FROM minutes m ORDER BY m.minute
+""")
+
+
+@router.get("/metrics", response_model=OpsMetrics)
+async def metrics(_: Operator, session: SessionDep, redis: RedisDep, minutes: int = Query(60, ge=1, le=24 * 60)):
+    """Per minute over the last `minutes`: intake queue depth, gradings, failures, p50/p95 submit-to-result
+    seconds (live submissions; cached answers excluded). Plus the intake stream's current length."""
+    rows = (await session.execute(METRICS_SQL, {"minutes": minutes})).all()
+    try:
+        stream = await redis.xlen(redis_keys.INTAKE_STREAM)
+    except Exception:  # noqa: BLE001
+        stream = None
+    series = [{"minute": r.minute, "queue_depth": r.queue_depth, "graded": r.graded, "failed": r.failed,
+               "failure_rate": (r.failed / r.graded) if r.graded else 0.0,
+               "p50_seconds": r.p50, "p95_seconds": r.p95} for r in rows]
+    return OpsMetrics(minutes=minutes, intake_stream_length=stream, series=series)
