@@ -16,24 +16,32 @@ class ApiProblem(Exception):
 class Api:
     base_url: str
     token: str
-    timeout: float = 10.0
+    timeout: float = 30.0
 
-    def request(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+    def request(self, method: str, path: str, expect: tuple[int, ...] = (), **kwargs: Any) -> tuple[int, Any]:
+        """Returns (status, body). Statuses in `expect` are returned; other 4xx/5xx raise ApiProblem with the
+        API's own message."""
         try:
             response = httpx.request(method, f"{self.base_url}/api/v1{path}", timeout=self.timeout,
                                      headers={"Authorization": f"Bearer {self.token}"}, **kwargs)
         except httpx.HTTPError as exc:
             raise ApiProblem(f"The GradeFlow API at {self.base_url} is not reachable ({type(exc).__name__}). "
-                             "Is it running?") from None
-        try:
+                             "Is it running? Try again in a moment.") from None
+        if response.headers.get("content-type", "").startswith("application/json"):
             body = response.json()
-        except ValueError:
-            body = {"detail": response.text}
+        else:
+            body = response.text
+        if response.status_code in expect:
+            return response.status_code, body
         if response.status_code == 401:
             raise ApiProblem("That token was not accepted. Check it, or ask your instructor for a new one.")
-        if response.status_code >= 400 and response.status_code not in (409,):
-            raise ApiProblem(body.get("detail", f"The API answered {response.status_code}."))
+        if response.status_code >= 400:
+            detail = body.get("detail") if isinstance(body, dict) else None
+            raise ApiProblem(str(detail or f"The API answered {response.status_code}."))
         return response.status_code, body
 
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs)[1]
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.request("POST", path, **kwargs)[1]

@@ -1,0 +1,40 @@
+"""Shared pieces of the dashboard: the signed-in API client, verdicts in words, small formatting helpers."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.client import Api, ApiProblem
+
+VERDICTS = {
+    "passed": "Correct: every test passed.",
+    "wrong_answer": "Not yet: some tests failed.",
+    "runtime_error": "Your code raised an error.",
+    "syntax_error": "Your code has a syntax error.",
+    "time_limit": "Your code ran out of time.",
+    "memory_limit": "Your code ran out of memory.",
+    "output_limit": "Your code printed too much.",
+    "internal_error": "The grader failed; this is not your fault. Try again shortly.",
+}
+FINAL = ("graded", "error")
+
+
+def api() -> Api:
+    return st.session_state["api"]
+
+
+def me() -> dict:
+    return st.session_state["me"]
+
+
+def verdict_words(verdict: str | None) -> str:
+    return VERDICTS.get(verdict or "internal_error", verdict or "")
+
+
+def call(fn, *args, **kwargs):
+    """Run an API call; show its problem as a message (never a traceback) and return None."""
+    try:
+        return fn(*args, **kwargs)
+    except ApiProblem as exc:
+        st.error(str(exc))
+        return None

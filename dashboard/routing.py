@@ -1,0 +1,36 @@
+"""Which pages each role sees (pure: tested without a browser)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    url_path: str
+    title: str
+    icon: str
+    module: str
+    function: str
+
+
+ROLE_PAGES: dict[str, list[PageSpec]] = {
+    "student": [
+        PageSpec("learn", "Assignments", ":material/school:", "dashboard.student", "learn_page"),
+    ],
+    "instructor": [
+        PageSpec("cohort", "Cohort", ":material/groups:", "dashboard.instructor", "cohort_page"),
+        PageSpec("regrades", "Regrades", ":material/autorenew:", "dashboard.instructor", "regrades_page"),
+        PageSpec("assignments", "Assignments", ":material/edit_note:", "dashboard.instructor", "assignments_page"),
+    ],
+    "operator": [
+        PageSpec("workflows", "Workflows", ":material/account_tree:", "dashboard.operator", "workflows_page"),
+        PageSpec("problems", "Failed and stuck", ":material/warning:", "dashboard.operator", "problems_page"),
+        PageSpec("metrics", "Metrics", ":material/monitoring:", "dashboard.operator", "metrics_page"),
+    ],
+}
+
+
+def pages_for(role: str) -> list[PageSpec]:
+    """The pages of a role; an unknown role sees none (and is told so)."""
+    return ROLE_PAGES.get(role, [])

@@ -1,0 +1,118 @@
+"""The student's page: assignments in course order, the handout, a code editor, live grading feedback."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.common import FINAL, api, call, verdict_words
+
+try:  # a real code editor with Python highlighting when the component is installed
+    from streamlit_ace import st_ace
+except ImportError:  # pragma: no cover
+    st_ace = None
+
+STARTER = "# Write your solution here\n"
+
+
+def editor(assignment_id: int) -> str:
+    key = f"code-{assignment_id}"
+    if st_ace is not None:
+        return st_ace(value=STARTER, language="python",
+                      theme="github", key=key, height=280, auto_update=True, font_size=14, tab_size=4,
+                      show_gutter=True, wrap=False, placeholder="def ...") or ""
+    return st.text_area("Your solution (Python)", height=280, key=key)
+
+
+@st.fragment(run_every=0.5)
+def live_result(submission_id: str) -> None:
+    sub = call(api().get, f"/submissions/{submission_id}")
+    if sub is None:
+        return
+    if sub["status"] not in FINAL:
+        st.info(f"Grading… status: **{sub['status']}**", icon=":material/hourglass_top:")
+        return
+    if st.session_state.get("shown_result") != submission_id:
+        st.session_state["shown_result"] = submission_id  # points and marks catch up once
+        st.rerun(scope="app")
+    show_result(sub)
+
+
+def show_result(sub: dict) -> None:
+    score = f"Score {sub['score'] or 0:g} / {sub['max_score']:g}"
+    words = verdict_words(sub.get("verdict"))
+    (st.success if sub.get("passed") else st.error)(
+        f"{words} {score}" + (" (identical code was graded before)" if sub.get("cached") else ""))
+    if sub.get("error"):
+        st.warning(sub["error"])
+    if sub.get("message") and not sub["tests"]:
+        st.code(sub["message"], language=None)
+    for test in sub["tests"]:
+        badge = ":green-badge[passed]" if test["passed"] else ":red-badge[failed]"
+        hidden = " :gray-badge[hidden]" if test.get("hidden") else ""
+        st.markdown(f"{badge}{hidden} `{test['name']}`")
+        if test["message"] and not test["passed"]:
+            st.code(test["message"], language=None)
+    if sub.get("stdout") or sub.get("stderr"):
+        with st.expander("What your program printed"):
+            st.code((sub.get("stdout") or "") + (sub.get("stderr") or ""), language=None)
+
+
+def learn_page() -> None:
+    progress = call(api().get, "/me/progress")
+    assignments = call(api().get, "/assignments")
+    if progress is None or assignments is None:
+        return
+    solved = set(progress["solved"])
+    total = max(len(assignments), 1)
+    with st.sidebar:
+        st.metric("Points", progress["points"])
+        st.progress(min(len(solved) / total, 1.0), text=f"{len(solved)} of {len(assignments)} solved")
+    if not assignments:
+        st.info("No assignments yet.")
+        return
+    # Continue at the first unsolved assignment; stay on the current one until the student moves on.
+    if "assignment_id" not in st.session_state:
+        upcoming = progress["next_assignment"] or assignments[-1]
+        st.session_state["assignment_id"] = upcoming["id"]
+    by_id = {a["id"]: a for a in assignments}
+    labels = {a["id"]: f"{'✓' if a['id'] in solved else '○'}  {a['order']}. {a['title']}" for a in assignments}
+    with st.sidebar:
+        chosen = st.radio("Assignments", list(by_id), format_func=labels.get,
+                          index=list(by_id).index(st.session_state["assignment_id"]))
+    if chosen != st.session_state["assignment_id"]:
+        st.session_state["assignment_id"] = chosen
+        st.session_state.pop("submission_id", None)
+    assignment = by_id[st.session_state["assignment_id"]]
+    if not progress["next_assignment"]:
+        st.success("You have solved every assignment. Well done!")
+    st.caption(f"Assignment {assignment['order']} of {len(assignments)} · {assignment['points']} points"
+               + (" · solved" if assignment["id"] in solved else ""))
+    st.markdown(assignment["handout"])
+    for example in assignment.get("examples") or []:
+        st.code(f"input:\n{example['stdin']}\nexpected output:\n{example['stdout']}", language=None)
+    code = editor(assignment["id"])
+    if st.button("Submit", type="primary", key=f"submit-{assignment['id']}"):
+        result = call(api().request, "POST", f"/assignments/{assignment['id']}/submissions", expect=(409,),
+                      json={"code": code})
+        if result is not None:
+            status, body = result
+            if status == 409:
+                st.warning(body["detail"])
+                st.session_state["submission_id"] = body["pending_submission_id"]
+            else:
+                st.session_state["submission_id"] = body["id"]
+    if st.session_state.get("submission_id"):
+        live_result(st.session_state["submission_id"])
+        if assignment["id"] in solved and progress["next_assignment"]:
+            if st.button("Next assignment →", key=f"next-{assignment['id']}"):
+                st.session_state["assignment_id"] = progress["next_assignment"]["id"]
+                st.session_state.pop("submission_id", None)
+                st.rerun()
+    history = call(api().get, "/me/submissions", params={"assignment_id": assignment["id"], "limit": 20})
+    if history:
+        with st.expander(f"Your submissions for this assignment ({len(history)})"):
+            st.dataframe(pd.DataFrame([{
+                "submitted": h["created_at"][:19].replace("T", " "), "status": h["status"],
+                "verdict": h["verdict"] or "", "score": h["score"], "cached": h["cached"]} for h in history]),
+                hide_index=True, use_container_width=True)
