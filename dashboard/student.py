@@ -92,6 +92,7 @@ def learn_page() -> None:
     for example in assignment.get("examples") or []:
         st.code(f"input:\n{example['stdin']}\nexpected output:\n{example['stdout']}", language=None)
     code = editor(assignment["id"])
+    st.caption(f"{len(code.splitlines())} lines · {len(code)} characters · limit 64 KiB")
     if st.button("Submit", type="primary", key=f"submit-{assignment['id']}"):
         result = call(api().request, "POST", f"/assignments/{assignment['id']}/submissions", expect=(409,),
                       json={"code": code})

@@ -4,6 +4,7 @@ plus the worker and API as separate processes (so a test can kill the worker), a
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import os
 import signal
@@ -21,6 +22,12 @@ from gradeflow.embedded import EmbeddedServices, free_port
 
 TERMINAL = ("graded", "error")
 _names = itertools.count()
+
+
+def run_async(make_coroutine: Callable[[], Any]) -> Any:
+    """Run a coroutine to completion from sync test code, even where a loop is already running (Playwright's)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make_coroutine())).result()
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
@@ -97,7 +104,7 @@ class Stack:
             finally:
                 await engine.dispose()
 
-        return asyncio.run(run())
+        return run_async(run)
 
     def new_user(self, role: str = "student", cohort: str | None = "demo") -> str:
         """A fresh user (so tests never share a pending submission); returns the API token."""
@@ -120,7 +127,7 @@ class Stack:
             finally:
                 await engine.dispose()
 
-        return asyncio.run(run())
+        return run_async(run)
 
     def wait_graded(self, token: str, submission_id: str, timeout: float = 60) -> dict:
         with self.client(token) as c:

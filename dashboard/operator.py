@@ -1,0 +1,127 @@
+"""Operators' pages: find any grading's workflow and read its history, act on failed and stuck work, metrics."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.common import api, call
+
+STATUSES = ["", "running", "completed", "failed", "terminated", "timed_out", "cancelled", "continued_as_new"]
+
+
+def workflow_table(workflows: list[dict]) -> None:
+    st.dataframe(pd.DataFrame([{
+        "workflow": w["workflow_id"], "type": w["type"], "status": w["status"],
+        "started": (w["start_time"] or "")[:19].replace("T", " "), "Temporal UI": w["temporal_ui"]}
+        for w in workflows]), hide_index=True, use_container_width=True,
+        column_config={"Temporal UI": st.column_config.LinkColumn(display_text="open")})
+
+
+def workflows_page() -> None:
+    st.title("Workflows")
+    with st.form("find"):
+        a, b, c = st.columns(3)
+        submission = a.text_input("Submission id")
+        user = b.text_input("User id")
+        assignment = c.text_input("Assignment id")
+        d, e, f = st.columns(3)
+        cohort = d.text_input("Cohort")
+        batch = e.text_input("Regrade batch id")
+        status = f.selectbox("Status", STATUSES, format_func=lambda s: s or "any")
+        found = st.form_submit_button("Find", type="primary")
+    params = {k: v.strip() for k, v in {"submission_id": submission, "user_id": user, "assignment_id": assignment,
+                                         "cohort": cohort, "batch_id": batch, "status": status}.items() if v.strip()}
+    if found:
+        st.session_state["ops_found"] = call(api().get, "/ops/workflows", params=params) or []
+        st.session_state.pop("ops_open", None)
+        if len(st.session_state["ops_found"]) == 1:
+            st.session_state["ops_open"] = st.session_state["ops_found"][0]["workflow_id"]
+    workflows = st.session_state.get("ops_found")
+    if workflows is None:
+        st.caption("Search by any of the fields; a submission id finds its grading directly.")
+        return
+    if not workflows:
+        st.info("No workflow matches.")
+        return
+    workflow_table(workflows)
+    ids = [w["workflow_id"] for w in workflows]
+    opened = st.selectbox("History of", ids, index=ids.index(st.session_state["ops_open"])
+                          if st.session_state.get("ops_open") in ids else 0)
+    history(opened)
+
+
+def history(workflow_id: str) -> None:
+    data = call(api().get, f"/ops/workflows/{workflow_id}")
+    if data is None:
+        return
+    w = data["workflow"]
+    st.subheader(f"{w['type']} · {w['status']}")
+    if w["temporal_ui"]:
+        st.link_button("Open in the Temporal Web UI", w["temporal_ui"])
+    st.caption(f"{workflow_id} · run {w['run_id']} · {data['history_length']} events · "
+               + " · ".join(f"{k}={v}" for k, v in w["search_attributes"].items() if k.startswith("Gradeflow")))
+    rows = [{"+ms": e["offset_ms"], "event": e["type"].replace("_", " "), "activity": e.get("activity") or "",
+             "attempt": e.get("attempt") or "", "took ms": e.get("duration_ms", ""), "failure": e.get("failure") or ""}
+            for e in data["events"]]
+    st.table(pd.DataFrame(rows).set_index("+ms"))  # plain HTML: readable, selectable, searchable in the page
+    for pending in data["pending_activities"]:
+        st.warning(f"Pending {pending['activity']}: attempt {pending['attempt']}"
+                   + (f", last failure: {pending['last_failure']}" if pending["last_failure"] else ""))
+
+
+def problems_page() -> None:
+    st.title("Failed and stuck")
+    data = call(api().get, "/ops/problems")
+    if data is None:
+        return
+    a, b, c = st.columns(3)
+    a.metric("Failed workflows (24 h)", len(data["failed_workflows"]))
+    b.metric("Stuck gradings (> 5 min)", len(data["stuck_workflows"]))
+    c.metric("Submissions in trouble", len(data["submissions"]))
+    for title, workflows, actions in (("Stuck", data["stuck_workflows"], ("terminate",)),
+                                      ("Failed", data["failed_workflows"], ("retry",))):
+        st.subheader(title)
+        if not workflows:
+            st.caption("None.")
+            continue
+        for w in workflows:
+            cols = st.columns([5, 2, 1])
+            cols[0].markdown(f"`{w['workflow_id']}` · {w['type']} · {w['status']}")
+            if w["temporal_ui"]:
+                cols[1].link_button("Temporal UI", w["temporal_ui"])
+            for action in actions:
+                if cols[2].button(action.capitalize(), key=f"{action}-{w['workflow_id']}-{w['run_id']}",
+                                  disabled=action == "retry" and not w["workflow_id"].startswith("grade-")):
+                    done = call(api().post, f"/ops/workflows/{w['workflow_id']}/{action}",
+                                **({"json": {"reason": "terminated from the dashboard"}} if action == "terminate"
+                                   else {}))
+                    if done:
+                        st.success(f"{action.capitalize()}: {w['workflow_id']} is now {done['status']}.")
+    if data["submissions"]:
+        st.subheader("Submissions in error or waiting too long")
+        st.dataframe(pd.DataFrame(data["submissions"]), hide_index=True, use_container_width=True)
+
+
+def metrics_page() -> None:
+    st.title("Metrics (last hour)")
+    data = call(api().get, "/ops/metrics")
+    if data is None:
+        return
+    frame = pd.DataFrame(data["series"])
+    frame["minute"] = pd.to_datetime(frame["minute"])
+    frame = frame.set_index("minute")
+    a, b, c, d = st.columns(4)
+    a.metric("Intake stream now", data["intake_stream_length"] if data["intake_stream_length"] is not None else "?")
+    b.metric("Graded (hour)", int(frame["graded"].sum()))
+    c.metric("Failed (hour)", int(frame["failed"].sum()))
+    latest = frame.dropna(subset=["p95_seconds"])
+    d.metric("p95 latency (last minute with data)", f"{latest['p95_seconds'].iloc[-1]:.2f} s" if len(latest) else "—")
+    st.subheader("Intake queue depth")
+    st.line_chart(frame[["queue_depth"]])
+    st.subheader("Gradings per minute")
+    st.bar_chart(frame[["graded"]])
+    st.subheader("Submit-to-result latency (s)")
+    st.line_chart(frame[["p50_seconds", "p95_seconds"]])
+    st.subheader("Failure rate")
+    st.line_chart(frame[["failure_rate"]])

@@ -1,0 +1,93 @@
+"""Real-browser fixtures: the dashboard as a process against the test stack, Debian's Chromium driven by
+Playwright, and a screenshot under test-output/ for every failing browser test."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gradeflow.embedded import free_port
+from tests.conftest import Role, Stack, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+OUTPUT = ROOT / "test-output" / "screenshots"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+@pytest.fixture(scope="session")
+def dashboard_url(stack: Stack) -> str:
+    port = free_port()
+    env = {**stack.env, "GRADEFLOW_API_URL": stack.api_url}
+    role = Role([sys.executable, "-m", "gradeflow", "dashboard", "--port", str(port)], env,
+                stack.home / "logs" / "dashboard.log")
+    role.start()
+    url = f"http://127.0.0.1:{port}"
+
+    def up():
+        try:
+            return httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+    try:
+        wait_for(up, 60, "the dashboard to start", interval=0.2)
+        yield url
+    finally:
+        role.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium") or "/usr/bin/chromium"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(browser, request):
+    """Pages opened by a test; a failing test leaves a screenshot of each under test-output/screenshots/."""
+    pages = []
+
+    def open_page():
+        context = browser.new_context(viewport={"width": 1280, "height": 1000})
+        context.set_default_timeout(30_000)
+        page = context.new_page()
+        pages.append(page)
+        return page
+
+    yield open_page
+    failed = any(getattr(getattr(request.node, f"report_{when}", None), "failed", False)
+                 for when in ("setup", "call"))
+    for number, page in enumerate(pages):
+        if failed:
+            OUTPUT.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(OUTPUT / f"{request.node.name}-{number}.png"), full_page=True)
+        page.context.close()
+
+
+def sign_in(page, url: str, token: str) -> None:
+    page.goto(url)
+    page.locator("input[type=password]").fill(token)
+    page.keyboard.press("Enter")
+    page.get_by_text("Signed in as").wait_for()
+
+
+def save_readme_screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))

@@ -1,0 +1,84 @@
+"""The dashboard in a real browser against the whole stack (issue #5, acceptance 1 and 4)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import save_readme_screenshot, sign_in
+from tests.conftest import Stack
+from tests.integration.test_submission_path import RIGHT_HELLO, submit, unique
+
+pytestmark = pytest.mark.integration
+
+
+def type_code(page, code: str) -> None:
+    editor = page.frame_locator("iframe[title*='streamlit_ace']").first.locator(".ace_content")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(code)
+    # The editor sends its text to the app on its own; wait until the app has it.
+    expect(page.get_by_text(f"{len(code.splitlines())} lines · {len(code)} characters")).to_be_visible()
+
+
+def test_student_fails_then_passes_then_continues_where_they_left_off(stack: Stack, dashboard_url: str, new_page):
+    token = stack.new_user()
+    page = new_page()
+    sign_in(page, dashboard_url, token)
+    expect(page.get_by_role("heading", name="Hello", exact=True)).to_be_visible()
+    expect(page.get_by_test_id("stMetricValue")).to_have_text("0")
+
+    type_code(page, f"# {uuid.uuid4()}\ndef hello():\n    return 'Hi'\n")
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_text("Not yet: some tests failed.")).to_be_visible()
+    expect(page.get_by_text("'Hi' != 'Hello'")).to_be_visible()
+
+    type_code(page, f"# {uuid.uuid4()}\ndef hello():\n    return 'Hello'\n")
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_text("Correct: every test passed.")).to_be_visible()
+    expect(page.get_by_test_id("stMetricValue")).to_have_text("100")
+    expect(page.get_by_text(re.compile(r"^1 of \d+ solved$"))).to_be_visible()
+    save_readme_screenshot(page, "student")
+    page.get_by_role("button", name="Next assignment").click()
+    expect(page.get_by_role("heading", name="Hello world", exact=True)).to_be_visible()
+
+    again = new_page()
+    sign_in(again, dashboard_url, token)
+    expect(again.get_by_role("heading", name="Hello world", exact=True)).to_be_visible()
+    expect(again.get_by_test_id("stMetricValue")).to_have_text("100")
+
+
+def test_instructor_starts_a_regrade_and_watches_it_reach_100_percent(stack: Stack, dashboard_url: str, new_page):
+    student = stack.new_user()
+    stack.wait_graded(student, submit(stack, student, unique(RIGHT_HELLO)).json()["id"])
+    page = new_page()
+    sign_in(page, dashboard_url, stack.tokens["ada"])
+    expect(page.get_by_role("heading", name="Score distribution")).to_be_visible()
+    save_readme_screenshot(page, "instructor")
+    page.get_by_role("link", name="Regrades").click()
+    page.get_by_role("button", name="Start regrade").click()
+    expect(page.get_by_text(re.compile(r"^100% · \d+ of \d+ · completed$"))).to_be_visible(timeout=120_000)
+    expect(page.get_by_role("heading", name=re.compile(r"Changed scores"))).to_be_visible()
+    expect(page.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
+    page.wait_for_timeout(500)  # cosmetic only: let the bar's fill animation finish before the README picture
+    save_readme_screenshot(page, "instructor-regrade")
+
+
+def test_operator_opens_a_submissions_workflow_history(stack: Stack, dashboard_url: str, new_page):
+    student = stack.new_user()
+    sub = submit(stack, student, unique(RIGHT_HELLO)).json()
+    stack.wait_graded(student, sub["id"])
+    page = new_page()
+    sign_in(page, dashboard_url, stack.tokens["otto"])
+    page.get_by_label("Submission id").fill(sub["id"])
+    page.get_by_role("button", name="Find").click()
+    expect(page.get_by_role("heading", name="GradeSubmission · completed")).to_be_visible()
+    timeline = page.get_by_test_id("stTable")
+    expect(timeline.get_by_text("grade_submission").first).to_be_visible()
+    expect(timeline.get_by_text("record_grading").first).to_be_visible()
+    expect(page.get_by_role("link", name="Open in the Temporal Web UI")).to_have_attribute(
+        "href", re.compile(rf"/workflows/grade-{sub['id']}/"))
+    save_readme_screenshot(page, "operator")

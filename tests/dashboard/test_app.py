@@ -1,0 +1,63 @@
+"""Page logic with Streamlit's AppTest: role routing and error states (issue #5, acceptance 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard.routing import pages_for
+from gradeflow.embedded import free_port
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+
+
+def test_each_role_gets_its_own_pages():
+    assert [p.title for p in pages_for("student")] == ["Assignments"]
+    assert [p.title for p in pages_for("instructor")] == ["Cohort", "Regrades", "Assignments"]
+    assert [p.title for p in pages_for("operator")] == ["Workflows", "Failed and stuck", "Metrics"]
+    assert pages_for("nobody") == []
+    for role in ("student", "instructor", "operator"):
+        for spec in pages_for(role):
+            module = __import__(spec.module, fromlist=[spec.function])
+            assert callable(getattr(module, spec.function)), spec
+
+
+def signed_in(monkeypatch, api_url: str, token: str) -> AppTest:
+    monkeypatch.setenv("GRADEFLOW_API_URL", api_url)
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    at.sidebar.text_input(key="token_input").input(token).run()
+    return at
+
+
+def test_before_sign_in_it_asks_for_a_token(monkeypatch):
+    monkeypatch.setenv("GRADEFLOW_API_URL", f"http://127.0.0.1:{free_port()}")
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert not at.exception
+    assert "Sign in with your API token" in at.info[0].value
+
+
+def test_api_down_is_a_message_not_a_traceback(monkeypatch):
+    at = signed_in(monkeypatch, f"http://127.0.0.1:{free_port()}", "gf_anything")
+    assert not at.exception
+    assert "is not reachable" in at.error[0].value and "Is it running?" in at.error[0].value
+
+
+@pytest.mark.integration
+def test_wrong_token_is_a_message(monkeypatch, stack):
+    at = signed_in(monkeypatch, stack.api_url, "gf_wrong-token")
+    assert not at.exception
+    assert "That token was not accepted" in at.error[0].value
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("who,expected", [("student", "Hello"), ("ada", "Cohort"), ("otto", "Workflows")])
+def test_each_role_lands_on_its_main_page(monkeypatch, stack, who, expected):
+    token = stack.new_user() if who == "student" else stack.tokens[who]
+    at = signed_in(monkeypatch, stack.api_url, token)
+    assert not at.exception, at.exception
+    texts = [t.value for t in at.title] + [m.value for m in at.markdown]
+    assert any(expected in t for t in texts), texts
+    assert any("Signed in as" in c.value for c in at.sidebar.caption)
