@@ -3,13 +3,12 @@ reference-solution check, against the real stack."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import pytest
 from temporalio.client import Client
 
-from tests.conftest import Stack, wait_for
+from tests.conftest import Stack, run_async, wait_for
 from tests.integration.test_submission_path import RIGHT_HELLO, submit, unique
 from workflows.config import GRADING_TASK_QUEUE
 from workflows.grade_submission import GradeSubmission, GradeSubmissionInput
@@ -68,7 +67,7 @@ def test_stuck_and_failed_work_can_be_terminated_and_retried(stack: Stack):
             client = await Client.connect(stack.temporal_address)
             await client.start_workflow(GradeSubmission.run, GradeSubmissionInput(sub["id"]), id=workflow_id,
                                         task_queue=GRADING_TASK_QUEUE)
-        asyncio.run(start_without_worker())
+        run_async(start_without_worker)
         with stack.client(stack.tokens["otto"]) as ops:
             stuck = wait_for(lambda: [w for w in ops.get("/ops/problems", params={"stuck_after_seconds": 0})
                                       .json()["stuck_workflows"] if w["workflow_id"] == workflow_id], 30,

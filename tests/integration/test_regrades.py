@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import datetime, timezone
 
@@ -12,7 +11,7 @@ from temporalio.client import Client
 
 from gradeflow.models import Assignment
 from gradeflow.synthetic import DEMO_ANSWERS, Answer, synthetic_cohort
-from tests.conftest import Stack, wait_for
+from tests.conftest import Stack, run_async, wait_for
 from tests.integration.test_submission_path import submit, unique
 
 pytestmark = pytest.mark.integration
@@ -56,7 +55,7 @@ def runs_of(stack: Stack, batch_id: str) -> list[tuple]:
 def temporal(stack: Stack, fn):
     async def run():
         return await fn(await Client.connect(stack.temporal_address))
-    return asyncio.run(run())
+    return run_async(run)
 
 
 def test_child_workflow_strategy_grades_each_submission_in_its_own_workflow(stack: Stack):

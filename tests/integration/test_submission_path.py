@@ -10,7 +10,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from tests.conftest import Stack, wait_for
+from tests.conftest import Stack, run_async, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ def temporal(stack: Stack, fn):
     async def run():
         client = await Client.connect(stack.temporal_address)
         return await fn(client)
-    return asyncio.run(run())
+    return run_async(run)
 
 
 def submit(stack: Stack, token: str, code: str, assignment_id: int = HELLO_ID):
