@@ -41,16 +41,12 @@ TEST_CODE_HELP = ("unittest source; tests import the student's code as `solution
                   "plain data. Tests in a class named Hidden… or a method named test_hidden… are hidden.")
 
 
-class AssignmentBase(BaseModel):
+class GradingSpec(BaseModel):
+    """What a submission is graded against: unittest tests, I/O cases (at least one of the two) and limits."""
     model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=1, max_length=200)
-    handout: str = Field("", max_length=100_000, description="Markdown shown to students")
-    order: int = Field(0, description="Position in the course; students work through assignments in this order")
-    points: int = Field(100, ge=1, le=10_000)
     test_code: str = Field("", max_length=200_000, description=TEST_CODE_HELP)
     io_cases: list[IOCase] = Field(default_factory=list, max_length=50)
     limits: Limits = Field(default_factory=Limits)
-    reference_solution: str | None = Field(None, max_length=65_536)
 
     @field_validator("test_code")
     @classmethod
@@ -62,6 +58,14 @@ class AssignmentBase(BaseModel):
         if not self.test_code.strip() and not self.io_cases:
             raise ValueError("an assignment needs test_code, io_cases or both")
         return self
+
+
+class AssignmentBase(GradingSpec):
+    title: str = Field(min_length=1, max_length=200)
+    handout: str = Field("", max_length=100_000, description="Markdown shown to students")
+    order: int = Field(0, description="Position in the course; students work through assignments in this order")
+    points: int = Field(100, ge=1, le=10_000)
+    reference_solution: str | None = Field(None, max_length=65_536)
 
 
 class AssignmentCreate(AssignmentBase):
@@ -251,24 +255,9 @@ class CohortMatrix(BaseModel):
                                                        "attempts}}; a missing cell is not started")
 
 
-class AssignmentCheck(BaseModel):
+class AssignmentCheck(GradingSpec):
     """Draft tests and a reference solution, graded in the sandbox before the assignment is saved."""
-    model_config = ConfigDict(extra="forbid")
     reference_solution: str = Field(min_length=1, max_length=65_536)
-    test_code: str = Field("", max_length=200_000)
-    io_cases: list[IOCase] = Field(default_factory=list, max_length=50)
-    limits: Limits = Field(default_factory=Limits)
-
-    @field_validator("test_code")
-    @classmethod
-    def tests_compile(cls, v: str) -> str:
-        return _check_python(v, "test_code") if v else v
-
-    @model_validator(mode="after")
-    def has_tests(self):
-        if not self.test_code.strip() and not self.io_cases:
-            raise ValueError("give test_code, io_cases or both to check the solution against")
-        return self
 
 
 class CheckResult(BaseModel):

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import httpx
 
 from gradeflow.cli import migrate, seed
-from gradeflow.db import make_engine, make_sessionmaker
+from gradeflow.db import in_transaction
 from gradeflow.embedded import EmbeddedServices, free_port
 from gradeflow.settings import Settings
 
@@ -69,14 +69,7 @@ class BenchStack:
         return self.services.urls["database_url"]
 
     def db(self, fn: Callable[[Any], Any]) -> Any:
-        async def run() -> Any:
-            engine = make_engine(self.database_url, pool_size=1)
-            try:
-                async with make_sessionmaker(engine)() as session, session.begin():
-                    return await fn(session)
-            finally:
-                await engine.dispose()
-        return asyncio.run(run())
+        return asyncio.run(in_transaction(self.database_url, fn))
 
     def client(self, token: str) -> httpx.Client:
         return httpx.Client(base_url=f"{self.api_url}/api/v1", headers={"Authorization": f"Bearer {token}"},

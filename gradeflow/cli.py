@@ -28,15 +28,10 @@ def migrate(settings: Settings) -> None:
 
 
 async def _with_session(settings: Settings, fn):
-    from gradeflow.db import make_engine, make_sessionmaker
+    from gradeflow.db import in_transaction
 
     settings.require("database_url")
-    engine = make_engine(settings.database_url, pool_size=1)  # type: ignore[arg-type]
-    try:
-        async with make_sessionmaker(engine)() as session, session.begin():
-            return await fn(session)
-    finally:
-        await engine.dispose()
+    return await in_transaction(settings.database_url, fn)  # type: ignore[arg-type]
 
 
 def seed(settings: Settings, demo: bool = True) -> dict[str, str]:

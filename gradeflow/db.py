@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+T = TypeVar("T")
 
 
 def async_url(url: str) -> str:
@@ -19,3 +24,13 @@ def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def in_transaction(url: str, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """`await fn(session)` in one transaction on a short-lived engine: for commands, tests and benchmarks."""
+    engine = make_engine(url, pool_size=1)
+    try:
+        async with make_sessionmaker(engine)() as session, session.begin():
+            return await fn(session)
+    finally:
+        await engine.dispose()

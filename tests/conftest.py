@@ -94,17 +94,9 @@ class Stack:
 
     def db(self, fn: Callable[[Any], Any]) -> Any:
         """Run `await fn(session)` in one transaction against the stack's PostgreSQL."""
-        from gradeflow.db import make_engine, make_sessionmaker
+        from gradeflow.db import in_transaction
 
-        async def run() -> Any:
-            engine = make_engine(self.database_url, pool_size=1)
-            try:
-                async with make_sessionmaker(engine)() as session, session.begin():
-                    return await fn(session)
-            finally:
-                await engine.dispose()
-
-        return run_async(run)
+        return run_async(lambda: in_transaction(self.database_url, fn))
 
     def new_user(self, role: str = "student", cohort: str | None = "demo") -> str:
         """A fresh user (so tests never share a pending submission); returns the API token."""

@@ -132,6 +132,6 @@ def test_reference_solution_is_checked_before_saving(stack: Stack):
         empty = c.post("/assignments/check", json={"reference_solution": "x = 1"})
     assert good.status_code == 200 and (good.json()["verdict"], good.json()["passed"]) == ("passed", True)
     assert bad.json()["verdict"] == "wrong_answer" and "3 != 9" in bad.json()["message"]
-    assert empty.status_code == 422 and "give test_code, io_cases or both" in empty.json()["detail"]
+    assert empty.status_code == 422 and "needs test_code, io_cases or both" in empty.json()["detail"]
     with stack.client(stack.new_user()) as c:
         assert c.post("/assignments/check", json={"reference_solution": "x", "test_code": tests}).status_code == 403
