@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install browser run test test-unit bench clean
+.PHONY: install browser run test test-unit screenshots bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "GradeFlow needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
@@ -29,6 +29,10 @@ test: install browser
 
 test-unit: install
 	$(BIN)/python -m pytest -ra tests/unit
+
+# Refresh the README's pictures (docs/screenshots/) from the browser tests.
+screenshots: install browser
+	GRADEFLOW_README_SCREENSHOTS=1 $(BIN)/python -m pytest -ra tests/browser
 
 bench: install
 	$(BIN)/python -m benchmarks.sandbox

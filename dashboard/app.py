@@ -23,10 +23,6 @@ def sign_in() -> bool:
         st.header("GradeFlow")
         token = st.text_input("API token", type="password", key="token_input",
                               help="Your personal token (from your instructor, or printed by `gradeflow up`).")
-        if st.session_state.get("me") and st.button("Sign out"):
-            for key in list(st.session_state):
-                del st.session_state[key]
-            st.rerun()
     if not token:
         st.title("GradeFlow")
         st.info("Sign in with your API token in the sidebar.")
@@ -40,6 +36,10 @@ def sign_in() -> bool:
             st.error(str(exc))
             return False
         st.session_state["api"], st.session_state["signed_in_token"] = client, token
+    if st.sidebar.button("Sign out"):
+        for key in list(st.session_state):
+            del st.session_state[key]
+        st.rerun()
     return True
 
 

@@ -52,7 +52,7 @@ def cohort_page() -> None:
     points = pd.DataFrame({"points": [100 * n for n in solved]})
     st.altair_chart(alt.Chart(points).mark_bar().encode(
         x=alt.X("points:O", title="points (100 per solved assignment)"),
-        y=alt.Y("count():Q", title="students")), use_container_width=True)
+        y=alt.Y("count():Q", title="students", axis=alt.Axis(tickMinStep=1, format="d"))), use_container_width=True)
 
 
 def regrades_page() -> None:

@@ -57,6 +57,8 @@ def test_instructor_starts_a_regrade_and_watches_it_reach_100_percent(stack: Sta
     page = new_page()
     sign_in(page, dashboard_url, stack.tokens["ada"])
     expect(page.get_by_role("heading", name="Score distribution")).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame")).to_be_visible()  # the students x assignments matrix
+    expect(page.get_by_test_id("stVegaLiteChart").locator("canvas, svg").first).to_be_visible()
     save_readme_screenshot(page, "instructor")
     page.get_by_role("link", name="Regrades").click()
     page.get_by_role("button", name="Start regrade").click()

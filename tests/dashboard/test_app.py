@@ -61,3 +61,14 @@ def test_each_role_lands_on_its_main_page(monkeypatch, stack, who, expected):
     texts = [t.value for t in at.title] + [m.value for m in at.markdown]
     assert any(expected in t for t in texts), texts
     assert any("Signed in as" in c.value for c in at.sidebar.caption)
+
+
+@pytest.mark.integration
+def test_sign_out_is_offered_at_once_and_forgets_the_token(monkeypatch, stack):
+    at = signed_in(monkeypatch, stack.api_url, stack.tokens["ada"])
+    assert [b.label for b in at.sidebar.button] == ["Sign out"]
+    at.sidebar.button[0].click().run()
+    assert not at.exception
+    assert at.sidebar.text_input(key="token_input").value == ""
+    assert "Sign in with your API token" in at.info[0].value
+    assert "me" not in at.session_state
