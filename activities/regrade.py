@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import and_, bindparam, func, select, text, tuple_, update
+from sqlalchemy import and_, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity

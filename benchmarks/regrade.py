@@ -11,7 +11,6 @@ import threading
 import time
 import uuid
 
-import httpx
 from sqlalchemy import select
 
 from activities.sandbox import Sandbox, SandboxJob

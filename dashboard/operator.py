@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard.common import api, call
 
+SUBMISSION_ROWS = 20
 STATUSES = ["", "running", "completed", "failed", "terminated", "timed_out", "cancelled", "continued_as_new"]
 
 
@@ -70,6 +71,15 @@ def history(workflow_id: str) -> None:
                    + (f", last failure: {pending['last_failure']}" if pending["last_failure"] else ""))
 
 
+def act(column, action: str, workflow_id: str, key: str, enabled: bool = True) -> None:
+    """A Retry or Terminate button that calls the API and says what happened."""
+    if column.button(action.capitalize(), key=f"{action}-{key}", disabled=not enabled):
+        body = {"json": {"reason": "terminated from the dashboard"}} if action == "terminate" else {}
+        done = call(api().post, f"/ops/workflows/{workflow_id}/{action}", **body)
+        if done:
+            st.success(f"{action.capitalize()}: {workflow_id} is now {done['status']}.")
+
+
 def problems_page() -> None:
     st.title("Failed and stuck")
     data = call(api().get, "/ops/problems")
@@ -79,8 +89,8 @@ def problems_page() -> None:
     a.metric("Failed workflows (24 h)", len(data["failed_workflows"]))
     b.metric("Stuck gradings (> 5 min)", len(data["stuck_workflows"]))
     c.metric("Submissions in trouble", len(data["submissions"]))
-    for title, workflows, actions in (("Stuck", data["stuck_workflows"], ("terminate",)),
-                                      ("Failed", data["failed_workflows"], ("retry",))):
+    for title, workflows, action in (("Stuck", data["stuck_workflows"], "terminate"),
+                                     ("Failed", data["failed_workflows"], "retry")):
         st.subheader(title)
         if not workflows:
             st.caption("None.")
@@ -90,16 +100,19 @@ def problems_page() -> None:
             cols[0].markdown(f"`{w['workflow_id']}` · {w['type']} · {w['status']}")
             if w["temporal_ui"]:
                 cols[1].link_button("Temporal UI", w["temporal_ui"])
-            for action in actions:
-                if cols[2].button(action.capitalize(), key=f"{action}-{w['workflow_id']}-{w['run_id']}",
-                                  disabled=action == "retry" and not w["workflow_id"].startswith("grade-")):
-                    done = call(api().post, f"/ops/workflows/{w['workflow_id']}/{action}",
-                                **({"json": {"reason": "terminated from the dashboard"}} if action == "terminate"
-                                   else {}))
-                    if done:
-                        st.success(f"{action.capitalize()}: {w['workflow_id']} is now {done['status']}.")
-    if data["submissions"]:
-        st.subheader("Submissions in error or waiting too long")
+            act(cols[2], action, w["workflow_id"], f"{w['workflow_id']}-{w['run_id']}",
+                enabled=action != "retry" or w["workflow_id"].startswith("grade-"))
+    st.subheader("Submissions in error or waiting too long")
+    if not data["submissions"]:
+        st.caption("None.")
+    for row in data["submissions"][:SUBMISSION_ROWS]:
+        cols = st.columns([5, 2, 1])
+        cols[0].markdown(f"`{row['id']}` · {row['status']} · {(row['created_at'] or '')[:19].replace('T', ' ')}"
+                         + (f"  \n{row['error']}" if row["error"] else ""))
+        # A waiting submission's grading may still be running: retry answers 409 and says to terminate it first.
+        act(cols[2], "retry", row["workflow_id"], f"submission-{row['id']}")
+    if len(data["submissions"]) > SUBMISSION_ROWS:
+        st.caption(f"The newest {SUBMISSION_ROWS} of {len(data['submissions'])}; all of them:")
         st.dataframe(pd.DataFrame(data["submissions"]), hide_index=True, use_container_width=True)
 
 

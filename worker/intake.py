@@ -17,20 +17,11 @@ from redis.exceptions import RedisError, ResponseError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from gradeflow import redis_keys
 from gradeflow.models import Cohort, Submission
-from workflows.config import (
-    ASSIGNMENT_KEY,
-    COHORT_KEY,
-    GRADE_WORKFLOW_EXECUTION_TIMEOUT,
-    GRADING_TASK_QUEUE,
-    USER_KEY,
-    grade_workflow_id,
-)
-from workflows.grade_submission import GradeSubmission, GradeSubmissionInput
+from workflows.start import start_grading as start
 
 log = logging.getLogger(__name__)
 # A message a dead dispatcher read but never acknowledged is claimed by a live one after this long.
@@ -38,22 +29,9 @@ RECLAIM_IDLE_MS = 30_000
 
 
 async def start_grading(client: Client, submission_id: str, assignment_id: str, user_id: str, cohort: str) -> None:
-    """Start GradeSubmission for one submission; starting it twice is harmless (same id, duplicates rejected)."""
+    """Start a submission's grading; one already started or finished is left alone (no double grading)."""
     try:
-        await client.start_workflow(
-            GradeSubmission.run,
-            GradeSubmissionInput(submission_id=submission_id),
-            id=grade_workflow_id(submission_id),
-            task_queue=GRADING_TASK_QUEUE,
-            execution_timeout=GRADE_WORKFLOW_EXECUTION_TIMEOUT,
-            # A finished grading is never started again under the same id: no double grading.
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes([
-                SearchAttributePair(ASSIGNMENT_KEY, assignment_id),
-                SearchAttributePair(USER_KEY, user_id),
-                SearchAttributePair(COHORT_KEY, cohort),
-            ]),
-        )
+        await start(client, submission_id, assignment_id, user_id, cohort)
     except WorkflowAlreadyStartedError:
         pass
 

@@ -19,7 +19,7 @@ import tempfile
 import time
 import types
 import unittest
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from activities.sandbox import confine, inside, wire

@@ -9,27 +9,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from google.protobuf.json_format import MessageToDict
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import RedisDep, SessionDep, SettingsDep, require_role
 from api.errors import ApiError
 from api.schemas import OpsHistory, OpsMetrics, OpsProblems, OpsWorkflow, TerminateRequest
 from gradeflow import redis_keys
-from gradeflow.models import Submission, User
-from workflows.config import (
-    ASSIGNMENT_KEY,
-    COHORT_KEY,
-    GRADE_WORKFLOW_EXECUTION_TIMEOUT,
-    GRADING_TASK_QUEUE,
-    REGRADE_BATCH_KEY,
-    USER_KEY,
-    grade_workflow_id,
-)
-from workflows.grade_submission import GradeSubmission, GradeSubmissionInput
+from gradeflow.models import Cohort, Submission, User
+from workflows.config import ASSIGNMENT_KEY, COHORT_KEY, REGRADE_BATCH_KEY, USER_KEY, grade_workflow_id
+from workflows.start import start_grading
 
 router = APIRouter(prefix="/ops", tags=["ops"])
 Operator = Annotated[User, require_role("operator")]
@@ -205,12 +198,14 @@ def submission_of(workflow_id: str) -> uuid.UUID:
 @router.post("/workflows/{workflow_id}/retry", response_model=OpsWorkflow)
 async def retry(workflow_id: str, _: Operator, request: Request, settings: SettingsDep, session: SessionDep,
                 redis: RedisDep):
-    """Grade the submission again: a failed, timed-out or terminated grading gets a new run of the same
-    workflow id. A running one must be terminated first."""
+    """Grade the submission again in a new run of the same workflow id: after a failed, timed-out or terminated
+    workflow, or a grading that ended in error. A running one must be terminated first."""
     sub_id = submission_of(workflow_id)
-    sub = await session.get(Submission, sub_id)
-    if sub is None:
+    row = (await session.execute(select(Submission, Cohort.slug).outerjoin(Cohort, Submission.cohort_id == Cohort.id)
+                                 .where(Submission.id == sub_id))).first()
+    if row is None:
         raise ApiError(404, f"Submission {sub_id} does not exist.")
+    sub, cohort = row
     client = await temporal(request)
     try:
         desc = await client.get_workflow_handle(workflow_id).describe()
@@ -219,17 +214,23 @@ async def retry(workflow_id: str, _: Operator, request: Request, settings: Setti
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise ApiError(503, f"Temporal answered {exc.status.name}: {exc.message}")
+    before = (sub.status, sub.error)
     sub.status, sub.error = "queued", None
     try:
         await session.commit()
-    except Exception:  # noqa: BLE001 - the student has another submission pending
+    except IntegrityError:  # the one-pending-submission-per-student rule
         await session.rollback()
         raise ApiError(409, "The student has another submission pending; retry this one when it is done.")
     await redis.delete(redis_keys.submission_status(str(sub_id)))
-    handle = await client.start_workflow(
-        GradeSubmission.run, GradeSubmissionInput(str(sub_id)), id=workflow_id, task_queue=GRADING_TASK_QUEUE,
-        execution_timeout=GRADE_WORKFLOW_EXECUTION_TIMEOUT,
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY)
+    try:
+        handle = await start_grading(client, str(sub_id), str(sub.assignment_id), str(sub.user_id), cohort or "",
+                                     again=True)
+    except WorkflowAlreadyStartedError:
+        raise ApiError(409, f"{workflow_id} was started again a moment ago (another retry); watch that run.")
+    except RPCError as exc:  # nothing started: put the submission back as it was
+        sub.status, sub.error = before
+        await session.commit()
+        raise ApiError(503, f"Could not start the retry, Temporal answered {exc.status.name}: {exc.message}")
     return workflow_out(await handle.describe(), settings)
 
 

@@ -84,3 +84,23 @@ def test_operator_opens_a_submissions_workflow_history(stack: Stack, dashboard_u
     expect(page.get_by_role("link", name="Open in the Temporal Web UI")).to_have_attribute(
         "href", re.compile(rf"/workflows/grade-{sub['id']}/"))
     save_readme_screenshot(page, "operator")
+
+
+def test_operator_retries_a_grading_that_ended_in_error(stack: Stack, dashboard_url: str, new_page):
+    from sqlalchemy import update
+
+    from gradeflow.models import Submission
+
+    student = stack.new_user()
+    sub = submit(stack, student, unique(RIGHT_HELLO)).json()
+    stack.wait_graded(student, sub["id"])
+    stack.db(lambda s: s.execute(update(Submission).where(Submission.id == uuid.UUID(sub["id"]))
+                                 .values(status="error", error="sandbox host lost (simulated)")))
+    page = new_page()
+    sign_in(page, dashboard_url, stack.tokens["otto"])
+    page.get_by_role("link", name="Failed and stuck").click()
+    expect(page.get_by_text("sandbox host lost (simulated)")).to_be_visible()
+    page.locator(f".st-key-retry-submission-{sub['id']} button").click()
+    expect(page.get_by_text(re.compile(rf"^Retry: grade-{sub['id']} is now (running|completed)\.$"))).to_be_visible()
+    graded = stack.wait_graded(student, sub["id"])
+    assert (graded["status"], graded["passed"]) == ("graded", True)

@@ -83,11 +83,37 @@ def test_stuck_and_failed_work_can_be_terminated_and_retried(stack: Stack):
             assert history["events"][-1]["failure"] == "terminated: test"
             retried = ops.post(f"/ops/workflows/{workflow_id}/retry")
             assert retried.status_code == 200 and retried.json()["status"] == "running"
+            assert retried.json()["search_attributes"]["GradeflowUser"] == str(sub["user_id"])
             assert ops.post("/ops/workflows/regrade-x/retry").status_code == 422
     finally:
         stack.worker.start()
     graded = stack.wait_graded(token, sub["id"], timeout=60)
     assert graded["passed"] is True
+
+
+def test_a_grading_that_ended_in_error_can_be_retried(stack: Stack):
+    """Retries exhausted end the workflow normally with the submission in error (record_failure); the operator
+    retries it from the problems list and it is graded in a new run of the same workflow id."""
+    from sqlalchemy import update
+
+    from gradeflow.models import Submission
+
+    token = stack.new_user()
+    sub = submit(stack, token, unique(RIGHT_HELLO)).json()
+    stack.wait_graded(token, sub["id"])
+    stack.db(lambda s: s.execute(update(Submission).where(Submission.id == uuid.UUID(sub["id"]))
+                                 .values(status="error", error="sandbox host lost (simulated)")))
+    workflow_id = f"grade-{sub['id']}"
+    with stack.client(stack.tokens["otto"]) as ops:
+        in_error = [s for s in ops.get("/ops/problems").json()["submissions"] if s["id"] == sub["id"]]
+        assert in_error and in_error[0]["workflow_id"] == workflow_id and in_error[0]["status"] == "error"
+        first_run = ops.get(f"/ops/workflows/{workflow_id}").json()["workflow"]
+        assert first_run["status"] == "completed"
+        retried = ops.post(f"/ops/workflows/{workflow_id}/retry")
+        assert retried.status_code == 200, retried.text
+        assert retried.json()["run_id"] != first_run["run_id"]
+    graded = stack.wait_graded(token, sub["id"], timeout=60)
+    assert (graded["status"], graded["passed"]) == ("graded", True)
 
 
 def test_metrics_cover_the_last_hour(stack: Stack):

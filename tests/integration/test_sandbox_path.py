@@ -3,7 +3,6 @@ SANDBOX.md as a submission, I/O cases end to end, and the worker's refusal when 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -11,7 +10,7 @@ import uuid
 import pytest
 import redis
 
-from tests.conftest import Stack, wait_for
+from tests.conftest import Stack
 from tests.integration.test_submission_path import submit
 from tests.sandbox.attacks import ATTACKS, Attack
 from tests.sandbox.conftest import ADD_TESTS, CORRECT_ADD, FAST
