@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import httpx
+
+
+@lru_cache(maxsize=8)
+def connection_pool(base_url: str) -> httpx.Client:
+    """One keep-alive pool per API for the whole dashboard process (httpx clients are thread-safe), so polling a
+    result does not open a connection each time."""
+    return httpx.Client(base_url=f"{base_url}/api/v1", limits=httpx.Limits(max_connections=100))
 
 
 class ApiProblem(Exception):
@@ -22,8 +30,8 @@ class Api:
         """Returns (status, body). Statuses in `expect` are returned; other 4xx/5xx raise ApiProblem with the
         API's own message."""
         try:
-            response = httpx.request(method, f"{self.base_url}/api/v1{path}", timeout=self.timeout,
-                                     headers={"Authorization": f"Bearer {self.token}"}, **kwargs)
+            response = connection_pool(self.base_url).request(
+                method, path, timeout=self.timeout, headers={"Authorization": f"Bearer {self.token}"}, **kwargs)
         except httpx.HTTPError as exc:
             raise ApiProblem(f"The GradeFlow API at {self.base_url} is not reachable ({type(exc).__name__}). "
                              "Is it running? Try again in a moment.") from None

@@ -79,14 +79,29 @@ def regrades_page() -> None:
                                                      + (f" · assignment {b['assignment_id']}" if b["assignment_id"]
                                                         else "") for b in batches if b["id"] == i))
     st.session_state["regrade_id"] = chosen
-    watch(chosen)
+    batch = call(api().get, f"/regrades/{chosen}")
+    if batch is None:
+        return
+    if batch["status"] in ACTIVE:
+        watch(chosen)
+    else:
+        show_batch(batch)
+        changed_scores(chosen)
 
 
 @st.fragment(run_every=1.0)
 def watch(batch_id: str) -> None:
+    """Progress of a running regrade, polled each second until it ends; then the page shows the changed scores."""
     batch = call(api().get, f"/regrades/{batch_id}")
     if batch is None:
         return
+    if batch["status"] not in ACTIVE:
+        st.rerun(scope="app")
+    show_batch(batch)
+
+
+def show_batch(batch: dict) -> None:
+    batch_id = batch["id"]
     share = batch["done"] / batch["total"] if batch["total"] else (1.0 if batch["status"] == "completed" else 0.0)
     st.progress(min(share, 1.0), text=f"{share:.0%} · {batch['done']} of {batch['total']} · {batch['status']}")
     a, b, c, d = st.columns(4)
@@ -99,16 +114,18 @@ def watch(batch_id: str) -> None:
                                     (buttons[2], "cancel", ("queued", "running", "paused"))):
         if column.button(action.capitalize(), key=f"{action}-{batch_id}", disabled=batch["status"] not in allowed):
             call(api().post, f"/regrades/{batch_id}/{action}")
-            st.rerun(scope="fragment")
-    if batch["status"] not in ACTIVE:
-        changes = call(api().get, f"/regrades/{batch_id}/changes") or []
-        st.subheader(f"Changed scores ({len(changes)})")
-        if changes:
-            st.dataframe(pd.DataFrame(changes)[["student", "assignment", "old_score", "new_score"]],
-                         hide_index=True, use_container_width=True)
-        csv = call(api().request, "GET", f"/regrades/{batch_id}/changes", params={"format": "csv"})
-        if csv:
-            st.download_button("Download CSV", csv[1], file_name=f"regrade-{batch_id}-changes.csv", mime="text/csv")
+            st.rerun(scope="app")
+
+
+def changed_scores(batch_id: str) -> None:
+    changes = call(api().get, f"/regrades/{batch_id}/changes") or []
+    st.subheader(f"Changed scores ({len(changes)})")
+    if changes:
+        st.dataframe(pd.DataFrame(changes)[["student", "assignment", "old_score", "new_score"]],
+                     hide_index=True, use_container_width=True)
+    csv = call(api().request, "GET", f"/regrades/{batch_id}/changes", params={"format": "csv"})
+    if csv:
+        st.download_button("Download CSV", csv[1], file_name=f"regrade-{batch_id}-changes.csv", mime="text/csv")
 
 
 def assignments_page() -> None:
@@ -149,12 +166,13 @@ def assignments_page() -> None:
         return
     draft = {"title": title, "order": int(order), "points": int(points), "handout": handout, "test_code": tests,
              "io_cases": io_cases, "limits": limit_values, "reference_solution": reference or None}
-    fingerprint = hashlib.sha256(json.dumps(draft, sort_keys=True).encode()).hexdigest()
+    # Saving needs a passing check of exactly these tests, limits and solution (the title or handout may change).
+    checked_part = {"reference_solution": reference, "test_code": tests, "io_cases": io_cases, "limits": limit_values}
+    fingerprint = hashlib.sha256(json.dumps(checked_part, sort_keys=True).encode()).hexdigest()
     checked = st.session_state.get("checked") == fingerprint
     check, save = st.columns(2)
     if check.button("Check the reference solution", disabled=not reference):
-        result = call(api().post, "/assignments/check", json={"reference_solution": reference, "test_code": tests,
-                                                             "io_cases": io_cases, "limits": limit_values})
+        result = call(api().post, "/assignments/check", json=checked_part)
         if result:
             for test in result["tests"]:
                 st.markdown(f"{':green-badge[passed]' if test['passed'] else ':red-badge[failed]'} `{test['name']}`"

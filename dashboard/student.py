@@ -15,13 +15,31 @@ except ImportError:  # pragma: no cover
 STARTER = "# Write your solution here\n"
 
 
-def editor(assignment_id: int) -> str:
+def starting_code(assignment_id: int, history: list[dict]) -> str:
+    """The student's latest submission for this assignment (so they go on where they stopped), else a starter."""
+    key = f"start-{assignment_id}"
+    if key not in st.session_state:
+        latest = call(api().get, f"/submissions/{history[0]['id']}/code") if history else None
+        st.session_state[key] = latest["code"] if latest else STARTER
+    return st.session_state[key]
+
+
+def editor(assignment_id: int, start: str) -> str:
     key = f"code-{assignment_id}"
     if st_ace is not None:
-        return st_ace(value=STARTER, language="python",
+        return st_ace(value=start, language="python",
                       theme="github", key=key, height=280, auto_update=True, font_size=14, tab_size=4,
                       show_gutter=True, wrap=False, placeholder="def ...") or ""
-    return st.text_area("Your solution (Python)", height=280, key=key)
+    return st.text_area("Your solution (Python)", value=start, height=280, key=key)
+
+
+def submission_result(submission_id: str) -> None:
+    """A finished result as it is; a pending one polled until it finishes (then polling stops)."""
+    final = st.session_state.get("final_result")
+    if final and final["id"] == submission_id:
+        show_result(final)
+    else:
+        live_result(submission_id)
 
 
 @st.fragment(run_every=0.5)
@@ -32,10 +50,9 @@ def live_result(submission_id: str) -> None:
     if sub["status"] not in FINAL:
         st.info(f"Grading… status: **{sub['status']}**", icon=":material/hourglass_top:")
         return
-    if st.session_state.get("shown_result") != submission_id:
-        st.session_state["shown_result"] = submission_id  # points and marks catch up once
-        st.rerun(scope="app")
-    show_result(sub)
+    # Rerun the whole page once: points and marks catch up, and this fragment (and its polling) is not drawn again.
+    st.session_state["final_result"] = sub
+    st.rerun(scope="app")
 
 
 def show_result(sub: dict) -> None:
@@ -91,7 +108,8 @@ def learn_page() -> None:
     st.markdown(assignment["handout"])
     for example in assignment.get("examples") or []:
         st.code(f"input:\n{example['stdin']}\nexpected output:\n{example['stdout']}", language=None)
-    code = editor(assignment["id"])
+    history = call(api().get, "/me/submissions", params={"assignment_id": assignment["id"], "limit": 20}) or []
+    code = editor(assignment["id"], starting_code(assignment["id"], history))
     st.caption(f"{len(code.splitlines())} lines · {len(code)} characters · limit 64 KiB")
     if st.button("Submit", type="primary", key=f"submit-{assignment['id']}"):
         result = call(api().request, "POST", f"/assignments/{assignment['id']}/submissions", expect=(409,),
@@ -104,13 +122,12 @@ def learn_page() -> None:
             else:
                 st.session_state["submission_id"] = body["id"]
     if st.session_state.get("submission_id"):
-        live_result(st.session_state["submission_id"])
+        submission_result(st.session_state["submission_id"])
         if assignment["id"] in solved and progress["next_assignment"]:
             if st.button("Next assignment →", key=f"next-{assignment['id']}"):
                 st.session_state["assignment_id"] = progress["next_assignment"]["id"]
                 st.session_state.pop("submission_id", None)
                 st.rerun()
-    history = call(api().get, "/me/submissions", params={"assignment_id": assignment["id"], "limit": 20})
     if history:
         with st.expander(f"Your submissions for this assignment ({len(history)})"):
             st.dataframe(pd.DataFrame([{

@@ -152,7 +152,8 @@ def run_worker(settings: Settings) -> None:
 def run_dashboard(settings: Settings, port: int | None) -> None:
     argv = [sys.executable, "-m", "streamlit", "run", str(DASHBOARD_APP), "--server.headless", "true",
             "--server.port", str(port or settings.dashboard_port), "--server.address", settings.dashboard_host,
-            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
+            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
+            "--client.showErrorDetails", "type"]  # a bug shows its kind; the traceback goes to the log only
     env = {**os.environ, "GRADEFLOW_API_URL": settings.resolved_api_url}
     os.execve(sys.executable, argv, env)  # become Streamlit, so signals reach it directly
 

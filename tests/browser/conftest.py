@@ -32,8 +32,7 @@ def pytest_runtest_makereport(item, call):
 def dashboard_url(stack: Stack) -> str:
     port = free_port()
     env = {**stack.env, "GRADEFLOW_API_URL": stack.api_url}
-    role = Role([sys.executable, "-m", "gradeflow", "dashboard", "--port", str(port)], env,
-                stack.home / "logs" / "dashboard.log")
+    role = Role([sys.executable, "-m", "gradeflow", "dashboard", "--port", str(port)], env, dashboard_log(stack))
     role.start()
     url = f"http://127.0.0.1:{port}"
 
@@ -60,10 +59,17 @@ def browser():
         browser.close()
 
 
+def dashboard_log(stack: Stack) -> Path:
+    return stack.home / "logs" / "dashboard.log"
+
+
 @pytest.fixture
-def new_page(browser, request):
-    """Pages opened by a test; a failing test leaves a screenshot of each under test-output/screenshots/."""
+def new_page(browser, request, stack: Stack, dashboard_url: str):
+    """Pages opened by a test; a failing test leaves a screenshot of each under test-output/screenshots/, and an
+    exception in the dashboard's own code fails the test even when the page looked fine."""
     pages = []
+    log = dashboard_log(stack)
+    log_start = log.stat().st_size if log.exists() else 0
 
     def open_page():
         context = browser.new_context(viewport={"width": 1280, "height": 1000})
@@ -80,6 +86,10 @@ def new_page(browser, request):
             OUTPUT.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(OUTPUT / f"{request.node.name}-{number}.png"), full_page=True)
         page.context.close()
+    with log.open(errors="replace") as f:
+        f.seek(log_start)
+        crashes = f.read()
+    assert "Uncaught app execution" not in crashes, f"the dashboard raised (see {log}):\n{crashes[-3000:]}"
 
 
 def sign_in(page, url: str, token: str) -> None:

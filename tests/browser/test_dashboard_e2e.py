@@ -36,7 +36,8 @@ def test_student_fails_then_passes_then_continues_where_they_left_off(stack: Sta
     expect(page.get_by_text("Not yet: some tests failed.")).to_be_visible()
     expect(page.get_by_text("'Hi' != 'Hello'")).to_be_visible()
 
-    type_code(page, f"# {uuid.uuid4()}\ndef hello():\n    return 'Hello'\n")
+    right = f"# {uuid.uuid4()}\ndef hello():\n    return 'Hello'\n"
+    type_code(page, right)
     page.get_by_role("button", name="Submit").click()
     expect(page.get_by_text("Correct: every test passed.")).to_be_visible()
     expect(page.get_by_test_id("stMetricValue")).to_have_text("100")
@@ -49,6 +50,11 @@ def test_student_fails_then_passes_then_continues_where_they_left_off(stack: Sta
     sign_in(again, dashboard_url, token)
     expect(again.get_by_role("heading", name="Hello world", exact=True)).to_be_visible()
     expect(again.get_by_test_id("stMetricValue")).to_have_text("100")
+    # Back at a solved assignment, the editor holds the student's latest submission.
+    again.get_by_test_id("stSidebar").get_by_text("1. Hello", exact=False).first.click()
+    expect(again.get_by_role("heading", name="Hello", exact=True)).to_be_visible()
+    editor = again.frame_locator("iframe[title*='streamlit_ace']").first.locator(".ace_content")
+    expect(editor).to_contain_text(right.splitlines()[0])
 
 
 def test_instructor_starts_a_regrade_and_watches_it_reach_100_percent(stack: Stack, dashboard_url: str, new_page):
