@@ -92,6 +92,17 @@ def score_of(tests: list[dict[str, Any]], max_score: float) -> float:
     return round(max_score * sum(t.get("points", 1) for t in tests if t["passed"]) / total, 2)
 
 
+def measure(sub: Submission) -> None:
+    """Prometheus metrics of a finished live grading (exported when the worker serves metrics)."""
+    meter = activity.metric_meter()
+    meter.create_counter("gradeflow_gradings", "Live gradings finished, by status and verdict").add(
+        1, {"status": sub.status, "verdict": sub.verdict or ""})
+    if sub.graded_at and sub.created_at:
+        meter.create_histogram_float("gradeflow_submit_to_result_seconds",
+                                     "Seconds from a submission's arrival to its result").record(
+            max((sub.graded_at - sub.created_at).total_seconds(), 0.0))
+
+
 class GradingActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: Redis, sandbox: Sandbox) -> None:
         self.sessions = sessions
@@ -187,6 +198,8 @@ class GradingActivities:
                 ).returning(Submission)
             )).scalar_one()
         await self._publish(sub, cache_result=True)
+        if batch_id is None:
+            measure(sub)
 
     @activity.defn(name="record_grading_failure")
     async def record_failure(self, req: GradingFailure) -> None:
@@ -199,3 +212,4 @@ class GradingActivities:
             )).scalar_one_or_none()
         if sub is not None:
             await self._publish(sub)
+            measure(sub)

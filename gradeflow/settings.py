@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     regrade_concurrency: int = max(2, 2 * (os.cpu_count() or 1))
     regrade_chunks_per_worker: int = 4
     dispatch_batch: int = 100
+    # Prometheus metrics of a worker (Temporal SDK metrics plus GradeFlow's gradings, latency and intake depth),
+    # served at http://ADDRESS/metrics, e.g. "0.0.0.0:9464". Unset: no metrics endpoint.
+    worker_metrics_address: str | None = None
     # Rows still `queued` after this long get their workflow started by the reconciler.
     reconcile_after_seconds: float = 30.0
     reconcile_interval_seconds: float = 5.0

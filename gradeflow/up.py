@@ -20,6 +20,7 @@ from gradeflow.settings import Settings
 
 ROLES = ("worker", "api", "dashboard")
 SERVICE_FIELDS = ("database_url", "redis_url", "temporal_address", "temporal_ui_url")
+DEFAULT_WORKER_METRICS = "127.0.0.1:9464"  # Prometheus' usual exporter port
 
 
 def role_env(settings: Settings) -> dict[str, str]:
@@ -30,7 +31,12 @@ def role_env(settings: Settings) -> dict[str, str]:
         if value:
             env[f"GRADEFLOW_{name.upper()}"] = value
     env["GRADEFLOW_API_URL"] = settings.resolved_api_url
+    env["GRADEFLOW_WORKER_METRICS_ADDRESS"] = worker_metrics_address(settings)
     return env
+
+
+def worker_metrics_address(settings: Settings) -> str:
+    return settings.worker_metrics_address or DEFAULT_WORKER_METRICS
 
 
 def wait_healthy(url: str, procs: dict[str, subprocess.Popen], timeout: float = 90) -> None:
@@ -57,6 +63,7 @@ def banner(settings: Settings, logs: Path) -> str:
         f"  API docs:         {api}/docs",
         f"  API health:       {api}/api/v1/health",
         f"  Temporal Web UI:  {settings.temporal_ui_url or '(configured Temporal: see its own UI)'}",
+        f"  Worker metrics:   http://{worker_metrics_address(settings)}/metrics (Prometheus)",
         f"  Logs:             {logs}/",
     ]
     tokens = load_tokens(settings.home)

@@ -85,6 +85,10 @@ class Stack:
         return self.env["GRADEFLOW_DATABASE_URL"]
 
     @property
+    def worker_metrics_url(self) -> str:
+        return f"http://{self.env['GRADEFLOW_WORKER_METRICS_ADDRESS']}/metrics"
+
+    @property
     def temporal_address(self) -> str:
         return self.env["GRADEFLOW_TEMPORAL_ADDRESS"]
 
@@ -148,7 +152,8 @@ def stack(tmp_path_factory) -> Stack:
            **{f"GRADEFLOW_{k.upper()}": v for k, v in services.urls.items()},
            # Reconcile quickly so "lost message" tests finish in seconds, not minutes.
            "GRADEFLOW_RECONCILE_AFTER_SECONDS": "2", "GRADEFLOW_RECONCILE_INTERVAL_SECONDS": "0.5",
-           "GRADEFLOW_SUBMISSIONS_PER_MINUTE": "12"}
+           "GRADEFLOW_SUBMISSIONS_PER_MINUTE": "12",
+           "GRADEFLOW_WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}"}
     logs = home / "logs"
     gradeflow = [sys.executable, "-m", "gradeflow"]
     worker = Role(gradeflow + ["worker"], env, logs / "worker.log")

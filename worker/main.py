@@ -15,7 +15,8 @@ from activities.sandbox import UNSAFE_WARNING, IsolationUnavailable, Sandbox
 from gradeflow import redis_keys
 from gradeflow.db import make_engine, make_sessionmaker
 from gradeflow.settings import Settings
-from gradeflow.temporal import connect, ensure_search_attributes
+from gradeflow.temporal import connect, ensure_search_attributes, metrics_runtime
+from worker.gauges import QueueGauges
 from worker.intake import Dispatcher, Reconciler
 from workflows.config import GRADING_TASK_QUEUE, REGRADE_TASK_QUEUE
 from workflows.check_solution import CheckSolution
@@ -31,8 +32,17 @@ async def run_worker(settings: Settings) -> None:
                          pool_size=settings.grading_concurrency + settings.regrade_chunks_per_worker)
     sessions = make_sessionmaker(engine)
     redis = redis_keys.connect(settings.redis_url)  # type: ignore[arg-type]
+    runtime = None
+    if settings.worker_metrics_address:
+        try:
+            runtime = metrics_runtime(settings.worker_metrics_address)
+        except Exception as exc:  # noqa: BLE001 - the SDK raises a bare RuntimeError for a bad or busy address
+            log.critical("cannot serve metrics on %s (%s): set GRADEFLOW_WORKER_METRICS_ADDRESS to a free "
+                         "host:port, or unset it", settings.worker_metrics_address, exc)
+            raise SystemExit(2) from None
+        log.info("Prometheus metrics at http://%s/metrics", settings.worker_metrics_address)
     client = await connect(settings.temporal_address, settings.temporal_namespace,  # type: ignore[arg-type]
-                           wait_seconds=300)
+                           wait_seconds=300, runtime=runtime)
     await ensure_search_attributes(client)
     sandbox = Sandbox(settings.sandbox_mode, unsafe=settings.unsafe_grading,
                       simulate_missing=settings.sandbox_simulate_missing)
@@ -76,6 +86,8 @@ async def run_worker(settings: Settings) -> None:
 
     background = [asyncio.create_task(dispatcher.run(), name="dispatcher"),
                   asyncio.create_task(reconciler.run(), name="reconciler")]
+    if runtime is not None:
+        background.append(asyncio.create_task(QueueGauges(sessions, redis, runtime.metric_meter).run(), name="gauges"))
     log.info("worker ready on task queue %s (concurrency %d, sandbox %s)", GRADING_TASK_QUEUE,
              settings.grading_concurrency, sandbox.mode)
     async with live, regrades:

@@ -88,7 +88,8 @@ def test_io_cases_end_to_end_through_the_api(stack: Stack):
 
 
 def test_worker_refuses_to_grade_without_isolation(stack: Stack):
-    env = {**stack.env, "GRADEFLOW_SANDBOX_SIMULATE_MISSING": "user namespace"}
+    # A second worker beside the stack's own: no metrics endpoint, so it cannot clash with the first one's port.
+    env = {**stack.env, "GRADEFLOW_SANDBOX_SIMULATE_MISSING": "user namespace", "GRADEFLOW_WORKER_METRICS_ADDRESS": ""}
     result = subprocess.run([sys.executable, "-m", "gradeflow", "worker"], env=env, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 2
