@@ -92,8 +92,14 @@ def score_of(tests: list[dict[str, Any]], max_score: float) -> float:
     return round(max_score * sum(t.get("points", 1) for t in tests if t["passed"]) / total, 2)
 
 
-def measure(sub: Submission) -> None:
-    """Prometheus metrics of a finished live grading (exported when the worker serves metrics)."""
+def report_finished(sub: Submission) -> None:
+    """Log a finished live grading (with its ids) and count it in the metrics (when the worker serves them)."""
+    extra = {"submission_id": str(sub.id), "user_id": sub.user_id, "assignment_id": sub.assignment_id,
+             "status": sub.status, "verdict": sub.verdict}
+    if sub.status == "error":
+        activity.logger.warning("submission %s: grading failed: %s", sub.id, sub.error, extra=extra)
+    else:
+        activity.logger.info("submission %s graded: %s", sub.id, sub.verdict, extra=extra)
     meter = activity.metric_meter()
     meter.create_counter("gradeflow_gradings", "Live gradings finished, by status and verdict").add(
         1, {"status": sub.status, "verdict": sub.verdict or ""})
@@ -199,7 +205,7 @@ class GradingActivities:
             )).scalar_one()
         await self._publish(sub, cache_result=True)
         if batch_id is None:
-            measure(sub)
+            report_finished(sub)
 
     @activity.defn(name="record_grading_failure")
     async def record_failure(self, req: GradingFailure) -> None:
@@ -212,4 +218,4 @@ class GradingActivities:
             )).scalar_one_or_none()
         if sub is not None:
             await self._publish(sub)
-            measure(sub)
+            report_finished(sub)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from pathlib import Path
 
+from gradeflow.logs import configure as configure_logging
 from gradeflow.settings import Settings, get_settings
 
 DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
@@ -140,7 +140,7 @@ def run_api(settings: Settings, host: str | None, port: int | None) -> None:
 
     settings.require("database_url", "redis_url")
     uvicorn.run("api.main:app", host=host or settings.api_host, port=port or settings.api_port, log_level="info",
-                proxy_headers=True)
+                proxy_headers=True, log_config=None)  # uvicorn's lines go through GradeFlow's logging (text or JSON)
 
 
 def run_worker(settings: Settings) -> None:
@@ -194,9 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("pgserver", "httpx", "alembic.runtime.plugins"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(Settings().log_format)
     if args.command == "up":
         from gradeflow.up import up
 

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # Tests only: make one isolation step fail (e.g. "seccomp", "user namespace") to check the refusal.
     sandbox_simulate_missing: str | None = None
 
+    # "text" (readable lines) or "json" (one object per line with submission, workflow and activity ids).
+    log_format: str = "text"
+
     # Seed demo data on first start of `gradeflow up`.
     seed_demo: bool = True
 

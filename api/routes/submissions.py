@@ -141,14 +141,18 @@ async def create_submission(assignment_id: int, body: SubmissionCreate, user: Cu
     await session.refresh(sub)
     payload = submission_payload(sub)
     await cache_status(redis, payload)
+    ids = {"submission_id": str(sub.id), "user_id": user.id, "assignment_id": assignment.id,
+           "workflow_id": sub.workflow_id}
     if hit is not None:
+        log.info("submission %s answered from the result cache", sub.id, extra=ids | {"verdict": sub.verdict})
         return JSONResponse(with_links(payload), status_code=201)
+    log.info("submission %s accepted", sub.id, extra=ids)
     try:
         await redis.xadd(redis_keys.INTAKE_STREAM, {
             "submission_id": str(sub.id), "assignment_id": str(assignment.id), "user_id": str(user.id),
             "cohort": cohort.slug if cohort else ""})
     except Exception as exc:  # noqa: BLE001 - the reconciler starts it from PostgreSQL
-        log.warning("intake stream unavailable, submission %s left to the reconciler: %s", sub.id, exc)
+        log.warning("intake stream unavailable, submission %s left to the reconciler: %s", sub.id, exc, extra=ids)
     return with_links(payload)
 
 

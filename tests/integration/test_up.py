@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -25,12 +26,24 @@ def answers(url: str) -> bool:
         return False
 
 
+def json_lines(path, **match) -> list[dict]:
+    """The JSON log lines of a file whose fields include `match`."""
+    found = []
+    for line in path.read_text().splitlines():
+        if line.startswith("{"):
+            record = json.loads(line)
+            if all(record.get(k) == v for k, v in match.items()):
+                found.append(record)
+    return found
+
+
 def test_gradeflow_up_runs_everything_and_ctrl_c_stops_it(tmp_path):
     ports = {name: free_port() for name in ("REDIS", "TEMPORAL", "TEMPORAL_UI", "API", "DASHBOARD")}
     metrics = f"127.0.0.1:{free_port()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADEFLOW_")}
     env |= {f"GRADEFLOW_{name}_PORT": str(port) for name, port in ports.items()}
-    env |= {"GRADEFLOW_HOME": str(tmp_path / "home"), "GRADEFLOW_WORKER_METRICS_ADDRESS": metrics}
+    env |= {"GRADEFLOW_HOME": str(tmp_path / "home"), "GRADEFLOW_WORKER_METRICS_ADDRESS": metrics,
+            "GRADEFLOW_LOG_FORMAT": "json"}
     out = tmp_path / "up.out"
     api = f"http://127.0.0.1:{ports['API']}"
     proc = subprocess.Popen([sys.executable, "-m", "gradeflow", "up"], env=env, stdin=subprocess.DEVNULL,
@@ -52,6 +65,13 @@ def test_gradeflow_up_runs_everything_and_ctrl_c_stops_it(tmp_path):
             graded = wait_for(lambda: (b := c.get(f"/submissions/{sub.json()['id']}").json())["status"] == "graded"
                               and b, 60, "the submission to be graded")
         assert graded["passed"] is True
+        # JSON logs carry the ids an operator searches by, in the API's and the worker's logs alike.
+        logs = tmp_path / "home" / "logs"
+        accepted = wait_for(lambda: json_lines(logs / "api.log", submission_id=graded["id"]), 30, "the API's log")
+        assert accepted[0]["workflow_id"] == f"grade-{graded['id']}" and accepted[0]["level"] == "INFO"
+        finished = wait_for(lambda: json_lines(logs / "worker.log", submission_id=graded["id"]), 30, "the log")
+        assert finished[0]["workflow_id"] == f"grade-{graded['id']}" and finished[0]["activity"] == "record_grading"
+        assert (finished[0]["verdict"], finished[0]["attempt"]) == ("passed", 1)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
