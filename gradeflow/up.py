@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from gradeflow.cli import migrate, seed
-from gradeflow.embedded import EmbeddedServices, ServiceError
+from gradeflow.embedded import EmbeddedServices, ServiceError, port_free
 from gradeflow.seed import load_tokens
 from gradeflow.settings import Settings
 
@@ -37,6 +37,16 @@ def role_env(settings: Settings) -> dict[str, str]:
 
 def worker_metrics_address(settings: Settings) -> str:
     return settings.worker_metrics_address or DEFAULT_WORKER_METRICS
+
+
+def check_role_ports(settings: Settings) -> None:
+    """Fail before starting anything when a port the roles need is taken, and say which setting moves it."""
+    metrics_port = int(worker_metrics_address(settings).rpartition(":")[2])
+    for port, name, env in ((settings.api_port, "API", "GRADEFLOW_API_PORT"),
+                            (settings.dashboard_port, "dashboard", "GRADEFLOW_DASHBOARD_PORT"),
+                            (metrics_port, "worker's metrics", "GRADEFLOW_WORKER_METRICS_ADDRESS")):
+        if not port_free(port):
+            raise ServiceError(f"port {port} for the {name} is in use: stop what uses it, or set {env}.")
 
 
 def wait_healthy(url: str, procs: dict[str, subprocess.Popen], timeout: float = 90) -> None:
@@ -86,6 +96,7 @@ def up(settings: Settings) -> int:
         signal.signal(sig, lambda *_: stop.set())
     code = 0
     try:
+        check_role_ports(settings)
         if settings.database_url is None:
             print("starting PostgreSQL (embedded)…", flush=True)
             services.start_postgres()

@@ -79,3 +79,19 @@ def test_gradeflow_up_runs_everything_and_ctrl_c_stops_it(tmp_path):
     assert out.read_text().rstrip().endswith("stopped.")
     assert not answers(f"{api}/api/v1/health"), "the API outlived `gradeflow up`"
     assert not (tmp_path / "home" / "runtime.json").exists()
+
+
+def test_gradeflow_up_refuses_a_busy_port_before_starting_anything(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GRADEFLOW_")}
+        env |= {"GRADEFLOW_HOME": str(tmp_path / "home"), "GRADEFLOW_API_PORT": str(port)}
+        result = subprocess.run([sys.executable, "-m", "gradeflow", "up"], env=env, capture_output=True, text=True,
+                                timeout=60)
+    assert result.returncode == 1
+    assert f"port {port} for the API is in use: stop what uses it, or set GRADEFLOW_API_PORT." in result.stderr
+    assert "starting PostgreSQL" not in result.stdout
