@@ -84,6 +84,16 @@ class SolutionCheckResult:
     tests: list[dict[str, Any]]
 
 
+# What a submission keeps of its latest grading besides the verdict and tests (its `details` column).
+DETAIL_FIELDS = ("message", "stdout", "stderr", "cpu_ms", "wall_ms", "peak_memory_kb", "sandbox")
+
+
+def job_for(sub: Submission, assignment: Assignment, nice: int = 0) -> SandboxJob:
+    """The sandbox job that grades a submission against its assignment's current tests and limits."""
+    return SandboxJob(code=sub.code, test_code=assignment.test_code, io_cases=list(assignment.io_cases or []),
+                      limits=dict(assignment.limits), nice=nice)
+
+
 def score_of(tests: list[dict[str, Any]], max_score: float) -> float:
     """The assignment's points times the share of test points earned (a unittest test is worth 1)."""
     total = sum(t.get("points", 1) for t in tests)
@@ -148,9 +158,7 @@ class GradingActivities:
                 await session.commit()
                 await self._publish(sub)
         started_at = datetime.now(timezone.utc)
-        job = SandboxJob(code=sub.code, test_code=assignment.test_code, io_cases=list(assignment.io_cases or []),
-                         limits=dict(assignment.limits))
-        result = await self._heartbeating(job)
+        result = await self._heartbeating(job_for(sub, assignment))
         finished_at = datetime.now(timezone.utc)
         return GradingOutcome(
             submission_id=req.submission_id, test_version=assignment.test_version, verdict=result.verdict,
@@ -185,14 +193,12 @@ class GradingActivities:
         sub_id = uuid.UUID(out.submission_id)
         batch_id = uuid.UUID(out.regrade_batch_id) if out.regrade_batch_id else None
         tests = out.tests
-        details = {"message": out.message, "stdout": out.stdout, "stderr": out.stderr, "cpu_ms": out.cpu_ms,
-                   "wall_ms": out.wall_ms, "peak_memory_kb": out.peak_memory_kb, "sandbox": out.sandbox}
+        details = {k: getattr(out, k) for k in DETAIL_FIELDS}
         async with self.sessions() as session, session.begin():
             await session.execute(insert(GradingRun).values(
                 submission_id=sub_id, regrade_batch_id=batch_id, test_version=out.test_version,
                 verdict=out.verdict, passed=out.passed, score=out.score, max_score=out.max_score, tests=tests,
-                message=out.message, sandbox=out.sandbox, stdout=out.stdout, stderr=out.stderr, cpu_ms=out.cpu_ms, wall_ms=out.wall_ms,
-                peak_memory_kb=out.peak_memory_kb, workflow_id=req.workflow_id, run_id=req.run_id,
+                **details, workflow_id=req.workflow_id, run_id=req.run_id,
                 attempt=out.attempt, started_at=datetime.fromisoformat(out.started_at),
                 finished_at=datetime.fromisoformat(out.finished_at),
             ).on_conflict_do_nothing(constraint="uq_grading_runs_submission_batch"))

@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.grading import score_of
-from activities.sandbox import Sandbox, SandboxError, SandboxJob
+from activities.grading import DETAIL_FIELDS, job_for, score_of
+from activities.sandbox import Sandbox, SandboxError
 from gradeflow import redis_keys
 from gradeflow.models import Assignment, Enrollment, GradingRun, RegradeBatch, Submission
 
@@ -168,9 +168,7 @@ class RegradeActivities:
                     return
                 started = datetime.now(timezone.utc)
                 try:
-                    graded = await self.sandbox.run_in_sandbox(SandboxJob(
-                        code=sub.code, test_code=assignment.test_code, io_cases=list(assignment.io_cases or []),
-                        limits=dict(assignment.limits), nice=REGRADE_NICE))
+                    graded = await self.sandbox.run_in_sandbox(job_for(sub, assignment, nice=REGRADE_NICE))
                 except SandboxError as exc:
                     failure = exc
                     result.not_done.append(str(sub.id))
@@ -194,9 +192,8 @@ class RegradeActivities:
             runs.append(dict(
                 submission_id=sub.id, regrade_batch_id=batch_id, test_version=assignment.test_version,
                 verdict=graded.verdict, passed=graded.passed, score=score, previous_score=sub.score,
-                max_score=sub.max_score, tests=graded.tests, message=graded.message, sandbox=graded.sandbox,
-                stdout=graded.stdout, stderr=graded.stderr, cpu_ms=graded.cpu_ms, wall_ms=graded.wall_ms,
-                peak_memory_kb=graded.peak_memory_kb, workflow_id=req.workflow_id, run_id=req.run_id,
+                max_score=sub.max_score, tests=graded.tests, **{k: getattr(graded, k) for k in DETAIL_FIELDS},
+                workflow_id=req.workflow_id, run_id=req.run_id,
                 attempt=attempt, started_at=started, finished_at=finished))
         async with self.sessions() as session, session.begin():
             inserted = set((await session.execute(
@@ -212,8 +209,7 @@ class RegradeActivities:
                         details=bindparam("new_details"), test_version=bindparam("new_version")),
                     [{"sid": r["submission_id"], "new_score": r["score"], "new_passed": r["passed"],
                       "new_verdict": r["verdict"], "new_tests": r["tests"], "new_version": r["test_version"],
-                      "new_details": {k: r[k] for k in ("message", "stdout", "stderr", "cpu_ms", "wall_ms",
-                                                        "peak_memory_kb", "sandbox")}}
+                      "new_details": {k: r[k] for k in DETAIL_FIELDS}}
                      for r in fresh])
                 result.graded = len(fresh)
                 result.changed = sum(changed(r["previous_score"], r["score"]) for r in fresh)

@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import ApiError
-from gradeflow.models import User
+from gradeflow.models import Enrollment, User
 from gradeflow.settings import Settings
 from gradeflow.tokens import hash_token
 
@@ -64,3 +64,17 @@ def require_role(*roles: str):
 
 
 Instructor = Annotated[User, require_role("instructor")]
+
+
+async def teaches(session: AsyncSession, user: User, cohort_id: int) -> bool:
+    """Whether the user is enrolled in (for staff: teaches) the cohort."""
+    return bool(await session.scalar(select(exists().where(Enrollment.user_id == user.id,
+                                                           Enrollment.cohort_id == cohort_id))))
+
+
+async def temporal_client(request: Request):
+    """The API's Temporal client, or a 503 that says Temporal is unavailable."""
+    try:
+        return await request.app.state.temporal()
+    except Exception as exc:  # noqa: BLE001 - the SDK raises a bare RuntimeError when it cannot connect
+        raise ApiError(503, f"Temporal is unavailable ({type(exc).__name__}): {exc}"[:300])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from dashboard.client import Api, ApiProblem
@@ -38,3 +40,27 @@ def call(fn, *args, **kwargs):
     except ApiProblem as exc:
         st.error(str(exc))
         return None
+
+
+def follow(path: str, finished: Callable[[dict], bool], show: Callable[[dict], None]) -> dict | None:
+    """Show the API object at `path`. While it is not finished, a fragment re-reads and re-shows it every half
+    second; when it finishes the whole page runs once more (so everything else catches up) and polling stops.
+    Returns the object once it is finished."""
+    item = call(api().get, path)
+    if item is None:
+        return None
+    if finished(item):
+        show(item)
+        return item
+    _poll(path, finished, show)
+    return None
+
+
+@st.fragment(run_every=0.5)
+def _poll(path: str, finished: Callable[[dict], bool], show: Callable[[dict], None]) -> None:
+    item = call(api().get, path)
+    if item is None:
+        return
+    if finished(item):
+        st.rerun(scope="app")
+    show(item)

@@ -9,10 +9,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard.common import api, call
+from dashboard.common import api, call, follow
 
 MARKS = {"solved": "✓ solved", "attempted": "~ attempted"}
 ACTIVE = ("queued", "running", "paused", "cancelling")
+CHANGE_COLUMNS = ["student", "assignment_id", "assignment", "old_score", "new_score", "submission_id"]
 
 
 def pick_cohort(key: str) -> str | None:
@@ -79,25 +80,9 @@ def regrades_page() -> None:
                                                      + (f" · assignment {b['assignment_id']}" if b["assignment_id"]
                                                         else "") for b in batches if b["id"] == i))
     st.session_state["regrade_id"] = chosen
-    batch = call(api().get, f"/regrades/{chosen}")
-    if batch is None:
-        return
-    if batch["status"] in ACTIVE:
-        watch(chosen)
-    else:
-        show_batch(batch)
+    # Progress while it runs; the changed scores once it has ended.
+    if follow(f"/regrades/{chosen}", lambda batch: batch["status"] not in ACTIVE, show_batch):
         changed_scores(chosen)
-
-
-@st.fragment(run_every=1.0)
-def watch(batch_id: str) -> None:
-    """Progress of a running regrade, polled each second until it ends; then the page shows the changed scores."""
-    batch = call(api().get, f"/regrades/{batch_id}")
-    if batch is None:
-        return
-    if batch["status"] not in ACTIVE:
-        st.rerun(scope="app")
-    show_batch(batch)
 
 
 def show_batch(batch: dict) -> None:
@@ -118,14 +103,17 @@ def show_batch(batch: dict) -> None:
 
 
 def changed_scores(batch_id: str) -> None:
-    changes = call(api().get, f"/regrades/{batch_id}/changes") or []
+    changes = call(api().get, f"/regrades/{batch_id}/changes")
+    if changes is None:
+        return
     st.subheader(f"Changed scores ({len(changes)})")
+    # The same columns as the API's ?format=csv, from the rows already here rather than a second request.
+    table = pd.DataFrame(changes, columns=CHANGE_COLUMNS)
     if changes:
-        st.dataframe(pd.DataFrame(changes)[["student", "assignment", "old_score", "new_score"]],
-                     hide_index=True, use_container_width=True)
-    csv = call(api().request, "GET", f"/regrades/{batch_id}/changes", params={"format": "csv"})
-    if csv:
-        st.download_button("Download CSV", csv[1], file_name=f"regrade-{batch_id}-changes.csv", mime="text/csv")
+        st.dataframe(table[["student", "assignment", "old_score", "new_score"]], hide_index=True,
+                     use_container_width=True)
+    st.download_button("Download CSV", table.to_csv(index=False), file_name=f"regrade-{batch_id}-changes.csv",
+                       mime="text/csv")
 
 
 def assignments_page() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard.common import FINAL, api, call, verdict_words
+from dashboard.common import FINAL, api, call, follow, verdict_words
 
 try:  # a real code editor with Python highlighting when the component is installed
     from streamlit_ace import st_ace
@@ -33,26 +33,11 @@ def editor(assignment_id: int, start: str) -> str:
     return st.text_area("Your solution (Python)", value=start, height=280, key=key)
 
 
-def submission_result(submission_id: str) -> None:
-    """A finished result as it is; a pending one polled until it finishes (then polling stops)."""
-    final = st.session_state.get("final_result")
-    if final and final["id"] == submission_id:
-        show_result(final)
+def show_progress_or_result(sub: dict) -> None:
+    if sub["status"] in FINAL:
+        show_result(sub)
     else:
-        live_result(submission_id)
-
-
-@st.fragment(run_every=0.5)
-def live_result(submission_id: str) -> None:
-    sub = call(api().get, f"/submissions/{submission_id}")
-    if sub is None:
-        return
-    if sub["status"] not in FINAL:
         st.info(f"Grading… status: **{sub['status']}**", icon=":material/hourglass_top:")
-        return
-    # Rerun the whole page once: points and marks catch up, and this fragment (and its polling) is not drawn again.
-    st.session_state["final_result"] = sub
-    st.rerun(scope="app")
 
 
 def show_result(sub: dict) -> None:
@@ -122,7 +107,8 @@ def learn_page() -> None:
             else:
                 st.session_state["submission_id"] = body["id"]
     if st.session_state.get("submission_id"):
-        submission_result(st.session_state["submission_id"])
+        follow(f"/submissions/{st.session_state['submission_id']}", lambda sub: sub["status"] in FINAL,
+               show_progress_or_result)
         if assignment["id"] in solved and progress["next_assignment"]:
             if st.button("Next assignment →", key=f"next-{assignment['id']}"):
                 st.session_state["assignment_id"] = progress["next_assignment"]["id"]

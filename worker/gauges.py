@@ -27,7 +27,7 @@ class QueueGauges:
         self.pending = meter.create_gauge("gradeflow_submissions_pending",
                                           "Submissions waiting for a result in PostgreSQL, by status")
 
-    async def sample(self) -> dict[str, int]:
+    async def sample(self) -> None:
         async with self.sessions() as session:
             counts = dict((await session.execute(
                 select(Submission.status, func.count()).where(Submission.status.in_(PENDING_STATUSES))
@@ -38,7 +38,6 @@ class QueueGauges:
             self.stream.set(await self.redis.xlen(redis_keys.INTAKE_STREAM))
         except Exception as exc:  # noqa: BLE001 - Redis down: the pending count still tells the story
             log.debug("intake stream length unavailable: %s", exc)
-        return counts
 
     async def run(self) -> None:
         while True:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import Integer, case, func, select
 
-from api.deps import CurrentUser, SessionDep, require_role
+from api.deps import CurrentUser, SessionDep, require_role, teaches
 from api.errors import ApiError
 from api.schemas import CohortMatrix, CohortOut
 from gradeflow.models import Assignment, Cohort, Enrollment, Submission, User
@@ -16,10 +16,7 @@ Staff = require_role("instructor", "operator")
 
 async def visible_cohort(session, user, slug: str) -> Cohort:
     cohort = (await session.execute(select(Cohort).where(Cohort.slug == slug))).scalar_one_or_none()
-    taught = cohort is not None and (user.role == "operator" or await session.scalar(
-        select(func.count()).select_from(Enrollment).where(Enrollment.user_id == user.id,
-                                                           Enrollment.cohort_id == cohort.id)))
-    if not taught:
+    if cohort is None or not (user.role == "operator" or await teaches(session, user, cohort.id)):
         raise ApiError(404, f"Cohort '{slug}' not found (or you do not teach it).")
     return cohort
 

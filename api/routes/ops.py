@@ -12,11 +12,11 @@ from google.protobuf.json_format import MessageToDict
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import RedisDep, SessionDep, SettingsDep, require_role
+from api.deps import RedisDep, SessionDep, SettingsDep, require_role, temporal_client
 from api.errors import ApiError
 from api.schemas import OpsHistory, OpsMetrics, OpsProblems, OpsWorkflow, TerminateRequest
 from gradeflow import redis_keys
@@ -29,13 +29,6 @@ Operator = Annotated[User, require_role("operator")]
 STATUSES = {"running": "Running", "completed": "Completed", "failed": "Failed", "terminated": "Terminated",
             "timed_out": "TimedOut", "cancelled": "Canceled", "continued_as_new": "ContinuedAsNew"}
 STUCK_AFTER = timedelta(minutes=5)
-
-
-async def temporal(request: Request) -> Client:
-    try:
-        return await request.app.state.temporal()
-    except Exception as exc:  # noqa: BLE001
-        raise ApiError(503, f"Temporal is unavailable ({type(exc).__name__}): {exc}"[:300])
 
 
 def ui_link(settings, workflow_id: str, run_id: str | None) -> str | None:
@@ -87,7 +80,7 @@ async def find_workflows(_: Operator, request: Request, settings: SettingsDep,
         except ValueError:
             raise ApiError(422, f"'{submission_id}' is not a submission id (a UUID).")
     query = visibility_query(submission_id, user_id, assignment_id, cohort, batch_id, status)
-    client = await temporal(request)
+    client = await temporal_client(request)
     found = []
     async for w in client.list_workflows(query or None, limit=limit):
         found.append(workflow_out(w, settings))
@@ -145,7 +138,7 @@ def timeline(events: list) -> list[dict[str, Any]]:
 async def workflow_history(workflow_id: str, _: Operator, request: Request, settings: SettingsDep,
                            run_id: str | None = None):
     """One workflow's history as a timeline, its pending activities (attempts, last failure) and a Web UI link."""
-    client = await temporal(request)
+    client = await temporal_client(request)
     handle = client.get_workflow_handle(workflow_id, run_id=run_id)
     try:
         desc = await handle.describe()
@@ -169,7 +162,7 @@ async def problems(_: Operator, request: Request, settings: SettingsDep, session
                    stuck_after_seconds: int = Query(int(STUCK_AFTER.total_seconds()), ge=0,
                                                     description="a grading running longer than this is stuck")):
     """Failed workflows, gradings running too long, and submissions stuck or in error."""
-    client = await temporal(request)
+    client = await temporal_client(request)
     stuck_for = timedelta(seconds=stuck_after_seconds)
     since = (datetime.now(timezone.utc) - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
     stuck_before = (datetime.now(timezone.utc) - stuck_for).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -206,7 +199,7 @@ async def retry(workflow_id: str, _: Operator, request: Request, settings: Setti
     if row is None:
         raise ApiError(404, f"Submission {sub_id} does not exist.")
     sub, cohort = row
-    client = await temporal(request)
+    client = await temporal_client(request)
     try:
         desc = await client.get_workflow_handle(workflow_id).describe()
         if desc.status == WorkflowExecutionStatus.RUNNING:
@@ -237,7 +230,7 @@ async def retry(workflow_id: str, _: Operator, request: Request, settings: Setti
 @router.post("/workflows/{workflow_id}/terminate", response_model=OpsWorkflow)
 async def terminate(workflow_id: str, body: TerminateRequest, _: Operator, request: Request, settings: SettingsDep):
     """Stop a stuck workflow now. A grading's submission can then be retried."""
-    client = await temporal(request)
+    client = await temporal_client(request)
     handle = client.get_workflow_handle(workflow_id)
     try:
         await handle.terminate(reason=body.reason)

@@ -11,11 +11,11 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from api.deps import Instructor, RedisDep, SessionDep
+from api.deps import Instructor, RedisDep, SessionDep, teaches, temporal_client
 from api.errors import ApiError
 from api.schemas import RegradeChange, RegradeCreate, RegradeOut
 from gradeflow import redis_keys
@@ -45,11 +45,6 @@ def regrade_out(batch: RegradeBatch, cohort_slug: str) -> RegradeOut:
         workflow_id=batch.workflow_id, created_at=batch.created_at, started_at=batch.started_at,
         finished_at=batch.finished_at,
         links={"self": f"/api/v1/regrades/{batch.id}", "changes": f"/api/v1/regrades/{batch.id}/changes"})
-
-
-async def teaches(session: AsyncSession, user: User, cohort_id: int) -> bool:
-    return bool(await session.scalar(select(exists().where(Enrollment.user_id == user.id,
-                                                           Enrollment.cohort_id == cohort_id))))
 
 
 async def get_batch(session: AsyncSession, user: User, batch_id: str) -> tuple[RegradeBatch, str]:
@@ -130,11 +125,7 @@ async def _control(request: Request, session: AsyncSession, redis, user: User, b
     if batch.status not in allowed:
         raise ApiError(409, f"Regrade {batch_id} is {batch.status}; it can be {action}d only when "
                             f"{' or '.join(allowed)}.")
-    try:
-        client = await request.app.state.temporal()
-        handle = client.get_workflow_handle(batch.workflow_id)
-    except Exception as exc:  # noqa: BLE001
-        raise ApiError(503, f"Temporal is unavailable ({type(exc).__name__}); try again shortly.")
+    handle = (await temporal_client(request)).get_workflow_handle(batch.workflow_id)
     # The flag first: gradings in flight check it before each submission, so they stop within one grading.
     try:
         if flag:

@@ -12,11 +12,11 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import CurrentUser, RedisDep, SessionDep, SettingsDep
+from api.deps import CurrentUser, RedisDep, SessionDep, SettingsDep, teaches
 from api.errors import ApiError
 from api.routes.assignments import get_assignment
 from api.schemas import SubmissionCreate, SubmissionOut
@@ -159,10 +159,7 @@ async def create_submission(assignment_id: int, body: SubmissionCreate, user: Cu
 async def may_view(session: AsyncSession, user: User, owner_id: int, cohort_id: int | None) -> bool:
     if user.id == owner_id or user.role == "operator":
         return True
-    if user.role == "instructor" and cohort_id is not None:
-        return bool(await session.scalar(select(exists().where(
-            Enrollment.user_id == user.id, Enrollment.cohort_id == cohort_id))))
-    return False
+    return user.role == "instructor" and cohort_id is not None and await teaches(session, user, cohort_id)
 
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionOut)

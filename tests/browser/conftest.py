@@ -104,4 +104,4 @@ def save_readme_screenshot(page, name: str) -> None:
     """The README's picture of a page: under test-output/readme/, or docs/screenshots/ with `make screenshots`."""
     folder = SCREENSHOTS if os.environ.get("GRADEFLOW_README_SCREENSHOTS") == "1" else ROOT / "test-output" / "readme"
     folder.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(folder / f"{name}.png"))
+    page.screenshot(path=str(folder / f"{name}.png"), animations="disabled")  # bars drawn at their final width

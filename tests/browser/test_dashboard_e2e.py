@@ -71,7 +71,6 @@ def test_instructor_starts_a_regrade_and_watches_it_reach_100_percent(stack: Sta
     expect(page.get_by_text(re.compile(r"^100% · \d+ of \d+ · completed$"))).to_be_visible(timeout=120_000)
     expect(page.get_by_role("heading", name=re.compile(r"Changed scores"))).to_be_visible()
     expect(page.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
-    page.wait_for_timeout(500)  # cosmetic only: let the bar's fill animation finish before the README picture
     save_readme_screenshot(page, "instructor-regrade")
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
-import time
 import uuid
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from activities.sandbox import DEFAULT_LIMITS, IsolationUnavailable, Sandbox
 from activities.sandbox.confine import UID_BASE
 from gradeflow.seed_course import COURSE
+from tests.conftest import wait_for
 from tests.sandbox.attacks import ATTACKS, Attack
 from tests.sandbox.conftest import ADD_TESTS, CORRECT_ADD, FAST, Grader
 
@@ -42,11 +42,8 @@ def leftovers() -> list[str]:
 
 
 def assert_nothing_outlived_the_run() -> None:
-    deadline = time.monotonic() + 5
-    while (run_processes() or leftovers()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert run_processes() == [], "a sandboxed process outlived its run"
-    assert leftovers() == [], "a run's files outlived it"
+    wait_for(lambda: not run_processes(), 5, "every sandboxed process of the run to exit")
+    wait_for(lambda: not leftovers(), 5, "the run's files to be removed")
 
 
 def test_correct_solution_passes(grader: Grader):
@@ -192,9 +189,7 @@ def test_a_dead_fork_server_is_restarted_by_the_next_grading(loop):
         grader = Grader(loop, sandbox)
         first_pid = sandbox._server.pid
         os.kill(first_pid, 9)
-        wait = time.monotonic() + 10
-        while sandbox._server.returncode is None and time.monotonic() < wait:
-            time.sleep(0.05)
+        wait_for(lambda: sandbox._server.returncode is not None, 10, "the killed fork server to be reaped")
         assert grader.grade(CORRECT_ADD).verdict == "passed"
         assert sandbox._server.pid != first_pid
     finally:
