@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -20,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 from activities.sandbox import Sandbox, SandboxError, SandboxJob
 from gradeflow import redis_keys
 from gradeflow.models import Assignment, GradingRun, Submission
-from gradeflow.views import result_payload, submission_payload
+from gradeflow.views import submission_payload
 from workflows.config import HEARTBEAT_EVERY_SECONDS
 
 log = logging.getLogger(__name__)
@@ -120,23 +121,26 @@ def report_finished(sub: Submission) -> None:
 
 
 class GradingActivities:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: Redis, sandbox: Sandbox) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: Redis, sandbox: Sandbox,
+                 concurrency: int, on_finished: Callable[[str], None] | None = None) -> None:
         self.sessions = sessions
         self.redis = redis
         self.sandbox = sandbox
+        # Gradings run as local activities, whose slots also serve the quick recording steps: the sandboxes one
+        # worker runs at once are bounded here instead.
+        self.sandboxes = asyncio.Semaphore(concurrency)
+        # Tells the intake dispatcher that a live grading it started is over, so it may start another.
+        self.on_finished = on_finished or (lambda submission_id: None)
 
-    async def _publish(self, sub: Submission, cache_result: bool = False) -> None:
+    async def _publish(self, sub: Submission) -> None:
         """Best effort: Redis is a cache, PostgreSQL already holds the truth."""
-        payload = submission_payload(sub)
+        encoded = json.dumps(submission_payload(sub))
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.set(redis_keys.submission_status(str(sub.id)), json.dumps(payload),
+                pipe.set(redis_keys.submission_status(str(sub.id)), encoded,
                          ex=redis_keys.STATUS_TTL_SECONDS)
-                if cache_result and sub.test_version:
-                    pipe.set(redis_keys.result_cache(sub.assignment_id, sub.test_version, sub.code_hash),
-                             json.dumps(result_payload(sub)), ex=redis_keys.RESULT_CACHE_TTL_SECONDS)
-                pipe.publish(redis_keys.EVENTS_CHANNEL, json.dumps(
-                    {"submission_id": payload["id"], "status": payload["status"], "user_id": payload["user_id"]}))
+                # The whole submission, so a page following it over server-sent events needs no second read.
+                pipe.publish(redis_keys.EVENTS_CHANNEL, encoded)
                 await pipe.execute()
         except Exception as exc:  # noqa: BLE001
             log.warning("redis update for submission %s failed: %s", sub.id, exc)
@@ -171,10 +175,12 @@ class GradingActivities:
         )
 
     async def _heartbeating(self, job: SandboxJob):
-        grading = asyncio.create_task(self.sandbox.run_in_sandbox(job))
-        while not grading.done():
-            activity.heartbeat()
-            await asyncio.wait({grading}, timeout=HEARTBEAT_EVERY_SECONDS)
+        async with self.sandboxes:
+            grading = asyncio.create_task(self.sandbox.run_in_sandbox(job))
+            while not grading.done():
+                if not activity.info().is_local:  # a local activity is watched through its workflow task
+                    activity.heartbeat()
+                await asyncio.wait({grading}, timeout=HEARTBEAT_EVERY_SECONDS)
         try:
             return grading.result()
         except SandboxError as exc:
@@ -209,9 +215,10 @@ class GradingActivities:
                     graded_at=datetime.fromisoformat(out.finished_at),
                 ).returning(Submission)
             )).scalar_one()
-        await self._publish(sub, cache_result=True)
+        await self._publish(sub)
         if batch_id is None:
             report_finished(sub)
+            self.on_finished(out.submission_id)
 
     @activity.defn(name="record_grading_failure")
     async def record_failure(self, req: GradingFailure) -> None:
@@ -225,3 +232,4 @@ class GradingActivities:
         if sub is not None:
             await self._publish(sub)
             report_finished(sub)
+        self.on_finished(req.submission_id)

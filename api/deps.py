@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
+from cachetools import TTLCache
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
@@ -12,7 +14,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import ApiError
-from gradeflow.models import Enrollment, User
+from gradeflow.models import Cohort, Enrollment, User
 from gradeflow.settings import Settings
 from gradeflow.tokens import hash_token
 
@@ -37,25 +39,59 @@ RedisDep = Annotated[Redis, Depends(get_redis)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in user as a request sees it: who, which role, and the cohort their submissions count for."""
+    id: int
+    name: str
+    role: str
+    cohort_id: int | None
+    cohort_slug: str | None
+
+
+class TokenCache:
+    """Token hash -> Principal for `ttl` seconds, so the hot paths (following a grading, submitting) do not ask
+    PostgreSQL who is calling. A token whose user was removed, or whose stored hash changed, is refused once its
+    entry expires: within `ttl` seconds. Unknown tokens are never cached."""
+
+    def __init__(self, ttl: float, max_entries: int = 100_000) -> None:
+        self.entries: TTLCache[str, Principal] = TTLCache(maxsize=max_entries, ttl=ttl)
+
+    async def principal(self, session: AsyncSession, token: str) -> Principal | None:
+        key = hash_token(token)
+        found = self.entries.get(key)
+        if found is not None:
+            return found
+        row = (await session.execute(
+            select(User.id, User.name, User.role, Cohort.id.label("cohort_id"), Cohort.slug)
+            .outerjoin(Enrollment, Enrollment.user_id == User.id).outerjoin(Cohort, Cohort.id == Enrollment.cohort_id)
+            .where(User.token_hash == key).order_by(Cohort.id).limit(1))).first()
+        if row is None:
+            return None
+        found = Principal(row.id, row.name, row.role, row.cohort_id, row.slug)
+        self.entries[key] = found
+        return found
+
+
 async def current_user(
-    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> User:
+    request: Request, session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
     if credentials is None:
         raise ApiError(401, "Missing API token: send the header 'Authorization: Bearer <token>'.",
                        headers={"WWW-Authenticate": "Bearer"})
-    user = (await session.execute(
-        select(User).where(User.token_hash == hash_token(credentials.credentials)))).scalar_one_or_none()
+    user = await request.app.state.tokens.principal(session, credentials.credentials)
     if user is None:
         raise ApiError(401, "Unknown or revoked API token: ask an instructor for a new one.",
                        headers={"WWW-Authenticate": "Bearer"})
     return user
 
 
-CurrentUser = Annotated[User, Depends(current_user)]
+CurrentUser = Annotated[Principal, Depends(current_user)]
 
 
 def require_role(*roles: str):
-    async def check(user: CurrentUser) -> User:
+    async def check(user: CurrentUser) -> Principal:
         if user.role not in roles:
             raise ApiError(403, f"This needs the {' or '.join(roles)} role; you are signed in as a {user.role}.")
         return user
@@ -63,10 +99,10 @@ def require_role(*roles: str):
     return Depends(check)
 
 
-Instructor = Annotated[User, require_role("instructor")]
+Instructor = Annotated[Principal, require_role("instructor")]
 
 
-async def teaches(session: AsyncSession, user: User, cohort_id: int) -> bool:
+async def teaches(session: AsyncSession, user: Principal, cohort_id: int) -> bool:
     """Whether the user is enrolled in (for staff: teaches) the cohort."""
     return bool(await session.scalar(select(exists().where(Enrollment.user_id == user.id,
                                                            Enrollment.cohort_id == cohort_id))))

@@ -9,7 +9,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
+from api.deps import TokenCache
 from api.errors import install_error_handlers
+from api.events import EventHub
 from api.routes import assignments, cohorts, health, me, ops, regrades, submissions
 from gradeflow import redis_keys
 from gradeflow.db import make_engine, make_sessionmaker
@@ -48,7 +50,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessions = make_sessionmaker(app.state.engine)
         app.state.redis = redis_keys.connect(settings.redis_url)  # type: ignore[arg-type]
         app.state.temporal = LazyTemporal(settings)
+        app.state.tokens = TokenCache(settings.token_cache_seconds)
+        app.state.events = EventHub(settings.redis_url)  # type: ignore[arg-type]
+        app.state.events.start()
         yield
+        await app.state.events.close()
         await app.state.redis.aclose()
         await app.state.engine.dispose()
 

@@ -71,6 +71,13 @@ class BenchStack:
     def db(self, fn: Callable[[Any], Any]) -> Any:
         return asyncio.run(in_transaction(self.database_url, fn))
 
+    def sql(self, query: str, **params: Any) -> list[tuple]:
+        from sqlalchemy import text
+
+        async def run(session):
+            return [tuple(r) for r in (await session.execute(text(query), params)).all()]
+        return self.db(run)
+
     def client(self, token: str) -> httpx.Client:
         return httpx.Client(base_url=f"{self.api_url}/api/v1", headers={"Authorization": f"Bearer {token}"},
                             timeout=30)

@@ -135,12 +135,13 @@ def regrade(settings: Settings, cohort: str, assignment: int | None, follow: boo
         time.sleep(0.5)
 
 
-def run_api(settings: Settings, host: str | None, port: int | None) -> None:
+def run_api(settings: Settings, host: str | None, port: int | None, workers: int | None) -> None:
     import uvicorn
 
     settings.require("database_url", "redis_url")
     uvicorn.run("api.main:app", host=host or settings.api_host, port=port or settings.api_port, log_level="info",
-                proxy_headers=True, log_config=None)  # uvicorn's lines go through GradeFlow's logging (text or JSON)
+                workers=workers or settings.api_workers, proxy_headers=True,
+                log_config=None)  # uvicorn's lines go through GradeFlow's logging (text or JSON)
 
 
 def run_worker(settings: Settings) -> None:
@@ -166,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     api = sub.add_parser("api", help="run the HTTP API (uvicorn)")
     api.add_argument("--host")
     api.add_argument("--port", type=int)
+    api.add_argument("--workers", type=int, help="API processes (default: GRADEFLOW_API_WORKERS, one per core)")
     sub.add_parser("worker", help="run a worker: Temporal grading worker, intake dispatcher, reconciler")
     dash = sub.add_parser("dashboard", help="run the Streamlit dashboard")
     dash.add_argument("--port", type=int)
@@ -201,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         return up(Settings())
     settings = get_settings()
     if args.command == "api":
-        run_api(settings, args.host, args.port)
+        run_api(settings, args.host, args.port, args.workers)
     elif args.command == "worker":
         run_worker(settings)
     elif args.command == "dashboard":

@@ -21,6 +21,16 @@ DATABASE = "gradeflow"
 START_TIMEOUT = 60.0
 
 
+# The dev server's database file in WAL mode with synchronous=NORMAL: about twice the workflows per second of its
+# defaults, still a file that survives a restart or a crash of the server (a power cut may lose the last
+# moments, never corrupt it); plus eager workflow starts and activities, which save trips through task queues.
+TEMPORAL_TUNING = (
+    "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
+    "--dynamic-config-value", "system.enableEagerWorkflowStart=true",
+    "--dynamic-config-value", "system.enableActivityEagerExecution=true",
+)
+
+
 class ServiceError(RuntimeError):
     pass
 
@@ -129,7 +139,7 @@ class EmbeddedServices:
         proc, log_path = self._spawn("temporal", [
             binary("temporal"), "server", "start-dev", "--db-filename", str(data / "temporal.db"),
             "--ip", "127.0.0.1", "--port", str(self.temporal_port), "--ui-port", str(self.temporal_ui_port),
-            "--log-level", "warn",
+            "--log-level", "warn", *TEMPORAL_TUNING,
         ])
         wait_for_port(self.temporal_port, proc, "Temporal", log_path)
         address = f"127.0.0.1:{self.temporal_port}"

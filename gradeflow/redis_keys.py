@@ -8,15 +8,10 @@ EVENTS_CHANNEL = "gradeflow:events"
 ASSIGNMENTS_PUBLIC = "gradeflow:assignments:public"
 
 STATUS_TTL_SECONDS = 3600
-RESULT_CACHE_TTL_SECONDS = 7 * 24 * 3600
 
 
 def submission_status(submission_id: str) -> str:
     return f"gradeflow:submission:{submission_id}"
-
-
-def result_cache(assignment_id: int, test_version: str, code_hash: str) -> str:
-    return f"gradeflow:result:{assignment_id}:{test_version}:{code_hash}"
 
 
 def regrade_control(batch_id: str) -> str:

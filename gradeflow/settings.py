@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     dashboard_port: int = 8501
     # Where the dashboard finds the API.
     api_url: str | None = None
+    # API processes (uvicorn workers) `gradeflow api` runs: one per core.
+    api_workers: int = max(1, os.cpu_count() or 1)
+    # How long the API trusts a token it has looked up: a removed user or a changed token is refused after this.
+    token_cache_seconds: float = 5.0
 
     # Submission rules.
     max_code_bytes: int = 64 * 1024
@@ -49,6 +53,9 @@ class Settings(BaseSettings):
     regrade_concurrency: int = max(2, 2 * (os.cpu_count() or 1))
     regrade_chunks_per_worker: int = 4
     dispatch_batch: int = 100
+    # Gradings one worker's intake dispatcher keeps started and unfinished; the rest of a burst waits in the
+    # intake stream, where it costs nothing, until this worker (or another) has room.
+    intake_in_flight: int = max(8, 8 * (os.cpu_count() or 1))
     # Prometheus metrics of a worker (Temporal SDK metrics plus GradeFlow's gradings, latency and intake depth),
     # served at http://ADDRESS/metrics, e.g. "0.0.0.0:9464". Unset: no metrics endpoint.
     worker_metrics_address: str | None = None

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.accounts import add_cohort
 from gradeflow.models import Assignment, Cohort, Enrollment, Submission, User
-from gradeflow.tokens import hash_token
+from gradeflow.tokens import hash_token, new_token
 from gradeflow.versions import code_hash
 
 BATCH = 1000
@@ -25,6 +25,24 @@ class Answer:
     code: str
     passed: bool
     score: float
+
+
+async def synthetic_students(session: AsyncSession, slug: str, students: int, prefix: str = "student"
+                             ) -> list[tuple[int, str]]:
+    """`students` students enrolled in cohort `slug` (created when missing), for load tests and benchmarks.
+    Returns (user id, API token) pairs: the tokens exist only here, the database keeps their hashes."""
+    cohort = (await session.execute(select(Cohort).where(Cohort.slug == slug))).scalar_one_or_none()
+    cohort = cohort or await add_cohort(session, slug, f"Synthetic cohort {slug}")
+    made: list[tuple[int, str]] = []
+    for start in range(0, students, BATCH):
+        tokens = [new_token() for _ in range(start, min(students, start + BATCH))]
+        rows = [{"name": f"{slug}-{prefix}-{start + i:06d}", "role": "student", "token_hash": hash_token(t)}
+                for i, t in enumerate(tokens)]
+        ids = list((await session.execute(insert(User).returning(User.id, sort_by_parameter_order=True),
+                                          rows)).scalars())
+        await session.execute(insert(Enrollment), [{"user_id": u, "cohort_id": cohort.id} for u in ids])
+        made += zip(ids, tokens)
+    return made
 
 
 async def synthetic_cohort(session: AsyncSession, slug: str, students: int,

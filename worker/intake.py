@@ -1,7 +1,9 @@
 """Feeds Temporal from the intake: the Redis stream dispatcher and the PostgreSQL reconciler.
 
 The stream is the fast path; the reconciler is the safety net that makes a lost message, a flushed or restarted
-Redis, or a Temporal outage cost latency and never a submission.
+Redis, or a Temporal outage cost latency and never a submission. The dispatcher takes from the stream only as many
+submissions as its worker can grade soon: a burst waits in Redis, not as hundreds of open workflow tasks that
+Temporal would have to keep alive, and several workers share a burst by how fast each of them grades.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from datetime import datetime, timedelta, timezone
 
 from redis.asyncio import Redis
@@ -26,24 +29,66 @@ from workflows.start import start_grading as start
 log = logging.getLogger(__name__)
 # A message a dead dispatcher read but never acknowledged is claimed by a live one after this long.
 RECLAIM_IDLE_MS = 30_000
+# A grading this dispatcher started but never heard the end of (it moved to another worker) stops counting
+# against its room after this long: longer than any grading may take.
+IN_FLIGHT_EXPIRY_SECONDS = 180.0
 
 
-async def start_grading(client: Client, submission_id: str, assignment_id: str, user_id: str, cohort: str) -> None:
-    """Start a submission's grading; one already started or finished is left alone (no double grading)."""
+async def start_grading(client: Client, submission_id: str, assignment_id: str, user_id: str, cohort: str,
+                        eager: bool = False) -> bool:
+    """Start a submission's grading; one already started or finished is left alone (no double grading).
+    Returns whether this call started it."""
     try:
-        await start(client, submission_id, assignment_id, user_id, cohort)
+        await start(client, submission_id, assignment_id, user_id, cohort, eager=eager)
+        return True
     except WorkflowAlreadyStartedError:
-        pass
+        return False
 
 
 class Dispatcher:
-    """Reads the intake stream with a consumer group, starts workflows, then acknowledges."""
+    """Reads the intake stream with a consumer group, starts workflows, then acknowledges; keeps at most
+    `in_flight` of the gradings it started unfinished."""
 
-    def __init__(self, redis: Redis, client: Client, batch: int) -> None:
+    def __init__(self, redis: Redis, client: Client, batch: int, in_flight: int) -> None:
         self.redis = redis
         self.client = client
         self.batch = batch
+        self.limit = in_flight
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
+        self.in_flight: dict[str, float] = {}  # submission id -> when this dispatcher started its grading
+        self.room = asyncio.Event()
+
+    def finished(self, submission_id: str) -> None:
+        """A live grading ended in this worker (called by the recording activities)."""
+        if self.in_flight.pop(submission_id, None) is not None:
+            self.room.set()
+
+    def free(self) -> int:
+        expired = time.monotonic() - IN_FLIGHT_EXPIRY_SECONDS
+        for sub_id in [s for s, at in self.in_flight.items() if at < expired]:
+            del self.in_flight[sub_id]
+        return self.limit - len(self.in_flight)
+
+    async def wait_for_room(self) -> int:
+        while (room := self.free()) <= 0:
+            self.room.clear()
+            try:
+                await asyncio.wait_for(self.room.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+        return room
+
+    async def _start(self, fields: dict) -> None:
+        sub_id = fields["submission_id"]
+        self.in_flight[sub_id] = time.monotonic()
+        try:
+            started = await start_grading(self.client, sub_id, fields["assignment_id"], fields["user_id"],
+                                          fields.get("cohort", ""), eager=True)
+        except BaseException:
+            self.in_flight.pop(sub_id, None)
+            raise
+        if not started:
+            self.in_flight.pop(sub_id, None)
 
     async def _ensure_group(self) -> None:
         try:
@@ -56,26 +101,28 @@ class Dispatcher:
         if not entries:
             return
         # Entries deleted after a crash between XDEL and XACK come back with no fields: just acknowledge them.
-        await asyncio.gather(*(start_grading(self.client, f["submission_id"], f["assignment_id"], f["user_id"],
-                                             f.get("cohort", "")) for _, f in entries if f))
+        await asyncio.gather(*(self._start(f) for _, f in entries if f))
         await self.redis.xack(redis_keys.INTAKE_STREAM, redis_keys.INTAKE_GROUP, *[mid for mid, _ in entries])
         await self.redis.xdel(redis_keys.INTAKE_STREAM, *[mid for mid, _ in entries])
 
     async def run_once(self, block_ms: int = 1000) -> int:
+        count = min(self.batch, await self.wait_for_room())
         # Entries a dead consumer left pending are claimed and handled first.
         # Redis 6.2 answers [next, claimed]; 7+ adds the deleted ids.
         claimed = (await self.redis.xautoclaim(
-            redis_keys.INTAKE_STREAM, redis_keys.INTAKE_GROUP, self.consumer, RECLAIM_IDLE_MS, count=self.batch))[1]
+            redis_keys.INTAKE_STREAM, redis_keys.INTAKE_GROUP, self.consumer, RECLAIM_IDLE_MS, count=count))[1]
         await self._handle(claimed)
+        if claimed:
+            return len(claimed)
         # Our own pending entries (a start that failed last time), then new ones.
         for start_id, block in (("0", None), (">", block_ms)):
             reply = await self.redis.xreadgroup(redis_keys.INTAKE_GROUP, self.consumer,
-                                                {redis_keys.INTAKE_STREAM: start_id}, count=self.batch, block=block)
+                                                {redis_keys.INTAKE_STREAM: start_id}, count=count, block=block)
             entries = [e for _, stream_entries in reply for e in stream_entries]
             await self._handle(entries)
             if entries:
-                return len(entries) + len(claimed)
-        return len(claimed)
+                return len(entries)
+        return 0
 
     async def run(self) -> None:
         delay = 0.5

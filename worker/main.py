@@ -55,13 +55,18 @@ async def run_worker(settings: Settings) -> None:
         raise SystemExit(2) from None
     if settings.unsafe_grading:
         log.critical("!!! %s !!!", UNSAFE_WARNING)
-    grading = GradingActivities(sessions, redis, sandbox)
+    dispatcher = Dispatcher(redis, client, settings.dispatch_batch, settings.intake_in_flight)
+    grading = GradingActivities(sessions, redis, sandbox, settings.grading_concurrency,
+                                on_finished=dispatcher.finished)
     live = Worker(
         client,
         task_queue=GRADING_TASK_QUEUE,
         workflows=[GradeSubmission, CheckSolution],
         activities=[grading.grade, grading.record, grading.record_failure, grading.check_solution],
         max_concurrent_activities=settings.grading_concurrency,
+        # Gradings are local activities (the sandboxes are bounded in GradingActivities): room for every grading
+        # the dispatcher lets in, plus those the reconciler or an operator's retry start.
+        max_concurrent_local_activities=2 * settings.intake_in_flight + settings.grading_concurrency,
         # Let a grading in progress finish on SIGTERM rather than hand it back half done.
         graceful_shutdown_timeout=timedelta(seconds=30),
     )
@@ -76,7 +81,6 @@ async def run_worker(settings: Settings) -> None:
         max_concurrent_activities=settings.regrade_chunks_per_worker,
         graceful_shutdown_timeout=timedelta(seconds=30),
     )
-    dispatcher = Dispatcher(redis, client, settings.dispatch_batch)
     reconciler = Reconciler(sessions, client, settings.reconcile_after_seconds, settings.reconcile_interval_seconds)
 
     stop = asyncio.Event()

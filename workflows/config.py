@@ -14,6 +14,8 @@ GRADE_START_TO_CLOSE = timedelta(minutes=2)
 GRADE_HEARTBEAT = timedelta(seconds=5)
 HEARTBEAT_EVERY_SECONDS = 1.0
 RECORD_START_TO_CLOSE = timedelta(seconds=30)
+# A local activity retried for longer than this backs off on a durable timer instead of inside the workflow task.
+LOCAL_RETRY_THRESHOLD = timedelta(seconds=10)
 GRADE_WORKFLOW_EXECUTION_TIMEOUT = timedelta(hours=1)
 
 # Regrades: a chunk of submissions per activity; a lost worker is noticed by the heartbeat.

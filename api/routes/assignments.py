@@ -8,7 +8,7 @@ import re
 import uuid
 from datetime import timedelta
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -70,8 +70,8 @@ async def list_assignments(user: CurrentUser, session: SessionDep, redis: RedisD
     if not staff:
         try:
             cached = await redis.get(redis_keys.ASSIGNMENTS_PUBLIC)
-            if cached:
-                return json.loads(cached)
+            if cached:  # already the JSON a student gets: sent as it is
+                return Response(cached, media_type="application/json")
         except Exception:  # noqa: BLE001 - Redis down: read PostgreSQL
             cached = None
     rows = (await session.execute(select(Assignment).order_by(Assignment.position, Assignment.id))).scalars()

@@ -3,6 +3,7 @@ terminate it, and watch intake depth, throughput, latency and failure rate."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
@@ -16,19 +17,20 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import RedisDep, SessionDep, SettingsDep, require_role, temporal_client
+from api.deps import Principal, RedisDep, SessionDep, SettingsDep, require_role, temporal_client
 from api.errors import ApiError
 from api.schemas import OpsHistory, OpsMetrics, OpsProblems, OpsWorkflow, TerminateRequest
 from gradeflow import redis_keys
-from gradeflow.models import Cohort, Submission, User
+from gradeflow.models import Cohort, Submission
 from workflows.config import ASSIGNMENT_KEY, COHORT_KEY, REGRADE_BATCH_KEY, USER_KEY, grade_workflow_id
 from workflows.start import start_grading
 
 router = APIRouter(prefix="/ops", tags=["ops"])
-Operator = Annotated[User, require_role("operator")]
+Operator = Annotated[Principal, require_role("operator")]
 STATUSES = {"running": "Running", "completed": "Completed", "failed": "Failed", "terminated": "Terminated",
             "timed_out": "TimedOut", "cancelled": "Canceled", "continued_as_new": "ContinuedAsNew"}
 STUCK_AFTER = timedelta(minutes=5)
+LOCAL_ACTIVITY_MARKER = "core_local_activity"  # the marker name Temporal's SDKs record a local activity under
 
 
 def ui_link(settings, workflow_id: str, run_id: str | None) -> str | None:
@@ -126,12 +128,37 @@ def timeline(events: list) -> list[dict[str, Any]]:
                 row["duration_ms"] = int((at - started[attrs.scheduled_event_id]).total_seconds() * 1000)
             if e.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED and attrs.failure.message:
                 row["failure"] = attrs.failure.message
+        elif e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            row.update(local_activity_row(e.marker_recorded_event_attributes))
         elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
             row["failure"] = e.workflow_execution_failed_event_attributes.failure.message
         elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
             row["failure"] = f"terminated: {e.workflow_execution_terminated_event_attributes.reason}"
         rows.append(row)
     return rows
+
+
+def local_activity_row(marker) -> dict[str, Any]:
+    """A local activity's marker in words: which activity, its attempt, how long it took, why it failed. (Gradings
+    run as local activities: their markers are what the history keeps of them.)"""
+    if marker.marker_name != LOCAL_ACTIVITY_MARKER:
+        return {"type": "marker", "detail": marker.marker_name}
+    try:
+        data = json.loads(marker.details["data"].payloads[0].data)
+    except (KeyError, IndexError, ValueError):
+        return {"type": "local_activity"}
+    row: dict[str, Any] = {"type": "local_activity", "activity": data.get("activity_type"),
+                           "attempt": data.get("attempt")}
+    # The marker's own times are the workflow's clock, not the activity's: a grading's result carries its own.
+    try:
+        result = json.loads(marker.details["result"].payloads[0].data)
+        row["duration_ms"] = int((datetime.fromisoformat(result["finished_at"])
+                                  - datetime.fromisoformat(result["started_at"])).total_seconds() * 1000)
+    except (KeyError, IndexError, ValueError, TypeError):
+        pass
+    if marker.HasField("failure") and marker.failure.message:
+        row["failure"] = marker.failure.message
+    return row
 
 
 @router.get("/workflows/{workflow_id}", response_model=OpsHistory)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from api.deps import Instructor, RedisDep, SessionDep, teaches, temporal_client
+from api.deps import Instructor, Principal, RedisDep, SessionDep, teaches, temporal_client
 from api.errors import ApiError
 from api.schemas import RegradeChange, RegradeCreate, RegradeOut
 from gradeflow import redis_keys
@@ -47,7 +47,7 @@ def regrade_out(batch: RegradeBatch, cohort_slug: str) -> RegradeOut:
         links={"self": f"/api/v1/regrades/{batch.id}", "changes": f"/api/v1/regrades/{batch.id}/changes"})
 
 
-async def get_batch(session: AsyncSession, user: User, batch_id: str) -> tuple[RegradeBatch, str]:
+async def get_batch(session: AsyncSession, user: Principal, batch_id: str) -> tuple[RegradeBatch, str]:
     try:
         key = uuid.UUID(batch_id)
     except ValueError:
@@ -119,7 +119,7 @@ async def read_regrade(batch_id: str, user: Instructor, session: SessionDep):
     return regrade_out(*await get_batch(session, user, batch_id))
 
 
-async def _control(request: Request, session: AsyncSession, redis, user: User, batch_id: str, action: str,
+async def _control(request: Request, session: AsyncSession, redis, user: Principal, batch_id: str, action: str,
                    allowed: tuple[str, ...], new_status: str, flag: str | None) -> RegradeOut:
     batch, slug = await get_batch(session, user, batch_id)
     if batch.status not in allowed:

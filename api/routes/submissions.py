@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import ORJSONResponse, StreamingResponse
 from redis.asyncio import Redis
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from api.deps import CurrentUser, RedisDep, SessionDep, SettingsDep, teaches
+from api.deps import CurrentUser, Principal, RedisDep, SessionDep, SettingsDep, teaches
 from api.errors import ApiError
-from api.routes.assignments import get_assignment
 from api.schemas import SubmissionCreate, SubmissionOut
 from gradeflow import redis_keys
-from gradeflow.models import PENDING_STATUSES, Cohort, Enrollment, Submission, User
+from gradeflow.models import PENDING_STATUSES, Assignment, Submission
 from gradeflow.versions import code_hash
-from gradeflow.views import result_payload, submission_payload
+from gradeflow.views import submission_payload
 from workflows.config import grade_workflow_id
 
 router = APIRouter(tags=["submissions"])
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 def with_links(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "links": {"self": f"/api/v1/submissions/{payload['id']}",
+                                 "events": f"/api/v1/submissions/{payload['id']}/events",
                                  "assignment": f"/api/v1/assignments/{payload['assignment_id']}"}}
 
 
@@ -47,7 +49,7 @@ def check_code(code: str, max_bytes: int) -> None:
         raise ApiError(422, "code is empty. Paste your solution into the code field.")
 
 
-async def check_rate(redis: Redis, user: User, per_minute: int) -> None:
+async def check_rate(redis: Redis, user: Principal, per_minute: int) -> None:
     window = int(time.time() // 60)
     key = redis_keys.rate_limit(user.id, window)
     try:
@@ -72,38 +74,34 @@ def pending_error(pending_id: uuid.UUID | str) -> ApiError:
                          "then submit again.", pending_submission_id=str(pending_id))
 
 
-async def cached_result(session: AsyncSession, redis: Redis, assignment_id: int, version: str,
-                        digest: str) -> dict[str, Any] | None:
-    """An earlier grading of the same code against the same tests: Redis first, PostgreSQL as the fallback."""
+async def assignment_and_earlier(session: AsyncSession, assignment_id: int,
+                                 digest: str) -> tuple[Assignment, Submission | None]:
+    """The assignment and, in the same round trip, the result cache: the latest grading of identical code against
+    its current tests (PostgreSQL is the cache, through the index on assignment, code hash and test version)."""
+    earlier = aliased(Submission, select(Submission).where(
+        Submission.assignment_id == Assignment.id, Submission.code_hash == digest,
+        Submission.test_version == Assignment.test_version, Submission.status == "graded", ~Submission.cached,
+    ).order_by(Submission.graded_at.desc()).limit(1).lateral())
+    row = (await session.execute(
+        select(Assignment, earlier).outerjoin(earlier, true()).where(Assignment.id == assignment_id))).first()
+    if row is None:
+        raise ApiError(404, f"Assignment {assignment_id} does not exist. GET /api/v1/assignments lists them.")
+    return row[0], row[1]
+
+
+async def cache_status(redis: Redis, payload: dict[str, Any], intake: dict[str, str] | None = None) -> bool:
+    """Put a submission's status in Redis (and, for a new one, its id on the intake stream) in one round trip.
+    Returns False when Redis did not take it: the reconciler then starts the grading from PostgreSQL."""
     try:
-        hit = await redis.get(redis_keys.result_cache(assignment_id, version, digest))
-        if hit:
-            return json.loads(hit)
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.set(redis_keys.submission_status(payload["id"]), orjson.dumps(payload),
+                     ex=redis_keys.STATUS_TTL_SECONDS)
+            if intake is not None:
+                pipe.xadd(redis_keys.INTAKE_STREAM, intake)
+            await pipe.execute()
+        return True
     except Exception:  # noqa: BLE001
-        pass
-    earlier = (await session.execute(
-        select(Submission).where(Submission.assignment_id == assignment_id, Submission.code_hash == digest,
-                                 Submission.test_version == version, Submission.status == "graded")
-        .order_by(Submission.graded_at.desc()).limit(1)
-    )).scalar_one_or_none()
-    if earlier is None:
-        return None
-    return result_payload(earlier)
-
-
-async def cohort_of(session: AsyncSession, user_id: int) -> Cohort | None:
-    return (await session.execute(
-        select(Cohort).join(Enrollment, Enrollment.cohort_id == Cohort.id).where(Enrollment.user_id == user_id)
-        .order_by(Cohort.id).limit(1)
-    )).scalar_one_or_none()
-
-
-async def cache_status(redis: Redis, payload: dict[str, Any]) -> None:
-    try:
-        await redis.set(redis_keys.submission_status(payload["id"]), json.dumps(payload),
-                        ex=redis_keys.STATUS_TTL_SECONDS)
-    except Exception:  # noqa: BLE001
-        pass
+        return False
 
 
 @router.post("/assignments/{assignment_id}/submissions", status_code=202, response_model=SubmissionOut,
@@ -112,79 +110,142 @@ async def cache_status(redis: Redis, payload: dict[str, Any]) -> None:
                         413: {"description": "Code over 64 KiB"}, 429: {"description": "Too many submissions"}})
 async def create_submission(assignment_id: int, body: SubmissionCreate, user: CurrentUser, session: SessionDep,
                             redis: RedisDep, settings: SettingsDep):
-    """Submit code. 202: queued for grading (poll `links.self`). 201: identical code was graded before."""
-    assignment = await get_assignment(session, assignment_id)
+    """Submit code. 202: queued for grading (follow `links.events` or poll `links.self`). 201: identical code was
+    graded before."""
     check_code(body.code, settings.max_code_bytes)
-    await check_rate(redis, user, settings.submissions_per_minute)
-    pending = await pending_submission(session, user.id)
-    if pending is not None:
-        raise pending_error(pending)
-
     digest = code_hash(body.code)
-    cohort = await cohort_of(session, user.id)
+    assignment, hit = await assignment_and_earlier(session, assignment_id, digest)
+    await check_rate(redis, user, settings.submissions_per_minute)
+    if hit is not None:  # a graded answer would not trip the one-pending index: check it here
+        pending = await pending_submission(session, user.id)
+        if pending is not None:
+            raise pending_error(pending)
+
     sub_id = uuid.uuid4()
-    sub = Submission(id=sub_id, assignment_id=assignment.id, user_id=user.id,
-                     cohort_id=cohort.id if cohort else None, code=body.code, code_hash=digest,
-                     max_score=float(assignment.points), workflow_id=grade_workflow_id(str(sub_id)))
-    hit = await cached_result(session, redis, assignment.id, assignment.test_version, digest)
+    sub = Submission(id=sub_id, assignment_id=assignment.id, user_id=user.id, cohort_id=user.cohort_id,
+                     code=body.code, code_hash=digest, max_score=float(assignment.points), status="queued",
+                     workflow_id=grade_workflow_id(str(sub_id)), cached=False, tests=[], details={},
+                     created_at=datetime.now(timezone.utc))
     if hit is not None:
-        sub.status, sub.cached, sub.cached_from, sub.workflow_id = "graded", True, uuid.UUID(hit["submission_id"]), None
-        sub.passed, sub.score, sub.verdict, sub.tests = hit["passed"], hit["score"], hit["verdict"], hit["tests"]
-        sub.details = hit.get("details", {})
-        sub.test_version, sub.graded_at = assignment.test_version, datetime.now(timezone.utc)
+        sub.status, sub.cached, sub.cached_from, sub.workflow_id = "graded", True, hit.id, None
+        sub.passed, sub.score, sub.verdict, sub.tests = hit.passed, hit.score, hit.verdict, hit.tests
+        sub.details = hit.details or {}
+        sub.test_version, sub.graded_at = assignment.test_version, sub.created_at
     session.add(sub)
     try:
         await session.commit()
-    except IntegrityError:  # a concurrent request won the one-pending-per-user race
+    except IntegrityError:  # another submission of this user is queued or grading (the one-pending index)
         await session.rollback()
         raise pending_error(await pending_submission(session, user.id) or "unknown")
-    await session.refresh(sub)
     payload = submission_payload(sub)
-    await cache_status(redis, payload)
     ids = {"submission_id": str(sub.id), "user_id": user.id, "assignment_id": assignment.id,
            "workflow_id": sub.workflow_id}
     if hit is not None:
+        await cache_status(redis, payload)
         log.info("submission %s answered from the result cache", sub.id, extra=ids | {"verdict": sub.verdict})
-        return JSONResponse(with_links(payload), status_code=201)
+        return ORJSONResponse(with_links(payload), status_code=201)
     log.info("submission %s accepted", sub.id, extra=ids)
-    try:
-        await redis.xadd(redis_keys.INTAKE_STREAM, {
+    if not await cache_status(redis, payload, intake={
             "submission_id": str(sub.id), "assignment_id": str(assignment.id), "user_id": str(user.id),
-            "cohort": cohort.slug if cohort else ""})
-    except Exception as exc:  # noqa: BLE001 - the reconciler starts it from PostgreSQL
-        log.warning("intake stream unavailable, submission %s left to the reconciler: %s", sub.id, exc, extra=ids)
-    return with_links(payload)
+            "cohort": user.cohort_slug or ""}):
+        log.warning("intake stream unavailable, submission %s left to the reconciler", sub.id, extra=ids)
+    return ORJSONResponse(with_links(payload), status_code=202)
 
 
-async def may_view(session: AsyncSession, user: User, owner_id: int, cohort_id: int | None) -> bool:
+async def may_view(session: AsyncSession, user: Principal, owner_id: int, cohort_id: int | None) -> bool:
     if user.id == owner_id or user.role == "operator":
         return True
     return user.role == "instructor" and cohort_id is not None and await teaches(session, user, cohort_id)
 
 
-@router.get("/submissions/{submission_id}", response_model=SubmissionOut)
-async def read_submission(submission_id: str, user: CurrentUser, session: SessionDep, redis: RedisDep):
-    """Status and per-test feedback. Served from Redis while fresh; students see only their own."""
-    not_found = ApiError(404, f"Submission {submission_id} not found (or it is not yours).")
+def parse_id(submission_id: str) -> uuid.UUID:
     try:
-        sub_uuid = uuid.UUID(submission_id)
+        return uuid.UUID(submission_id)
     except ValueError:
         raise ApiError(422, f"'{submission_id}' is not a submission id (a UUID).")
-    try:
-        cached = await redis.get(redis_keys.submission_status(str(sub_uuid)))
-    except Exception:  # noqa: BLE001
-        cached = None
-    if cached:
-        payload = json.loads(cached)
-        if payload["user_id"] == user.id or user.role == "operator":
-            return with_links(payload)
-    sub = await session.get(Submission, sub_uuid)
+
+
+async def visible_payload(session: AsyncSession, redis: Redis, user: Principal, sub_id: uuid.UUID,
+                          from_redis: bool = True) -> dict[str, Any]:
+    """The submission as its viewer may see it: from Redis while fresh (no database round trip for the author
+    or an operator), else from PostgreSQL. Someone else's submission is a 404."""
+    if from_redis:
+        try:
+            cached = await redis.get(redis_keys.submission_status(str(sub_id)))
+        except Exception:  # noqa: BLE001
+            cached = None
+        if cached:
+            payload = orjson.loads(cached)
+            if payload["user_id"] == user.id or user.role == "operator":
+                return payload
+    sub = await session.get(Submission, sub_id)
     if sub is None or not await may_view(session, user, sub.user_id, sub.cohort_id):
-        raise not_found
+        raise ApiError(404, f"Submission {sub_id} not found (or it is not yours).")
     payload = submission_payload(sub)
     if sub.status not in PENDING_STATUSES:
         await cache_status(redis, payload)
-    return with_links(payload)
+    return payload
+
+
+@router.get("/submissions/{submission_id}", response_model=SubmissionOut)
+async def read_submission(submission_id: str, user: CurrentUser, session: SessionDep, redis: RedisDep):
+    """Status and per-test feedback. Served from Redis while fresh; students see only their own."""
+    payload = await visible_payload(session, redis, user, parse_id(submission_id))
+    return ORJSONResponse(with_links(payload))
+
+
+STATUS_RANK = {"queued": 0, "grading": 1, "graded": 2, "error": 2}
+KEEPALIVE_SECONDS = 15.0
+
+
+@router.get("/submissions/{submission_id}/events", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "`status` events, each the submission as in GET /submissions/{id}"}})
+async def submission_events(submission_id: str, request: Request, user: CurrentUser, session: SessionDep,
+                            redis: RedisDep):
+    """Follow a grading as server-sent events: a `status` event with the whole submission now, then one each time
+    its status moves on (queued, grading, graded or error); the stream ends after the final one. A comment line
+    every 15 s keeps proxies from closing a quiet stream. Students follow only their own submissions."""
+    sub_id = parse_id(submission_id)
+    first = await visible_payload(session, redis, user, sub_id)  # 404 before any stream opens
+    hub, sessions = request.app.state.events, request.app.state.sessions
+
+    async def reread() -> dict[str, Any] | None:
+        async with sessions() as fresh:  # its own session: a long stream holds no database connection
+            try:
+                return await visible_payload(fresh, redis, user, sub_id)
+            except ApiError:
+                return None
+
+    async def stream():
+        with hub.listen(str(sub_id)) as updates:
+            # Subscribed before this second read, so a change between the two cannot be missed.
+            current = first
+            update = await reread()
+            if moved_on(current, update):
+                current = update
+            yield event(current)
+            while current["status"] in PENDING_STATUSES:
+                try:
+                    update = await asyncio.wait_for(updates.get(), KEEPALIVE_SECONDS)
+                except TimeoutError:  # quiet: re-read, in case an update was published while Redis reconnected
+                    yield b": keepalive\n\n"
+                    update = await reread()
+                if moved_on(current, update):
+                    current = update
+                    yield event(current)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def moved_on(current: dict[str, Any], update: dict[str, Any] | None) -> bool:
+    """Whether `update` is a later status than `current`: a stream never shows a status going back."""
+    return update is not None and STATUS_RANK.get(update.get("status"), -1) > STATUS_RANK[current["status"]]
+
+
+def event(payload: dict[str, Any]) -> bytes:
+    return b"event: status\ndata: " + orjson.dumps(with_links(payload)) + b"\n\n"
 
 
 @router.get("/submissions/{submission_id}/code", tags=["submissions"])

@@ -1,0 +1,77 @@
+"""Live submission updates for server-sent events: one Redis subscription per API process, fanned out in memory to
+the streams following a submission, so a thousand open pages cost one subscription, not a thousand."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from gradeflow import redis_keys
+
+log = logging.getLogger(__name__)
+
+
+class EventHub:
+    def __init__(self, redis_url: str) -> None:
+        # A connection of its own without a read timeout: a subscription is quiet between gradings.
+        self.redis = Redis.from_url(redis_url, socket_connect_timeout=2, health_check_interval=30)
+        self.listeners: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
+        self.task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name="event-hub")
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        await self.redis.aclose()
+
+    @contextmanager
+    def listen(self, submission_id: str) -> Iterator[asyncio.Queue[dict[str, Any]]]:
+        """A queue receiving every event published for `submission_id` while the block runs."""
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.listeners.setdefault(submission_id, set()).add(queue)
+        try:
+            yield queue
+        finally:
+            waiting = self.listeners.get(submission_id)
+            if waiting is not None:
+                waiting.discard(queue)
+                if not waiting:
+                    del self.listeners[submission_id]
+
+    def _deliver(self, data: bytes) -> None:
+        try:
+            event = orjson.loads(data)
+            waiting = self.listeners.get(event["id"], ())
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            log.warning("ignoring a malformed event on %s", redis_keys.EVENTS_CHANNEL)
+            return
+        for queue in waiting:
+            queue.put_nowait(event)
+
+    async def _run(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(redis_keys.EVENTS_CHANNEL)
+                    delay = 0.5
+                    while True:
+                        message = await pubsub.get_message(timeout=5.0)
+                        if message is not None and message["type"] == "message":
+                            self._deliver(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Redis down: streams fall back to re-reading the status
+                log.warning("event subscription lost (%s: %s); resubscribing in %.1f s", type(exc).__name__, exc,
+                            delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)

@@ -1,0 +1,260 @@
+"""The live path under a deadline rush, measured in one run on the embedded stack: the bare one-activity workflow
+rate on the same Temporal (the ceiling), 1,000 students submitting at once and watching their results, one
+submission at a time, and cached reads with a load generator that is not the bottleneck (wrk, hey)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy import select
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from benchmarks.bare_workflow import BARE_TASK_QUEUE, BareWorkflow, bare_activity
+from benchmarks.report import machine, write_section
+from benchmarks.stack import BenchStack
+from gradeflow.models import Assignment
+from gradeflow.synthetic import synthetic_students
+
+RUSH = int(os.environ.get("BENCH_RUSH_STUDENTS", "1000"))
+BARE = int(os.environ.get("BENCH_BARE_WORKFLOWS", "1000"))
+IDLE = int(os.environ.get("BENCH_IDLE_SUBMISSIONS", "60"))
+READ_SECONDS = int(os.environ.get("BENCH_READ_SECONDS", "10"))
+# How students follow their result: "events" (the server-sent events stream the dashboard uses) or "poll"
+# (GET once a second, the way pages followed a grading before the events stream existed).
+FOLLOW = os.environ.get("BENCH_FOLLOW", "events")
+FINAL = ("graded", "error")
+
+
+def sum_code(i: int) -> str:
+    """A correct "Sum", different for every student (as real code is), so the result cache answers none."""
+    return f"# student {i} {uuid.uuid4().hex[:6]}\ndef sum(a, b):\n    total = a + b\n    return total\n"
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+async def follow(c: httpx.AsyncClient, headers: dict, sub_id: str, mode: str, interval: float) -> dict:
+    """Wait for a submission's final status the way a page does: its events stream, or polling."""
+    if mode == "events":
+        async with c.stream("GET", f"/submissions/{sub_id}/events", headers=headers) as stream:
+            async for line in stream.aiter_lines():
+                if line.startswith("data:"):
+                    body = json.loads(line[5:])
+                    if body["status"] in FINAL:
+                        return body
+        raise RuntimeError(f"events stream of {sub_id} ended before a final status")
+    while True:
+        body = (await c.get(f"/submissions/{sub_id}", headers=headers)).json()
+        if body.get("status") in FINAL:
+            return body
+        await asyncio.sleep(interval)
+
+
+async def bare_rate(address: str, n: int) -> float:
+    """Bare one-activity workflows per second: started as fast as the server takes them, run by a worker here."""
+    client = await Client.connect(address)
+    run = uuid.uuid4().hex[:8]
+    async with Worker(client, task_queue=BARE_TASK_QUEUE, workflows=[BareWorkflow], activities=[bare_activity],
+                      max_concurrent_activities=200):
+        gate = asyncio.Semaphore(200)
+
+        async def one(i: int) -> int:
+            async with gate:
+                handle = await client.start_workflow(BareWorkflow.run, i, id=f"bare-{run}-{i}",
+                                                     task_queue=BARE_TASK_QUEUE)
+            return await handle.result()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(n)))
+        return n / (time.perf_counter() - started)
+
+
+@dataclass
+class Rush:
+    accepted_within: float
+    statuses: dict[int, int]
+    drain_rate: float
+    p50: float
+    p95: float
+    finals: dict[str, int]
+    ids: list[str]
+
+
+async def rush(api_url: str, tokens: list[str], assignment_id: int, mode: str) -> Rush:
+    """Every student submits at the same moment, then follows their own result until it is final."""
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    async with httpx.AsyncClient(base_url=f"{api_url}/api/v1", timeout=300, limits=limits) as c:
+        go = asyncio.Event()
+
+        async def student(i: int, token: str):
+            headers = {"Authorization": f"Bearer {token}"}
+            await go.wait()
+            sent = time.perf_counter()
+            r = await c.post(f"/assignments/{assignment_id}/submissions", json={"code": sum_code(i)},
+                             headers=headers)
+            accepted = time.perf_counter()
+            if r.status_code not in (201, 202):
+                return sent, accepted, None, r.status_code, None
+            final = await follow(c, headers, r.json()["id"], mode, interval=1.0)
+            return sent, accepted, time.perf_counter(), r.status_code, final
+
+        tasks = [asyncio.create_task(student(i, t)) for i, t in enumerate(tokens)]
+        await asyncio.sleep(0.5)  # every task is waiting at the gate
+        start = time.perf_counter()
+        go.set()
+        results = await asyncio.gather(*tasks)
+    statuses: dict[int, int] = {}
+    for r in results:
+        statuses[r[3]] = statuses.get(r[3], 0) + 1
+    done = [r for r in results if r[2] is not None]
+    finals: dict[str, int] = {}
+    for r in done:
+        finals[r[4]["status"]] = finals.get(r[4]["status"], 0) + 1
+    latencies = [r[2] - r[0] for r in done]
+    return Rush(accepted_within=max(r[1] for r in results) - start, statuses=statuses,
+                drain_rate=len(done) / (max(r[2] for r in done) - start),
+                p50=statistics.median(latencies), p95=pct(latencies, 0.95), finals=finals,
+                ids=[r[4]["id"] for r in done])
+
+
+async def one_at_a_time(api_url: str, tokens: list[str], assignment_id: int, mode: str) -> list[float]:
+    """Submit and wait for the result, one submission after another (each by another student)."""
+    latencies = []
+    async with httpx.AsyncClient(base_url=f"{api_url}/api/v1", timeout=60) as c:
+        for i, token in enumerate(tokens):
+            headers = {"Authorization": f"Bearer {token}"}
+            started = time.perf_counter()
+            r = await c.post(f"/assignments/{assignment_id}/submissions", json={"code": sum_code(i)},
+                             headers=headers)
+            r.raise_for_status()
+            await follow(c, headers, r.json()["id"], mode, interval=0.005)
+            latencies.append(time.perf_counter() - started)
+            await asyncio.sleep(0.05)
+    return latencies[5:]  # the first few warm connections and caches
+
+
+def wrk(url: str, token: str, seconds: int) -> float:
+    """Requests per second flat out (wrk: 2 threads, 64 connections)."""
+    out = subprocess.run(["wrk", "-t2", "-c64", f"-d{seconds}s", "-H", f"Authorization: Bearer {token}", url],
+                         capture_output=True, text=True, check=True).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"wrk saw {errors.group(1)} failed responses from {url}:\n{out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def hey(url: str, token: str, seconds: int, rate: int) -> tuple[float, float]:
+    """p50 and p95 seconds at `rate` requests per second offered (hey: 50 workers at rate/50 each)."""
+    out = subprocess.run(["hey", "-z", f"{seconds}s", "-c", "50", "-q", str(rate // 50),
+                          "-H", f"Authorization: Bearer {token}", url],
+                         capture_output=True, text=True, check=True).stdout
+    codes = dict(re.findall(r"\[(\d+)\]\s+(\d+) responses", out))
+    if set(codes) - {"200"}:
+        raise RuntimeError(f"hey saw status codes {codes} from {url}:\n{out}")
+    p = dict(re.findall(r"(\d+)%% in ([\d.]+) secs".replace("%%", "%"), out))
+    return float(p["50"]), float(p["95"])
+
+
+def need_load_tools() -> None:
+    missing = [t for t in ("wrk", "hey") if shutil.which(t) is None]
+    if missing:
+        raise SystemExit(f"{', '.join(missing)} missing: install Debian's packages (`make bench` does)")
+
+
+def main() -> None:
+    need_load_tools()
+    with BenchStack() as stack:
+        async def sum_id(session):
+            return (await session.execute(select(Assignment.id).where(Assignment.slug == "sum"))).scalar_one()
+        assignment_id = stack.db(sum_id)
+        students = stack.db(lambda s: synthetic_students(s, f"rush-{uuid.uuid4().hex[:6]}", RUSH + IDLE + 1))
+        tokens = [t for _, t in students]
+        address = stack.services.urls["temporal_address"]
+
+        bare = asyncio.run(bare_rate(address, BARE))
+        print(f"bare one-activity workflow: {bare:.1f}/s", flush=True)
+
+        idle = asyncio.run(one_at_a_time(stack.api_url, tokens[RUSH:RUSH + IDLE], assignment_id, FOLLOW))
+        idle_p50, idle_p95 = statistics.median(idle), pct(idle, 0.95)
+        print(f"one at a time: p50 {idle_p50 * 1000:.0f} ms, p95 {idle_p95 * 1000:.0f} ms", flush=True)
+
+        r = asyncio.run(rush(stack.api_url, tokens[:RUSH], assignment_id, FOLLOW))
+        print(f"rush: accepted {r.statuses} within {r.accepted_within:.2f} s; drained {r.finals} at "
+              f"{r.drain_rate:.1f}/s ({r.drain_rate / bare:.2f} of bare); p50 {r.p50:.1f} s, p95 {r.p95:.1f} s",
+              flush=True)
+        runs = stack.sql("SELECT s.status, count(g.id) FROM submissions s LEFT JOIN grading_runs g "
+                         "ON g.submission_id = s.id AND g.regrade_batch_id IS NULL "
+                         "WHERE s.id = ANY(CAST(:ids AS uuid[])) GROUP BY s.id, s.status", ids=r.ids)
+        exactly_once = sum(1 for status, n in runs if status == "graded" and n == 1)
+        print(f"graded with exactly one grading_run: {exactly_once} of {RUSH}", flush=True)
+
+        graded = tokens[RUSH + IDLE]
+        with stack.client(graded) as c:
+            sub = c.post(f"/assignments/{assignment_id}/submissions", json={"code": sum_code(-1)}).json()
+        stack_wait(stack, graded, sub["id"])
+        status_url = f"{stack.api_url}/api/v1/submissions/{sub['id']}"
+        list_url = f"{stack.api_url}/api/v1/assignments"
+        reads = {}
+        for name, url in (("GET /submissions/{id}", status_url), ("GET /assignments", list_url)):
+            flat = wrk(url, graded, READ_SECONDS)
+            p50, p95 = hey(url, graded, READ_SECONDS, 500)
+            reads[name] = (flat, p50, p95)
+            print(f"{name}: {flat:.0f}/s flat out; at 500/s p50 {p50 * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms",
+                  flush=True)
+        workers = stack.env.get("GRADEFLOW_API_WORKERS", "default")
+
+    def met(ok: bool) -> str:
+        return "**met**" if ok else "**missed**"
+
+    body = f"""## The live path: a deadline rush (issue #9)
+
+Command: `make bench` (`python -m benchmarks.live`; `BENCH_RUSH_STUDENTS`, `BENCH_FOLLOW=events|poll`). A whole
+stack started by the benchmark as `gradeflow up` runs it (embedded PostgreSQL, Redis and Temporal dev server with
+its tuned database file; `gradeflow worker` and `gradeflow api` as processes, API workers: {workers}); the load
+generator on the same 2-core machine. Students follow their results by **{FOLLOW}**. Each student's "Sum" is
+correct and different, so the result cache answers none of them.
+Machine: {machine()}.
+
+| what | figure | target |
+| --- | ---: | --- |
+| bare one-activity workflow on the same Temporal, {BARE:,} started at once (the ceiling) | {bare:.1f}/s | |
+| {RUSH:,} students submit at once: all answered | {r.accepted_within:.2f} s ({r.statuses}) | all 202 within 2 s: {met(r.accepted_within <= 2 and r.statuses.get(202) == RUSH)} |
+| ... graded with exactly one grading_run | {exactly_once:,} of {RUSH:,} | all: {met(exactly_once == RUSH)} |
+| ... drained while every student watches | {r.drain_rate:.1f}/s | >= 50/s: {met(r.drain_rate >= 50)} |
+| ... ratio to the bare workflow rate | {r.drain_rate / bare:.2f} | >= 0.8: {met(r.drain_rate / bare >= 0.8)} |
+| ... submit -> result p50 / p95 | {r.p50:.1f} s / {r.p95:.1f} s | p95 <= 25 s: {met(r.p95 <= 25)} |
+| one submission at a time, submit -> result p50 / p95 ({len(idle)} submissions) | {idle_p50 * 1000:.0f} ms / {idle_p95 * 1000:.0f} ms | <= 120 / 200 ms: {met(idle_p50 <= 0.12 and idle_p95 <= 0.2)} |
+"""
+    for name, (flat, p50, p95) in reads.items():
+        body += f"| {name} (graded, cached): flat out (wrk -t2 -c64) | {flat:,.0f}/s | "
+        body += (f">= 2,000/s: {met(flat >= 2000)} |\n" if name == "GET /submissions/{id}" else "|\n")
+        body += f"| {name}: at 500/s offered (hey -c 50 -q 10), p50 / p95 | {p50 * 1000:.1f} / {p95 * 1000:.1f} ms |"
+        body += f" p95 <= 20 ms: {met(p95 <= 0.02)} |\n"
+    write_section("live", body)
+    print("wrote BENCHMARKS.md")
+
+
+def stack_wait(stack: BenchStack, token: str, sub_id: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    with stack.client(token) as c:
+        while c.get(f"/submissions/{sub_id}").json()["status"] not in FINAL:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"submission {sub_id} not graded within {timeout} s")
+            time.sleep(0.05)
+
+
+if __name__ == "__main__":
+    main()
