@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 from sqlalchemy import select
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -46,21 +46,29 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-async def follow(c: httpx.AsyncClient, headers: dict, sub_id: str, mode: str, interval: float) -> dict:
+async def follow(c: aiohttp.ClientSession, headers: dict, sub_id: str, mode: str, interval: float) -> dict:
     """Wait for a submission's final status the way a page does: its events stream, or polling."""
     if mode == "events":
-        async with c.stream("GET", f"/submissions/{sub_id}/events", headers=headers) as stream:
-            async for line in stream.aiter_lines():
-                if line.startswith("data:"):
+        async with c.get(f"/api/v1/submissions/{sub_id}/events", headers=headers) as stream:
+            stream.raise_for_status()
+            async for line in stream.content:
+                if line.startswith(b"data:"):
                     body = json.loads(line[5:])
                     if body["status"] in FINAL:
                         return body
         raise RuntimeError(f"events stream of {sub_id} ended before a final status")
     while True:
-        body = (await c.get(f"/submissions/{sub_id}", headers=headers)).json()
+        async with c.get(f"/api/v1/submissions/{sub_id}", headers=headers) as r:
+            body = await r.json()
         if body.get("status") in FINAL:
             return body
         await asyncio.sleep(interval)
+
+
+def session(api_url: str) -> aiohttp.ClientSession:
+    """aiohttp, not httpx: with a thousand connections open, httpx's pool becomes the slowest part of the run."""
+    return aiohttp.ClientSession(base_url=api_url, connector=aiohttp.TCPConnector(limit=0),
+                                 timeout=aiohttp.ClientTimeout(total=300))
 
 
 async def bare_rate(address: str, n: int) -> float:
@@ -95,21 +103,21 @@ class Rush:
 
 async def rush(api_url: str, tokens: list[str], assignment_id: int, mode: str) -> Rush:
     """Every student submits at the same moment, then follows their own result until it is final."""
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    async with httpx.AsyncClient(base_url=f"{api_url}/api/v1", timeout=300, limits=limits) as c:
+    async with session(api_url) as c:
         go = asyncio.Event()
 
         async def student(i: int, token: str):
             headers = {"Authorization": f"Bearer {token}"}
             await go.wait()
             sent = time.perf_counter()
-            r = await c.post(f"/assignments/{assignment_id}/submissions", json={"code": sum_code(i)},
-                             headers=headers)
+            async with c.post(f"/api/v1/assignments/{assignment_id}/submissions", json={"code": sum_code(i)},
+                              headers=headers) as r:
+                status, body = r.status, await r.json()
             accepted = time.perf_counter()
-            if r.status_code not in (201, 202):
-                return sent, accepted, None, r.status_code, None
-            final = await follow(c, headers, r.json()["id"], mode, interval=1.0)
-            return sent, accepted, time.perf_counter(), r.status_code, final
+            if status not in (201, 202):
+                return sent, accepted, None, status, None
+            final = await follow(c, headers, body["id"], mode, interval=1.0)
+            return sent, accepted, time.perf_counter(), status, final
 
         tasks = [asyncio.create_task(student(i, t)) for i, t in enumerate(tokens)]
         await asyncio.sleep(0.5)  # every task is waiting at the gate
@@ -133,14 +141,15 @@ async def rush(api_url: str, tokens: list[str], assignment_id: int, mode: str) -
 async def one_at_a_time(api_url: str, tokens: list[str], assignment_id: int, mode: str) -> list[float]:
     """Submit and wait for the result, one submission after another (each by another student)."""
     latencies = []
-    async with httpx.AsyncClient(base_url=f"{api_url}/api/v1", timeout=60) as c:
+    async with session(api_url) as c:
         for i, token in enumerate(tokens):
             headers = {"Authorization": f"Bearer {token}"}
             started = time.perf_counter()
-            r = await c.post(f"/assignments/{assignment_id}/submissions", json={"code": sum_code(i)},
-                             headers=headers)
-            r.raise_for_status()
-            await follow(c, headers, r.json()["id"], mode, interval=0.005)
+            async with c.post(f"/api/v1/assignments/{assignment_id}/submissions", json={"code": sum_code(i)},
+                              headers=headers) as r:
+                r.raise_for_status()
+                sub_id = (await r.json())["id"]
+            await follow(c, headers, sub_id, mode, interval=0.005)
             latencies.append(time.perf_counter() - started)
             await asyncio.sleep(0.05)
     return latencies[5:]  # the first few warm connections and caches

@@ -141,6 +141,9 @@ def run_api(settings: Settings, host: str | None, port: int | None, workers: int
     settings.require("database_url", "redis_url")
     uvicorn.run("api.main:app", host=host or settings.api_host, port=port or settings.api_port, log_level="info",
                 workers=workers or settings.api_workers, proxy_headers=True,
+                # Longer than clients keep idle connections (httpx: 5 s), so a client never reuses a connection
+                # the server is closing at that moment.
+                timeout_keep_alive=75,
                 log_config=None)  # uvicorn's lines go through GradeFlow's logging (text or JSON)
 
 

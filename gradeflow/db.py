@@ -18,8 +18,10 @@ def async_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+def make_engine(url: str, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
+    """`pre_ping`: test each connection as it leaves the pool (a round trip), so a restarted PostgreSQL costs no
+    failed request. Callers that retry anyway (the worker's activities) skip it."""
+    return create_async_engine(async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gradeflow.priority import lower_priority
+
 log = logging.getLogger(__name__)
 DATABASE = "gradeflow"
 START_TIMEOUT = 60.0
@@ -29,6 +31,11 @@ TEMPORAL_TUNING = (
     "--dynamic-config-value", "system.enableEagerWorkflowStart=true",
     "--dynamic-config-value", "system.enableActivityEagerExecution=true",
 )
+
+
+# Temporal serves the grading, not the intake or the reads: like the worker, it yields the CPU to the API and the
+# databases when they are busy (a deadline rush is accepted first, then graded).
+GRADING_NICE = 5
 
 
 class ServiceError(RuntimeError):
@@ -94,10 +101,11 @@ class EmbeddedServices:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
-    def _spawn(self, name: str, argv: list[str]) -> tuple[subprocess.Popen, Path]:
+    def _spawn(self, name: str, argv: list[str], nice: int = 0) -> tuple[subprocess.Popen, Path]:
         log_path = self._log(name)
         proc = subprocess.Popen(argv, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                preexec_fn=(lambda: lower_priority(nice)) if nice else None)
         self._procs.append((name, proc))
         return proc, log_path
 
@@ -140,7 +148,7 @@ class EmbeddedServices:
             binary("temporal"), "server", "start-dev", "--db-filename", str(data / "temporal.db"),
             "--ip", "127.0.0.1", "--port", str(self.temporal_port), "--ui-port", str(self.temporal_ui_port),
             "--log-level", "warn", *TEMPORAL_TUNING,
-        ])
+        ], nice=GRADING_NICE)
         wait_for_port(self.temporal_port, proc, "Temporal", log_path)
         address = f"127.0.0.1:{self.temporal_port}"
         self.urls["temporal_address"] = address

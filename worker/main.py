@@ -14,6 +14,7 @@ from activities.regrade import RegradeActivities
 from activities.sandbox import UNSAFE_WARNING, IsolationUnavailable, Sandbox
 from gradeflow import redis_keys
 from gradeflow.db import make_engine, make_sessionmaker
+from gradeflow.priority import lower_priority
 from gradeflow.settings import Settings
 from gradeflow.temporal import connect, ensure_search_attributes, metrics_runtime
 from worker.gauges import QueueGauges
@@ -28,8 +29,12 @@ log = logging.getLogger("gradeflow.worker")
 
 async def run_worker(settings: Settings) -> None:
     settings.require("database_url", "redis_url", "temporal_address")
+    # Where the worker shares a machine with the API, accepting and answering students comes first; gradings wait
+    # safely in the intake stream meanwhile and catch up as soon as the API is idle.
+    lower_priority(settings.worker_nice)
+    # No pre-ping: every activity is retried on a database error, and the ping costs a round trip per use.
     engine = make_engine(settings.database_url,  # type: ignore[arg-type]
-                         pool_size=settings.grading_concurrency + settings.regrade_chunks_per_worker)
+                         pool_size=settings.grading_concurrency + settings.regrade_chunks_per_worker, pre_ping=False)
     sessions = make_sessionmaker(engine)
     redis = redis_keys.connect(settings.redis_url)  # type: ignore[arg-type]
     runtime = None

@@ -11,18 +11,17 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from redis.asyncio import Redis
-from sqlalchemy import select, true
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from api.deps import CurrentUser, Principal, RedisDep, SessionDep, SettingsDep, teaches
 from api.errors import ApiError
 from api.schemas import SubmissionCreate, SubmissionOut
 from gradeflow import redis_keys
-from gradeflow.models import PENDING_STATUSES, Assignment, Submission
+from gradeflow.models import PENDING_STATUSES, Submission
 from gradeflow.versions import code_hash
 from gradeflow.views import submission_payload
 from workflows.config import grade_workflow_id
@@ -35,6 +34,12 @@ def with_links(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "links": {"self": f"/api/v1/submissions/{payload['id']}",
                                  "events": f"/api/v1/submissions/{payload['id']}/events",
                                  "assignment": f"/api/v1/assignments/{payload['assignment_id']}"}}
+
+
+def json_response(body: Any, status_code: int = 200) -> Response:
+    """A JSON answer encoded by orjson, skipping the response model's validation: for the hot paths, whose
+    payloads are built by `submission_payload` and match SubmissionOut by construction."""
+    return Response(orjson.dumps(body), status_code=status_code, media_type="application/json")
 
 
 def check_code(code: str, max_bytes: int) -> None:
@@ -74,19 +79,45 @@ def pending_error(pending_id: uuid.UUID | str) -> ApiError:
                          "then submit again.", pending_submission_id=str(pending_id))
 
 
-async def assignment_and_earlier(session: AsyncSession, assignment_id: int,
-                                 digest: str) -> tuple[Assignment, Submission | None]:
-    """The assignment and, in the same round trip, the result cache: the latest grading of identical code against
-    its current tests (PostgreSQL is the cache, through the index on assignment, code hash and test version)."""
-    earlier = aliased(Submission, select(Submission).where(
-        Submission.assignment_id == Assignment.id, Submission.code_hash == digest,
-        Submission.test_version == Assignment.test_version, Submission.status == "graded", ~Submission.cached,
-    ).order_by(Submission.graded_at.desc()).limit(1).lateral())
-    row = (await session.execute(
-        select(Assignment, earlier).outerjoin(earlier, true()).where(Assignment.id == assignment_id))).first()
-    if row is None:
-        raise ApiError(404, f"Assignment {assignment_id} does not exist. GET /api/v1/assignments lists them.")
-    return row[0], row[1]
+# The intake in one statement and one round trip (autocommit): find the assignment, look for an earlier grading of
+# identical code against its current tests (the result cache: PostgreSQL, through the index on assignment, code
+# hash and test version), and queue the submission unless that grading exists. The one-pending-per-user index makes
+# the insert fail while another submission of the user is queued or grading.
+INTAKE = text("""
+WITH a AS (
+    SELECT id, points, test_version FROM assignments WHERE id = :assignment_id
+), earlier AS (
+    SELECT s.id FROM submissions s JOIN a ON s.assignment_id = a.id AND s.test_version = a.test_version
+    WHERE s.code_hash = :code_hash AND s.status = 'graded' AND NOT s.cached
+    ORDER BY s.graded_at DESC LIMIT 1
+), queued AS (
+    INSERT INTO submissions (id, assignment_id, user_id, cohort_id, code, code_hash, status, max_score, tests,
+                             details, cached, workflow_id, created_at)
+    SELECT :id, a.id, :user_id, :cohort_id, :code, :code_hash, 'queued', a.points, '[]', '{}', false,
+           :workflow_id, now()
+    FROM a WHERE NOT EXISTS (SELECT 1 FROM earlier)
+    RETURNING created_at
+)
+SELECT a.points, a.test_version, (SELECT id FROM earlier) AS earlier_id, (SELECT created_at FROM queued) AS created_at
+FROM a
+""")
+
+
+async def answer_from_cache(session: AsyncSession, sub: Submission, earlier_id: uuid.UUID,
+                            test_version: str) -> None:
+    """Store `sub` as graded with the result of the earlier grading of identical code."""
+    pending = await pending_submission(session, sub.user_id)
+    if pending is not None:  # a graded answer would not trip the one-pending index: check it here
+        raise pending_error(pending)
+    hit = await session.get(Submission, earlier_id)
+    assert hit is not None  # submissions are never deleted
+    sub.status, sub.cached, sub.cached_from, sub.workflow_id = "graded", True, hit.id, None
+    sub.passed, sub.score, sub.verdict, sub.tests = hit.passed, hit.score, hit.verdict, hit.tests
+    sub.details = hit.details or {}
+    sub.test_version, sub.graded_at = test_version, datetime.now(timezone.utc)
+    sub.created_at = sub.graded_at
+    session.add(sub)
+    await session.commit()
 
 
 async def cache_status(redis: Redis, payload: dict[str, Any], intake: dict[str, str] | None = None) -> bool:
@@ -109,47 +140,45 @@ async def cache_status(redis: Redis, payload: dict[str, Any], intake: dict[str, 
                         409: {"description": "Another submission of yours is still pending"},
                         413: {"description": "Code over 64 KiB"}, 429: {"description": "Too many submissions"}})
 async def create_submission(assignment_id: int, body: SubmissionCreate, user: CurrentUser, session: SessionDep,
-                            redis: RedisDep, settings: SettingsDep):
+                            redis: RedisDep, settings: SettingsDep, request: Request):
     """Submit code. 202: queued for grading (follow `links.events` or poll `links.self`). 201: identical code was
     graded before."""
+    engine = request.app.state.engine
     check_code(body.code, settings.max_code_bytes)
-    digest = code_hash(body.code)
-    assignment, hit = await assignment_and_earlier(session, assignment_id, digest)
     await check_rate(redis, user, settings.submissions_per_minute)
-    if hit is not None:  # a graded answer would not trip the one-pending index: check it here
-        pending = await pending_submission(session, user.id)
-        if pending is not None:
-            raise pending_error(pending)
-
     sub_id = uuid.uuid4()
-    sub = Submission(id=sub_id, assignment_id=assignment.id, user_id=user.id, cohort_id=user.cohort_id,
-                     code=body.code, code_hash=digest, max_score=float(assignment.points), status="queued",
-                     workflow_id=grade_workflow_id(str(sub_id)), cached=False, tests=[], details={},
-                     created_at=datetime.now(timezone.utc))
-    if hit is not None:
-        sub.status, sub.cached, sub.cached_from, sub.workflow_id = "graded", True, hit.id, None
-        sub.passed, sub.score, sub.verdict, sub.tests = hit.passed, hit.score, hit.verdict, hit.tests
-        sub.details = hit.details or {}
-        sub.test_version, sub.graded_at = assignment.test_version, sub.created_at
-    session.add(sub)
+    sub = Submission(id=sub_id, assignment_id=assignment_id, user_id=user.id, cohort_id=user.cohort_id,
+                     code=body.code, code_hash=code_hash(body.code), status="queued",
+                     workflow_id=grade_workflow_id(str(sub_id)), cached=False, tests=[], details={})
     try:
-        await session.commit()
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            row = (await conn.execute(INTAKE, {
+                "assignment_id": assignment_id, "id": sub_id, "user_id": user.id, "cohort_id": user.cohort_id,
+                "code": body.code, "code_hash": sub.code_hash, "workflow_id": sub.workflow_id})).first()
     except IntegrityError:  # another submission of this user is queued or grading (the one-pending index)
-        await session.rollback()
         raise pending_error(await pending_submission(session, user.id) or "unknown")
+    if row is None:
+        raise ApiError(404, f"Assignment {assignment_id} does not exist. GET /api/v1/assignments lists them.")
+    sub.max_score = float(row.points)
+    hit = row.earlier_id is not None
+    if hit:
+        await answer_from_cache(session, sub, row.earlier_id, row.test_version)
+    else:
+        sub.created_at = row.created_at
     payload = submission_payload(sub)
-    ids = {"submission_id": str(sub.id), "user_id": user.id, "assignment_id": assignment.id,
+    ids = {"submission_id": str(sub.id), "user_id": user.id, "assignment_id": assignment_id,
            "workflow_id": sub.workflow_id}
-    if hit is not None:
+    if hit:
         await cache_status(redis, payload)
         log.info("submission %s answered from the result cache", sub.id, extra=ids | {"verdict": sub.verdict})
-        return ORJSONResponse(with_links(payload), status_code=201)
+        return json_response(with_links(payload), status_code=201)
     log.info("submission %s accepted", sub.id, extra=ids)
     if not await cache_status(redis, payload, intake={
-            "submission_id": str(sub.id), "assignment_id": str(assignment.id), "user_id": str(user.id),
+            "submission_id": str(sub.id), "assignment_id": str(assignment_id), "user_id": str(user.id),
             "cohort": user.cohort_slug or ""}):
         log.warning("intake stream unavailable, submission %s left to the reconciler", sub.id, extra=ids)
-    return ORJSONResponse(with_links(payload), status_code=202)
+    return json_response(with_links(payload), status_code=202)
 
 
 async def may_view(session: AsyncSession, user: Principal, owner_id: int, cohort_id: int | None) -> bool:
@@ -191,7 +220,7 @@ async def visible_payload(session: AsyncSession, redis: Redis, user: Principal, 
 async def read_submission(submission_id: str, user: CurrentUser, session: SessionDep, redis: RedisDep):
     """Status and per-test feedback. Served from Redis while fresh; students see only their own."""
     payload = await visible_payload(session, redis, user, parse_id(submission_id))
-    return ORJSONResponse(with_links(payload))
+    return json_response(with_links(payload))
 
 
 STATUS_RANK = {"queued": 0, "grading": 1, "graded": 2, "error": 2}
@@ -209,6 +238,9 @@ async def submission_events(submission_id: str, request: Request, user: CurrentU
     sub_id = parse_id(submission_id)
     first = await visible_payload(session, redis, user, sub_id)  # 404 before any stream opens
     hub, sessions = request.app.state.events, request.app.state.sessions
+    # A database read above (a status no longer in Redis) would keep its connection for as long as the stream stays
+    # open: a thousand pages following their gradings would hold the whole pool. Give it back now.
+    await session.close()
 
     async def reread() -> dict[str, Any] | None:
         async with sessions() as fresh:  # its own session: a long stream holds no database connection
