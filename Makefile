@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install browser run test test-unit screenshots bench clean
+.PHONY: install browser load-tools run test test-unit screenshots bench loadtest clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "GradeFlow needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
@@ -34,9 +34,26 @@ test-unit: install
 screenshots: install browser
 	GRADEFLOW_README_SCREENSHOTS=1 $(BIN)/python -m pytest -ra tests/browser
 
-bench: install
+# The live benchmark drives HTTP load with Debian's wrk and hey (a Python load generator would be the bottleneck).
+load-tools:
+	@command -v wrk >/dev/null 2>&1 && command -v hey >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	  command -v apt-get >/dev/null && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk hey >/dev/null; } || \
+	  { echo "wrk and hey are missing: install Debian's 'wrk' and 'hey' packages for make bench" >&2; exit 1; }
+
+bench: install load-tools
 	$(BIN)/python -m benchmarks.sandbox
 	$(BIN)/python -m benchmarks.regrade
+	$(BIN)/python -m benchmarks.live
+
+# Locust's students, instructors and operators against the embedded stack: make loadtest SHAPE=steady|rush
+# STUDENTS=100 RUSH=500 DURATION=120 (seconds). CSV under test-output/loadtest/, summary in BENCHMARKS.md.
+SHAPE ?= rush
+STUDENTS ?= 100
+RUSH ?= 500
+DURATION ?= 120
+loadtest: install
+	$(BIN)/python -m benchmarks.loadtest --shape $(SHAPE) --students $(STUDENTS) --rush $(RUSH) --duration $(DURATION)
 
 clean:
 	rm -rf $(VENV) .gradeflow .pytest_cache test-output *.egg-info

@@ -16,6 +16,7 @@ from api.events import EventHub
 from api.routes import assignments, cohorts, health, me, ops, regrades, submissions
 from gradeflow import redis_keys
 from gradeflow.db import make_engine, make_sessionmaker
+from gradeflow.logs import configure as configure_logging
 from gradeflow.settings import Settings, get_settings
 from gradeflow.temporal import connect
 
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         settings.require("database_url", "redis_url")
+        configure_logging(settings.log_format)  # each uvicorn worker is a fresh process: set up its logging too
         app.state.settings = settings
         # No pre-ping: with asyncpg it costs three round trips per checkout. After a PostgreSQL restart the first
         # failure invalidates the whole pool, so one request fails instead of every request paying.

@@ -42,9 +42,11 @@ def call(fn, *args, **kwargs):
         return None
 
 
-def follow(path: str, finished: Callable[[dict], bool], show: Callable[[dict], None]) -> dict | None:
-    """Show the API object at `path`. While it is not finished, a fragment re-reads and re-shows it every half
-    second; when it finishes the whole page runs once more (so everything else catches up) and polling stops.
+def follow(path: str, finished: Callable[[dict], bool], show: Callable[[dict], None],
+           events: str | None = None) -> dict | None:
+    """Show the API object at `path` until it is finished, then run the whole page once more (so everything else
+    catches up). With `events` (a server-sent events path, e.g. a submission's), each change arrives as the API
+    pushes it; without, or if the stream breaks off, a fragment re-reads the object every half second.
     Returns the object once it is finished."""
     item = call(api().get, path)
     if item is None:
@@ -52,6 +54,19 @@ def follow(path: str, finished: Callable[[dict], bool], show: Callable[[dict], N
     if finished(item):
         show(item)
         return item
+    if events:
+        shown = st.empty()
+        with shown.container():
+            show(item)
+        try:
+            for item in api().events(events):
+                with shown.container():
+                    show(item)
+                if finished(item):
+                    st.rerun(scope="app")
+        except ApiProblem:
+            pass  # the stream broke off (API restarted, network): carry on by reading
+        shown.empty()
     _poll(path, finished, show)
     return None
 

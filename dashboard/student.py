@@ -107,8 +107,8 @@ def learn_page() -> None:
             else:
                 st.session_state["submission_id"] = body["id"]
     if st.session_state.get("submission_id"):
-        follow(f"/submissions/{st.session_state['submission_id']}", lambda sub: sub["status"] in FINAL,
-               show_progress_or_result)
+        sub_path = f"/submissions/{st.session_state['submission_id']}"
+        follow(sub_path, lambda sub: sub["status"] in FINAL, show_progress_or_result, events=f"{sub_path}/events")
         if assignment["id"] in solved and progress["next_assignment"]:
             if st.button("Next assignment →", key=f"next-{assignment['id']}"):
                 st.session_state["assignment_id"] = progress["next_assignment"]["id"]

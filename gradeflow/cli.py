@@ -140,7 +140,7 @@ def run_api(settings: Settings, host: str | None, port: int | None, workers: int
 
     settings.require("database_url", "redis_url")
     uvicorn.run("api.main:app", host=host or settings.api_host, port=port or settings.api_port, log_level="info",
-                workers=workers or settings.api_workers, proxy_headers=True,
+                workers=workers or settings.api_workers, proxy_headers=True, access_log=settings.api_access_log,
                 # Longer than clients keep idle connections (httpx: 5 s), so a client never reuses a connection
                 # the server is closing at that moment.
                 timeout_keep_alive=75,

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     api_url: str | None = None
     # API processes (uvicorn workers) `gradeflow api` runs: one per core.
     api_workers: int = max(1, os.cpu_count() or 1)
+    # uvicorn's line per request. Off by default: GradeFlow logs what matters (each submission accepted, each
+    # grading) and a line per status read costs CPU that a deadline rush needs.
+    api_access_log: bool = False
     # How long the API trusts a token it has looked up: a removed user or a changed token is refused after this.
     token_cache_seconds: float = 5.0
 
