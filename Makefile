@@ -34,12 +34,11 @@ test-unit: install
 screenshots: install browser
 	GRADEFLOW_README_SCREENSHOTS=1 $(BIN)/python -m pytest -ra tests/browser
 
-# The live benchmark drives HTTP load with Debian's wrk and hey (a Python load generator would be the bottleneck).
+# The live benchmark drives HTTP load with Debian's wrk (a Python load generator would be the bottleneck).
 load-tools:
-	@command -v wrk >/dev/null 2>&1 && command -v hey >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
-	  command -v apt-get >/dev/null && apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk hey >/dev/null; } || \
-	  { echo "wrk and hey are missing: install Debian's 'wrk' and 'hey' packages for make bench" >&2; exit 1; }
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || \
+	  { echo "wrk is missing: install Debian's 'wrk' package for make bench" >&2; exit 1; }
 
 bench: install load-tools
 	$(BIN)/python -m benchmarks.sandbox
