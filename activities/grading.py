@@ -175,16 +175,19 @@ class GradingActivities:
         )
 
     async def _heartbeating(self, job: SandboxJob):
-        async with self.sandboxes:
-            grading = asyncio.create_task(self.sandbox.run_in_sandbox(job))
-            while not grading.done():
-                if not activity.info().is_local:  # a local activity is watched through its workflow task
-                    activity.heartbeat()
-                await asyncio.wait({grading}, timeout=HEARTBEAT_EVERY_SECONDS)
+        grading = asyncio.create_task(self._bounded(job))
+        while not grading.done():  # also while waiting for a sandbox: that wait can be long
+            if not activity.info().is_local:  # a local activity is watched through its workflow task
+                activity.heartbeat()
+            await asyncio.wait({grading}, timeout=HEARTBEAT_EVERY_SECONDS)
         try:
             return grading.result()
         except SandboxError as exc:
             raise ApplicationError(str(exc), type="SandboxError") from exc
+
+    async def _bounded(self, job: SandboxJob):
+        async with self.sandboxes:
+            return await self.sandbox.run_in_sandbox(job)
 
     @activity.defn(name="check_solution")
     async def check_solution(self, check: SolutionCheck) -> SolutionCheckResult:

@@ -194,19 +194,17 @@ def parse_id(submission_id: str) -> uuid.UUID:
         raise ApiError(422, f"'{submission_id}' is not a submission id (a UUID).")
 
 
-async def visible_payload(session: AsyncSession, redis: Redis, user: Principal, sub_id: uuid.UUID,
-                          from_redis: bool = True) -> dict[str, Any]:
+async def visible_payload(session: AsyncSession, redis: Redis, user: Principal, sub_id: uuid.UUID) -> dict[str, Any]:
     """The submission as its viewer may see it: from Redis while fresh (no database round trip for the author
     or an operator), else from PostgreSQL. Someone else's submission is a 404."""
-    if from_redis:
-        try:
-            cached = await redis.get(redis_keys.submission_status(str(sub_id)))
-        except Exception:  # noqa: BLE001
-            cached = None
-        if cached:
-            payload = orjson.loads(cached)
-            if payload["user_id"] == user.id or user.role == "operator":
-                return payload
+    try:
+        cached = await redis.get(redis_keys.submission_status(str(sub_id)))
+    except Exception:  # noqa: BLE001
+        cached = None
+    if cached:
+        payload = orjson.loads(cached)
+        if payload["user_id"] == user.id or user.role == "operator":
+            return payload
     sub = await session.get(Submission, sub_id)
     if sub is None or not await may_view(session, user, sub.user_id, sub.cohort_id):
         raise ApiError(404, f"Submission {sub_id} not found (or it is not yours).")
