@@ -120,6 +120,12 @@ def report_finished(sub: Submission) -> None:
             max((sub.graded_at - sub.created_at).total_seconds(), 0.0))
 
 
+async def autocommit(session: AsyncSession) -> None:
+    """Run the session's statements each on its own, with no BEGIN and COMMIT round trips around them: for
+    activities whose every write is one statement (and retried as a whole)."""
+    await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 class GradingActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: Redis, sandbox: Sandbox,
                  concurrency: int, on_finished: Callable[[str], None] | None = None) -> None:
@@ -149,6 +155,7 @@ class GradingActivities:
     async def grade(self, req: GradingRequest) -> GradingOutcome:
         sub_id = uuid.UUID(req.submission_id)
         async with self.sessions() as session:
+            await autocommit(session)
             row = (await session.execute(
                 select(Submission, Assignment).join(Assignment, Submission.assignment_id == Assignment.id)
                 .where(Submission.id == sub_id)
@@ -158,9 +165,13 @@ class GradingActivities:
                                        non_retryable=True)
             sub, assignment = row
             if req.regrade_batch_id is None and sub.status == "queued":
-                sub.status = "grading"
-                await session.commit()
-                await self._publish(sub)
+                # Only a queued submission becomes `grading`: a status never goes back.
+                claimed = await session.execute(
+                    update(Submission).where(Submission.id == sub_id, Submission.status == "queued")
+                    .values(status="grading"), execution_options={"synchronize_session": False})
+                if claimed.rowcount:
+                    sub.status = "grading"
+                    await self._publish(sub)
         started_at = datetime.now(timezone.utc)
         result = await self._heartbeating(job_for(sub, assignment))
         finished_at = datetime.now(timezone.utc)
@@ -203,20 +214,23 @@ class GradingActivities:
         batch_id = uuid.UUID(out.regrade_batch_id) if out.regrade_batch_id else None
         tests = out.tests
         details = {k: getattr(out, k) for k in DETAIL_FIELDS}
-        async with self.sessions() as session, session.begin():
-            await session.execute(insert(GradingRun).values(
-                submission_id=sub_id, regrade_batch_id=batch_id, test_version=out.test_version,
-                verdict=out.verdict, passed=out.passed, score=out.score, max_score=out.max_score, tests=tests,
-                **details, workflow_id=req.workflow_id, run_id=req.run_id,
-                attempt=out.attempt, started_at=datetime.fromisoformat(out.started_at),
-                finished_at=datetime.fromisoformat(out.finished_at),
-            ).on_conflict_do_nothing(constraint="uq_grading_runs_submission_batch"))
+        # One statement, so one round trip and atomic: the grading run (once per submission and batch) and the
+        # submission's new result.
+        run = insert(GradingRun).values(
+            submission_id=sub_id, regrade_batch_id=batch_id, test_version=out.test_version,
+            verdict=out.verdict, passed=out.passed, score=out.score, max_score=out.max_score, tests=tests,
+            **details, workflow_id=req.workflow_id, run_id=req.run_id,
+            attempt=out.attempt, started_at=datetime.fromisoformat(out.started_at),
+            finished_at=datetime.fromisoformat(out.finished_at),
+        ).on_conflict_do_nothing(constraint="uq_grading_runs_submission_batch").cte("grading_run")
+        async with self.sessions() as session:
+            await autocommit(session)
             sub = (await session.execute(
                 update(Submission).where(Submission.id == sub_id).values(
                     status="graded", passed=out.passed, score=out.score, verdict=out.verdict, tests=tests,
                     details=details, test_version=out.test_version, error=None,
                     graded_at=datetime.fromisoformat(out.finished_at),
-                ).returning(Submission)
+                ).returning(Submission).add_cte(run)
             )).scalar_one()
         await self._publish(sub)
         if batch_id is None:
