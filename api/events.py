@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 
 from gradeflow import redis_keys
 
@@ -19,8 +18,7 @@ log = logging.getLogger(__name__)
 
 class EventHub:
     def __init__(self, redis_url: str) -> None:
-        # A connection of its own without a read timeout: a subscription is quiet between gradings.
-        self.redis = Redis.from_url(redis_url, socket_connect_timeout=2, health_check_interval=30)
+        self.redis = redis_keys.connect_subscriber(redis_url)
         self.listeners: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
         self.task: asyncio.Task | None = None
 

@@ -132,7 +132,9 @@ Machine: {machine()}.
 
 {summary_table(rows)}
 
-Submissions: {total:,}; graded exactly once: {once:,}; lost or not graded: {lost}. Failed requests: {failures}.
+Submissions: {total:,} ({total / args.duration:.1f}/s on average); graded exactly once: {once:,}; lost or not graded:
+{lost}. Failed requests: {failures}. The students of the rush stay and go on working, so from then on they ask for
+more gradings a second than the drain gives (see the live path section): the backlog is what submit -> result shows.
 """)
     return 0 if code == 0 and failures == 0 and lost == 0 else 1
 

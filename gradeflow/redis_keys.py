@@ -30,3 +30,9 @@ def connect(url: str, max_connections: int = 32) -> Redis:
     pool = BlockingConnectionPool.from_url(url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2,
                                            max_connections=max_connections, timeout=2)
     return Redis(connection_pool=pool)
+
+
+def connect_subscriber(url: str) -> Redis:
+    """A client for a long-lived subscription: no read timeout, since a channel is quiet between messages; a
+    health check keeps a dead connection from going unnoticed."""
+    return Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)

@@ -41,7 +41,7 @@ async def synthetic_students(session: AsyncSession, slug: str, students: int, pr
         ids = list((await session.execute(insert(User).returning(User.id, sort_by_parameter_order=True),
                                           rows)).scalars())
         await session.execute(insert(Enrollment), [{"user_id": u, "cohort_id": cohort.id} for u in ids])
-        made += zip(ids, tokens)
+        made += zip(ids, tokens, strict=True)
     return made
 
 
