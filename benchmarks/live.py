@@ -25,6 +25,7 @@ from benchmarks.bare_workflow import BARE_TASK_QUEUE, BareWorkflow, bare_activit
 from benchmarks.report import machine, write_section
 from benchmarks.stack import BenchStack
 from gradeflow.models import Assignment
+from gradeflow.settings import Settings
 from gradeflow.synthetic import synthetic_students
 
 RUSH = int(os.environ.get("BENCH_RUSH_STUDENTS", "1000"))
@@ -228,7 +229,7 @@ def main() -> None:
             reads[name] = (flat, offered, p50, p95)
             print(f"{name}: {flat:.0f}/s flat out; at {offered:.0f}/s offered p50 {p50 * 1000:.1f} ms, "
                   f"p95 {p95 * 1000:.1f} ms", flush=True)
-        workers = stack.env.get("GRADEFLOW_API_WORKERS", "default")
+        workers = stack.env.get("GRADEFLOW_API_WORKERS") or f"{Settings().api_workers}, one per core"
 
     def met(ok: bool) -> str:
         return "**met**" if ok else "**missed**"
