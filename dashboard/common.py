@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import streamlit as st
@@ -42,12 +43,30 @@ def call(fn, *args, **kwargs):
         return None
 
 
+class Follower:
+    """Reads a server-sent events stream in a thread of its own and keeps the newest object it carried, so the page
+    shows each change as the API pushes it while staying responsive to clicks (a script blocked on a stream would
+    not be)."""
+
+    def __init__(self, client: Api, path: str) -> None:
+        self.latest: dict | None = None
+        self.broken = False
+        threading.Thread(target=self._read, args=(client, path), daemon=True, name=f"follow {path}").start()
+
+    def _read(self, client: Api, path: str) -> None:
+        try:
+            for item in client.events(path):
+                self.latest = item
+        except ApiProblem:
+            self.broken = True  # the page goes back to reading the object itself
+
+
 def follow(path: str, finished: Callable[[dict], bool], show: Callable[[dict], None],
            events: str | None = None) -> dict | None:
     """Show the API object at `path` until it is finished, then run the whole page once more (so everything else
-    catches up). With `events` (a server-sent events path, e.g. a submission's), each change arrives as the API
-    pushes it; without, or if the stream breaks off, a fragment re-reads the object every half second.
-    Returns the object once it is finished."""
+    catches up). With `events` (a server-sent events path, e.g. a submission's) the changes arrive as the API
+    pushes them and the page only looks at what arrived; without, or if the stream breaks off, the page re-reads
+    the object every half second. Returns the object once it is finished."""
     item = call(api().get, path)
     if item is None:
         return None
@@ -55,20 +74,24 @@ def follow(path: str, finished: Callable[[dict], bool], show: Callable[[dict], N
         show(item)
         return item
     if events:
-        shown = st.empty()
-        with shown.container():
-            show(item)
-        try:
-            for item in api().events(events):
-                with shown.container():
-                    show(item)
-                if finished(item):
-                    st.rerun(scope="app")
-        except ApiProblem:
-            pass  # the stream broke off (API restarted, network): carry on by reading
-        shown.empty()
-    _poll(path, finished, show)
+        key = f"follower:{events}"
+        if key not in st.session_state:
+            st.session_state[key] = Follower(api(), events)
+        _watch(st.session_state[key], path, finished, show)
+    else:
+        _poll(path, finished, show)
     return None
+
+
+@st.fragment(run_every=0.25)
+def _watch(follower: Follower, path: str, finished: Callable[[dict], bool], show: Callable[[dict], None]) -> None:
+    """Shows what the events stream brought (no request to the API), or reads the object if the stream broke."""
+    item = call(api().get, path) if follower.broken else follower.latest
+    if item is None:
+        return
+    if finished(item):
+        st.rerun(scope="app")
+    show(item)
 
 
 @st.fragment(run_every=0.5)
