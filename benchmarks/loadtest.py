@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_report:
         command = (f"make loadtest SHAPE={args.shape} STUDENTS={args.students} RUSH={rush} "
                    f"DURATION={args.duration}")
-        write_section(f"loadtest-{args.shape}", f"""## Load test: {args.shape} (issue #9)
+        # One section per shape and length, so a short run does not replace the ten-minute one.
+        write_section(f"loadtest-{args.shape}-{args.duration}s", f"""## Load test: {args.shape}, {args.duration} s (issue #9)
 
 Command: `{command}` (`python -m benchmarks.loadtest`, locust headless with `benchmarks/locustfile.py` against the
 embedded stack; load generator on the same 2-core machine). {args.students} students, {args.instructors} instructors
