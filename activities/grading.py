@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.sandbox import Sandbox, SandboxError, SandboxJob
 from gradeflow import redis_keys
+from gradeflow.db import autocommit
 from gradeflow.models import Assignment, GradingRun, Submission
 from gradeflow.views import submission_payload
 from workflows.config import HEARTBEAT_EVERY_SECONDS
@@ -118,12 +119,6 @@ def report_finished(sub: Submission) -> None:
         meter.create_histogram_float("gradeflow_submit_to_result_seconds",
                                      "Seconds from a submission's arrival to its result").record(
             max((sub.graded_at - sub.created_at).total_seconds(), 0.0))
-
-
-async def autocommit(session: AsyncSession) -> None:
-    """Run the session's statements each on its own, with no BEGIN and COMMIT round trips around them: for
-    activities whose every write is one statement (and retried as a whole)."""
-    await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 class GradingActivities:

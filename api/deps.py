@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from api.errors import ApiError
+from gradeflow.db import autocommit_connection
 from gradeflow.models import Cohort, Enrollment, User
 from gradeflow.settings import Settings
 from gradeflow.tokens import hash_token
@@ -72,8 +73,7 @@ class TokenCache:
         if found is not None:
             return found
         # A connection of its own, given back at once: the request's session may need one for the rest.
-        async with self.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        async with autocommit_connection(self.engine) as conn:
             row = (await conn.execute(WHO_HAS_TOKEN, {"token_hash": key})).first()
         if row is None:
             return None

@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,10 +108,15 @@ class Rush:
 async def rush(api_url: str, tokens: list[str], assignment_id: int, mode: str) -> Rush:
     """Every student submits at the same moment, then follows their own result until it is final."""
     async with session(api_url) as c:
-        go = asyncio.Event()
+        go, all_waiting = asyncio.Event(), asyncio.Event()
+        waiting = 0
 
         async def student(i: int, token: str):
+            nonlocal waiting
             headers = {"Authorization": f"Bearer {token}"}
+            waiting += 1
+            if waiting == len(tokens):
+                all_waiting.set()
             await go.wait()
             sent = time.perf_counter()
             async with c.post(f"/api/v1/assignments/{assignment_id}/submissions", json={"code": sum_code(i)},
@@ -123,17 +129,13 @@ async def rush(api_url: str, tokens: list[str], assignment_id: int, mode: str) -
             return sent, accepted, time.perf_counter(), status, final
 
         tasks = [asyncio.create_task(student(i, t)) for i, t in enumerate(tokens)]
-        await asyncio.sleep(0.5)  # every task is waiting at the gate
+        await all_waiting.wait()
         start = time.perf_counter()
         go.set()
         results = await asyncio.gather(*tasks)
-    statuses: dict[int, int] = {}
-    for r in results:
-        statuses[r[3]] = statuses.get(r[3], 0) + 1
+    statuses = dict(Counter(r[3] for r in results))
     done = [r for r in results if r[2] is not None]
-    finals: dict[str, int] = {}
-    for r in done:
-        finals[r[4]["status"]] = finals.get(r[4]["status"], 0) + 1
+    finals = dict(Counter(r[4]["status"] for r in done))
     latencies = [r[2] - r[0] for r in done]
     return Rush(accepted_within=max(r[1] for r in results) - start, statuses=statuses,
                 drain_rate=len(done) / (max(r[2] for r in done) - start),
@@ -219,7 +221,7 @@ def main() -> None:
         graded = tokens[RUSH + IDLE]
         with stack.client(graded) as c:
             sub = c.post(f"/assignments/{assignment_id}/submissions", json={"code": sum_code(-1)}).json()
-        stack_wait(stack, graded, sub["id"])
+        stack.wait_graded(graded, sub["id"])
         status_url = f"{stack.api_url}/api/v1/submissions/{sub['id']}"
         list_url = f"{stack.api_url}/api/v1/assignments"
         reads = {}
@@ -260,15 +262,6 @@ Machine: {machine()}.
                  f"{p50 * 1000:.1f} / {p95 * 1000:.1f} ms | p95 <= 20 ms: {met(p95 <= 0.02)} |\n")
     write_section("live", body)
     print("wrote BENCHMARKS.md")
-
-
-def stack_wait(stack: BenchStack, token: str, sub_id: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    with stack.client(token) as c:
-        while c.get(f"/submissions/{sub_id}").json()["status"] not in FINAL:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"submission {sub_id} not graded within {timeout} s")
-            time.sleep(0.05)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,16 @@ class BenchStack:
             return [tuple(r) for r in (await session.execute(text(query), params)).all()]
         return self.db(run)
 
+    def wait_graded(self, token: str, sub_id: str, timeout: float = 60) -> dict:
+        """Poll a submission until its grading is final (setting up a benchmark, not measuring it)."""
+        deadline = time.monotonic() + timeout
+        with self.client(token) as c:
+            while (body := c.get(f"/submissions/{sub_id}").json())["status"] not in ("graded", "error"):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"submission {sub_id} not graded within {timeout} s")
+                time.sleep(0.05)
+        return body
+
     def client(self, token: str) -> httpx.Client:
         return httpx.Client(base_url=f"{self.api_url}/api/v1", headers={"Authorization": f"Bearer {token}"},
                             timeout=30)

@@ -86,17 +86,16 @@ def follow(path: str, finished: Callable[[dict], bool], show: Callable[[dict], N
 @st.fragment(run_every=0.25)
 def _watch(follower: Follower, path: str, finished: Callable[[dict], bool], show: Callable[[dict], None]) -> None:
     """Shows what the events stream brought (no request to the API), or reads the object if the stream broke."""
-    item = call(api().get, path) if follower.broken else follower.latest
-    if item is None:
-        return
-    if finished(item):
-        st.rerun(scope="app")
-    show(item)
+    _show_until_finished(call(api().get, path) if follower.broken else follower.latest, finished, show)
 
 
 @st.fragment(run_every=0.5)
 def _poll(path: str, finished: Callable[[dict], bool], show: Callable[[dict], None]) -> None:
-    item = call(api().get, path)
+    _show_until_finished(call(api().get, path), finished, show)
+
+
+def _show_until_finished(item: dict | None, finished: Callable[[dict], bool], show: Callable[[dict], None]) -> None:
+    """Show the object, or run the whole page again once it is finished."""
     if item is None:
         return
     if finished(item):

@@ -31,10 +31,3 @@ def submission_payload(sub: Submission) -> dict[str, Any]:
         "created_at": sub.created_at.isoformat() if sub.created_at else None,
         "graded_at": sub.graded_at.isoformat() if sub.graded_at else None,
     }
-
-
-def result_payload(sub: Submission) -> dict[str, Any]:
-    """What the result cache keeps: enough to answer an identical submission without grading it."""
-    return {"submission_id": str(sub.id), "passed": sub.passed, "score": sub.score, "max_score": sub.max_score,
-            "verdict": sub.verdict, "tests": sub.tests or [], "test_version": sub.test_version,
-            "details": sub.details or {}}

@@ -70,25 +70,25 @@ class Dispatcher:
         return self.limit - len(self.in_flight)
 
     async def wait_for_room(self) -> int:
-        while (room := self.free()) <= 0:
-            self.room.clear()
+        while True:
+            self.room.clear()  # before looking, so a grading that ends meanwhile still wakes us
+            if (room := self.free()) > 0:
+                return room
             try:
-                await asyncio.wait_for(self.room.wait(), timeout=1.0)
+                await asyncio.wait_for(self.room.wait(), timeout=1.0)  # expiries are noticed within a second
             except TimeoutError:
                 pass
-        return room
 
     async def _start(self, fields: dict) -> None:
         sub_id = fields["submission_id"]
-        self.in_flight[sub_id] = time.monotonic()
+        self.in_flight[sub_id] = time.monotonic()  # before starting: an eager grading may end before we resume
+        started = False
         try:
             started = await start_grading(self.client, sub_id, fields["assignment_id"], fields["user_id"],
                                           fields.get("cohort", ""), eager=True)
-        except BaseException:
-            self.in_flight.pop(sub_id, None)
-            raise
-        if not started:
-            self.in_flight.pop(sub_id, None)
+        finally:
+            if not started:  # already graded, or the start failed and will be retried
+                self.in_flight.pop(sub_id, None)
 
     async def _ensure_group(self) -> None:
         try:

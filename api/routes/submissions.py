@@ -21,6 +21,7 @@ from api.deps import CurrentUser, Principal, RedisDep, SessionDep, SettingsDep, 
 from api.errors import ApiError
 from api.schemas import SubmissionCreate, SubmissionOut
 from gradeflow import redis_keys
+from gradeflow.db import autocommit_connection
 from gradeflow.models import PENDING_STATUSES, Submission
 from gradeflow.versions import code_hash
 from gradeflow.views import submission_payload
@@ -143,7 +144,6 @@ async def create_submission(assignment_id: int, body: SubmissionCreate, user: Cu
                             redis: RedisDep, settings: SettingsDep, request: Request):
     """Submit code. 202: queued for grading (follow `links.events` or poll `links.self`). 201: identical code was
     graded before."""
-    engine = request.app.state.engine
     check_code(body.code, settings.max_code_bytes)
     await check_rate(redis, user, settings.submissions_per_minute)
     sub_id = uuid.uuid4()
@@ -151,8 +151,7 @@ async def create_submission(assignment_id: int, body: SubmissionCreate, user: Cu
                      code=body.code, code_hash=code_hash(body.code), status="queued",
                      workflow_id=grade_workflow_id(str(sub_id)), cached=False, tests=[], details={})
     try:
-        async with engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        async with autocommit_connection(request.app.state.engine) as conn:
             row = (await conn.execute(INTAKE, {
                 "assignment_id": assignment_id, "id": sub_id, "user_id": user.id, "cohort_id": user.cohort_id,
                 "code": body.code, "code_hash": sub.code_hash, "workflow_id": sub.workflow_id})).first()
