@@ -22,6 +22,7 @@ from activities.sandbox import Sandbox, SandboxError, SandboxJob
 from gradeflow import redis_keys
 from gradeflow.db import autocommit
 from gradeflow.models import Assignment, GradingRun, Submission
+from gradeflow.status_cache import write_forward
 from gradeflow.views import submission_payload
 from workflows.config import HEARTBEAT_EVERY_SECONDS
 
@@ -138,8 +139,7 @@ class GradingActivities:
         encoded = json.dumps(submission_payload(sub))
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.set(redis_keys.submission_status(str(sub.id)), encoded,
-                         ex=redis_keys.STATUS_TTL_SECONDS)
+                await write_forward(pipe, {"id": str(sub.id), "status": sub.status}, encoded)
                 # The whole submission, so a page following it over server-sent events needs no second read.
                 pipe.publish(redis_keys.EVENTS_CHANNEL, encoded)
                 await pipe.execute()

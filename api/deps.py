@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from sqlalchemy import bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from api.errors import ApiError
+from api.errors import POSTGRES, TEMPORAL, ApiError, dependency_of, unavailable
 from gradeflow.db import autocommit_connection
 from gradeflow.models import Cohort, Enrollment, User
 from gradeflow.settings import Settings
@@ -63,22 +63,32 @@ class TokenCache:
     PostgreSQL who is calling. A token whose user was removed, or whose stored hash changed, is refused once its
     entry expires: within `ttl` seconds. Unknown tokens are never cached."""
 
-    def __init__(self, engine: AsyncEngine, ttl: float, max_entries: int = 100_000) -> None:
+    def __init__(self, engine: AsyncEngine, ttl: float, max_entries: int = 100_000,
+                 outage_ttl: float = 900) -> None:
         self.engine = engine
         self.entries: TTLCache[str, Principal] = TTLCache(maxsize=max_entries, ttl=ttl)
+        # Tokens seen in the last `outage_ttl` seconds, consulted only while PostgreSQL is unreachable: students
+        # following a result that Redis holds keep their page through a database outage.
+        self.recent: TTLCache[str, Principal] = TTLCache(maxsize=max_entries, ttl=outage_ttl)
 
     async def principal(self, token: str) -> Principal | None:
         key = hash_token(token)
         found = self.entries.get(key)
         if found is not None:
             return found
-        # A connection of its own, given back at once: the request's session may need one for the rest.
-        async with autocommit_connection(self.engine) as conn:
-            row = (await conn.execute(WHO_HAS_TOKEN, {"token_hash": key})).first()
+        try:
+            # A connection of its own, given back at once: the request's session may need one for the rest.
+            async with autocommit_connection(self.engine) as conn:
+                row = (await conn.execute(WHO_HAS_TOKEN, {"token_hash": key})).first()
+        except Exception as exc:
+            if dependency_of(exc) == POSTGRES and key in self.recent:
+                return self.recent[key]
+            raise
         if row is None:
+            self.recent.pop(key, None)
             return None
         found = Principal(row.id, row.name, row.role, row.cohort_id, row.slug)
-        self.entries[key] = found
+        self.entries[key] = self.recent[key] = found
         return found
 
 
@@ -120,5 +130,5 @@ async def temporal_client(request: Request):
     """The API's Temporal client, or a 503 that says Temporal is unavailable."""
     try:
         return await request.app.state.temporal()
-    except Exception as exc:  # noqa: BLE001 - the SDK raises a bare RuntimeError when it cannot connect
-        raise ApiError(503, f"Temporal is unavailable ({type(exc).__name__}): {exc}"[:300])
+    except Exception:  # noqa: BLE001 - the SDK raises a bare RuntimeError when it cannot connect
+        raise unavailable(TEMPORAL, "cannot connect")

@@ -7,11 +7,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from api.deps import TokenCache
-from api.errors import install_error_handlers
+from api.errors import BodyTooLarge, ErrorsAsAnswers, install_error_handlers
 from api.events import EventHub
 from api.routes import assignments, cohorts, health, me, ops, regrades, submissions
 from gradeflow import redis_keys
@@ -22,6 +22,9 @@ from gradeflow.temporal import connect
 
 API_PREFIX = "/api/v1"
 MAX_BODY_BYTES = 1024 * 1024
+MAX_HEADER_BYTES = 32 * 1024
+# No request waits longer on PostgreSQL than this: a stalled database becomes a 503, not a hung page.
+STATEMENT_TIMEOUT_SECONDS = 30
 
 
 class LazyTemporal:
@@ -37,27 +40,52 @@ class LazyTemporal:
             if self.client is None:
                 if self.settings.temporal_address is None:
                     raise RuntimeError("GRADEFLOW_TEMPORAL_ADDRESS is not set")
-                self.client = await connect(self.settings.temporal_address, self.settings.temporal_namespace)
+                self.client = await connect(self.settings.temporal_address, self.settings.temporal_namespace,
+                                            prompt=True)
             return self.client
 
 
-class BodyLimit:
-    """Refuses a request whose Content-Length is over the limit with a 413 that says so. Plain ASGI rather than
-    `@app.middleware("http")`, whose wrapping of every request costs a task and a stream copy each."""
+class Limits:
+    """Request size limits, as plain ASGI (cheaper than `@app.middleware("http")`, which costs a task and a
+    stream copy per request): headers over `max_header_bytes` in total are refused with 431; a body over
+    `max_body_bytes` with 413, whether its Content-Length says so up front or it arrives chunked and grows past
+    the limit while being read."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_header_bytes: int) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.max_body_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length", b"")
-            if length.isdigit() and int(length) > self.max_bytes:
-                response = JSONResponse({"detail": f"Request body is {int(length):,} bytes; the limit is "
-                                                   f"{self.max_bytes:,} bytes."}, status_code=413)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        header_bytes = sum(len(k) + len(v) + 4 for k, v in scope["headers"])
+        if header_bytes > self.max_header_bytes:
+            await JSONResponse({"detail": f"Request headers are {header_bytes:,} bytes; the limit is "
+                                          f"{self.max_header_bytes:,} bytes. Send fewer or shorter headers."},
+                               status_code=431)(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_body_bytes:
+            await JSONResponse({"detail": self._too_large(int(length))}, status_code=413)(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise BodyTooLarge(self._too_large(received, so_far=True))
+            return message
+
+        await self.app(scope, receive if length.isdigit() else counting_receive, send)
+
+    def _too_large(self, size: int, so_far: bool = False) -> str:
+        return (f"Request body is {'over ' if so_far else ''}{size:,} bytes; the limit is {self.max_body_bytes:,} "
+                "bytes.")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -70,7 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         # No pre-ping: with asyncpg it costs three round trips per checkout. After a PostgreSQL restart the first
         # failure invalidates the whole pool, so one request fails instead of every request paying.
-        app.state.engine = make_engine(settings.database_url, pre_ping=False)  # type: ignore[arg-type]
+        app.state.engine = make_engine(settings.database_url, pre_ping=False,  # type: ignore[arg-type]
+                                       statement_timeout=STATEMENT_TIMEOUT_SECONDS)
         app.state.sessions = make_sessionmaker(app.state.engine)
         app.state.redis = redis_keys.connect(settings.redis_url)  # type: ignore[arg-type]
         app.state.temporal = LazyTemporal(settings)
@@ -91,7 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
 
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(Limits, max_body_bytes=MAX_BODY_BYTES, max_header_bytes=MAX_HEADER_BYTES)
+    app.add_middleware(ErrorsAsAnswers)  # added last, so outermost: it answers for everything inside it
 
     for module in (health, assignments, submissions, me, cohorts, regrades, ops):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -19,11 +19,22 @@ def async_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
+CONNECT_TIMEOUT_SECONDS = 5
+POOL_TIMEOUT_SECONDS = 10
+
+
+def make_engine(url: str, pool_size: int = 10, pre_ping: bool = True,
+                statement_timeout: float | None = None) -> AsyncEngine:
     """`pre_ping`: test each connection as it leaves the pool (a round trip), so a restarted PostgreSQL costs no
     failed request. The API and the worker skip it: with asyncpg it costs three round trips per checkout, and after
-    a restart the first failure invalidates the whole pool."""
-    return create_async_engine(async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping)
+    a restart the first failure invalidates the whole pool. Connecting and waiting for a pooled connection are
+    bounded, so an unreachable PostgreSQL is an error within seconds; `statement_timeout` (seconds, client side)
+    bounds each statement too, for callers that answer people."""
+    connect_args: dict[str, float] = {"timeout": CONNECT_TIMEOUT_SECONDS}
+    if statement_timeout is not None:
+        connect_args["command_timeout"] = statement_timeout
+    return create_async_engine(async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping,
+                               pool_timeout=POOL_TIMEOUT_SECONDS, connect_args=connect_args)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import RetryConfig
 
 from workflows.config import SEARCH_ATTRIBUTES
 
@@ -25,14 +27,22 @@ def metrics_runtime(bind_address: str) -> Runtime:
         histogram_bucket_overrides={"gradeflow_submit_to_result_seconds": LATENCY_BUCKETS})))
 
 
-async def connect(address: str, namespace: str, wait_seconds: float = 0, runtime: Runtime | None = None) -> Client:
-    """Connect, retrying for up to `wait_seconds` so a worker can start before Temporal is reachable."""
+# For callers that answer people (the API): give up on an unreachable Temporal within seconds, so the answer is a
+# prompt 503 rather than a wait of the SDK's default ten seconds of retries.
+PROMPT = dict(retry_config=RetryConfig(max_interval_millis=1000, max_elapsed_time_millis=3000, max_retries=4),
+              connect_timeout=timedelta(seconds=3))
+
+
+async def connect(address: str, namespace: str, wait_seconds: float = 0, runtime: Runtime | None = None,
+                  prompt: bool = False) -> Client:
+    """Connect, retrying for up to `wait_seconds` so a worker can start before Temporal is reachable. `prompt`:
+    every call on the client gives up within a few seconds when Temporal does not answer."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     delay = 0.5
     while True:
         try:
-            return await Client.connect(address, namespace=namespace, runtime=runtime)
+            return await Client.connect(address, namespace=namespace, runtime=runtime, **(PROMPT if prompt else {}))
         except Exception as exc:  # noqa: BLE001 - the SDK raises RuntimeError for connection failures
             if loop.time() >= deadline:
                 raise

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from api.errors import in_words
 from api.schemas import HealthOut
 
 router = APIRouter(tags=["health"])
@@ -19,14 +20,14 @@ async def _check(probe) -> str:
         await asyncio.wait_for(probe(), CHECK_TIMEOUT)
         return "ok"
     except TimeoutError:
-        return f"error: no answer within {CHECK_TIMEOUT:.0f} s"
-    except Exception as exc:  # noqa: BLE001 - report any failure as text
-        return f"error: {type(exc).__name__}: {exc}"[:300]
+        return f"unreachable: no answer within {CHECK_TIMEOUT:.0f} s"
+    except Exception as exc:  # noqa: BLE001 - report any failure, in words
+        return in_words(exc)
 
 
 @router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
 async def health(request: Request):
-    """No token needed. Each of database, Redis and Temporal is "ok" or the error."""
+    """No token needed. Each of database, Redis and Temporal is "ok" or what is wrong, in words."""
     state = request.app.state
 
     async def database():

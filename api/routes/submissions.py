@@ -18,11 +18,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import CurrentUser, Principal, RedisDep, SessionDep, SettingsDep, teaches
-from api.errors import ApiError
+from api.errors import POSTGRES, ApiError, dependency_of
 from api.schemas import SubmissionCreate, SubmissionOut
 from gradeflow import redis_keys
 from gradeflow.db import autocommit_connection
 from gradeflow.models import PENDING_STATUSES, Submission
+from gradeflow.status_cache import FINAL_RANK, moved_on, rank, write_forward
 from gradeflow.versions import code_hash
 from gradeflow.views import submission_payload
 from workflows.config import grade_workflow_id
@@ -126,8 +127,7 @@ async def cache_status(redis: Redis, payload: dict[str, Any], intake: dict[str, 
     Returns False when Redis did not take it: the reconciler then starts the grading from PostgreSQL."""
     try:
         async with redis.pipeline(transaction=False) as pipe:
-            pipe.set(redis_keys.submission_status(payload["id"]), orjson.dumps(payload),
-                     ex=redis_keys.STATUS_TTL_SECONDS)
+            await write_forward(pipe, payload)
             if intake is not None:
                 pipe.xadd(redis_keys.INTAKE_STREAM, intake)
             await pipe.execute()
@@ -194,8 +194,10 @@ def parse_id(submission_id: str) -> uuid.UUID:
 
 
 async def visible_payload(session: AsyncSession, redis: Redis, user: Principal, sub_id: uuid.UUID) -> dict[str, Any]:
-    """The submission as its viewer may see it: from Redis while fresh (no database round trip for the author
-    or an operator), else from PostgreSQL. Someone else's submission is a 404."""
+    """The submission as its viewer may see it: a final result from Redis (no database round trip for the author
+    or an operator), else from PostgreSQL. Someone else's submission is a 404.
+    A pending status in Redis is checked against PostgreSQL, which may already hold a later one (a status write
+    that Redis lost): the answer is never older than the database. While PostgreSQL is unreachable, Redis answers."""
     try:
         cached = await redis.get(redis_keys.submission_status(str(sub_id)))
     except Exception:  # noqa: BLE001
@@ -203,13 +205,21 @@ async def visible_payload(session: AsyncSession, redis: Redis, user: Principal, 
     if cached:
         payload = orjson.loads(cached)
         if payload["user_id"] == user.id or user.role == "operator":
-            return payload
+            if rank(payload["status"]) == FINAL_RANK:
+                return payload
+            try:
+                status = await session.scalar(select(Submission.status).where(Submission.id == sub_id))
+            except Exception as exc:
+                if dependency_of(exc) == POSTGRES:
+                    return payload
+                raise
+            if rank(status) <= rank(payload["status"]):
+                return payload
     sub = await session.get(Submission, sub_id)
     if sub is None or not await may_view(session, user, sub.user_id, sub.cohort_id):
         raise ApiError(404, f"Submission {sub_id} not found (or it is not yours).")
     payload = submission_payload(sub)
-    if sub.status not in PENDING_STATUSES:
-        await cache_status(redis, payload)
+    await cache_status(redis, payload)
     return payload
 
 
@@ -220,7 +230,6 @@ async def read_submission(submission_id: str, user: CurrentUser, session: Sessio
     return json_response(with_links(payload))
 
 
-STATUS_RANK = {"queued": 0, "grading": 1, "graded": 2, "error": 2}
 KEEPALIVE_SECONDS = 15.0
 
 
@@ -266,11 +275,6 @@ async def submission_events(submission_id: str, request: Request, user: CurrentU
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-def moved_on(current: dict[str, Any], update: dict[str, Any] | None) -> bool:
-    """Whether `update` is a later status than `current`: a stream never shows a status going back."""
-    return update is not None and STATUS_RANK.get(update.get("status"), -1) > STATUS_RANK[current["status"]]
 
 
 def event(payload: dict[str, Any]) -> bytes:
