@@ -121,7 +121,10 @@ def in_words(exc: BaseException) -> str:
 
 
 def _field(loc: tuple) -> str:
-    parts = [str(p) for p in loc if p != "body"]
+    """`body.io_cases.0.stdin` -> `io_cases.0.stdin`; `query.limit` -> `limit`: the name the caller used."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "path", "query", "header"):
+        parts = parts[1:]
     return ".".join(parts) or "body"
 
 
@@ -133,6 +136,8 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
             messages.append(f"The request body is not valid JSON ({reason}). Send a JSON object.")
         elif err.get("type") == "missing":
             messages.append(f"{_field(err['loc'])} is required.")
+        elif err.get("type") == "extra_forbidden":
+            messages.append(f"{_field(err['loc'])} is not a field of this request; remove it.")
         else:
             messages.append(f"{_field(err['loc'])}: {err['msg']}.")
     return " ".join(messages)

@@ -6,12 +6,32 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from activities.sandbox import DEFAULT_LIMITS
+from api.params import INT32_MAX, no_nul
 
 
-class Limits(BaseModel):
+class Body(BaseModel):
+    """A request body: unknown fields refused, and no text anywhere in it may hold a NUL character (PostgreSQL
+    cannot store one): the 422 names the field."""
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            no_nul(value)
+        return value
+
+
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("cannot be null: leave the field out to keep its current value")
+    return value
+
+
+class Limits(Body):
     cpu_seconds: float = Field(DEFAULT_LIMITS["cpu_seconds"], ge=0.1, le=30, description="CPU time per run")
     wall_seconds: float = Field(DEFAULT_LIMITS["wall_seconds"], ge=0.5, le=60, description="Wall-clock time per run")
     memory_mb: int = Field(int(DEFAULT_LIMITS["memory_mb"]), ge=32, le=2048, description="Address space in MiB")
@@ -26,10 +46,9 @@ def _check_python(source: str, what: str) -> str:
     return source
 
 
-class IOCase(BaseModel):
+class IOCase(Body):
     """Run the submission as a program on `stdin`; it passes when its stdout equals `stdout` (trailing
     whitespace on each line and trailing blank lines ignored)."""
-    model_config = ConfigDict(extra="forbid")
     stdin: str = Field("", max_length=1_000_000)
     stdout: str = Field(max_length=1_000_000)
     points: int = Field(1, ge=0, le=1000)
@@ -41,9 +60,8 @@ TEST_CODE_HELP = ("unittest source; tests import the student's code as `solution
                   "plain data. Tests in a class named Hidden… or a method named test_hidden… are hidden.")
 
 
-class GradingSpec(BaseModel):
+class GradingSpec(Body):
     """What a submission is graded against: unittest tests, I/O cases (at least one of the two) and limits."""
-    model_config = ConfigDict(extra="forbid")
     test_code: str = Field("", max_length=200_000, description=TEST_CODE_HELP)
     io_cases: list[IOCase] = Field(default_factory=list, max_length=50)
     limits: Limits = Field(default_factory=Limits)
@@ -63,7 +81,8 @@ class GradingSpec(BaseModel):
 class AssignmentBase(GradingSpec):
     title: str = Field(min_length=1, max_length=200)
     handout: str = Field("", max_length=100_000, description="Markdown shown to students")
-    order: int = Field(0, description="Position in the course; students work through assignments in this order")
+    order: int = Field(0, ge=-INT32_MAX, le=INT32_MAX,
+                       description="Position in the course; students work through assignments in this order")
     points: int = Field(100, ge=1, le=10_000)
     reference_solution: str | None = Field(None, max_length=65_536)
 
@@ -73,16 +92,21 @@ class AssignmentCreate(AssignmentBase):
                              description="URL-friendly name; derived from the title when omitted")
 
 
-class AssignmentUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    title: str | None = Field(None, min_length=1, max_length=200)
-    handout: str | None = Field(None, max_length=100_000)
-    order: int | None = None
-    points: int | None = Field(None, ge=1, le=10_000)
-    test_code: str | None = Field(None, max_length=200_000, description=TEST_CODE_HELP)
-    io_cases: list[IOCase] | None = Field(None, max_length=50)
-    limits: Limits | None = None
+class AssignmentUpdate(Body):
+    """The fields to change; a field left out keeps its value. Only reference_solution may be null (removes it)."""
+    title: str | SkipJsonSchema[None] = Field(None, min_length=1, max_length=200)
+    handout: str | SkipJsonSchema[None] = Field(None, max_length=100_000)
+    order: int | SkipJsonSchema[None] = Field(None, ge=-INT32_MAX, le=INT32_MAX)
+    points: int | SkipJsonSchema[None] = Field(None, ge=1, le=10_000)
+    test_code: str | SkipJsonSchema[None] = Field(None, max_length=200_000, description=TEST_CODE_HELP)
+    io_cases: list[IOCase] | SkipJsonSchema[None] = Field(None, max_length=50)
+    limits: Limits | SkipJsonSchema[None] = None
     reference_solution: str | None = Field(None, max_length=65_536)
+
+    @field_validator("title", "handout", "order", "points", "test_code", "io_cases", "limits", mode="before")
+    @classmethod
+    def not_null(cls, v: Any) -> Any:
+        return _not_null(v)
 
     @field_validator("test_code")
     @classmethod
@@ -111,7 +135,7 @@ class AssignmentStaffOut(AssignmentOut):
     updated_at: datetime
 
 
-class SubmissionCreate(BaseModel):
+class SubmissionCreate(Body):
     code: str = Field(description="Python source defining what the assignment asks for (UTF-8, at most 64 KiB)")
 
 
@@ -168,10 +192,10 @@ class HealthOut(BaseModel):
     temporal: str
 
 
-class RegradeCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    cohort: str = Field(description="The cohort's slug")
-    assignment_id: int | None = Field(None, description="Only this assignment; all assignments when omitted")
+class RegradeCreate(Body):
+    cohort: str = Field(max_length=100, description="The cohort's slug")
+    assignment_id: int | None = Field(None, ge=1, le=INT32_MAX,
+                                      description="Only this assignment; all assignments when omitted")
     page_size: int = Field(500, ge=1, le=5000, description="Submissions fetched per page (tuning)")
     chunk_size: int = Field(25, ge=1, le=500, description="Submissions graded per activity (tuning)")
     pages_per_run: int = Field(10, ge=1, le=1000, description="Pages per workflow run before continuing as new")
@@ -238,7 +262,7 @@ class OpsMetrics(BaseModel):
     series: list[dict[str, Any]]
 
 
-class TerminateRequest(BaseModel):
+class TerminateRequest(Body):
     reason: str = Field("terminated by an operator", max_length=500)
 
 

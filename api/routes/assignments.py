@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.deps import CurrentUser, Instructor, RedisDep, SessionDep
 from api.errors import ApiError
+from api.params import AssignmentId
 from activities.grading import SolutionCheck
 from api.schemas import (
     AssignmentCheck,
@@ -85,7 +86,7 @@ async def list_assignments(user: CurrentUser, session: SessionDep, redis: RedisD
 
 
 @router.get("/{assignment_id}", response_model=AssignmentStaffOut | AssignmentOut)
-async def read_assignment(assignment_id: int, user: CurrentUser, session: SessionDep):
+async def read_assignment(assignment_id: AssignmentId, user: CurrentUser, session: SessionDep):
     return assignment_out(await get_assignment(session, assignment_id), user.role in STAFF_ROLES)
 
 
@@ -124,7 +125,7 @@ async def create_assignment(body: AssignmentCreate, _: Instructor, session: Sess
 
 
 @router.put("/{assignment_id}", response_model=AssignmentStaffOut)
-async def update_assignment(assignment_id: int, body: AssignmentUpdate, _: Instructor, session: SessionDep,
+async def update_assignment(assignment_id: AssignmentId, body: AssignmentUpdate, _: Instructor, session: SessionDep,
                             redis: RedisDep):
     """Change any of the fields; a change to tests or limits gives the assignment a new test version."""
     assignment = await get_assignment(session, assignment_id)

@@ -7,6 +7,7 @@ from sqlalchemy import Integer, case, func, select
 
 from api.deps import CurrentUser, SessionDep, require_role, teaches
 from api.errors import ApiError
+from api.params import CohortSlug
 from api.schemas import CohortMatrix, CohortOut
 from gradeflow.models import Assignment, Cohort, Enrollment, Submission, User
 
@@ -34,7 +35,7 @@ async def list_cohorts(user: CurrentUser, session: SessionDep):
 
 
 @router.get("/{slug}/matrix", response_model=CohortMatrix, dependencies=[Staff])
-async def cohort_matrix(slug: str, user: CurrentUser, session: SessionDep):
+async def cohort_matrix(slug: CohortSlug, user: CurrentUser, session: SessionDep):
     """Students x assignments: solved, attempted or not started, with the best score and the attempts."""
     cohort = await visible_cohort(session, user, slug)
     assignments = (await session.execute(select(Assignment).order_by(Assignment.position, Assignment.id))).scalars().all()

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import distinct, select
 
 from api.deps import CurrentUser, SessionDep
+from api.params import AssignmentFilter
 from api.routes.assignments import assignment_out
 from api.schemas import MeOut, ProgressOut, SubmissionOut
 from gradeflow.models import Assignment, Cohort, Enrollment, Submission
@@ -25,7 +26,7 @@ async def me(user: CurrentUser, session: SessionDep):
 
 @router.get("/submissions", response_model=list[SubmissionOut])
 async def my_submissions(user: CurrentUser, session: SessionDep,
-                         assignment_id: int | None = Query(None, description="Only this assignment"),
+                         assignment_id: AssignmentFilter = None,
                          limit: int = Query(50, ge=1, le=500)):
     """Your submissions, newest first."""
     query = select(Submission).where(Submission.user_id == user.id)

@@ -19,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import Principal, RedisDep, SessionDep, SettingsDep, require_role, temporal_client
 from api.errors import ApiError
+from api.params import AssignmentFilter, BatchFilter, CohortFilter, SubmissionFilter, Text, UserFilter, WorkflowId
 from api.schemas import OpsHistory, OpsMetrics, OpsProblems, OpsWorkflow, TerminateRequest
 from gradeflow import redis_keys
 from gradeflow.models import Cohort, Submission
@@ -70,10 +71,10 @@ def workflow_out(w, settings) -> OpsWorkflow:
 
 @router.get("/workflows", response_model=list[OpsWorkflow])
 async def find_workflows(_: Operator, request: Request, settings: SettingsDep,
-                         submission_id: str | None = None, user_id: int | None = None,
-                         assignment_id: int | None = None, cohort: str | None = None,
-                         batch_id: str | None = Query(None, description="a regrade batch"),
-                         status: str | None = Query(None, description=" | ".join(STATUSES)),
+                         submission_id: SubmissionFilter = None, user_id: UserFilter = None,
+                         assignment_id: AssignmentFilter = None, cohort: CohortFilter = None,
+                         batch_id: BatchFilter = None,
+                         status: Annotated[Text | None, Query(max_length=50, description=" | ".join(STATUSES))] = None,
                          limit: int = Query(50, ge=1, le=500)):
     """Workflows by submission, user, assignment, cohort, regrade batch or status, newest first."""
     if submission_id:
@@ -162,7 +163,7 @@ def local_activity_row(marker) -> dict[str, Any]:
 
 
 @router.get("/workflows/{workflow_id}", response_model=OpsHistory)
-async def workflow_history(workflow_id: str, _: Operator, request: Request, settings: SettingsDep,
+async def workflow_history(workflow_id: WorkflowId, _: Operator, request: Request, settings: SettingsDep,
                            run_id: str | None = None):
     """One workflow's history as a timeline, its pending activities (attempts, last failure) and a Web UI link."""
     client = await temporal_client(request)
@@ -186,7 +187,7 @@ async def workflow_history(workflow_id: str, _: Operator, request: Request, sett
 @router.get("/problems", response_model=OpsProblems)
 async def problems(_: Operator, request: Request, settings: SettingsDep, session: SessionDep,
                    hours: int = Query(24, ge=1, le=24 * 30, description="failures this recent"),
-                   stuck_after_seconds: int = Query(int(STUCK_AFTER.total_seconds()), ge=0,
+                   stuck_after_seconds: int = Query(int(STUCK_AFTER.total_seconds()), ge=0, le=30 * 24 * 3600,
                                                     description="a grading running longer than this is stuck")):
     """Failed workflows, gradings running too long, and submissions stuck or in error."""
     client = await temporal_client(request)
@@ -216,16 +217,22 @@ def submission_of(workflow_id: str) -> uuid.UUID:
 
 
 @router.post("/workflows/{workflow_id}/retry", response_model=OpsWorkflow)
-async def retry(workflow_id: str, _: Operator, request: Request, settings: SettingsDep, session: SessionDep,
-                redis: RedisDep):
+async def retry(workflow_id: WorkflowId, _: Operator, request: Request, settings: SettingsDep, session: SessionDep,
+                redis: RedisDep, regrade: bool = Query(False, description="grade it again even though its last "
+                                                                          "grading finished normally")):
     """Grade the submission again in a new run of the same workflow id: after a failed, timed-out or terminated
-    workflow, or a grading that ended in error. A running one must be terminated first."""
+    workflow, or a grading that ended in error. A running one must be terminated first. A submission whose last
+    grading finished normally is refused (409) unless `regrade=true`."""
     sub_id = submission_of(workflow_id)
     row = (await session.execute(select(Submission, Cohort.slug).outerjoin(Cohort, Submission.cohort_id == Cohort.id)
                                  .where(Submission.id == sub_id))).first()
     if row is None:
         raise ApiError(404, f"Submission {sub_id} does not exist.")
     sub, cohort = row
+    if sub.status == "graded" and not regrade:
+        raise ApiError(409, f"Submission {sub_id} was graded normally ({sub.verdict}, score {sub.score:g}); retry is "
+                            "for failed or stuck work. To grade it again anyway, add ?regrade=true.",
+                       verdict=sub.verdict)
     client = await temporal_client(request)
     try:
         desc = await client.get_workflow_handle(workflow_id).describe()
@@ -255,7 +262,7 @@ async def retry(workflow_id: str, _: Operator, request: Request, settings: Setti
 
 
 @router.post("/workflows/{workflow_id}/terminate", response_model=OpsWorkflow)
-async def terminate(workflow_id: str, body: TerminateRequest, _: Operator, request: Request, settings: SettingsDep):
+async def terminate(workflow_id: WorkflowId, body: TerminateRequest, _: Operator, request: Request, settings: SettingsDep):
     """Stop a stuck workflow now. A grading's submission can then be retried."""
     client = await temporal_client(request)
     handle = client.get_workflow_handle(workflow_id)

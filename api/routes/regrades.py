@@ -17,6 +17,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from api.deps import Instructor, Principal, RedisDep, SessionDep, teaches, temporal_client
 from api.errors import ApiError
+from api.params import BatchId
 from api.schemas import RegradeChange, RegradeCreate, RegradeOut
 from gradeflow import redis_keys
 from gradeflow.models import BATCH_ACTIVE, Assignment, Cohort, Enrollment, GradingRun, RegradeBatch, Submission, User
@@ -114,7 +115,7 @@ async def list_regrades(user: Instructor, session: SessionDep, limit: int = Quer
 
 
 @router.get("/{batch_id}", response_model=RegradeOut)
-async def read_regrade(batch_id: str, user: Instructor, session: SessionDep):
+async def read_regrade(batch_id: BatchId, user: Instructor, session: SessionDep):
     """Status, counts, rate per second and ETA."""
     return regrade_out(*await get_batch(session, user, batch_id))
 
@@ -145,18 +146,18 @@ async def _control(request: Request, session: AsyncSession, redis, user: Princip
 
 
 @router.post("/{batch_id}/pause", response_model=RegradeOut)
-async def pause_regrade(batch_id: str, user: Instructor, session: SessionDep, redis: RedisDep, request: Request):
+async def pause_regrade(batch_id: BatchId, user: Instructor, session: SessionDep, redis: RedisDep, request: Request):
     """Stop starting new gradings (within one grading); what is done stays recorded."""
     return await _control(request, session, redis, user, batch_id, "pause", ("queued", "running"), "paused", "paused")
 
 
 @router.post("/{batch_id}/resume", response_model=RegradeOut)
-async def resume_regrade(batch_id: str, user: Instructor, session: SessionDep, redis: RedisDep, request: Request):
+async def resume_regrade(batch_id: BatchId, user: Instructor, session: SessionDep, redis: RedisDep, request: Request):
     return await _control(request, session, redis, user, batch_id, "resume", ("paused",), "running", None)
 
 
 @router.post("/{batch_id}/cancel", response_model=RegradeOut)
-async def cancel_regrade(batch_id: str, user: Instructor, session: SessionDep, redis: RedisDep, request: Request):
+async def cancel_regrade(batch_id: BatchId, user: Instructor, session: SessionDep, redis: RedisDep, request: Request):
     """End the batch; gradings already done stay recorded. The status becomes `cancelled` once it has stopped."""
     return await _control(request, session, redis, user, batch_id, "cancel", ("queued", "running", "paused"),
                           "cancelling", "cancelled")
@@ -164,7 +165,7 @@ async def cancel_regrade(batch_id: str, user: Instructor, session: SessionDep, r
 
 @router.get("/{batch_id}/changes", response_model=list[RegradeChange],
             responses={200: {"content": {"text/csv": {}}}})
-async def regrade_changes(batch_id: str, user: Instructor, session: SessionDep,
+async def regrade_changes(batch_id: BatchId, user: Instructor, session: SessionDep,
                           format: Literal["json", "csv"] = Query("json", description="json or csv")):
     """Whose score the regrade changed: student, assignment, old score, new score."""
     batch, slug = await get_batch(session, user, batch_id)

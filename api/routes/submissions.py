@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import CurrentUser, Principal, RedisDep, SessionDep, SettingsDep, teaches
 from api.errors import POSTGRES, ApiError, dependency_of
+from api.params import AssignmentId, SubmissionId
 from api.schemas import SubmissionCreate, SubmissionOut
 from gradeflow import redis_keys
 from gradeflow.db import autocommit_connection
@@ -140,7 +141,7 @@ async def cache_status(redis: Redis, payload: dict[str, Any], intake: dict[str, 
              responses={201: {"model": SubmissionOut, "description": "Identical code was graded before: cached"},
                         409: {"description": "Another submission of yours is still pending"},
                         413: {"description": "Code over 64 KiB"}, 429: {"description": "Too many submissions"}})
-async def create_submission(assignment_id: int, body: SubmissionCreate, user: CurrentUser, session: SessionDep,
+async def create_submission(assignment_id: AssignmentId, body: SubmissionCreate, user: CurrentUser, session: SessionDep,
                             redis: RedisDep, settings: SettingsDep, request: Request):
     """Submit code. 202: queued for grading (follow `links.events` or poll `links.self`). 201: identical code was
     graded before."""
@@ -224,7 +225,7 @@ async def visible_payload(session: AsyncSession, redis: Redis, user: Principal, 
 
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionOut)
-async def read_submission(submission_id: str, user: CurrentUser, session: SessionDep, redis: RedisDep):
+async def read_submission(submission_id: SubmissionId, user: CurrentUser, session: SessionDep, redis: RedisDep):
     """Status and per-test feedback. Served from Redis while fresh; students see only their own."""
     payload = await visible_payload(session, redis, user, parse_id(submission_id))
     return json_response(with_links(payload))
@@ -236,7 +237,7 @@ KEEPALIVE_SECONDS = 15.0
 @router.get("/submissions/{submission_id}/events", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "`status` events, each the submission as in GET /submissions/{id}"}})
-async def submission_events(submission_id: str, request: Request, user: CurrentUser, session: SessionDep,
+async def submission_events(submission_id: SubmissionId, request: Request, user: CurrentUser, session: SessionDep,
                             redis: RedisDep):
     """Follow a grading as server-sent events: a `status` event with the whole submission now, then one each time
     its status moves on (queued, grading, graded or error); the stream ends after the final one. A comment line

@@ -101,6 +101,11 @@ def test_a_grading_that_ended_in_error_can_be_retried(stack: Stack):
     token = stack.new_user()
     sub = submit(stack, token, unique(RIGHT_HELLO)).json()
     stack.wait_graded(token, sub["id"])
+    with stack.client(stack.tokens["otto"]) as ops:
+        refused = ops.post(f"/ops/workflows/grade-{sub['id']}/retry")
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == (f"Submission {sub['id']} was graded normally (passed, score 100); retry is "
+                                        "for failed or stuck work. To grade it again anyway, add ?regrade=true.")
     stack.db(lambda s: s.execute(update(Submission).where(Submission.id == uuid.UUID(sub["id"]))
                                  .values(status="error", error="sandbox host lost (simulated)")))
     workflow_id = f"grade-{sub['id']}"
@@ -114,6 +119,12 @@ def test_a_grading_that_ended_in_error_can_be_retried(stack: Stack):
         assert retried.json()["run_id"] != first_run["run_id"]
     graded = stack.wait_graded(token, sub["id"], timeout=60)
     assert (graded["status"], graded["passed"]) == ("graded", True)
+    with stack.client(stack.tokens["otto"]) as ops:
+        asked = ops.post(f"/ops/workflows/{workflow_id}/retry", params={"regrade": "true"})
+    assert asked.status_code == 200, asked.text
+    assert stack.wait_graded(token, sub["id"], timeout=60)["passed"] is True
+    runs = stack.sql("SELECT count(*) FROM grading_runs WHERE submission_id = CAST(:id AS uuid)", id=sub["id"])
+    assert runs == [(1,)], "a grading run is kept once per submission and batch"
 
 
 def test_metrics_cover_the_last_hour(stack: Stack):

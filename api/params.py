@@ -1,0 +1,33 @@
+"""Inputs checked at the edge, once: numbers that fit PostgreSQL's columns, text without NUL characters (which
+PostgreSQL cannot store), bounded lengths. Path and query parameters are declared here; request bodies use
+`api.schemas.Body`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path, Query
+from pydantic import AfterValidator
+
+INT32_MAX = 2**31 - 1  # PostgreSQL's integer
+NUL_MESSAGE = "must not contain NUL characters (\\u0000); remove them"
+
+
+def no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError(NUL_MESSAGE)
+    return value
+
+
+Text = Annotated[str, AfterValidator(no_nul)]
+
+AssignmentId = Annotated[int, Path(ge=1, le=INT32_MAX, description="An assignment's id")]
+AssignmentFilter = Annotated[int | None, Query(ge=1, le=INT32_MAX, description="Only this assignment")]
+UserFilter = Annotated[int | None, Query(ge=1, le=INT32_MAX, description="Only this user's")]
+CohortSlug = Annotated[Text, Path(max_length=100, description="A cohort's slug")]
+WorkflowId = Annotated[Text, Path(max_length=300, description="A Temporal workflow id")]
+BatchId = Annotated[Text, Path(max_length=100, description="A regrade batch's id (a UUID)")]
+SubmissionId = Annotated[Text, Path(max_length=100, description="A submission's id (a UUID)")]
+SubmissionFilter = Annotated[Text | None, Query(max_length=100, description="Only this submission's (a UUID)")]
+CohortFilter = Annotated[Text | None, Query(max_length=100, description="Only this cohort's (its slug)")]
+BatchFilter = Annotated[Text | None, Query(max_length=100, description="Only this regrade batch's")]
