@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 from activities.sandbox import Sandbox, SandboxError, SandboxJob
 from gradeflow import redis_keys
 from gradeflow.db import autocommit
-from gradeflow.models import Assignment, GradingRun, Submission
+from gradeflow.models import TEST_ERROR, TESTS_BROKEN, Assignment, GradingRun, Submission
 from gradeflow.status_cache import write_forward
 from gradeflow.views import submission_payload
 from workflows.config import HEARTBEAT_EVERY_SECONDS
@@ -218,15 +218,20 @@ class GradingActivities:
             attempt=out.attempt, started_at=datetime.fromisoformat(out.started_at),
             finished_at=datetime.fromisoformat(out.finished_at),
         ).on_conflict_do_nothing(constraint="uq_grading_runs_submission_batch").cte("grading_run")
+        broken = out.verdict == TEST_ERROR  # the tests failed to load: not graded, and not the student's doing
         async with self.sessions() as session:
             await autocommit(session)
             sub = (await session.execute(
                 update(Submission).where(Submission.id == sub_id).values(
-                    status="graded", passed=out.passed, score=out.score, verdict=out.verdict, tests=tests,
-                    details=details, test_version=out.test_version, error=None,
+                    status="error" if broken else "graded", passed=None if broken else out.passed,
+                    score=None if broken else out.score, verdict=out.verdict, tests=tests, details=details,
+                    test_version=out.test_version, error=TESTS_BROKEN if broken else None,
                     graded_at=datetime.fromisoformat(out.finished_at),
                 ).returning(Submission).add_cte(run)
             )).scalar_one()
+        if broken:
+            activity.logger.warning("assignment %s: its tests fail to load: %s", sub.assignment_id, out.message,
+                                    extra={"assignment_id": sub.assignment_id, "submission_id": str(sub.id)})
         await self._publish(sub)
         if batch_id is None:
             report_finished(sub)

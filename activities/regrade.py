@@ -24,7 +24,7 @@ from temporalio.exceptions import ApplicationError
 from activities.grading import DETAIL_FIELDS, job_for, score_of
 from activities.sandbox import Sandbox, SandboxError
 from gradeflow import redis_keys
-from gradeflow.models import Assignment, Enrollment, GradingRun, RegradeBatch, Submission
+from gradeflow.models import TEST_ERROR, Assignment, Enrollment, GradingRun, RegradeBatch, Submission
 
 log = logging.getLogger(__name__)
 # Regrade gradings run niced, so live submissions win the CPU when both are busy.
@@ -188,7 +188,8 @@ class RegradeActivities:
                       result: ChunkResult) -> None:
         runs = []
         for sub, assignment, graded, started, finished in outcomes:
-            score = score_of(graded.tests, sub.max_score)
+            # Tests that fail to load grade nobody: the score stays, the run records why (an error of the batch).
+            score = (sub.score or 0.0) if graded.verdict == TEST_ERROR else score_of(graded.tests, sub.max_score)
             runs.append(dict(
                 submission_id=sub.id, regrade_batch_id=batch_id, test_version=assignment.test_version,
                 verdict=graded.verdict, passed=graded.passed, score=score, previous_score=sub.score,
@@ -199,7 +200,12 @@ class RegradeActivities:
             inserted = set((await session.execute(
                 insert(GradingRun).values(runs).on_conflict_do_nothing(constraint="uq_grading_runs_submission_batch")
                 .returning(GradingRun.submission_id))).scalars())
-            fresh = [r for r in runs if r["submission_id"] in inserted]
+            recorded = [r for r in runs if r["submission_id"] in inserted]
+            fresh = [r for r in recorded if r["verdict"] != TEST_ERROR]
+            result.errors = len(recorded) - len(fresh)
+            if result.errors:
+                await session.execute(update(RegradeBatch).where(RegradeBatch.id == batch_id).values(
+                    done=RegradeBatch.done + result.errors, errors=RegradeBatch.errors + result.errors))
             if fresh:
                 table = Submission.__table__  # Core executemany: one statement, many rows
                 await session.execute(

@@ -164,6 +164,8 @@ class SubmissionOut(BaseModel):
     peak_memory_kb: int | None = None
     sandbox: str | None = Field(None, description="forkserver | fresh | unsafe (development only)")
     error: str | None
+    test_error: str | None = Field(None, description="For the student's instructors and operators: why the "
+                                                     "assignment's tests failed to load, with the line")
     cached: bool
     workflow_id: str | None
     created_at: str | None

@@ -30,6 +30,10 @@ ROLES = ("student", "instructor", "operator")
 PENDING_STATUSES = ("queued", "grading")
 BATCH_ACTIVE = ("queued", "running", "paused", "cancelling")
 FINAL_STATUSES = ("graded", "error")
+# The verdict of a grading whose tests failed to load: the instructor's to fix, never retried, never scored.
+TEST_ERROR = "test_error"
+TESTS_BROKEN = ("The tests of this assignment are broken; your instructor has been told. Submit again once they "
+                "are fixed.")
 
 
 class Base(DeclarativeBase):

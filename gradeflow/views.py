@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from gradeflow.models import Submission
+from gradeflow.models import TEST_ERROR, TESTS_BROKEN, Submission
 
 
-def submission_payload(sub: Submission) -> dict[str, Any]:
+def submission_payload(sub: Submission, staff: bool = False) -> dict[str, Any]:
+    """`staff`: for the student's instructors and operators, who also see why an assignment's tests failed to
+    load (its author sees only that they did)."""
     details = sub.details or {}
-    return {
+    payload = {
         "id": str(sub.id),
         "assignment_id": sub.assignment_id,
         "user_id": sub.user_id,
@@ -31,3 +33,8 @@ def submission_payload(sub: Submission) -> dict[str, Any]:
         "created_at": sub.created_at.isoformat() if sub.created_at else None,
         "graded_at": sub.graded_at.isoformat() if sub.graded_at else None,
     }
+    if sub.verdict == TEST_ERROR:
+        payload["message"] = TESTS_BROKEN
+        if staff:
+            payload["test_error"] = details.get("message", "")
+    return payload

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         GradingRequest,
         RecordRequest,
     )
+    from gradeflow.models import TEST_ERROR
     from workflows.config import (
         GRADE_HEARTBEAT,
         GRADE_START_TO_CLOSE,
@@ -69,7 +70,8 @@ class GradeSubmission:
         await step(local, GradingActivities.record,
                    RecordRequest(outcome=outcome, workflow_id=info.workflow_id, run_id=info.run_id),
                    RECORD_START_TO_CLOSE)
-        return GradeSubmissionResult(inp.submission_id, "graded", outcome.verdict, outcome.score)
+        status = "error" if outcome.verdict == TEST_ERROR else "graded"  # broken tests grade nobody
+        return GradeSubmissionResult(inp.submission_id, status, outcome.verdict, outcome.score)
 
 
 async def step(local: bool, method, arg, start_to_close: timedelta, heartbeat_timeout: timedelta | None = None):

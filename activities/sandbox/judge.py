@@ -6,6 +6,7 @@ sandbox says about itself beyond plain return values.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import os
 import resource
@@ -27,7 +28,8 @@ from activities.sandbox import confine, inside, wire
 SETUP_FAILED = 121
 EXCERPT_BYTES = 4096
 VERDICT_OF_KIND = {"syntax": "syntax_error", "runtime": "runtime_error", "memory": "memory_limit",
-                   "output": "output_limit", "time": "time_limit", "wrong": "wrong_answer"}
+                   "output": "output_limit", "time": "time_limit", "wrong": "wrong_answer",
+                   "tests": "test_error"}
 # When tests fail for different reasons, the verdict names the most fundamental one.
 KIND_PRIORITY = ["time", "memory", "output", "runtime", "wrong"]
 HIDDEN_MESSAGE = "hidden test"
@@ -253,6 +255,7 @@ class Remote:
         self.child = child
         self.cpu_seconds = cpu_seconds
         self.gone: Gone | None = None
+        self.calls = 0  # calls made into the submission: after one, a failure may be the submission's doing
 
     def receive(self) -> dict[str, Any]:
         if self.gone:
@@ -272,6 +275,7 @@ class Remote:
     def call(self, name: str, args: tuple, kwargs: dict) -> Any:
         if self.gone:
             raise self.gone
+        self.calls += 1
         request_id = secrets.token_hex(8)
         try:
             frame = wire.pack({"id": request_id, "call": name, "args": wire.encode_value(list(args)),
@@ -398,14 +402,35 @@ def unittest_part(job: dict, opts: Options, children: list[Child]) -> tuple[list
         tests_module = types.ModuleType("test_solution")
         try:
             exec(compile(job["test_code"], "test_solution.py", "exec"), tests_module.__dict__)
-        except ImportError as exc:  # the submission lacks what the tests import: the student's to fix
+        except ImportError as exc:
+            if exc.name != "solution":  # a module the judge does not have: the instructor's to fix
+                child.finish()
+                return [], broken_tests(exc)
+            # the submission lacks what the tests import: the student's to fix
             result.records.append({"name": "import", "passed": False, "kind": "runtime", "hidden": False,
                                    "points": 1, "message": f"{type(exc).__name__}: {exc}"})
         except Gone as gone:
             result.records.append({"name": "import", "passed": False, "kind": gone.kind, "hidden": False,
                                    "points": 1, "message": str(gone)})
+        except Exception as exc:  # noqa: BLE001 - the tests fail while loading: whose doing is it?
+            if not students_doing(exc, job["test_code"], module, remote):
+                child.finish()
+                return [], broken_tests(exc)
+            result.records.append({"name": "import", "passed": False, "kind": "runtime", "hidden": False,
+                                   "points": 1, "message": f"{type(exc).__name__}: {exc} (while the tests "
+                                                           "loaded your code)"})
         else:
-            unittest.defaultTestLoader.loadTestsFromModule(tests_module).run(result)
+            suite = unittest.defaultTestLoader.loadTestsFromModule(tests_module)
+            if suite.countTestCases() == 0 and not job.get("io_cases"):
+                child.finish()
+                return [], {"kind": "tests", "message": "The assignment's tests define no test methods (methods "
+                                                        "named test_... in a unittest.TestCase class)."}
+            suite.run(result)
+            failed_to_load = [r for r in result.records if r["name"].startswith("_FailedTest.")]
+            if failed_to_load:
+                child.finish()
+                return [], {"kind": "tests", "message": "The assignment's tests fail to load: "
+                                                        + failed_to_load[0]["message"][:2000]}
     finally:
         if saved is None:
             sys.modules.pop("solution", None)
@@ -413,6 +438,40 @@ def unittest_part(job: dict, opts: Options, children: list[Child]) -> tuple[list
             sys.modules["solution"] = saved
     child.finish()
     return result.records, None
+
+
+def star_imports_solution(test_code: str) -> bool:
+    try:
+        tree = ast.parse(test_code)
+    except SyntaxError:
+        return False
+    return any(isinstance(node, ast.ImportFrom) and node.module == "solution" and node.names[0].name == "*"
+               for node in ast.walk(tree))
+
+
+def students_doing(exc: BaseException, test_code: str, module: types.ModuleType, remote: Remote) -> bool:
+    """Whether an exception raised while the tests loaded comes from the submission rather than the tests: it
+    came out of the submission's code; or it names a function the tests take from `from solution import *`
+    and the submission lacks; or the tests had already called the submission (whose answers they may have
+    used). Otherwise the tests fail to load whatever the submission is: the instructor's to fix."""
+    if hasattr(exc, "gradeflow_kind"):
+        return True
+    if isinstance(exc, NameError) and star_imports_solution(test_code) and not hasattr(module, exc.name or ""):
+        return True
+    return remote.calls > 0
+
+
+def broken_tests(exc: BaseException) -> dict[str, Any]:
+    """An import problem that is the instructor's: the tests raised `exc` while loading. Names the line."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "test_solution.py":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    where = f" (line {line} of the tests)" if line else ""
+    return {"kind": "tests", "message": f"The assignment's tests fail to load: {type(exc).__name__}: "
+                                        f"{str(exc)[:1500]}{where}"}
 
 
 def normalise(text: str) -> str:

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import CurrentUser, Instructor, RedisDep, SessionDep
-from api.errors import ApiError
+from api.errors import TEMPORAL, ApiError, unavailable
 from api.params import AssignmentId
-from activities.grading import SolutionCheck
+from activities.grading import SolutionCheck, SolutionCheckResult
 from api.schemas import (
     AssignmentCheck,
     AssignmentCreate,
@@ -27,7 +27,7 @@ from api.schemas import (
 from workflows.check_solution import CheckSolution
 from workflows.config import GRADING_TASK_QUEUE
 from gradeflow import redis_keys
-from gradeflow.models import Assignment
+from gradeflow.models import TEST_ERROR, Assignment
 from gradeflow.versions import test_version
 
 router = APIRouter(prefix="/assignments", tags=["assignments"])
@@ -90,25 +90,44 @@ async def read_assignment(assignment_id: AssignmentId, user: CurrentUser, sessio
     return assignment_out(await get_assignment(session, assignment_id), user.role in STAFF_ROLES)
 
 
-@router.post("/check", response_model=CheckResult)
-async def check_reference_solution(body: AssignmentCheck, _: Instructor, request: Request):
-    """Grade a reference solution against draft tests in the sandbox, without saving anything."""
+async def run_check(request: Request, check: SolutionCheck) -> SolutionCheckResult:
+    """Grade `check` in the sandbox through the CheckSolution workflow; a 503 when the grader is unavailable."""
     try:
         client = await request.app.state.temporal()
-        result = await client.execute_workflow(
-            CheckSolution.run, SolutionCheck(code=body.reference_solution, test_code=body.test_code,
-                                             io_cases=[c.model_dump() for c in body.io_cases],
-                                             limits=body.limits.model_dump()),
-            id=f"check-{uuid.uuid4()}", task_queue=GRADING_TASK_QUEUE, execution_timeout=CHECK_TIMEOUT)
-    except Exception as exc:  # noqa: BLE001
-        raise ApiError(503, f"Could not check the solution: the grader is unavailable ({type(exc).__name__}).")
+        return await client.execute_workflow(CheckSolution.run, check, id=f"check-{uuid.uuid4()}",
+                                             task_queue=GRADING_TASK_QUEUE, execution_timeout=CHECK_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 - Temporal unreachable, no worker in time, or the check failed
+        raise unavailable(TEMPORAL, f"the grader could not check the tests: {type(exc).__name__}")
+
+
+async def refuse_broken_tests(request: Request, test_code: str, limits: dict, reference_solution: str | None) -> None:
+    """Load the tests in the judge (against the reference solution, or an empty one) before saving them: tests
+    that fail to load are refused with the error and its line, instead of failing every student's grading."""
+    if not test_code.strip():
+        return
+    result = await run_check(request, SolutionCheck(code=reference_solution or "", test_code=test_code,
+                                                    io_cases=[], limits=limits))
+    if result.verdict == TEST_ERROR:
+        raise ApiError(422, f"test_code: {result.message}", verdict=result.verdict)
+
+
+@router.post("/check", response_model=CheckResult)
+async def check_reference_solution(body: AssignmentCheck, _: Instructor, request: Request):
+    """Grade a reference solution against draft tests in the sandbox, without saving anything. Tests that fail
+    to load answer at once with the verdict test_error and the error's line."""
+    result = await run_check(request, SolutionCheck(code=body.reference_solution, test_code=body.test_code,
+                                                    io_cases=[c.model_dump() for c in body.io_cases],
+                                                    limits=body.limits.model_dump()))
     return CheckResult(verdict=result.verdict, passed=result.passed, message=result.message, tests=result.tests)
 
 
 @router.post("", status_code=201, response_model=AssignmentStaffOut)
-async def create_assignment(body: AssignmentCreate, _: Instructor, session: SessionDep, redis: RedisDep):
+async def create_assignment(body: AssignmentCreate, _: Instructor, session: SessionDep, redis: RedisDep,
+                            request: Request):
+    """Save a new assignment. Its tests are loaded in the judge first: tests that fail to load are refused (422)."""
     limits = body.limits.model_dump()
     io_cases = [c.model_dump() for c in body.io_cases]
+    await refuse_broken_tests(request, body.test_code, limits, body.reference_solution)
     assignment = Assignment(
         slug=body.slug or slugify(body.title), title=body.title, handout=body.handout, position=body.order,
         points=body.points, test_code=body.test_code, io_cases=io_cases, limits=limits,
@@ -126,8 +145,9 @@ async def create_assignment(body: AssignmentCreate, _: Instructor, session: Sess
 
 @router.put("/{assignment_id}", response_model=AssignmentStaffOut)
 async def update_assignment(assignment_id: AssignmentId, body: AssignmentUpdate, _: Instructor, session: SessionDep,
-                            redis: RedisDep):
-    """Change any of the fields; a change to tests or limits gives the assignment a new test version."""
+                            redis: RedisDep, request: Request):
+    """Change any of the fields; a change to tests or limits gives the assignment a new test version. Changed
+    tests are loaded in the judge first: tests that fail to load are refused (422)."""
     assignment = await get_assignment(session, assignment_id)
     changes = body.model_dump(exclude_unset=True)
     if "limits" in changes:
@@ -140,6 +160,9 @@ async def update_assignment(assignment_id: AssignmentId, body: AssignmentUpdate,
         setattr(assignment, name, value)
     if not assignment.test_code.strip() and not assignment.io_cases:
         raise ApiError(422, "an assignment needs test_code, io_cases or both")
+    if "test_code" in changes:
+        await refuse_broken_tests(request, assignment.test_code, dict(assignment.limits),
+                                  assignment.reference_solution)
     assignment.test_version = test_version(assignment.test_code, assignment.io_cases, assignment.limits)
     await session.commit()
     await session.refresh(assignment)

@@ -211,3 +211,36 @@ def test_a_killed_workers_run_files_are_swept_at_the_next_start(loop, tmp_path):
         assert Path(sandbox._dir).exists(), "a live worker's directory is kept"
     finally:
         loop.run(sandbox.close())
+
+
+# Whose doing is a failure while the tests load? The instructor's (test_error: never retried, never scored) only
+# when the tests would fail whatever the submission is.
+LOADS = "import unittest\nfrom solution import add\n{body}\nclass T(unittest.TestCase):\n    def test_add(self):\n" \
+        "        self.assertEqual(add(1, 2), 3)\n"
+
+
+@pytest.mark.parametrize("tests, verdict, message", [
+    (LOADS.format(body="BASE = undefined_helper(1)"), "test_error",
+     "The assignment's tests fail to load: NameError: name 'undefined_helper' is not defined (line 3 of the tests)"),
+    (LOADS.format(body="import gradeflow_no_such_module"), "test_error",
+     "The assignment's tests fail to load: ModuleNotFoundError: No module named 'gradeflow_no_such_module' "
+     "(line 3 of the tests)"),
+    ("import unittest\nclass T(unittest.TestCase):\n    pass\n", "test_error",
+     "The assignment's tests define no test methods"),
+    # the submission's answer used at load time: the submission's doing
+    (LOADS.format(body="BASE = add(1, 2) + 'x'"), "runtime_error", "TypeError: unsupported operand"),
+    # `from solution import *` and the submission lacks the function: the submission's doing
+    (LOADS.replace("from solution import add", "from solution import *").format(body="BASE = sub(1, 2)"),
+     "runtime_error", "NameError: name 'sub' is not defined (while the tests loaded your code)"),
+])
+def test_a_failure_while_the_tests_load_is_told_apart(forkserver: Grader, tests: str, verdict: str, message: str):
+    result = forkserver.grade(CORRECT_ADD, tests=tests)
+    assert result.verdict == verdict, result
+    assert result.message.startswith(message), result.message
+
+
+def test_the_submission_raising_while_the_tests_load_is_its_runtime_error(forkserver: Grader):
+    result = forkserver.grade("def add(a, b):\n    raise ValueError('nope')\n",
+                              tests=LOADS.format(body="BASE = add(1, 2)"))
+    assert result.verdict == "runtime_error", result
+    assert "nope" in result.message
