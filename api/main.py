@@ -117,6 +117,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Submit code, follow its grading, manage assignments. Authenticate with "
                     "`Authorization: Bearer <token>` (tokens come from `gradeflow users add`).",
         lifespan=lifespan,
+        # Operation ids are the route functions' names (create_submission, read_regrade, …), not FastAPI's
+        # generated path-and-method strings: readable in generated clients and in schemathesis reports.
+        generate_unique_id_function=lambda route: route.name,
     )
     install_error_handlers(app)
 

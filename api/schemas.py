@@ -10,6 +10,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from activities.sandbox import DEFAULT_LIMITS
 from api.params import INT32_MAX, no_nul
+from gradeflow.vocabulary import BatchStatus, Role, SubmissionStatus, Verdict
 
 
 class Body(BaseModel):
@@ -23,6 +24,46 @@ class Body(BaseModel):
         if isinstance(value, str):
             no_nul(value)
         return value
+
+
+class ValidationProblem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorOut(BaseModel):
+    """Every error GradeFlow answers, whatever its status: what is wrong and what to do, in words."""
+    detail: str = Field(description="What is wrong and what to do about it")
+    errors: list[ValidationProblem] | None = Field(None, description="422: each invalid field")
+    dependency: str | None = Field(None, description="503: the dependency that is unavailable")
+    request_id: str | None = Field(None, description="500 and 503: the id under which the failure was logged")
+    model_config = ConfigDict(extra="allow")  # a few answers add context, e.g. 409's pending_submission_id
+
+
+ERROR_WORDS = {
+    401: "No token, or an unknown or revoked one",
+    403: "Your role may not do this",
+    404: "Not found, or not yours to see",
+    409: "Conflicts with the current state (the message says which)",
+    413: "The request body or the code is too large",
+    422: "Invalid input: the message names each field and what to fix",
+    429: "Too many requests: wait for Retry-After seconds",
+    431: "Request headers too large",
+    500: "An unexpected failure, logged under request_id",
+    503: "A dependency (PostgreSQL, Redis or Temporal) is unavailable: retry after Retry-After seconds",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the errors an operation can answer, all in the ErrorOut shape."""
+    return {code: {"model": ErrorOut, "description": ERROR_WORDS[code]} for code in codes}
+
+
+# What any operation can answer: input and size limits, and failures of the platform itself.
+ANY_REQUEST = (413, 422, 431, 500, 503)
+SIGNED_IN = (*ANY_REQUEST, 401)
+STAFF = (*SIGNED_IN, 403)
 
 
 def _not_null(value: Any) -> Any:
@@ -139,6 +180,11 @@ class SubmissionCreate(Body):
     code: str = Field(description="Python source defining what the assignment asks for (UTF-8, at most 64 KiB)")
 
 
+class SubmissionCode(BaseModel):
+    id: str
+    code: str
+
+
 class TestResultOut(BaseModel):
     name: str
     passed: bool
@@ -151,11 +197,11 @@ class SubmissionOut(BaseModel):
     id: str
     assignment_id: int
     user_id: int
-    status: str = Field(description="queued | grading | graded | error")
+    status: SubmissionStatus
     passed: bool | None
     score: float | None
     max_score: float
-    verdict: str | None
+    verdict: Verdict | None
     tests: list[TestResultOut]
     message: str = Field("", description="The verdict in words: the first failure, the exception and line, …")
     stdout: str = Field("", description="The start of what the program printed")
@@ -183,7 +229,7 @@ class ProgressOut(BaseModel):
 class MeOut(BaseModel):
     id: int
     name: str
-    role: str
+    role: Role
     cohorts: list[str]
 
 
@@ -210,7 +256,7 @@ class RegradeOut(BaseModel):
     id: str
     cohort: str
     assignment_id: int | None
-    status: str = Field(description="queued | running | paused | cancelling | cancelled | completed | failed")
+    status: BatchStatus
     total: int
     done: int
     changed: int
@@ -287,7 +333,7 @@ class AssignmentCheck(GradingSpec):
 
 
 class CheckResult(BaseModel):
-    verdict: str
+    verdict: Verdict
     passed: bool
     message: str
     tests: list[TestResultOut]

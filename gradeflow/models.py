@@ -24,14 +24,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from gradeflow.vocabulary import BatchStatus, Role, SubmissionStatus, Verdict
+
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
-ROLES = ("student", "instructor", "operator")
-PENDING_STATUSES = ("queued", "grading")
-BATCH_ACTIVE = ("queued", "running", "paused", "cancelling")
-FINAL_STATUSES = ("graded", "error")
+ROLES = tuple(Role)
+PENDING_STATUSES = (SubmissionStatus.QUEUED, SubmissionStatus.GRADING)
+BATCH_ACTIVE = (BatchStatus.QUEUED, BatchStatus.RUNNING, BatchStatus.PAUSED, BatchStatus.CANCELLING)
+FINAL_STATUSES = (SubmissionStatus.GRADED, SubmissionStatus.ERROR)
 # The verdict of a grading whose tests failed to load: the instructor's to fix, never retried, never scored.
-TEST_ERROR = "test_error"
+TEST_ERROR = Verdict.TEST_ERROR
 TESTS_BROKEN = ("The tests of this assignment are broken; your instructor has been told. Submit again once they "
                 "are fixed.")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import itertools
 import os
 import signal
@@ -13,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
@@ -139,12 +140,12 @@ class Stack:
             return wait_for(done, timeout, f"submission {submission_id} to finish grading")
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory) -> Stack:
+@contextlib.contextmanager
+def launch_stack(home: Path, **extra_env: str) -> Iterator[Stack]:
+    """A whole stack under `home`: embedded services, migrated and seeded, the worker and the API as processes."""
     from gradeflow.cli import migrate, seed
     from gradeflow.settings import Settings
 
-    home = tmp_path_factory.mktemp("gradeflow-home")
     services = EmbeddedServices(home, postgres_port=0, redis_port=free_port(), temporal_port=free_port(),
                                 temporal_ui_port=free_port())
     services.start_postgres()
@@ -159,7 +160,7 @@ def stack(tmp_path_factory) -> Stack:
            # Reconcile quickly so "lost message" tests finish in seconds, not minutes.
            "GRADEFLOW_RECONCILE_AFTER_SECONDS": "2", "GRADEFLOW_RECONCILE_INTERVAL_SECONDS": "0.5",
            "GRADEFLOW_SUBMISSIONS_PER_MINUTE": "12",
-           "GRADEFLOW_WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}"}
+           "GRADEFLOW_WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}", **extra_env}
     logs = home / "logs"
     gradeflow = [sys.executable, "-m", "gradeflow"]
     worker = Role(gradeflow + ["worker"], env, logs / "worker.log")
@@ -183,3 +184,17 @@ def stack(tmp_path_factory) -> Stack:
         worker.stop()
         services.stop()
         print(f"\nstack logs: {logs}")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory) -> Iterator[Stack]:
+    """The stack most tests share: tests use fresh users and leave the seeded course as it is."""
+    with launch_stack(tmp_path_factory.mktemp("gradeflow-home")) as shared:
+        yield shared
+
+
+@pytest.fixture(scope="module")
+def own_stack(tmp_path_factory) -> Iterator[Stack]:
+    """A stack for one test module that changes what others rely on (fuzzing, stopped services)."""
+    with launch_stack(tmp_path_factory.mktemp("gradeflow-own")) as own:
+        yield own

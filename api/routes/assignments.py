@@ -17,12 +17,14 @@ from api.errors import TEMPORAL, ApiError, unavailable
 from api.params import AssignmentId
 from activities.grading import SolutionCheck, SolutionCheckResult
 from api.schemas import (
+    SIGNED_IN,
     AssignmentCheck,
     AssignmentCreate,
     AssignmentOut,
     AssignmentStaffOut,
     AssignmentUpdate,
     CheckResult,
+    errors,
 )
 from workflows.check_solution import CheckSolution
 from workflows.config import GRADING_TASK_QUEUE
@@ -30,7 +32,7 @@ from gradeflow import redis_keys
 from gradeflow.models import TEST_ERROR, Assignment
 from gradeflow.versions import test_version
 
-router = APIRouter(prefix="/assignments", tags=["assignments"])
+router = APIRouter(prefix="/assignments", tags=["assignments"], responses=errors(*SIGNED_IN))
 STAFF_ROLES = ("instructor", "operator")
 CHECK_TIMEOUT = timedelta(minutes=2)
 
@@ -85,7 +87,7 @@ async def list_assignments(user: CurrentUser, session: SessionDep, redis: RedisD
     return out
 
 
-@router.get("/{assignment_id}", response_model=AssignmentStaffOut | AssignmentOut)
+@router.get("/{assignment_id}", response_model=AssignmentStaffOut | AssignmentOut, responses=errors(404))
 async def read_assignment(assignment_id: AssignmentId, user: CurrentUser, session: SessionDep):
     return assignment_out(await get_assignment(session, assignment_id), user.role in STAFF_ROLES)
 
@@ -111,7 +113,7 @@ async def refuse_broken_tests(request: Request, test_code: str, limits: dict, re
         raise ApiError(422, f"test_code: {result.message}", verdict=result.verdict)
 
 
-@router.post("/check", response_model=CheckResult)
+@router.post("/check", response_model=CheckResult, responses=errors(403))
 async def check_reference_solution(body: AssignmentCheck, _: Instructor, request: Request):
     """Grade a reference solution against draft tests in the sandbox, without saving anything. Tests that fail
     to load answer at once with the verdict test_error and the error's line."""
@@ -121,7 +123,7 @@ async def check_reference_solution(body: AssignmentCheck, _: Instructor, request
     return CheckResult(verdict=result.verdict, passed=result.passed, message=result.message, tests=result.tests)
 
 
-@router.post("", status_code=201, response_model=AssignmentStaffOut)
+@router.post("", status_code=201, response_model=AssignmentStaffOut, responses=errors(403, 409))
 async def create_assignment(body: AssignmentCreate, _: Instructor, session: SessionDep, redis: RedisDep,
                             request: Request):
     """Save a new assignment. Its tests are loaded in the judge first: tests that fail to load are refused (422)."""
@@ -143,7 +145,7 @@ async def create_assignment(body: AssignmentCreate, _: Instructor, session: Sess
     return assignment_out(assignment, staff=True)
 
 
-@router.put("/{assignment_id}", response_model=AssignmentStaffOut)
+@router.put("/{assignment_id}", response_model=AssignmentStaffOut, responses=errors(403, 404))
 async def update_assignment(assignment_id: AssignmentId, body: AssignmentUpdate, _: Instructor, session: SessionDep,
                             redis: RedisDep, request: Request):
     """Change any of the fields; a change to tests or limits gives the assignment a new test version. Changed

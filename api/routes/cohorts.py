@@ -8,10 +8,10 @@ from sqlalchemy import Integer, case, func, select
 from api.deps import CurrentUser, SessionDep, require_role, teaches
 from api.errors import ApiError
 from api.params import CohortSlug
-from api.schemas import CohortMatrix, CohortOut
+from api.schemas import STAFF, CohortMatrix, CohortOut, errors
 from gradeflow.models import Assignment, Cohort, Enrollment, Submission, User
 
-router = APIRouter(prefix="/cohorts", tags=["cohorts"])
+router = APIRouter(prefix="/cohorts", tags=["cohorts"], responses=errors(*STAFF))
 Staff = require_role("instructor", "operator")
 
 
@@ -34,7 +34,7 @@ async def list_cohorts(user: CurrentUser, session: SessionDep):
     return [CohortOut(slug=c.slug, title=c.title, students=n) for c, n in rows]
 
 
-@router.get("/{slug}/matrix", response_model=CohortMatrix, dependencies=[Staff])
+@router.get("/{slug}/matrix", response_model=CohortMatrix, dependencies=[Staff], responses=errors(404))
 async def cohort_matrix(slug: CohortSlug, user: CurrentUser, session: SessionDep):
     """Students x assignments: solved, attempted or not started, with the best score and the attempts."""
     cohort = await visible_cohort(session, user, slug)

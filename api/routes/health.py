@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.errors import in_words
-from api.schemas import HealthOut
+from api.schemas import HealthOut, errors
 
 router = APIRouter(tags=["health"])
 CHECK_TIMEOUT = 3.0
@@ -25,7 +25,8 @@ async def _check(probe) -> str:
         return in_words(exc)
 
 
-@router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
+@router.get("/health", response_model=HealthOut,
+            responses={**errors(431, 500), 503: {"model": HealthOut, "description": "A dependency is down"}})
 async def health(request: Request):
     """No token needed. Each of database, Redis and Temporal is "ok" or what is wrong, in words."""
     state = request.app.state

@@ -8,11 +8,11 @@ from sqlalchemy import distinct, select
 from api.deps import CurrentUser, SessionDep
 from api.params import AssignmentFilter
 from api.routes.assignments import assignment_out
-from api.schemas import MeOut, ProgressOut, SubmissionOut
+from api.schemas import SIGNED_IN, MeOut, ProgressOut, SubmissionOut, errors
 from gradeflow.models import Assignment, Cohort, Enrollment, Submission
 from gradeflow.views import submission_payload
 
-router = APIRouter(prefix="/me", tags=["me"])
+router = APIRouter(prefix="/me", tags=["me"], responses=errors(*SIGNED_IN))
 POINTS_PER_SOLVED = 100
 
 

@@ -18,15 +18,15 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import Principal, RedisDep, SessionDep, SettingsDep, require_role, temporal_client
-from api.errors import ApiError
+from api.errors import TEMPORAL, ApiError, dependency_of, unavailable
 from api.params import AssignmentFilter, BatchFilter, CohortFilter, SubmissionFilter, Text, UserFilter, WorkflowId
-from api.schemas import OpsHistory, OpsMetrics, OpsProblems, OpsWorkflow, TerminateRequest
+from api.schemas import STAFF, OpsHistory, OpsMetrics, OpsProblems, OpsWorkflow, TerminateRequest, errors
 from gradeflow import redis_keys
 from gradeflow.models import Cohort, Submission
 from workflows.config import ASSIGNMENT_KEY, COHORT_KEY, REGRADE_BATCH_KEY, USER_KEY, grade_workflow_id
 from workflows.start import start_grading
 
-router = APIRouter(prefix="/ops", tags=["ops"])
+router = APIRouter(prefix="/ops", tags=["ops"], responses=errors(*STAFF))
 Operator = Annotated[Principal, require_role("operator")]
 STATUSES = {"running": "Running", "completed": "Completed", "failed": "Failed", "terminated": "Terminated",
             "timed_out": "TimedOut", "cancelled": "Canceled", "continued_as_new": "ContinuedAsNew"}
@@ -162,19 +162,19 @@ def local_activity_row(marker) -> dict[str, Any]:
     return row
 
 
-@router.get("/workflows/{workflow_id}", response_model=OpsHistory)
+@router.get("/workflows/{workflow_id}", response_model=OpsHistory, responses=errors(404))
 async def workflow_history(workflow_id: WorkflowId, _: Operator, request: Request, settings: SettingsDep,
-                           run_id: str | None = None):
+                           run_id: uuid.UUID | None = Query(None, description="one run (default: the latest)")):
     """One workflow's history as a timeline, its pending activities (attempts, last failure) and a Web UI link."""
     client = await temporal_client(request)
-    handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+    handle = client.get_workflow_handle(workflow_id, run_id=str(run_id) if run_id else None)
     try:
         desc = await handle.describe()
         events = [e async for e in handle.fetch_history_events()]
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise ApiError(404, f"No workflow {workflow_id} in Temporal.")
-        raise ApiError(503, f"Temporal answered {exc.status.name}: {exc.message}")
+        raise temporal_refused(exc)
     pending = [{"activity": p.activity_type.name, "attempt": p.attempt, "state": MessageToDict(p).get("state", ""),
                 "last_failure": p.last_failure.message or None,
                 "last_heartbeat": p.last_heartbeat_time.ToDatetime(timezone.utc) if p.HasField("last_heartbeat_time")
@@ -209,6 +209,13 @@ async def problems(_: Operator, request: Request, settings: SettingsDep, session
          "workflow_id": grade_workflow_id(str(r.id))} for r in rows])
 
 
+def temporal_refused(exc: RPCError, what: str = "") -> ApiError:
+    """Temporal said no: the request's fault (422) when Temporal found an argument invalid, else unavailable."""
+    if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+        return ApiError(422, f"Temporal refused the request: {exc.message}.")
+    return unavailable(TEMPORAL, f"{what}: {exc.status.name}" if what else exc.status.name)
+
+
 def submission_of(workflow_id: str) -> uuid.UUID:
     try:
         return uuid.UUID(workflow_id.removeprefix("grade-"))
@@ -216,7 +223,7 @@ def submission_of(workflow_id: str) -> uuid.UUID:
         raise ApiError(422, f"Only grading workflows (grade-<submission id>) can be retried, not '{workflow_id}'.")
 
 
-@router.post("/workflows/{workflow_id}/retry", response_model=OpsWorkflow)
+@router.post("/workflows/{workflow_id}/retry", response_model=OpsWorkflow, responses=errors(404, 409))
 async def retry(workflow_id: WorkflowId, _: Operator, request: Request, settings: SettingsDep, session: SessionDep,
                 redis: RedisDep, regrade: bool = Query(False, description="grade it again even though its last "
                                                                           "grading finished normally")):
@@ -240,7 +247,7 @@ async def retry(workflow_id: WorkflowId, _: Operator, request: Request, settings
             raise ApiError(409, f"{workflow_id} is still running; terminate it first if it is stuck.")
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
-            raise ApiError(503, f"Temporal answered {exc.status.name}: {exc.message}")
+            raise temporal_refused(exc)
     before = (sub.status, sub.error)
     sub.status, sub.error = "queued", None
     try:
@@ -257,11 +264,11 @@ async def retry(workflow_id: WorkflowId, _: Operator, request: Request, settings
     except RPCError as exc:  # nothing started: put the submission back as it was
         sub.status, sub.error = before
         await session.commit()
-        raise ApiError(503, f"Could not start the retry, Temporal answered {exc.status.name}: {exc.message}")
+        raise temporal_refused(exc, "could not start the retry")
     return workflow_out(await handle.describe(), settings)
 
 
-@router.post("/workflows/{workflow_id}/terminate", response_model=OpsWorkflow)
+@router.post("/workflows/{workflow_id}/terminate", response_model=OpsWorkflow, responses=errors(404, 409))
 async def terminate(workflow_id: WorkflowId, body: TerminateRequest, _: Operator, request: Request, settings: SettingsDep):
     """Stop a stuck workflow now. A grading's submission can then be retried."""
     client = await temporal_client(request)
@@ -272,6 +279,8 @@ async def terminate(workflow_id: WorkflowId, body: TerminateRequest, _: Operator
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise ApiError(404, f"No running workflow {workflow_id} in Temporal.")
+        if dependency_of(exc) == TEMPORAL:
+            raise unavailable(TEMPORAL, exc.status.name)
         raise ApiError(409, f"Could not terminate {workflow_id}: {exc.message}")
 
 

@@ -18,7 +18,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from api.deps import Instructor, Principal, RedisDep, SessionDep, teaches, temporal_client
 from api.errors import ApiError
 from api.params import BatchId
-from api.schemas import RegradeChange, RegradeCreate, RegradeOut
+from api.schemas import STAFF, RegradeChange, RegradeCreate, RegradeOut, errors
 from gradeflow import redis_keys
 from gradeflow.models import BATCH_ACTIVE, Assignment, Cohort, Enrollment, GradingRun, RegradeBatch, Submission, User
 from workflows.config import (
@@ -31,7 +31,7 @@ from workflows.config import (
 )
 from workflows.regrade_cohort import RegradeCohort, RegradeInput
 
-router = APIRouter(prefix="/regrades", tags=["regrades"])
+router = APIRouter(prefix="/regrades", tags=["regrades"], responses=errors(*STAFF))
 
 
 def regrade_out(batch: RegradeBatch, cohort_slug: str) -> RegradeOut:
@@ -60,7 +60,7 @@ async def get_batch(session: AsyncSession, user: Principal, batch_id: str) -> tu
     return row[0], row[1]
 
 
-@router.post("", status_code=202, response_model=RegradeOut)
+@router.post("", status_code=202, response_model=RegradeOut, responses=errors(404, 409))
 async def start_regrade(body: RegradeCreate, user: Instructor, session: SessionDep, request: Request):
     """Re-grade the latest submission of every student of `cohort` (optionally one assignment) against the
     current tests. Follow it at `links.self`."""
@@ -114,7 +114,7 @@ async def list_regrades(user: Instructor, session: SessionDep, limit: int = Quer
     return [regrade_out(batch, slug) for batch, slug in rows]
 
 
-@router.get("/{batch_id}", response_model=RegradeOut)
+@router.get("/{batch_id}", response_model=RegradeOut, responses=errors(404))
 async def read_regrade(batch_id: BatchId, user: Instructor, session: SessionDep):
     """Status, counts, rate per second and ETA."""
     return regrade_out(*await get_batch(session, user, batch_id))
@@ -145,18 +145,18 @@ async def _control(request: Request, session: AsyncSession, redis, user: Princip
     return regrade_out(batch, slug)
 
 
-@router.post("/{batch_id}/pause", response_model=RegradeOut)
+@router.post("/{batch_id}/pause", response_model=RegradeOut, responses=errors(404, 409))
 async def pause_regrade(batch_id: BatchId, user: Instructor, session: SessionDep, redis: RedisDep, request: Request):
     """Stop starting new gradings (within one grading); what is done stays recorded."""
     return await _control(request, session, redis, user, batch_id, "pause", ("queued", "running"), "paused", "paused")
 
 
-@router.post("/{batch_id}/resume", response_model=RegradeOut)
+@router.post("/{batch_id}/resume", response_model=RegradeOut, responses=errors(404, 409))
 async def resume_regrade(batch_id: BatchId, user: Instructor, session: SessionDep, redis: RedisDep, request: Request):
     return await _control(request, session, redis, user, batch_id, "resume", ("paused",), "running", None)
 
 
-@router.post("/{batch_id}/cancel", response_model=RegradeOut)
+@router.post("/{batch_id}/cancel", response_model=RegradeOut, responses=errors(404, 409))
 async def cancel_regrade(batch_id: BatchId, user: Instructor, session: SessionDep, redis: RedisDep, request: Request):
     """End the batch; gradings already done stay recorded. The status becomes `cancelled` once it has stopped."""
     return await _control(request, session, redis, user, batch_id, "cancel", ("queued", "running", "paused"),
@@ -164,7 +164,7 @@ async def cancel_regrade(batch_id: BatchId, user: Instructor, session: SessionDe
 
 
 @router.get("/{batch_id}/changes", response_model=list[RegradeChange],
-            responses={200: {"content": {"text/csv": {}}}})
+            responses={200: {"content": {"text/csv": {}}}, **errors(404)})
 async def regrade_changes(batch_id: BatchId, user: Instructor, session: SessionDep,
                           format: Literal["json", "csv"] = Query("json", description="json or csv")):
     """Whose score the regrade changed: student, assignment, old score, new score."""

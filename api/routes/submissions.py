@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.deps import CurrentUser, Principal, RedisDep, SessionDep, SettingsDep, teaches
 from api.errors import POSTGRES, ApiError, dependency_of
 from api.params import AssignmentId, SubmissionId
-from api.schemas import SubmissionCreate, SubmissionOut
+from api.schemas import SIGNED_IN, SubmissionCode, SubmissionCreate, SubmissionOut, errors
 from gradeflow import redis_keys
 from gradeflow.db import autocommit_connection
 from gradeflow.models import PENDING_STATUSES, TEST_ERROR, Submission
@@ -29,7 +29,7 @@ from gradeflow.versions import code_hash
 from gradeflow.views import submission_payload
 from workflows.config import grade_workflow_id
 
-router = APIRouter(tags=["submissions"])
+router = APIRouter(tags=["submissions"], responses=errors(*SIGNED_IN))
 log = logging.getLogger(__name__)
 
 
@@ -139,8 +139,7 @@ async def cache_status(redis: Redis, payload: dict[str, Any], intake: dict[str, 
 
 @router.post("/assignments/{assignment_id}/submissions", status_code=202, response_model=SubmissionOut,
              responses={201: {"model": SubmissionOut, "description": "Identical code was graded before: cached"},
-                        409: {"description": "Another submission of yours is still pending"},
-                        413: {"description": "Code over 64 KiB"}, 429: {"description": "Too many submissions"}})
+                        **errors(404, 409, 429)})
 async def create_submission(assignment_id: AssignmentId, body: SubmissionCreate, user: CurrentUser, session: SessionDep,
                             redis: RedisDep, settings: SettingsDep, request: Request):
     """Submit code. 202: queued for grading (follow `links.events` or poll `links.self`). 201: identical code was
@@ -225,7 +224,7 @@ async def visible_payload(session: AsyncSession, redis: Redis, user: Principal, 
     return payload if sub.user_id == user.id else submission_payload(sub, staff=True)
 
 
-@router.get("/submissions/{submission_id}", response_model=SubmissionOut)
+@router.get("/submissions/{submission_id}", response_model=SubmissionOut, responses=errors(404))
 async def read_submission(submission_id: SubmissionId, user: CurrentUser, session: SessionDep, redis: RedisDep):
     """Status and per-test feedback. Served from Redis while fresh; students see only their own."""
     payload = await visible_payload(session, redis, user, parse_id(submission_id))
@@ -237,7 +236,8 @@ KEEPALIVE_SECONDS = 15.0
 
 @router.get("/submissions/{submission_id}/events", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}},
-                             "description": "`status` events, each the submission as in GET /submissions/{id}"}})
+                             "description": "`status` events, each the submission as in GET /submissions/{id}"},
+                       **errors(404)})
 async def submission_events(submission_id: SubmissionId, request: Request, user: CurrentUser, session: SessionDep,
                             redis: RedisDep):
     """Follow a grading as server-sent events: a `status` event with the whole submission now, then one each time
@@ -283,7 +283,7 @@ def event(payload: dict[str, Any]) -> bytes:
     return b"event: status\ndata: " + orjson.dumps(with_links(payload)) + b"\n\n"
 
 
-@router.get("/submissions/{submission_id}/code", tags=["submissions"])
+@router.get("/submissions/{submission_id}/code", response_model=SubmissionCode, responses=errors(404))
 async def read_submission_code(submission_id: uuid.UUID, user: CurrentUser, session: SessionDep):
     """The submitted source: for its author, the author's instructors and operators."""
     sub = await session.get(Submission, submission_id)

@@ -66,7 +66,7 @@ def test_bad_input_is_a_4xx_that_says_what_to_fix(stack: Stack, role, method, pa
 def test_update_with_a_null_reference_solution_removes_it(stack: Stack):
     """The one field that may be null: it means "no reference solution"."""
     with stack.client(stack.tokens["ada"]) as c:
-        created = c.post("/assignments", json={"title": "Null ref", "test_code": PY_TESTS,
+        created = c.post("/assignments", json={"title": "Null ref", "test_code": PY_TESTS, "order": 1000,
                                                "reference_solution": "x = 1"})
         assert created.status_code == 201, created.text
         updated = c.put(f"/assignments/{created.json()['id']}", json={"reference_solution": None})

@@ -36,8 +36,9 @@ DOUBLE = "def double(x):\n    return 2 * x\n"
 
 def new_assignment(stack: Stack, test_code: str = GOOD_TESTS) -> dict:
     with stack.client(stack.tokens["ada"]) as c:
+        # Last in the course (order 1000): the shared test stack's students see the seeded course first.
         created = c.post("/assignments", json={"title": f"Double {uuid.uuid4().hex[:6]}", "test_code": test_code,
-                                               "reference_solution": DOUBLE})
+                                               "reference_solution": DOUBLE, "order": 1000})
     assert created.status_code == 201, created.text
     return created.json()
 
