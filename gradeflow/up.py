@@ -1,11 +1,11 @@
-"""`gradeflow up`: the whole platform on one machine, from nothing, stopped cleanly by Ctrl-C or SIGTERM."""
+"""`gradeflow up`: the whole platform on one machine, from nothing, kept up by a supervisor (restarted when a
+process dies, the operator told), stopped cleanly by Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -14,9 +14,10 @@ from pathlib import Path
 import httpx
 
 from gradeflow.cli import migrate, seed
-from gradeflow.embedded import EmbeddedServices, ServiceError, port_free
+from gradeflow.embedded import GRADING_NICE, EmbeddedServices, ServiceError, port_free, wait_for_port
 from gradeflow.seed import load_tokens
 from gradeflow.settings import Settings
+from gradeflow.supervise import Program, Supervisor
 
 ROLES = ("worker", "api", "dashboard")
 SERVICE_FIELDS = ("database_url", "redis_url", "temporal_address", "temporal_ui_url")
@@ -49,12 +50,13 @@ def check_role_ports(settings: Settings) -> None:
             raise ServiceError(f"port {port} for the {name} is in use: stop what uses it, or set {env}.")
 
 
-def wait_healthy(url: str, procs: dict[str, subprocess.Popen], timeout: float = 90) -> None:
+def wait_healthy(url: str, supervisor: Supervisor, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for name, proc in procs.items():
-            if proc.poll() is not None:
-                raise ServiceError(f"the {name} exited with code {proc.returncode} during start-up")
+        for name, info in supervisor.states().items():
+            if info["statename"] == "FATAL":
+                raise ServiceError(f"the {name} could not start: {info['spawnerr'] or info['description']}; "
+                                   f"see {supervisor.log(name)}")
         try:
             if httpx.get(url, timeout=2).status_code == 200:
                 return
@@ -83,64 +85,97 @@ def banner(settings: Settings, logs: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def wait_for_database(url: str, timeout: float = 60) -> None:
+    import asyncio
+
+    from sqlalchemy import text
+
+    from gradeflow.db import in_transaction
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            asyncio.run(in_transaction(url, lambda s: s.execute(text("SELECT 1"))))
+            return
+        except Exception as exc:  # noqa: BLE001 - not up yet: try again until the deadline
+            if time.monotonic() > deadline:
+                raise ServiceError(f"PostgreSQL did not accept connections within {timeout:.0f} s ({exc})")
+            time.sleep(0.2)
+
+
+def embedded_programs(settings: Settings, services: EmbeddedServices) -> list[Program]:
+    """The embedded services `up` runs (those not configured elsewhere), in the order they must start."""
+    programs = []
+    if settings.database_url is None:
+        print("preparing PostgreSQL (embedded)…", flush=True)
+        argv, user = services.postgres_program()
+        programs.append(Program("postgres", argv, priority=10, user=user, stopsignal="INT"))  # INT: fast shutdown
+    if settings.redis_url is None:
+        programs.append(Program("redis", services.redis_argv(), priority=10))
+    if settings.temporal_address is None:
+        programs.append(Program("temporal", [sys.executable, "-m", "gradeflow.priority", str(GRADING_NICE),
+                                             *services.temporal_argv()], priority=20, stopsignal="INT"))
+    return programs
+
+
+def role_programs() -> list[Program]:
+    return [Program(role, [sys.executable, "-m", "gradeflow", role], priority=30 + i, autostart=False)
+            for i, role in enumerate(ROLES)]
+
+
 def up(settings: Settings) -> int:
+    """Everything under supervision (see gradeflow.supervise): a process that exits is restarted and the operator
+    told; `up` stops on Ctrl-C or SIGTERM, or when supervisord gives up on a process, naming it."""
     settings = settings.model_copy(update={"home": settings.home.resolve()})
     home = settings.home
     home.mkdir(parents=True, exist_ok=True)
     logs = home / "logs"
     services = EmbeddedServices(home, settings.postgres_port, settings.redis_port, settings.temporal_port,
                                 settings.temporal_ui_port)
-    procs: dict[str, subprocess.Popen] = {}
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    supervisor: Supervisor | None = None
     code = 0
     try:
         check_role_ports(settings)
-        if settings.database_url is None:
-            print("starting PostgreSQL (embedded)…", flush=True)
-            services.start_postgres()
-        if settings.redis_url is None:
-            print("starting Redis (embedded)…", flush=True)
-            services.start_redis()
-        if settings.temporal_address is None:
-            print("starting Temporal dev server (embedded)…", flush=True)
-            services.start_temporal()
+        programs = embedded_programs(settings, services)
         settings = settings.model_copy(update=services.urls)
+        supervisor = Supervisor(home, [*programs, *role_programs()], role_env(settings))
+        if programs:
+            print(f"starting {', '.join(p.name for p in programs)} (embedded, supervised)…", flush=True)
+        supervisor.start()
+        if "redis" in supervisor.programs:
+            wait_for_port(settings.redis_port, supervisor.proc, "Redis", logs / "redis.log")
+        if "temporal" in supervisor.programs:
+            wait_for_port(settings.temporal_port, supervisor.proc, "Temporal", logs / "temporal.log")
+        wait_for_database(settings.database_url)  # type: ignore[arg-type]
         settings.runtime_file.write_text(json.dumps(
             {name: getattr(settings, name) for name in SERVICE_FIELDS} | {"api_url": settings.resolved_api_url},
             indent=2))
         print("applying migrations…", flush=True)
         migrate(settings)
         seed(settings, demo=settings.seed_demo)
-        env = role_env(settings)
-        for role in ROLES:
-            procs[role] = subprocess.Popen(
-                [sys.executable, "-m", "gradeflow", role], env=env, stdin=subprocess.DEVNULL,
-                stdout=open(logs / f"{role}.log", "ab"), stderr=subprocess.STDOUT, start_new_session=True)
         print("starting worker, API and dashboard…", flush=True)
-        wait_healthy(f"{settings.resolved_api_url}/api/v1/health", procs)
+        for role in ROLES:
+            supervisor.start_program(role)
+        wait_healthy(f"{settings.resolved_api_url}/api/v1/health", supervisor)
         print(banner(settings, logs), flush=True)
+        supervisor.watch(lambda line: None)  # the states now, so only later changes are told
         while not stop.wait(0.5):
-            died = [(name, p.returncode) for name, p in procs.items() if p.poll() is not None]
-            if died:
-                for name, rc in died:
-                    print(f"the {name} exited with code {rc}; see {logs / (name + '.log')}", file=sys.stderr)
+            fatal = supervisor.watch(lambda line: print(line, file=sys.stderr, flush=True))
+            if fatal:
+                print(f"error: stopping GradeFlow: the {fatal} keeps failing; see {supervisor.log(fatal)}",
+                      file=sys.stderr, flush=True)
                 code = 1
                 break
-    except ServiceError as exc:
+    except (ServiceError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         code = 1
     finally:
         print("stopping…", flush=True)
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for name, proc in procs.items():
-            try:
-                proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        if supervisor is not None:
+            supervisor.stop()
         services.stop()
         settings.runtime_file.unlink(missing_ok=True)
         print("stopped.", flush=True)
