@@ -157,6 +157,12 @@ class EmbeddedServices:
         wait_for_port(self.temporal_port, proc, "Temporal", log_path)
         return self.urls["temporal_address"]
 
+    def stop_postgres(self) -> None:
+        """Stop the embedded PostgreSQL (fast shutdown); `start_postgres` starts it again on the same socket."""
+        if self._postgres is not None:
+            self._postgres.cleanup()
+            self._postgres = None
+
     def postgres_program(self) -> tuple[list[str], str | None]:
         """PostgreSQL for a supervisor: pgserver creates the cluster and the database (starting the server once,
         as it does), then hands it over: (the `postgres` command in the foreground on the same socket, the user it

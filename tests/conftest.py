@@ -152,8 +152,9 @@ def launch_stack(home: Path, **extra_env: str) -> Iterator[Stack]:
     services.start_redis()
     services.start_temporal()
     settings = Settings(home=home, **services.urls)
-    migrate(settings)
-    seed(settings)
+    # In a thread of their own: both run an event loop, and Playwright's may already be running in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(lambda: (migrate(settings), seed(settings))).result()
     api_port = free_port()
     env = {**os.environ, "GRADEFLOW_HOME": str(home),
            **{f"GRADEFLOW_{k.upper()}": v for k, v in services.urls.items()},

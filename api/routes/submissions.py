@@ -71,6 +71,13 @@ async def check_rate(redis: Redis, user: Principal, per_minute: int) -> None:
                        headers={"Retry-After": str(retry)})
 
 
+async def refund_rate(redis: Redis, user: Principal) -> None:
+    try:
+        await redis.decr(redis_keys.rate_limit(user.id, int(time.time() // 60)))
+    except Exception:  # noqa: BLE001 - best effort
+        pass
+
+
 async def pending_submission(session: AsyncSession, user_id: int) -> uuid.UUID | None:
     return (await session.execute(
         select(Submission.id).where(Submission.user_id == user_id, Submission.status.in_(PENDING_STATUSES))
@@ -157,6 +164,9 @@ async def create_submission(assignment_id: AssignmentId, body: SubmissionCreate,
                 "code": body.code, "code_hash": sub.code_hash, "workflow_id": sub.workflow_id})).first()
     except IntegrityError:  # another submission of this user is queued or grading (the one-pending index)
         raise pending_error(await pending_submission(session, user.id) or "unknown")
+    except Exception:  # not accepted (PostgreSQL down: a 503): the attempt does not count against the rate limit
+        await refund_rate(redis, user)
+        raise
     if row is None:
         raise ApiError(404, f"Assignment {assignment_id} does not exist. GET /api/v1/assignments lists them.")
     sub.max_score = float(row.points)
