@@ -18,6 +18,8 @@ VERDICTS = {
     "memory_limit": "Your code ran out of memory.",
     "output_limit": "Your code printed too much.",
     "internal_error": "The grader failed; this is not your fault. Try again shortly.",
+    "test_error": "The tests of this assignment are broken; your instructor has been told. Submit again once they "
+                  "are fixed.",
 }
 FINAL = ("graded", "error")
 

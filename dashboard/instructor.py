@@ -169,6 +169,8 @@ def assignments_page() -> None:
                 st.session_state["checked"] = fingerprint
                 checked = True
                 st.success("The reference solution passes these tests.")
+            elif result["verdict"] == "test_error":
+                st.error(f"The tests themselves fail to load: fix them first. {result['message']}")
             else:
                 st.error(f"The reference solution does not pass: {result['verdict']}. {result['message']}")
     if save.button("Save", type="primary", disabled=not checked,

@@ -41,8 +41,11 @@ def show_progress_or_result(sub: dict) -> None:
 
 
 def show_result(sub: dict) -> None:
-    score = f"Score {sub['score'] or 0:g} / {sub['max_score']:g}"
     words = verdict_words(sub.get("verdict"))
+    if sub.get("verdict") == "test_error":  # not graded: nothing about the student's code to show
+        st.warning(words, icon=":material/construction:")
+        return
+    score = f"Score {sub['score'] or 0:g} / {sub['max_score']:g}"
     (st.success if sub.get("passed") else st.error)(
         f"{words} {score}" + (" (identical code was graded before)" if sub.get("cached") else ""))
     if sub.get("error"):

@@ -1,0 +1,97 @@
+"""Pure logic of failing well: which dependency an exception means, the words /health uses, the forward-only
+status rank, and the catch-all middleware answering JSON (tested on a tiny ASGI app, no services)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg.exceptions as pg
+import httpx
+import redis.exceptions as redis_errors
+import sqlalchemy.exc as sa
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import POSTGRES, REDIS, TEMPORAL, ErrorsAsAnswers, answer_for, dependency_of, in_words
+from gradeflow.status_cache import moved_on, rank
+
+
+def test_dependency_of_names_the_dependency_that_is_down():
+    refused = ConnectionRefusedError(111, "Connection refused")
+    assert dependency_of(sa.OperationalError("SELECT 1", {}, refused)) == POSTGRES
+    assert dependency_of(sa.InterfaceError("SELECT 1", {}, pg.ConnectionDoesNotExistError("gone"))) == POSTGRES
+    assert dependency_of(pg.CannotConnectNowError("the database system is starting up")) == POSTGRES
+    assert dependency_of(sa.TimeoutError("QueuePool limit reached")) == POSTGRES
+    assert dependency_of(redis_errors.ConnectionError("Error 111 connecting")) == REDIS
+    assert dependency_of(redis_errors.TimeoutError("Timeout reading from socket")) == REDIS
+    assert dependency_of(RPCError("unavailable", RPCStatusCode.UNAVAILABLE, b"")) == TEMPORAL
+    assert dependency_of(ExceptionGroup("stream", [redis_errors.ConnectionError("x")])) == REDIS
+
+
+def test_dependency_of_leaves_other_failures_alone():
+    assert dependency_of(ValueError("a bug")) is None
+    assert dependency_of(sa.IntegrityError("INSERT", {}, Exception("duplicate key"))) is None
+    assert dependency_of(RPCError("bad run id", RPCStatusCode.INVALID_ARGUMENT, b"")) is None
+    assert dependency_of(ConnectionRefusedError(111, "refused")) is None, "not raised by a dependency's client"
+
+
+def test_in_words_says_what_is_wrong_without_a_stack():
+    assert in_words(sa.OperationalError("x", {}, FileNotFoundError(2, "No such file"))) == \
+        "unreachable: connection refused (is it running?)"
+    assert in_words(redis_errors.TimeoutError("Timeout")) == "unreachable: no answer in time"
+    assert in_words(RuntimeError("Failed client connect: Server connection error")) == "unreachable: cannot connect"
+    assert in_words(KeyError("x")) == "error: KeyError"
+
+
+def test_answers_for_failures_no_route_answered():
+    status, body, headers = answer_for(redis_errors.ConnectionError("down"), "r1")
+    assert (status, body["dependency"], headers["Retry-After"]) == (503, "Redis", "5")
+    assert body["detail"].startswith("Redis is unavailable")
+    status, body, _ = answer_for(sa.DataError("INSERT", {}, Exception("invalid byte sequence")), "r2")
+    assert status == 422 and "cannot be stored" in body["detail"]
+    status, body, _ = answer_for(ZeroDivisionError("division by zero"), "r3")
+    assert status == 500 and body["request_id"] == "r3" and "r3" in body["detail"]
+
+
+def test_a_status_only_moves_forward():
+    assert [rank(s) for s in ("queued", "grading", "graded", "error")] == [0, 1, 2, 2]
+    assert moved_on({"status": "queued"}, {"status": "grading"})
+    assert not moved_on({"status": "graded"}, {"status": "grading"})
+    assert not moved_on({"status": "graded"}, None)
+
+
+def app_that_fails() -> Starlette:
+    async def boom(request):
+        raise ZeroDivisionError("division by zero")
+
+    async def stream(request):
+        async def body():
+            yield b"data: first\n\n"
+            raise redis_errors.ConnectionError("lost")
+        return StreamingResponse(body(), media_type="text/event-stream")
+
+    # As in api.main: a middleware of the app, so inside Starlette's own last-resort handler.
+    return Starlette(routes=[Route("/boom", boom), Route("/stream", stream)], middleware=[Middleware(ErrorsAsAnswers)])
+
+
+def test_the_catch_all_answers_json_and_logs_one_line(caplog):
+    async def call():
+        transport = httpx.ASGITransport(app=app_that_fails(), raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            return await c.get("/boom"), await c.get("/stream")
+
+    with caplog.at_level(logging.WARNING, logger="gradeflow.api.errors"):
+        boom, stream = asyncio.run(call())
+    assert boom.status_code == 500 and boom.headers["content-type"] == "application/json"
+    request_id = boom.headers["x-request-id"]
+    assert boom.json()["request_id"] == request_id
+    assert stream.status_code == 200 and stream.text == "data: first\n\n", "a stream under way ends cleanly"
+    lines = [r for r in caplog.records if r.name == "gradeflow.api.errors"]
+    assert len(lines) == 2
+    assert lines[0].getMessage().startswith("GET /boom -> 500: ZeroDivisionError: division by zero at test_errors.py:")
+    assert lines[0].request_id == request_id
+    assert lines[1].getMessage().startswith("GET /stream -> 503: ConnectionError: lost")
