@@ -43,6 +43,14 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
         time.sleep(interval)
 
 
+def answers(url: str, status: int = 200, timeout: float = 2) -> bool:
+    """Whether `url` answers `status` now (False while nothing listens there)."""
+    try:
+        return httpx.get(url, timeout=timeout).status_code == status
+    except httpx.HTTPError:
+        return False
+
+
 @dataclass
 class Role:
     """A GradeFlow role (`gradeflow worker`, `gradeflow api`) running as its own process group."""
@@ -173,12 +181,7 @@ def launch_stack(home: Path, **extra_env: str) -> Iterator[Stack]:
     worker.start()
     api.start()
     try:
-        def healthy():
-            try:
-                return httpx.get(f"{stack.api_url}/api/v1/health", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-        wait_for(healthy, 90, "the API to report healthy", interval=0.2)
+        wait_for(lambda: answers(f"{stack.api_url}/api/v1/health"), 90, "the API to report healthy", interval=0.2)
         yield stack
     finally:
         api.stop()

@@ -269,7 +269,8 @@ async def retry(workflow_id: WorkflowId, _: Operator, request: Request, settings
 
 
 @router.post("/workflows/{workflow_id}/terminate", response_model=OpsWorkflow, responses=errors(404, 409))
-async def terminate(workflow_id: WorkflowId, body: TerminateRequest, _: Operator, request: Request, settings: SettingsDep):
+async def terminate(workflow_id: WorkflowId, body: TerminateRequest, _: Operator, request: Request,
+                    settings: SettingsDep):
     """Stop a stuck workflow now. A grading's submission can then be retried."""
     client = await temporal_client(request)
     handle = client.get_workflow_handle(workflow_id)

@@ -8,11 +8,10 @@ import shutil
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from gradeflow.embedded import free_port
-from tests.conftest import Role, Stack, wait_for
+from tests.conftest import Role, Stack, answers, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output" / "screenshots"
@@ -36,13 +35,8 @@ def dashboard_url(stack: Stack) -> str:
     role.start()
     url = f"http://127.0.0.1:{port}"
 
-    def up():
-        try:
-            return httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
     try:
-        wait_for(up, 60, "the dashboard to start", interval=0.2)
+        wait_for(lambda: answers(f"{url}/_stcore/health"), 60, "the dashboard to start", interval=0.2)
         yield url
     finally:
         role.stop()

@@ -15,17 +15,10 @@ import pytest
 from sqlalchemy import text
 
 from gradeflow.embedded import free_port
-from tests.conftest import wait_for
+from tests.conftest import answers, wait_for
 from tests.integration.test_submission_path import RIGHT_HELLO, unique
 
 pytestmark = pytest.mark.integration
-
-
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def json_lines(path, **match) -> list[dict]:
