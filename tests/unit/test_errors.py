@@ -3,7 +3,6 @@ status rank, and the catch-all middleware answering JSON (tested on a tiny ASGI 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import asyncpg.exceptions as pg
@@ -18,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import POSTGRES, REDIS, TEMPORAL, ErrorsAsAnswers, answer_for, dependency_of, in_words
 from gradeflow.status_cache import moved_on, rank
+from tests.conftest import run_async
 
 
 def test_dependency_of_names_the_dependency_that_is_down():
@@ -85,7 +85,7 @@ def test_the_catch_all_answers_json_and_logs_one_line(caplog):
             return await c.get("/boom"), await c.get("/stream")
 
     with caplog.at_level(logging.WARNING, logger="gradeflow.api.errors"):
-        boom, stream = asyncio.run(call())
+        boom, stream = run_async(call)
     assert boom.status_code == 500 and boom.headers["content-type"] == "application/json"
     request_id = boom.headers["x-request-id"]
     assert boom.json()["request_id"] == request_id
