@@ -156,36 +156,38 @@ def launch_stack(home: Path, **extra_env: str) -> Iterator[Stack]:
 
     services = EmbeddedServices(home, postgres_port=0, redis_port=free_port(), temporal_port=free_port(),
                                 temporal_ui_port=free_port())
-    services.start_postgres()
-    services.start_redis()
-    services.start_temporal()
-    settings = Settings(home=home, **services.urls)
-    # In a thread of their own: both run an event loop, and Playwright's may already be running in this one.
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(lambda: (migrate(settings), seed(settings))).result()
-    api_port = free_port()
-    env = {**os.environ, "GRADEFLOW_HOME": str(home),
-           **{f"GRADEFLOW_{k.upper()}": v for k, v in services.urls.items()},
-           # Reconcile quickly so "lost message" tests finish in seconds, not minutes.
-           "GRADEFLOW_RECONCILE_AFTER_SECONDS": "2", "GRADEFLOW_RECONCILE_INTERVAL_SECONDS": "0.5",
-           "GRADEFLOW_SUBMISSIONS_PER_MINUTE": "12",
-           "GRADEFLOW_WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}", **extra_env}
     logs = home / "logs"
-    gradeflow = [sys.executable, "-m", "gradeflow"]
-    worker = Role(gradeflow + ["worker"], env, logs / "worker.log")
-    api = Role(gradeflow + ["api", "--port", str(api_port)], env, logs / "api.log")
-    from gradeflow.seed import load_tokens
-
-    stack = Stack(home, env, f"http://127.0.0.1:{api_port}", services, worker, api,
-                  {name: info["token"] for name, info in load_tokens(home).items()})
-    worker.start()
-    api.start()
+    roles: list[Role] = []
     try:
+        services.start_postgres()
+        services.start_redis()
+        services.start_temporal()
+        settings = Settings(home=home, **services.urls)
+        # In a thread of their own: both run an event loop, and Playwright's may already be running in this one.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(lambda: (migrate(settings), seed(settings))).result()
+        api_port = free_port()
+        env = {**os.environ, "GRADEFLOW_HOME": str(home),
+               **{f"GRADEFLOW_{k.upper()}": v for k, v in services.urls.items()},
+               # Reconcile quickly so "lost message" tests finish in seconds, not minutes.
+               "GRADEFLOW_RECONCILE_AFTER_SECONDS": "2", "GRADEFLOW_RECONCILE_INTERVAL_SECONDS": "0.5",
+               "GRADEFLOW_SUBMISSIONS_PER_MINUTE": "12",
+               "GRADEFLOW_WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}", **extra_env}
+        gradeflow = [sys.executable, "-m", "gradeflow"]
+        worker = Role(gradeflow + ["worker"], env, logs / "worker.log")
+        api = Role(gradeflow + ["api", "--port", str(api_port)], env, logs / "api.log")
+        from gradeflow.seed import load_tokens
+
+        stack = Stack(home, env, f"http://127.0.0.1:{api_port}", services, worker, api,
+                      {name: info["token"] for name, info in load_tokens(home).items()})
+        roles += [worker, api]
+        worker.start()
+        api.start()
         wait_for(lambda: answers(f"{stack.api_url}/api/v1/health"), 90, "the API to report healthy", interval=0.2)
         yield stack
     finally:
-        api.stop()
-        worker.stop()
+        for role in reversed(roles):
+            role.stop()
         services.stop()
         print(f"\nstack logs: {logs}")
 

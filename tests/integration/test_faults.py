@@ -20,6 +20,7 @@ import pytest
 
 from gradeflow.status_cache import rank
 from tests.conftest import Role, Stack, answers, wait_for
+from tests.integration.test_live_path import stream_statuses
 from tests.integration.test_submission_path import RIGHT_HELLO, unique
 
 pytestmark = pytest.mark.integration
@@ -218,3 +219,43 @@ def test_temporal_unreachable_is_a_prompt_503_on_the_operators_pages(stack: Stac
             assert c.post("/assignments/1/submissions", json={"code": unique(RIGHT_HELLO)}).status_code == 202
     finally:
         api.stop()
+
+
+def test_a_late_status_write_cannot_overwrite_a_later_one(stack: Stack):
+    """The mechanism under the frozen-Redis scenario, made deterministic: a `grading` write that reaches Redis after
+    `graded` (as a write that timed out in its client does at the thaw) is dropped, and a status Redis holds that is
+    older than PostgreSQL's (a lost write) is not what readers get."""
+    import orjson
+    import redis.asyncio
+
+    from gradeflow import redis_keys
+    from gradeflow.status_cache import write_forward
+    from tests.conftest import run_async
+
+    token = stack.new_user()
+    with stack.client(token) as c:
+        sub = c.post("/assignments/1/submissions", json={"code": unique(RIGHT_HELLO)}).json()
+    graded = stack.wait_graded(token, sub["id"])
+    key = redis_keys.submission_status(sub["id"])
+    stale = {**graded, "status": "grading", "verdict": None}
+
+    async def late_write_then_read():
+        client = redis.asyncio.Redis.from_url(stack.env["GRADEFLOW_REDIS_URL"])
+        try:
+            written = await write_forward(client, stale)
+            return written, orjson.loads(await client.get(key))["status"]
+        finally:
+            await client.aclose()
+    assert run_async(late_write_then_read) == (0, "graded")
+
+    async def lose_the_final_write():  # as if `graded` never reached Redis: a plain SET, around the script
+        client = redis.asyncio.Redis.from_url(stack.env["GRADEFLOW_REDIS_URL"])
+        try:
+            await client.set(key, orjson.dumps(stale))
+        finally:
+            await client.aclose()
+    run_async(lose_the_final_write)
+    with stack.client(token) as c:
+        read = c.get(f"/submissions/{sub['id']}").json()
+    assert (read["status"], read["verdict"]) == ("graded", "passed"), "PostgreSQL's later status wins"
+    assert [e["status"] for e in stream_statuses(stack, token, sub["id"])] == ["graded"]
