@@ -7,6 +7,7 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY gradeflow ./gradeflow
 COPY workflows ./workflows
 COPY activities ./activities
+COPY sandbox ./sandbox
 COPY api ./api
 COPY dashboard ./dashboard
 COPY worker ./worker

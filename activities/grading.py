@@ -18,15 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.sandbox import Sandbox, SandboxError, SandboxJob
+from sandbox import Sandbox, SandboxError, SandboxJob
 from gradeflow import redis_keys
 from gradeflow.db import autocommit
 from gradeflow.models import TEST_ERROR, TESTS_BROKEN, Assignment, GradingRun, Submission
 from gradeflow.status_cache import write_forward
 from gradeflow.views import submission_payload
-from workflows.config import HEARTBEAT_EVERY_SECONDS
 
 log = logging.getLogger(__name__)
+# How often a grading that runs as a regular activity heartbeats: well inside its heartbeat timeout
+# (workflows.config.GRADE_HEARTBEAT, 5 s).
+HEARTBEAT_EVERY_SECONDS = 1.0
 
 
 @dataclass

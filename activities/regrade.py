@@ -22,7 +22,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.grading import DETAIL_FIELDS, job_for, score_of
-from activities.sandbox import Sandbox, SandboxError
+from sandbox import Sandbox, SandboxError
 from gradeflow import redis_keys
 from gradeflow.models import TEST_ERROR, Assignment, Enrollment, GradingRun, RegradeBatch, Submission
 

@@ -18,7 +18,7 @@ from gradeflow import redis_keys
 from gradeflow.db import make_engine, make_sessionmaker
 from gradeflow.logs import configure as configure_logging
 from gradeflow.settings import Settings, get_settings
-from gradeflow.temporal import connect
+from workflows.client import connect
 
 API_PREFIX = "/api/v1"
 MAX_BODY_BYTES = 1024 * 1024

@@ -8,8 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from activities.sandbox import DEFAULT_LIMITS
 from api.params import INT32_MAX, no_nul
+from gradeflow.limits import DEFAULT_LIMITS, LIMIT_BOUNDS
+from gradeflow.models import Assignment
 from gradeflow.vocabulary import BatchStatus, Role, SubmissionStatus, Verdict
 
 
@@ -73,10 +74,14 @@ def _not_null(value: Any) -> Any:
 
 
 class Limits(Body):
-    cpu_seconds: float = Field(DEFAULT_LIMITS["cpu_seconds"], ge=0.1, le=30, description="CPU time per run")
-    wall_seconds: float = Field(DEFAULT_LIMITS["wall_seconds"], ge=0.5, le=60, description="Wall-clock time per run")
-    memory_mb: int = Field(int(DEFAULT_LIMITS["memory_mb"]), ge=32, le=2048, description="Address space in MiB")
-    output_kb: int = Field(int(DEFAULT_LIMITS["output_kb"]), ge=1, le=16384, description="stdout/stderr cap, KiB")
+    cpu_seconds: float = Field(DEFAULT_LIMITS["cpu_seconds"], ge=LIMIT_BOUNDS["cpu_seconds"][0],
+                               le=LIMIT_BOUNDS["cpu_seconds"][1], description="CPU time per run")
+    wall_seconds: float = Field(DEFAULT_LIMITS["wall_seconds"], ge=LIMIT_BOUNDS["wall_seconds"][0],
+                                le=LIMIT_BOUNDS["wall_seconds"][1], description="Wall-clock time per run")
+    memory_mb: int = Field(int(DEFAULT_LIMITS["memory_mb"]), ge=LIMIT_BOUNDS["memory_mb"][0],
+                           le=LIMIT_BOUNDS["memory_mb"][1], description="Address space in MiB")
+    output_kb: int = Field(int(DEFAULT_LIMITS["output_kb"]), ge=LIMIT_BOUNDS["output_kb"][0],
+                           le=LIMIT_BOUNDS["output_kb"][1], description="stdout/stderr cap, KiB")
 
 
 def _check_python(source: str, what: str) -> str:
@@ -178,6 +183,18 @@ class AssignmentStaffOut(AssignmentOut):
 
 class SubmissionCreate(Body):
     code: str = Field(description="Python source defining what the assignment asks for (UTF-8, at most 64 KiB)")
+
+
+def assignment_out(a: Assignment, staff: bool) -> AssignmentOut:
+    """An assignment as its reader may see it: students never see the tests or hidden I/O cases."""
+    examples = [{"stdin": c["stdin"], "stdout": c["stdout"]} for c in a.io_cases or [] if not c.get("hidden")]
+    fields = dict(id=a.id, slug=a.slug, title=a.title, handout=a.handout, order=a.position, points=a.points,
+                  language=a.language, limits=a.limits, examples=examples)
+    if staff:
+        return AssignmentStaffOut(**fields, test_code=a.test_code, io_cases=a.io_cases or [],
+                                  reference_solution=a.reference_solution, test_version=a.test_version,
+                                  updated_at=a.updated_at)
+    return AssignmentOut(**fields)
 
 
 class SubmissionCode(BaseModel):

@@ -13,7 +13,7 @@ import uuid
 
 from sqlalchemy import select
 
-from activities.sandbox import Sandbox, SandboxJob
+from sandbox import Sandbox, SandboxJob
 from benchmarks.report import machine, write_section
 from benchmarks.stack import BenchStack
 from gradeflow.accounts import add_user

@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from activities.sandbox import Sandbox, SandboxJob
-from activities.sandbox.client import PROBE_CODE, PROBE_TESTS
+from sandbox import Sandbox, SandboxJob
+from sandbox.client import PROBE_CODE, PROBE_TESTS
 from benchmarks.report import machine, write_section
 
 TESTS, SOLUTION = PROBE_TESTS, PROBE_CODE

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.sandbox import DEFAULT_LIMITS
+from gradeflow.limits import DEFAULT_LIMITS
 from gradeflow.accounts import add_cohort, add_user
 from gradeflow.models import Assignment, Cohort
 from gradeflow.seed_course import COURSE

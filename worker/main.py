@@ -11,12 +11,12 @@ from temporalio.worker import Worker
 
 from activities.grading import GradingActivities
 from activities.regrade import RegradeActivities
-from activities.sandbox import UNSAFE_WARNING, IsolationUnavailable, Sandbox
+from sandbox import UNSAFE_WARNING, IsolationUnavailable, Sandbox
 from gradeflow import redis_keys
 from gradeflow.db import make_engine, make_sessionmaker
 from gradeflow.priority import lower_priority
 from gradeflow.settings import Settings
-from gradeflow.temporal import connect, ensure_search_attributes, metrics_runtime
+from workflows.client import connect, ensure_search_attributes, metrics_runtime
 from worker.gauges import QueueGauges
 from worker.intake import Dispatcher, Reconciler
 from workflows.config import GRADING_TASK_QUEUE, REGRADE_TASK_QUEUE

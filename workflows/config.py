@@ -12,7 +12,6 @@ REGRADE_TASK_QUEUE = "gradeflow-regrade"
 GRADE_START_TO_CLOSE = timedelta(minutes=2)
 # A worker that dies mid-grading is noticed within this long and the grading is retried elsewhere.
 GRADE_HEARTBEAT = timedelta(seconds=5)
-HEARTBEAT_EVERY_SECONDS = 1.0
 RECORD_START_TO_CLOSE = timedelta(seconds=30)
 # A local activity retried for longer than this backs off on a durable timer instead of inside the workflow task.
 LOCAL_RETRY_THRESHOLD = timedelta(seconds=10)

@@ -15,7 +15,6 @@ from sqlalchemy.exc import IntegrityError
 from api.deps import CurrentUser, Instructor, RedisDep, SessionDep
 from api.errors import TEMPORAL, ApiError, unavailable
 from api.params import AssignmentId
-from activities.grading import SolutionCheck, SolutionCheckResult
 from api.schemas import (
     SIGNED_IN,
     AssignmentCheck,
@@ -24,9 +23,10 @@ from api.schemas import (
     AssignmentStaffOut,
     AssignmentUpdate,
     CheckResult,
+    assignment_out,
     errors,
 )
-from workflows.check_solution import CheckSolution
+from workflows.check_solution import CheckSolution, SolutionCheck, SolutionCheckResult
 from workflows.config import GRADING_TASK_QUEUE
 from gradeflow import redis_keys
 from gradeflow.models import TEST_ERROR, Assignment
@@ -35,17 +35,6 @@ from gradeflow.versions import test_version
 router = APIRouter(prefix="/assignments", tags=["assignments"], responses=errors(*SIGNED_IN))
 STAFF_ROLES = ("instructor", "operator")
 CHECK_TIMEOUT = timedelta(minutes=2)
-
-
-def assignment_out(a: Assignment, staff: bool) -> AssignmentOut:
-    examples = [{"stdin": c["stdin"], "stdout": c["stdout"]} for c in a.io_cases or [] if not c.get("hidden")]
-    fields = dict(id=a.id, slug=a.slug, title=a.title, handout=a.handout, order=a.position, points=a.points,
-                  language=a.language, limits=a.limits, examples=examples)
-    if staff:
-        return AssignmentStaffOut(**fields, test_code=a.test_code, io_cases=a.io_cases or [],
-                                  reference_solution=a.reference_solution, test_version=a.test_version,
-                                  updated_at=a.updated_at)
-    return AssignmentOut(**fields)
 
 
 async def get_assignment(session, assignment_id: int) -> Assignment:

@@ -7,8 +7,7 @@ from sqlalchemy import distinct, select
 
 from api.deps import CurrentUser, SessionDep
 from api.params import AssignmentFilter
-from api.routes.assignments import assignment_out
-from api.schemas import SIGNED_IN, MeOut, ProgressOut, SubmissionOut, errors
+from api.schemas import SIGNED_IN, MeOut, ProgressOut, SubmissionOut, assignment_out, errors
 from gradeflow.models import Assignment, Cohort, Enrollment, Submission
 from gradeflow.views import submission_payload
 

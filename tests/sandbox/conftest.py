@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from activities.sandbox import Sandbox, SandboxJob, SandboxResult
-from activities.sandbox.client import PROBE_CODE, PROBE_TESTS
+from sandbox import Sandbox, SandboxJob, SandboxResult
+from sandbox.client import PROBE_CODE, PROBE_TESTS
 
 FAST = {"cpu_seconds": 1, "wall_seconds": 2, "memory_mb": 256, "output_kb": 64}
 ADD_TESTS, CORRECT_ADD = PROBE_TESTS, PROBE_CODE

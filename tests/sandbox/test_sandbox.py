@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from activities.sandbox import DEFAULT_LIMITS, IsolationUnavailable, Sandbox
-from activities.sandbox.confine import UID_BASE
+from sandbox import DEFAULT_LIMITS, IsolationUnavailable, Sandbox
+from sandbox.confine import UID_BASE
 from gradeflow.seed_course import COURSE
 from tests.conftest import wait_for
 from tests.sandbox.attacks import ATTACKS, Attack

@@ -16,7 +16,7 @@ import sys
 import traceback
 from typing import Any
 
-from activities.sandbox import wire
+from sandbox import wire
 
 CHANNEL_FD = 3
 SOURCE = "solution.py"

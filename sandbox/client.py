@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from activities.sandbox import wire
+from gradeflow.limits import DEFAULT_LIMITS
+from sandbox import wire
 
 log = logging.getLogger(__name__)
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
-DEFAULT_LIMITS: dict[str, float] = {"cpu_seconds": 2.0, "wall_seconds": 5.0, "memory_mb": 256, "output_kb": 256}
 MODES = ("auto", "forkserver", "fresh")
 UNSAFE_WARNING = ("UNSAFE: graded WITHOUT isolation (GRADEFLOW_UNSAFE_GRADING is on). Never use this with "
                   "untrusted code.")
@@ -124,7 +124,7 @@ class Sandbox:
     def _argv(self, *extra: str) -> list[str]:
         # -I -S: no environment, no user or site packages; only the project's own sandbox modules are added.
         bootstrap = (f"import sys; sys.path.insert(0, {str(PROJECT_ROOT)!r}); "
-                     "from activities.sandbox.server import main; main()")
+                     "from sandbox.server import main; main()")
         return [sys.executable, "-I", "-S", "-c", bootstrap, *extra] + (["--unsafe"] if self.unsafe else [])
 
     @property

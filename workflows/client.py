@@ -1,4 +1,5 @@
-"""Connecting to Temporal and making sure GradeFlow's search attributes exist."""
+"""Connecting to Temporal (the one client factory: metrics for workers, prompt failure for callers that answer
+people) and making sure GradeFlow's search attributes exist."""
 
 from __future__ import annotations
 

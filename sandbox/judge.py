@@ -23,7 +23,7 @@ import unittest
 from dataclasses import dataclass
 from typing import Any
 
-from activities.sandbox import confine, inside, wire
+from sandbox import confine, inside, wire
 
 SETUP_FAILED = 121
 EXCERPT_BYTES = 4096

@@ -13,7 +13,7 @@ __all__ = ["DEFAULT_LIMITS", "UNSAFE_WARNING", "IsolationUnavailable", "Sandbox"
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from activities.sandbox import client
+        from sandbox import client
 
         return getattr(client, name)
-    raise AttributeError(f"module 'activities.sandbox' has no attribute {name!r}")
+    raise AttributeError(f"module 'sandbox' has no attribute {name!r}")

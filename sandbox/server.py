@@ -15,7 +15,7 @@ import sys
 import time
 import unittest  # noqa: F401 - warm: imported once here, inherited by every judge
 
-from activities.sandbox import confine, inside, judge, wire  # noqa: F401
+from sandbox import confine, inside, judge, wire  # noqa: F401
 
 JOB_READ_SECONDS = 10
 
