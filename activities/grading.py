@@ -8,7 +8,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
@@ -18,12 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from sandbox import Sandbox, SandboxError, SandboxJob
 from gradeflow import redis_keys
 from gradeflow.db import autocommit
 from gradeflow.models import TEST_ERROR, TESTS_BROKEN, Assignment, GradingRun, Submission
 from gradeflow.status_cache import write_forward
 from gradeflow.views import submission_payload
+from sandbox import Sandbox, SandboxError, SandboxJob
 
 log = logging.getLogger(__name__)
 # How often a grading that runs as a regular activity heartbeats: well inside its heartbeat timeout
@@ -169,9 +169,9 @@ class GradingActivities:
                 if claimed.rowcount:
                     sub.status = "grading"
                     await self._publish(sub)
-        started_at = datetime.now(timezone.utc)
+        started_at = datetime.now(UTC)
         result = await self._heartbeating(job_for(sub, assignment))
-        finished_at = datetime.now(timezone.utc)
+        finished_at = datetime.now(UTC)
         return GradingOutcome(
             submission_id=req.submission_id, test_version=assignment.test_version, verdict=result.verdict,
             passed=result.passed, score=score_of(result.tests, sub.max_score), max_score=sub.max_score,
@@ -245,7 +245,7 @@ class GradingActivities:
             sub = (await session.execute(
                 update(Submission).where(Submission.id == uuid.UUID(req.submission_id)).values(
                     status="error", verdict="internal_error",
-                    error=f"Grading failed after retries: {req.message}", graded_at=datetime.now(timezone.utc),
+                    error=f"Grading failed after retries: {req.message}", graded_at=datetime.now(UTC),
                 ).returning(Submission)
             )).scalar_one_or_none()
         if sub is not None:

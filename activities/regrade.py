@@ -11,7 +11,7 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
@@ -22,9 +22,16 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.grading import DETAIL_FIELDS, job_for, score_of
-from sandbox import Sandbox, SandboxError
 from gradeflow import redis_keys
-from gradeflow.models import TEST_ERROR, Assignment, Enrollment, GradingRun, RegradeBatch, Submission
+from gradeflow.models import (
+    TEST_ERROR,
+    Assignment,
+    Enrollment,
+    GradingRun,
+    RegradeBatch,
+    Submission,
+)
+from sandbox import Sandbox, SandboxError
 
 log = logging.getLogger(__name__)
 # Regrade gradings run niced, so live submissions win the CPU when both are busy.
@@ -130,7 +137,7 @@ class RegradeActivities:
             batch.total = total
             if batch.status == "queued":
                 batch.status = "running"
-            batch.started_at = batch.started_at or datetime.now(timezone.utc)
+            batch.started_at = batch.started_at or datetime.now(UTC)
         return total
 
     @activity.defn(name="fetch_regrade_page")
@@ -166,14 +173,14 @@ class RegradeActivities:
                 if failure is not None or await self._control(req.batch_id):
                     result.not_done.append(str(sub.id))
                     return
-                started = datetime.now(timezone.utc)
+                started = datetime.now(UTC)
                 try:
                     graded = await self.sandbox.run_in_sandbox(job_for(sub, assignment, nice=REGRADE_NICE))
                 except SandboxError as exc:
                     failure = exc
                     result.not_done.append(str(sub.id))
                     return
-                outcomes.append((sub, assignment, graded, started, datetime.now(timezone.utc)))
+                outcomes.append((sub, assignment, graded, started, datetime.now(UTC)))
                 activity.heartbeat(len(outcomes))
 
         await asyncio.gather(*(grade(sub, assignment) for sub, assignment in rows))
@@ -232,7 +239,7 @@ class RegradeActivities:
         """After the last attempt: one grading_run per submission that could not be graded, verdict
         internal_error, score unchanged, so the batch still accounts for every submission exactly once."""
         batch_id = uuid.UUID(failure.batch_id)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         async with self.sessions() as session, session.begin():
             subs = (await session.execute(select(Submission, Assignment.test_version)
                                           .join(Assignment, Submission.assignment_id == Assignment.id)
@@ -255,7 +262,7 @@ class RegradeActivities:
     async def finish(self, end: BatchEnd) -> None:
         async with self.sessions() as session, session.begin():
             await session.execute(update(RegradeBatch).where(RegradeBatch.id == uuid.UUID(end.batch_id)).values(
-                status=end.status, finished_at=datetime.now(timezone.utc)))
+                status=end.status, finished_at=datetime.now(UTC)))
         try:
             await self.redis.delete(redis_keys.regrade_control(end.batch_id))
         except Exception:  # noqa: BLE001

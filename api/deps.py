@@ -131,4 +131,4 @@ async def temporal_client(request: Request):
     try:
         return await request.app.state.temporal()
     except Exception:  # noqa: BLE001 - the SDK raises a bare RuntimeError when it cannot connect
-        raise unavailable(TEMPORAL, "cannot connect")
+        raise unavailable(TEMPORAL, "cannot connect") from None

@@ -13,13 +13,13 @@ import uuid
 
 from sqlalchemy import select
 
-from sandbox import Sandbox, SandboxJob
 from benchmarks.report import machine, write_section
 from benchmarks.stack import BenchStack
 from gradeflow.accounts import add_user
 from gradeflow.models import Assignment
 from gradeflow.settings import Settings
 from gradeflow.synthetic import DEMO_ANSWERS, synthetic_cohort
+from sandbox import Sandbox, SandboxJob
 
 BIG = int(os.environ.get("BENCH_REGRADE_SUBMISSIONS", "10000"))
 LIVE_DURING = int(os.environ.get("BENCH_REGRADE_LIVE_SUBMISSIONS", "5000"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import re
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 PATH = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
@@ -16,12 +16,12 @@ HEADER = ("# Benchmarks\n\nProduced by `make bench` on the project's own machine
 def machine() -> str:
     cpu = ""
     try:
-        cpu = next(l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                   if l.startswith("model name"))
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    return (f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, commit {commit or '?'}, Python "
+    return (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit or '?'}, Python "
             f"{platform.python_version()}, {platform.system()} {platform.release()}, {cpu}")
 
 

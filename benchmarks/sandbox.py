@@ -13,9 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.report import machine, write_section
 from sandbox import Sandbox, SandboxJob
 from sandbox.client import PROBE_CODE, PROBE_TESTS
-from benchmarks.report import machine, write_section
 
 TESTS, SOLUTION = PROBE_TESTS, PROBE_CODE
 RUNS = int(os.environ.get("BENCH_SANDBOX_RUNS", "200"))

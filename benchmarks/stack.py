@@ -8,8 +8,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
@@ -26,7 +27,7 @@ class BenchStack:
         self.extra_env = env
         self.procs: list[subprocess.Popen] = []
 
-    def __enter__(self) -> "BenchStack":
+    def __enter__(self) -> BenchStack:
         self.services.start_postgres()
         self.services.start_redis()
         self.services.start_temporal()

@@ -78,9 +78,10 @@ def cohorts_add(settings: Settings, slug: str, title: str) -> int:
 
 
 def demo_cohort(settings: Settings, slug: str, students: int) -> int:
+    from sqlalchemy import select
+
     from gradeflow.models import Assignment
     from gradeflow.synthetic import DEMO_ANSWERS, synthetic_cohort
-    from sqlalchemy import select
 
     async def run(session):
         slugs = dict((await session.execute(select(Assignment.slug, Assignment.id))).all())

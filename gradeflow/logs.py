@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # Fields a log call may pass in `extra=` that a JSON line keeps.
 FIELDS = ("submission_id", "regrade_batch_id", "user_id", "assignment_id", "verdict", "status", "workflow_id")
@@ -17,7 +17,7 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        line = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+        line = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
                 "level": record.levelname, "logger": record.name, "message": record.getMessage()}
         for key in ("temporal_workflow", "temporal_activity"):
             for source, name in TEMPORAL.items():

@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.limits import DEFAULT_LIMITS
 from gradeflow.accounts import add_cohort, add_user
+from gradeflow.limits import DEFAULT_LIMITS
 from gradeflow.models import Assignment, Cohort
 from gradeflow.seed_course import COURSE
 from gradeflow.versions import test_version

@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     def runtime_file(self) -> Path:
         return self.home / RUNTIME_FILE
 
-    def with_runtime(self) -> "Settings":
+    def with_runtime(self) -> Settings:
         """Fill unset service addresses from a running `gradeflow up` (its runtime.json)."""
         missing = {k: None for k in ("database_url", "redis_url", "temporal_address", "temporal_ui_url")
                    if getattr(self, k) is None}

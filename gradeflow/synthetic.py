@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,7 +63,7 @@ async def synthetic_cohort(session: AsyncSession, slug: str, students: int,
                                            .where(Assignment.id.in_(list(answers))))).all())
     points = dict((await session.execute(select(Assignment.id, Assignment.points)
                                          .where(Assignment.id.in_(list(answers))))).all())
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ids: list[uuid.UUID] = []
     rows = []
     for i, user_id in enumerate(user_ids):

@@ -14,7 +14,13 @@ from pathlib import Path
 import httpx
 
 from gradeflow.cli import migrate, seed
-from gradeflow.embedded import GRADING_NICE, EmbeddedServices, ServiceError, port_free, wait_for_port
+from gradeflow.embedded import (
+    GRADING_NICE,
+    EmbeddedServices,
+    ServiceError,
+    port_free,
+    wait_for_port,
+)
 from gradeflow.seed import load_tokens
 from gradeflow.settings import Settings
 from gradeflow.supervise import Program, Supervisor
@@ -99,7 +105,7 @@ def wait_for_database(url: str, timeout: float = 60) -> None:
             return
         except Exception as exc:  # noqa: BLE001 - not up yet: try again until the deadline
             if time.monotonic() > deadline:
-                raise ServiceError(f"PostgreSQL did not accept connections within {timeout:.0f} s ({exc})")
+                raise ServiceError(f"PostgreSQL did not accept connections within {timeout:.0f} s ({exc})") from None
             time.sleep(0.2)
 
 

@@ -155,7 +155,7 @@ class Sandbox:
             raise SandboxError(f"the sandbox fork server did not start (exit code {code}; its error is in the "
                                "worker's log)")
 
-    async def start(self) -> "Sandbox":
+    async def start(self) -> Sandbox:
         """Start the fork server (or pick the fallback) and prove isolation works with a real grading."""
         if self.unsafe:
             log.critical(UNSAFE_WARNING)

@@ -115,7 +115,7 @@ def _recv_exactly(sock: socket.socket, n: int, deadline: float | None) -> bytes:
             sock.settimeout(remaining)
         try:
             chunk = sock.recv(min(n - got, 1 << 20))
-        except socket.timeout:
+        except TimeoutError:
             raise Timeout() from None
         if not chunk:
             raise EOFError()

@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
@@ -164,7 +164,7 @@ class Reconciler:
         self.batch = batch
 
     async def run_once(self) -> int:
-        cutoff = datetime.now(timezone.utc) - self.after
+        cutoff = datetime.now(UTC) - self.after
         async with self.sessions() as session:
             rows = (await session.execute(
                 select(Submission.id, Submission.assignment_id, Submission.user_id, Cohort.slug)

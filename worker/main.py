@@ -11,16 +11,16 @@ from temporalio.worker import Worker
 
 from activities.grading import GradingActivities
 from activities.regrade import RegradeActivities
-from sandbox import UNSAFE_WARNING, IsolationUnavailable, Sandbox
 from gradeflow import redis_keys
 from gradeflow.db import make_engine, make_sessionmaker
 from gradeflow.priority import lower_priority
 from gradeflow.settings import Settings
-from workflows.client import connect, ensure_search_attributes, metrics_runtime
+from sandbox import UNSAFE_WARNING, IsolationUnavailable, Sandbox
 from worker.gauges import QueueGauges
 from worker.intake import Dispatcher, Reconciler
-from workflows.config import GRADING_TASK_QUEUE, REGRADE_TASK_QUEUE
 from workflows.check_solution import CheckSolution
+from workflows.client import connect, ensure_search_attributes, metrics_runtime
+from workflows.config import GRADING_TASK_QUEUE, REGRADE_TASK_QUEUE
 from workflows.grade_submission import GradeSubmission
 from workflows.regrade_cohort import RegradeCohort, RegradeSubmission
 

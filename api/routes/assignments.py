@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-
 import uuid
 from datetime import timedelta
 
@@ -26,11 +25,11 @@ from api.schemas import (
     assignment_out,
     errors,
 )
-from workflows.check_solution import CheckSolution, SolutionCheck, SolutionCheckResult
-from workflows.config import GRADING_TASK_QUEUE
 from gradeflow import redis_keys
 from gradeflow.models import TEST_ERROR, Assignment
 from gradeflow.versions import test_version
+from workflows.check_solution import CheckSolution, SolutionCheck, SolutionCheckResult
+from workflows.config import GRADING_TASK_QUEUE
 
 router = APIRouter(prefix="/assignments", tags=["assignments"], responses=errors(*SIGNED_IN))
 STAFF_ROLES = ("instructor", "operator")
@@ -88,7 +87,7 @@ async def run_check(request: Request, check: SolutionCheck) -> SolutionCheckResu
         return await client.execute_workflow(CheckSolution.run, check, id=f"check-{uuid.uuid4()}",
                                              task_queue=GRADING_TASK_QUEUE, execution_timeout=CHECK_TIMEOUT)
     except Exception as exc:  # noqa: BLE001 - Temporal unreachable, no worker in time, or the check failed
-        raise unavailable(TEMPORAL, f"the grader could not check the tests: {type(exc).__name__}")
+        raise unavailable(TEMPORAL, f"the grader could not check the tests: {type(exc).__name__}") from None
 
 
 async def refuse_broken_tests(request: Request, test_code: str, limits: dict, reference_solution: str | None) -> None:
@@ -128,7 +127,7 @@ async def create_assignment(body: AssignmentCreate, _: Instructor, session: Sess
     try:
         await session.commit()
     except IntegrityError:
-        raise ApiError(409, f"An assignment with slug '{assignment.slug}' already exists; choose another slug.")
+        raise ApiError(409, f"An assignment with slug '{assignment.slug}' already exists; choose another slug.") from None
     await session.refresh(assignment)
     await purge_assignment_cache(redis)
     return assignment_out(assignment, staff=True)

@@ -43,6 +43,6 @@ async def health(request: Request):
         await client.service_client.check_health()
 
     results = dict(zip(("database", "redis", "temporal"),
-                       await asyncio.gather(_check(database), _check(redis), _check(temporal))))
+                       await asyncio.gather(_check(database), _check(redis), _check(temporal)), strict=True))
     healthy = all(v == "ok" for v in results.values())
     return JSONResponse({"status": "ok" if healthy else "degraded", **results}, status_code=200 if healthy else 503)

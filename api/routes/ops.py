@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -19,11 +19,33 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import Principal, RedisDep, SessionDep, SettingsDep, require_role, temporal_client
 from api.errors import TEMPORAL, ApiError, dependency_of, unavailable
-from api.params import AssignmentFilter, BatchFilter, CohortFilter, SubmissionFilter, Text, UserFilter, WorkflowId
-from api.schemas import STAFF, OpsHistory, OpsMetrics, OpsProblems, OpsWorkflow, TerminateRequest, errors
+from api.params import (
+    AssignmentFilter,
+    BatchFilter,
+    CohortFilter,
+    SubmissionFilter,
+    Text,
+    UserFilter,
+    WorkflowId,
+)
+from api.schemas import (
+    STAFF,
+    OpsHistory,
+    OpsMetrics,
+    OpsProblems,
+    OpsWorkflow,
+    TerminateRequest,
+    errors,
+)
 from gradeflow import redis_keys
 from gradeflow.models import Cohort, Submission
-from workflows.config import ASSIGNMENT_KEY, COHORT_KEY, REGRADE_BATCH_KEY, USER_KEY, grade_workflow_id
+from workflows.config import (
+    ASSIGNMENT_KEY,
+    COHORT_KEY,
+    REGRADE_BATCH_KEY,
+    USER_KEY,
+    grade_workflow_id,
+)
 from workflows.start import start_grading
 
 router = APIRouter(prefix="/ops", tags=["ops"], responses=errors(*STAFF))
@@ -81,7 +103,7 @@ async def find_workflows(_: Operator, request: Request, settings: SettingsDep,
         try:
             uuid.UUID(submission_id)
         except ValueError:
-            raise ApiError(422, f"'{submission_id}' is not a submission id (a UUID).")
+            raise ApiError(422, f"'{submission_id}' is not a submission id (a UUID).") from None
     query = visibility_query(submission_id, user_id, assignment_id, cohort, batch_id, status)
     client = await temporal_client(request)
     found = []
@@ -99,9 +121,9 @@ def timeline(events: list) -> list[dict[str, Any]]:
     scheduled: dict[int, dict[str, Any]] = {}
     started: dict[int, datetime] = {}
     rows = []
-    first = events[0].event_time.ToDatetime(timezone.utc) if events else None
+    first = events[0].event_time.ToDatetime(UTC) if events else None
     for e in events:
-        at = e.event_time.ToDatetime(timezone.utc)
+        at = e.event_time.ToDatetime(UTC)
         row: dict[str, Any] = {"event_id": e.event_id, "time": at, "type": _name(e.event_type),
                                "offset_ms": int((at - first).total_seconds() * 1000) if first else 0}
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
@@ -173,11 +195,11 @@ async def workflow_history(workflow_id: WorkflowId, _: Operator, request: Reques
         events = [e async for e in handle.fetch_history_events()]
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
-            raise ApiError(404, f"No workflow {workflow_id} in Temporal.")
-        raise temporal_refused(exc)
+            raise ApiError(404, f"No workflow {workflow_id} in Temporal.") from None
+        raise temporal_refused(exc) from None
     pending = [{"activity": p.activity_type.name, "attempt": p.attempt, "state": MessageToDict(p).get("state", ""),
                 "last_failure": p.last_failure.message or None,
-                "last_heartbeat": p.last_heartbeat_time.ToDatetime(timezone.utc) if p.HasField("last_heartbeat_time")
+                "last_heartbeat": p.last_heartbeat_time.ToDatetime(UTC) if p.HasField("last_heartbeat_time")
                 else None}
                for p in desc.raw_description.pending_activities]
     return OpsHistory(workflow=workflow_out(desc, settings), events=timeline(events), pending_activities=pending,
@@ -192,8 +214,8 @@ async def problems(_: Operator, request: Request, settings: SettingsDep, session
     """Failed workflows, gradings running too long, and submissions stuck or in error."""
     client = await temporal_client(request)
     stuck_for = timedelta(seconds=stuck_after_seconds)
-    since = (datetime.now(timezone.utc) - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    stuck_before = (datetime.now(timezone.utc) - stuck_for).strftime("%Y-%m-%dT%H:%M:%SZ")
+    since = (datetime.now(UTC) - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stuck_before = (datetime.now(UTC) - stuck_for).strftime("%Y-%m-%dT%H:%M:%SZ")
     failed = [workflow_out(w, settings) async for w in client.list_workflows(
         f"ExecutionStatus IN ('Failed', 'TimedOut', 'Terminated') AND StartTime > '{since}'", limit=100)]
     stuck = [workflow_out(w, settings) async for w in client.list_workflows(
@@ -202,8 +224,8 @@ async def problems(_: Operator, request: Request, settings: SettingsDep, session
     rows = (await session.execute(text(
         "SELECT id, status, error, created_at FROM submissions WHERE (status = 'error' AND created_at > :since) "
         "OR (status IN ('queued', 'grading') AND created_at < :stuck) ORDER BY created_at DESC LIMIT 200"),
-        {"since": datetime.now(timezone.utc) - timedelta(hours=hours),
-         "stuck": datetime.now(timezone.utc) - stuck_for})).all()
+        {"since": datetime.now(UTC) - timedelta(hours=hours),
+         "stuck": datetime.now(UTC) - stuck_for})).all()
     return OpsProblems(failed_workflows=failed, stuck_workflows=stuck, submissions=[
         {"id": str(r.id), "status": r.status, "error": r.error, "created_at": r.created_at,
          "workflow_id": grade_workflow_id(str(r.id))} for r in rows])
@@ -220,7 +242,7 @@ def submission_of(workflow_id: str) -> uuid.UUID:
     try:
         return uuid.UUID(workflow_id.removeprefix("grade-"))
     except ValueError:
-        raise ApiError(422, f"Only grading workflows (grade-<submission id>) can be retried, not '{workflow_id}'.")
+        raise ApiError(422, f"Only grading workflows (grade-<submission id>) can be retried, not '{workflow_id}'.") from None
 
 
 @router.post("/workflows/{workflow_id}/retry", response_model=OpsWorkflow, responses=errors(404, 409))
@@ -247,24 +269,24 @@ async def retry(workflow_id: WorkflowId, _: Operator, request: Request, settings
             raise ApiError(409, f"{workflow_id} is still running; terminate it first if it is stuck.")
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
-            raise temporal_refused(exc)
+            raise temporal_refused(exc) from None
     before = (sub.status, sub.error)
     sub.status, sub.error = "queued", None
     try:
         await session.commit()
     except IntegrityError:  # the one-pending-submission-per-student rule
         await session.rollback()
-        raise ApiError(409, "The student has another submission pending; retry this one when it is done.")
+        raise ApiError(409, "The student has another submission pending; retry this one when it is done.") from None
     await redis.delete(redis_keys.submission_status(str(sub_id)))
     try:
         handle = await start_grading(client, str(sub_id), str(sub.assignment_id), str(sub.user_id), cohort or "",
                                      again=True)
     except WorkflowAlreadyStartedError:
-        raise ApiError(409, f"{workflow_id} was started again a moment ago (another retry); watch that run.")
+        raise ApiError(409, f"{workflow_id} was started again a moment ago (another retry); watch that run.") from None
     except RPCError as exc:  # nothing started: put the submission back as it was
         sub.status, sub.error = before
         await session.commit()
-        raise temporal_refused(exc, "could not start the retry")
+        raise temporal_refused(exc, "could not start the retry") from None
     return workflow_out(await handle.describe(), settings)
 
 
@@ -279,10 +301,10 @@ async def terminate(workflow_id: WorkflowId, body: TerminateRequest, _: Operator
         return workflow_out(await handle.describe(), settings)
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
-            raise ApiError(404, f"No running workflow {workflow_id} in Temporal.")
+            raise ApiError(404, f"No running workflow {workflow_id} in Temporal.") from None
         if dependency_of(exc) == TEMPORAL:
-            raise unavailable(TEMPORAL, exc.status.name)
-        raise ApiError(409, f"Could not terminate {workflow_id}: {exc.message}")
+            raise unavailable(TEMPORAL, exc.status.name) from None
+        raise ApiError(409, f"Could not terminate {workflow_id}: {exc.message}") from None
 
 
 METRICS_SQL = text("""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request
@@ -20,7 +20,16 @@ from api.errors import ApiError
 from api.params import BatchId
 from api.schemas import STAFF, RegradeChange, RegradeCreate, RegradeOut, errors
 from gradeflow import redis_keys
-from gradeflow.models import BATCH_ACTIVE, Assignment, Cohort, Enrollment, GradingRun, RegradeBatch, Submission, User
+from gradeflow.models import (
+    BATCH_ACTIVE,
+    Assignment,
+    Cohort,
+    Enrollment,
+    GradingRun,
+    RegradeBatch,
+    Submission,
+    User,
+)
 from workflows.config import (
     ASSIGNMENT_KEY,
     COHORT_KEY,
@@ -35,7 +44,7 @@ router = APIRouter(prefix="/regrades", tags=["regrades"], responses=errors(*STAF
 
 
 def regrade_out(batch: RegradeBatch, cohort_slug: str) -> RegradeOut:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     elapsed = ((batch.finished_at or now) - batch.started_at).total_seconds() if batch.started_at else 0.0
     rate = batch.done / elapsed if elapsed > 0 else 0.0
     eta = (batch.total - batch.done) / rate if rate > 0 and batch.status in ("running", "queued") else None
@@ -52,7 +61,7 @@ async def get_batch(session: AsyncSession, user: Principal, batch_id: str) -> tu
     try:
         key = uuid.UUID(batch_id)
     except ValueError:
-        raise ApiError(422, f"'{batch_id}' is not a regrade batch id (a UUID).")
+        raise ApiError(422, f"'{batch_id}' is not a regrade batch id (a UUID).") from None
     row = (await session.execute(select(RegradeBatch, Cohort.slug).join(Cohort, RegradeBatch.cohort_id == Cohort.id)
                                  .where(RegradeBatch.id == key))).first()
     if row is None or not await teaches(session, user, row[0].cohort_id):
@@ -96,10 +105,10 @@ async def start_regrade(body: RegradeCreate, user: Instructor, session: SessionD
             id=batch.workflow_id, task_queue=REGRADE_TASK_QUEUE, execution_timeout=REGRADE_WORKFLOW_EXECUTION_TIMEOUT,
             search_attributes=TypedSearchAttributes(attributes))
     except Exception as exc:  # noqa: BLE001 - Temporal unreachable: say so, leave nothing half-started
-        batch.status, batch.finished_at = "failed", datetime.now(timezone.utc)
+        batch.status, batch.finished_at = "failed", datetime.now(UTC)
         await session.commit()
         raise ApiError(503, f"Could not start the regrade: Temporal is unavailable ({type(exc).__name__}). "
-                            "Nothing was changed; try again shortly.")
+                            "Nothing was changed; try again shortly.") from None
     await session.refresh(batch)
     return regrade_out(batch, cohort.slug)
 
@@ -140,7 +149,7 @@ async def _control(request: Request, session: AsyncSession, redis, user: Princip
     try:
         await handle.signal(action)
     except Exception as exc:  # noqa: BLE001
-        raise ApiError(503, f"Could not reach the regrade workflow ({type(exc).__name__}); try again shortly.")
+        raise ApiError(503, f"Could not reach the regrade workflow ({type(exc).__name__}); try again shortly.") from None
     await session.refresh(batch)
     return regrade_out(batch, slug)
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -49,7 +49,7 @@ def check_code(code: str, max_bytes: int) -> None:
     try:
         size = len(code.encode("utf-8"))
     except UnicodeEncodeError:
-        raise ApiError(422, "code is not valid UTF-8 (it contains unpaired surrogates). Send UTF-8 text.")
+        raise ApiError(422, "code is not valid UTF-8 (it contains unpaired surrogates). Send UTF-8 text.") from None
     if size > max_bytes:
         raise ApiError(413, f"code is {size:,} bytes; the limit is {max_bytes:,} bytes ({max_bytes // 1024} KiB). "
                             "Submit only your solution.")
@@ -124,7 +124,7 @@ async def answer_from_cache(session: AsyncSession, sub: Submission, earlier_id: 
     sub.status, sub.cached, sub.cached_from, sub.workflow_id = "graded", True, hit.id, None
     sub.passed, sub.score, sub.verdict, sub.tests = hit.passed, hit.score, hit.verdict, hit.tests
     sub.details = hit.details or {}
-    sub.test_version, sub.graded_at = test_version, datetime.now(timezone.utc)
+    sub.test_version, sub.graded_at = test_version, datetime.now(UTC)
     sub.created_at = sub.graded_at
     session.add(sub)
     await session.commit()
@@ -163,7 +163,7 @@ async def create_submission(assignment_id: AssignmentId, body: SubmissionCreate,
                 "assignment_id": assignment_id, "id": sub_id, "user_id": user.id, "cohort_id": user.cohort_id,
                 "code": body.code, "code_hash": sub.code_hash, "workflow_id": sub.workflow_id})).first()
     except IntegrityError:  # another submission of this user is queued or grading (the one-pending index)
-        raise pending_error(await pending_submission(session, user.id) or "unknown")
+        raise pending_error(await pending_submission(session, user.id) or "unknown") from None
     except Exception:  # not accepted (PostgreSQL down: a 503): the attempt does not count against the rate limit
         await refund_rate(redis, user)
         raise
@@ -200,7 +200,7 @@ def parse_id(submission_id: str) -> uuid.UUID:
     try:
         return uuid.UUID(submission_id)
     except ValueError:
-        raise ApiError(422, f"'{submission_id}' is not a submission id (a UUID).")
+        raise ApiError(422, f"'{submission_id}' is not a submission id (a UUID).") from None
 
 
 async def visible_payload(session: AsyncSession, redis: Redis, user: Principal, sub_id: uuid.UUID) -> dict[str, Any]:

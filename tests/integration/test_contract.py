@@ -48,7 +48,7 @@ OK = "ok"
 
 
 def cells(anonymous, owner, other_student, instructor, other_instructor, operator) -> dict[str, object]:
-    return dict(zip(WHO, (anonymous, owner, other_student, instructor, other_instructor, operator)))
+    return dict(zip(WHO, (anonymous, owner, other_student, instructor, other_instructor, operator), strict=True))
 
 
 SIGNED_IN = cells(401, OK, OK, OK, OK, OK)

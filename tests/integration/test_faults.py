@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -130,64 +131,71 @@ def test_postgres_stopped_under_load_answers_503s_and_loses_nothing(own_stack: S
           f"cached polls during the outage {dict(during)}, {len(ids)} accepted and graded once, 0 dropped")
 
 
+def freeze_during_a_burst(stack: Stack, redis: subprocess.Popen, burst: int, freeze: float,
+                          went_back: list[str]) -> None:
+    """One round: `burst` students submit and follow their results while Redis is frozen for `freeze` seconds;
+    then no result reads older than PostgreSQL, at once and a while later."""
+    tokens = [stack.new_user() for _ in range(burst)]
+    seen: dict[str, int] = {}
+    ids: dict[str, str] = {}
+    lock = threading.Lock()
+
+    def follow(token: str) -> None:
+        with httpx.Client(base_url=f"{stack.api_url}/api/v1", headers={"Authorization": f"Bearer {token}"},
+                          timeout=60) as c:
+            r = c.post("/assignments/1/submissions", json={"code": unique(RIGHT_HELLO)})
+            assert r.status_code == 202, r.text
+            sub_id = r.json()["id"]
+            with lock:
+                ids[sub_id] = token
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                status = c.get(f"/submissions/{sub_id}").json()["status"]
+                with lock:
+                    if rank(status) < seen.get(sub_id, -1):
+                        went_back.append(f"{sub_id}: {status} after rank {seen[sub_id]}")
+                    seen[sub_id] = max(seen.get(sub_id, -1), rank(status))
+                if status in FINAL:
+                    return
+                time.sleep(0.3)
+
+    threads = [threading.Thread(target=follow, args=(t,)) for t in tokens]
+    for t in threads:
+        t.start()
+    time.sleep(1)
+    os.kill(redis.pid, signal.SIGSTOP)
+    time.sleep(freeze)
+    os.kill(redis.pid, signal.SIGCONT)
+    for t in threads:
+        t.join(320)
+    assert len(ids) == burst
+    rows = graded_once(stack, list(ids))
+    assert sorted(n for _, n in rows) == [1] * burst and {s for s, _ in rows} == {"graded"}
+
+    def older_than_postgres() -> list[str]:
+        truth = dict(stack.sql("SELECT CAST(id AS text), status FROM submissions "
+                               "WHERE id = ANY(CAST(:ids AS uuid[]))", ids=list(ids)))
+        stale = []
+        for sub_id, token in ids.items():
+            with stack.client(token) as c:
+                read = c.get(f"/submissions/{sub_id}").json()["status"]
+            if rank(read) < rank(truth[sub_id]):
+                stale.append(f"{sub_id}: API says {read}, PostgreSQL {truth[sub_id]}")
+        return stale
+    assert older_than_postgres() == []
+    time.sleep(5 if not FULL else 60)  # late writes from the freeze land at the thaw: read again later
+    assert older_than_postgres() == []
+    print(f"\nRedis frozen {freeze} s during a burst of {burst}: {len(ids)} graded once, "
+          f"{sum(1 for _ in seen)} followed, none read older than PostgreSQL now or later")
+
+
 def test_a_frozen_redis_never_makes_a_result_go_back(own_stack: Stack):
     stack = own_stack
     burst, freeze, rounds = (200, 12, 3) if FULL else (40, 6, 2)
     redis = next(proc for name, proc in stack.services._procs if name == "redis")
     went_back: list[str] = []
     for _ in range(rounds):
-        tokens = [stack.new_user() for _ in range(burst)]
-        seen: dict[str, int] = {}
-        ids: dict[str, str] = {}
-        lock = threading.Lock()
-
-        def follow(token: str) -> None:
-            with httpx.Client(base_url=f"{stack.api_url}/api/v1", headers={"Authorization": f"Bearer {token}"},
-                              timeout=60) as c:
-                r = c.post("/assignments/1/submissions", json={"code": unique(RIGHT_HELLO)})
-                assert r.status_code == 202, r.text
-                sub_id = r.json()["id"]
-                with lock:
-                    ids[sub_id] = token
-                deadline = time.monotonic() + 300
-                while time.monotonic() < deadline:
-                    status = c.get(f"/submissions/{sub_id}").json()["status"]
-                    with lock:
-                        if rank(status) < seen.get(sub_id, -1):
-                            went_back.append(f"{sub_id}: {status} after rank {seen[sub_id]}")
-                        seen[sub_id] = max(seen.get(sub_id, -1), rank(status))
-                    if status in FINAL:
-                        return
-                    time.sleep(0.3)
-
-        threads = [threading.Thread(target=follow, args=(t,)) for t in tokens]
-        for t in threads:
-            t.start()
-        time.sleep(1)
-        os.kill(redis.pid, signal.SIGSTOP)
-        time.sleep(freeze)
-        os.kill(redis.pid, signal.SIGCONT)
-        for t in threads:
-            t.join(320)
-        assert len(ids) == burst
-        rows = graded_once(stack, list(ids))
-        assert sorted(n for _, n in rows) == [1] * burst and {s for s, _ in rows} == {"graded"}
-
-        def older_than_postgres() -> list[str]:
-            truth = dict(stack.sql("SELECT CAST(id AS text), status FROM submissions "
-                                   "WHERE id = ANY(CAST(:ids AS uuid[]))", ids=list(ids)))
-            stale = []
-            for sub_id, token in ids.items():
-                with stack.client(token) as c:
-                    read = c.get(f"/submissions/{sub_id}").json()["status"]
-                if rank(read) < rank(truth[sub_id]):
-                    stale.append(f"{sub_id}: API says {read}, PostgreSQL {truth[sub_id]}")
-            return stale
-        assert older_than_postgres() == []
-        time.sleep(5 if not FULL else 60)  # late writes from the freeze land at the thaw: read again later
-        assert older_than_postgres() == []
-        print(f"\nRedis frozen {freeze} s during a burst of {burst}: {len(ids)} graded once, "
-              f"{sum(1 for _ in seen)} followed, none read older than PostgreSQL now or later")
+        freeze_during_a_burst(stack, redis, burst, freeze, went_back)
     assert went_back == [], went_back[:5]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -131,7 +131,7 @@ def test_pause_stops_new_gradings_within_a_second_and_resume_finishes(stack: Sta
     wait_for(lambda: batch(stack, teacher, started["id"])["done"] >= 20, 60, "the regrade to get going")
     with stack.client(teacher) as c:
         paused = c.post(f"/regrades/{started['id']}/pause")
-    paused_at = datetime.now(timezone.utc)
+    paused_at = datetime.now(UTC)
     assert paused.status_code == 200 and paused.json()["status"] == "paused"
 
     async def in_flight(client: Client):

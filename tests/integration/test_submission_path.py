@@ -201,7 +201,7 @@ def test_flushing_redis_after_accepting_loses_nothing(stack: Stack):
         assert r.xlen("gradeflow:intake") == 0
     finally:
         stack.worker.start()
-    for token, sub_id in zip(tokens, ids):
+    for token, sub_id in zip(tokens, ids, strict=True):
         graded = stack.wait_graded(token, sub_id, timeout=60)
         assert (graded["status"], graded["passed"]) == ("graded", True)
     rows = stack.sql("SELECT count(*) FROM grading_runs WHERE submission_id = ANY(:ids)",

@@ -127,7 +127,8 @@ def test_gradeflow_up_restarts_what_dies_and_loses_nothing(tmp_path):
     try:
         wait_for(lambda: "GradeFlow is running" in out.read_text(), 180, "`gradeflow up` to print its banner")
         database_url = json.loads((home / "runtime.json").read_text())["database_url"]
-        tokens = [run_async(lambda: in_transaction(database_url, lambda s: add_user(s, f"s{i}", "student", "demo")))[1]
+        tokens = [run_async(lambda i=i: in_transaction(database_url,
+                                                         lambda s: add_user(s, f"s{i}", "student", "demo")))[1]
                   for i in range(30)]
 
         def keep_asking():  # the API must answer throughout, whatever else dies
@@ -161,14 +162,15 @@ def test_gradeflow_up_restarts_what_dies_and_loses_nothing(tmp_path):
         for name in ("temporal", "redis"):
             pid = supervised_pid(home, name)
             os.killpg(pid, signal.SIGKILL)
-            wait_for(lambda: supervised_pid(home, name) not in (0, pid), 30, f"{name} to be restarted")
+            wait_for(lambda name=name, pid=pid: supervised_pid(home, name) not in (0, pid), 30,
+                     f"{name} to be restarted")
         ids += burst(tokens[20:30])
 
         def graded(token: str, sub_id: str) -> bool:
             with httpx.Client(timeout=10, headers={"Authorization": f"Bearer {token}"}) as c:
                 return c.get(f"{api}/submissions/{sub_id}").json().get("status") == "graded"
-        for token, sub_id in zip(tokens, ids):
-            wait_for(lambda: graded(token, sub_id), 120, f"submission {sub_id} to be graded")
+        for token, sub_id in zip(tokens, ids, strict=True):
+            wait_for(lambda token=token, sub_id=sub_id: graded(token, sub_id), 120, f"submission {sub_id} to be graded")
         async def runs_of(session):
             return (await session.execute(text(
                 "SELECT submission_id, count(*) FROM grading_runs WHERE submission_id = ANY(CAST(:ids AS uuid[])) "

@@ -7,8 +7,8 @@ correct submission graded right after passes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 WRONG = "\ndef add(a, b):\n    return 0\n"
 

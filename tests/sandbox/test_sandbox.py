@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from gradeflow.seed_course import COURSE
 from sandbox import DEFAULT_LIMITS, IsolationUnavailable, Sandbox
 from sandbox.confine import UID_BASE
-from gradeflow.seed_course import COURSE
 from tests.conftest import wait_for
 from tests.sandbox.attacks import ATTACKS, Attack
 from tests.sandbox.conftest import ADD_TESTS, CORRECT_ADD, FAST, Grader
@@ -29,7 +29,8 @@ def run_processes() -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                uid_line = next(l for l in (entry / "status").read_text().splitlines() if l.startswith("Uid:"))
+                uid_line = next(line for line in (entry / "status").read_text().splitlines()
+                                if line.startswith("Uid:"))
             except (OSError, StopIteration):
                 continue
             if int(uid_line.split()[1]) >= UID_BASE:

@@ -15,7 +15,15 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import POSTGRES, REDIS, TEMPORAL, ErrorsAsAnswers, answer_for, dependency_of, in_words
+from api.errors import (
+    POSTGRES,
+    REDIS,
+    TEMPORAL,
+    ErrorsAsAnswers,
+    answer_for,
+    dependency_of,
+    in_words,
+)
 from gradeflow.status_cache import moved_on, rank
 from tests.conftest import run_async
 

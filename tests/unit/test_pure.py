@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from activities.grading import score_of
 from api.errors import validation_message
-from gradeflow.settings import Settings
 from gradeflow import versions
+from gradeflow.settings import Settings
 
 
 def test_test_version_changes_with_tests_cases_and_limits_only():
