@@ -95,8 +95,13 @@ DETAIL_FIELDS = ("message", "stdout", "stderr", "cpu_ms", "wall_ms", "peak_memor
 
 def job_for(sub: Submission, assignment: Assignment, nice: int = 0) -> SandboxJob:
     """The sandbox job that grades a submission against its assignment's current tests and limits."""
-    return SandboxJob(code=sub.code, test_code=assignment.test_code, io_cases=list(assignment.io_cases or []),
-                      limits=dict(assignment.limits), nice=nice)
+    return SandboxJob(
+        code=sub.code,
+        test_code=assignment.test_code,
+        io_cases=list(assignment.io_cases or []),
+        limits=dict(assignment.limits),
+        nice=nice,
+    )
 
 
 def score_of(tests: list[dict[str, Any]], max_score: float) -> float:
@@ -109,24 +114,37 @@ def score_of(tests: list[dict[str, Any]], max_score: float) -> float:
 
 def report_finished(sub: Submission) -> None:
     """Log a finished live grading (with its ids) and count it in the metrics (when the worker serves them)."""
-    extra = {"submission_id": str(sub.id), "user_id": sub.user_id, "assignment_id": sub.assignment_id,
-             "status": sub.status, "verdict": sub.verdict}
+    extra = {
+        "submission_id": str(sub.id),
+        "user_id": sub.user_id,
+        "assignment_id": sub.assignment_id,
+        "status": sub.status,
+        "verdict": sub.verdict,
+    }
     if sub.status == "error":
         activity.logger.warning("submission %s: grading failed: %s", sub.id, sub.error, extra=extra)
     else:
         activity.logger.info("submission %s graded: %s", sub.id, sub.verdict, extra=extra)
     meter = activity.metric_meter()
     meter.create_counter("gradeflow_gradings", "Live gradings finished, by status and verdict").add(
-        1, {"status": sub.status, "verdict": sub.verdict or ""})
+        1, {"status": sub.status, "verdict": sub.verdict or ""}
+    )
     if sub.graded_at and sub.created_at:
-        meter.create_histogram_float("gradeflow_submit_to_result_seconds",
-                                     "Seconds from a submission's arrival to its result").record(
-            max((sub.graded_at - sub.created_at).total_seconds(), 0.0))
+        meter.create_histogram_float(
+            "gradeflow_submit_to_result_seconds",
+            "Seconds from a submission's arrival to its result",
+        ).record(max((sub.graded_at - sub.created_at).total_seconds(), 0.0))
 
 
 class GradingActivities:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: Redis, sandbox: Sandbox,
-                 concurrency: int, on_finished: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        redis: Redis,
+        sandbox: Sandbox,
+        concurrency: int,
+        on_finished: Callable[[str], None] | None = None,
+    ) -> None:
         self.sessions = sessions
         self.redis = redis
         self.sandbox = sandbox
@@ -153,19 +171,28 @@ class GradingActivities:
         sub_id = uuid.UUID(req.submission_id)
         async with self.sessions() as session:
             await autocommit(session)
-            row = (await session.execute(
-                select(Submission, Assignment).join(Assignment, Submission.assignment_id == Assignment.id)
-                .where(Submission.id == sub_id)
-            )).first()
+            row = (
+                await session.execute(
+                    select(Submission, Assignment)
+                    .join(Assignment, Submission.assignment_id == Assignment.id)
+                    .where(Submission.id == sub_id)
+                )
+            ).first()
             if row is None:
-                raise ApplicationError(f"submission {sub_id} does not exist", type="SubmissionNotFound",
-                                       non_retryable=True)
+                raise ApplicationError(
+                    f"submission {sub_id} does not exist",
+                    type="SubmissionNotFound",
+                    non_retryable=True,
+                )
             sub, assignment = row
             if req.regrade_batch_id is None and sub.status == "queued":
                 # Only a queued submission becomes `grading`: a status never goes back.
                 claimed = await session.execute(
-                    update(Submission).where(Submission.id == sub_id, Submission.status == "queued")
-                    .values(status="grading"), execution_options={"synchronize_session": False})
+                    update(Submission)
+                    .where(Submission.id == sub_id, Submission.status == "queued")
+                    .values(status="grading"),
+                    execution_options={"synchronize_session": False},
+                )
                 if claimed.rowcount:
                     sub.status = "grading"
                     await self._publish(sub)
@@ -173,19 +200,32 @@ class GradingActivities:
         result = await self._heartbeating(job_for(sub, assignment))
         finished_at = datetime.now(UTC)
         return GradingOutcome(
-            submission_id=req.submission_id, test_version=assignment.test_version, verdict=result.verdict,
-            passed=result.passed, score=score_of(result.tests, sub.max_score), max_score=sub.max_score,
-            tests=result.tests, message=result.message, sandbox=result.sandbox, stdout=result.stdout,
-            stderr=result.stderr, cpu_ms=result.cpu_ms, wall_ms=result.wall_ms,
-            peak_memory_kb=result.peak_memory_kb, attempt=activity.info().attempt,
-            started_at=started_at.isoformat(), finished_at=finished_at.isoformat(),
+            submission_id=req.submission_id,
+            test_version=assignment.test_version,
+            verdict=result.verdict,
+            passed=result.passed,
+            score=score_of(result.tests, sub.max_score),
+            max_score=sub.max_score,
+            tests=result.tests,
+            message=result.message,
+            sandbox=result.sandbox,
+            stdout=result.stdout,
+            stderr=result.stderr,
+            cpu_ms=result.cpu_ms,
+            wall_ms=result.wall_ms,
+            peak_memory_kb=result.peak_memory_kb,
+            attempt=activity.info().attempt,
+            started_at=started_at.isoformat(),
+            finished_at=finished_at.isoformat(),
             regrade_batch_id=req.regrade_batch_id,
         )
 
     async def _heartbeating(self, job: SandboxJob):
         grading = asyncio.create_task(self._bounded(job))
         while not grading.done():  # also while waiting for a sandbox: that wait can be long
-            if not activity.info().is_local:  # a local activity is watched through its workflow task
+            if (
+                not activity.info().is_local
+            ):  # a local activity is watched through its workflow task
                 activity.heartbeat()
             await asyncio.wait({grading}, timeout=HEARTBEAT_EVERY_SECONDS)
         try:
@@ -200,8 +240,14 @@ class GradingActivities:
     @activity.defn(name="check_solution")
     async def check_solution(self, check: SolutionCheck) -> SolutionCheckResult:
         """Grade a reference solution against draft tests (nothing is stored)."""
-        result = await self._heartbeating(SandboxJob(code=check.code, test_code=check.test_code,
-                                                     io_cases=check.io_cases, limits=check.limits))
+        result = await self._heartbeating(
+            SandboxJob(
+                code=check.code,
+                test_code=check.test_code,
+                io_cases=check.io_cases,
+                limits=check.limits,
+            )
+        )
         return SolutionCheckResult(result.verdict, result.passed, result.message, result.tests)
 
     @activity.defn(name="record_grading")
@@ -213,27 +259,58 @@ class GradingActivities:
         details = {k: getattr(out, k) for k in DETAIL_FIELDS}
         # One statement, so one round trip and atomic: the grading run (once per submission and batch) and the
         # submission's new result.
-        run = insert(GradingRun).values(
-            submission_id=sub_id, regrade_batch_id=batch_id, test_version=out.test_version,
-            verdict=out.verdict, passed=out.passed, score=out.score, max_score=out.max_score, tests=tests,
-            **details, workflow_id=req.workflow_id, run_id=req.run_id,
-            attempt=out.attempt, started_at=datetime.fromisoformat(out.started_at),
-            finished_at=datetime.fromisoformat(out.finished_at),
-        ).on_conflict_do_nothing(constraint="uq_grading_runs_submission_batch").cte("grading_run")
-        broken = out.verdict == TEST_ERROR  # the tests failed to load: not graded, and not the student's doing
+        run = (
+            insert(GradingRun)
+            .values(
+                submission_id=sub_id,
+                regrade_batch_id=batch_id,
+                test_version=out.test_version,
+                verdict=out.verdict,
+                passed=out.passed,
+                score=out.score,
+                max_score=out.max_score,
+                tests=tests,
+                **details,
+                workflow_id=req.workflow_id,
+                run_id=req.run_id,
+                attempt=out.attempt,
+                started_at=datetime.fromisoformat(out.started_at),
+                finished_at=datetime.fromisoformat(out.finished_at),
+            )
+            .on_conflict_do_nothing(constraint="uq_grading_runs_submission_batch")
+            .cte("grading_run")
+        )
+        broken = (
+            out.verdict == TEST_ERROR
+        )  # the tests failed to load: not graded, and not the student's doing
         async with self.sessions() as session:
             await autocommit(session)
-            sub = (await session.execute(
-                update(Submission).where(Submission.id == sub_id).values(
-                    status="error" if broken else "graded", passed=None if broken else out.passed,
-                    score=None if broken else out.score, verdict=out.verdict, tests=tests, details=details,
-                    test_version=out.test_version, error=TESTS_BROKEN if broken else None,
-                    graded_at=datetime.fromisoformat(out.finished_at),
-                ).returning(Submission).add_cte(run)
-            )).scalar_one()
+            sub = (
+                await session.execute(
+                    update(Submission)
+                    .where(Submission.id == sub_id)
+                    .values(
+                        status="error" if broken else "graded",
+                        passed=None if broken else out.passed,
+                        score=None if broken else out.score,
+                        verdict=out.verdict,
+                        tests=tests,
+                        details=details,
+                        test_version=out.test_version,
+                        error=TESTS_BROKEN if broken else None,
+                        graded_at=datetime.fromisoformat(out.finished_at),
+                    )
+                    .returning(Submission)
+                    .add_cte(run)
+                )
+            ).scalar_one()
         if broken:
-            activity.logger.warning("assignment %s: its tests fail to load: %s", sub.assignment_id, out.message,
-                                    extra={"assignment_id": sub.assignment_id, "submission_id": str(sub.id)})
+            activity.logger.warning(
+                "assignment %s: its tests fail to load: %s",
+                sub.assignment_id,
+                out.message,
+                extra={"assignment_id": sub.assignment_id, "submission_id": str(sub.id)},
+            )
         await self._publish(sub)
         if batch_id is None:
             report_finished(sub)
@@ -242,12 +319,19 @@ class GradingActivities:
     @activity.defn(name="record_grading_failure")
     async def record_failure(self, req: GradingFailure) -> None:
         async with self.sessions() as session, session.begin():
-            sub = (await session.execute(
-                update(Submission).where(Submission.id == uuid.UUID(req.submission_id)).values(
-                    status="error", verdict="internal_error",
-                    error=f"Grading failed after retries: {req.message}", graded_at=datetime.now(UTC),
-                ).returning(Submission)
-            )).scalar_one_or_none()
+            sub = (
+                await session.execute(
+                    update(Submission)
+                    .where(Submission.id == uuid.UUID(req.submission_id))
+                    .values(
+                        status="error",
+                        verdict="internal_error",
+                        error=f"Grading failed after retries: {req.message}",
+                        graded_at=datetime.now(UTC),
+                    )
+                    .returning(Submission)
+                )
+            ).scalar_one_or_none()
         if sub is not None:
             await self._publish(sub)
             report_finished(sub)

@@ -74,7 +74,9 @@ class ChunkResult:
     graded: int = 0
     changed: int = 0
     errors: int = 0
-    not_done: list[str] = field(default_factory=list)  # left because the batch was paused or cancelled
+    not_done: list[str] = field(
+        default_factory=list
+    )  # left because the batch was paused or cancelled
 
 
 @dataclass
@@ -94,11 +96,16 @@ class BatchEnd:
 
 def latest_in_scope(cohort_id: int, assignment_id: int | None):
     """The latest finished submission of each student of the cohort per assignment in scope."""
-    query = (select(Submission.id, Submission.assignment_id, Submission.user_id)
-             .join(Enrollment, and_(Enrollment.user_id == Submission.user_id, Enrollment.cohort_id == cohort_id))
-             .where(Submission.status.in_(("graded", "error")))
-             .distinct(Submission.assignment_id, Submission.user_id)
-             .order_by(Submission.assignment_id, Submission.user_id, Submission.created_at.desc()))
+    query = (
+        select(Submission.id, Submission.assignment_id, Submission.user_id)
+        .join(
+            Enrollment,
+            and_(Enrollment.user_id == Submission.user_id, Enrollment.cohort_id == cohort_id),
+        )
+        .where(Submission.status.in_(("graded", "error")))
+        .distinct(Submission.assignment_id, Submission.user_id)
+        .order_by(Submission.assignment_id, Submission.user_id, Submission.created_at.desc())
+    )
     if assignment_id is not None:
         query = query.where(Submission.assignment_id == assignment_id)
     return query
@@ -109,8 +116,13 @@ def changed(old: float | None, new: float) -> bool:
 
 
 class RegradeActivities:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: Redis, sandbox: Sandbox,
-                 concurrency: int) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        redis: Redis,
+        sandbox: Sandbox,
+        concurrency: int,
+    ) -> None:
         self.sessions = sessions
         self.redis = redis
         self.sandbox = sandbox
@@ -118,14 +130,17 @@ class RegradeActivities:
         self.slots = asyncio.Semaphore(concurrency)
 
     async def _control(self, batch_id: str) -> str | None:
-        """"paused" or "cancelled" when an instructor holds the batch (Redis first, PostgreSQL if Redis is down)."""
+        """ "paused" or "cancelled" when an instructor holds the batch (Redis first, PostgreSQL if Redis is down)."""
         try:
             return await self.redis.get(redis_keys.regrade_control(batch_id))
         except Exception:  # noqa: BLE001
             async with self.sessions() as session:
-                status = await session.scalar(select(RegradeBatch.status).where(
-                    RegradeBatch.id == uuid.UUID(batch_id)))
-            return {"paused": "paused", "cancelling": "cancelled", "cancelled": "cancelled"}.get(status or "")
+                status = await session.scalar(
+                    select(RegradeBatch.status).where(RegradeBatch.id == uuid.UUID(batch_id))
+                )
+            return {"paused": "paused", "cancelling": "cancelled", "cancelled": "cancelled"}.get(
+                status or ""
+            )
 
     @activity.defn(name="start_regrade")
     async def start(self, ref: BatchRef) -> int:
@@ -143,25 +158,47 @@ class RegradeActivities:
     @activity.defn(name="fetch_regrade_page")
     async def fetch_page(self, req: PageRequest) -> Page:
         """One page of the scope by keyset on (assignment, student): never every id in one payload."""
-        scope = latest_in_scope(req.cohort_id, req.assignment_id).where(
-            tuple_(Submission.assignment_id, Submission.user_id) > tuple_(req.after_assignment, req.after_user)
-        ).limit(req.limit)
+        scope = (
+            latest_in_scope(req.cohort_id, req.assignment_id)
+            .where(
+                tuple_(Submission.assignment_id, Submission.user_id)
+                > tuple_(req.after_assignment, req.after_user)
+            )
+            .limit(req.limit)
+        )
         async with self.sessions() as session:
             rows = (await session.execute(scope)).all()
         if not rows:
             return Page([], req.after_assignment, req.after_user, True)
-        return Page([str(r.id) for r in rows], rows[-1].assignment_id, rows[-1].user_id, len(rows) < req.limit)
+        return Page(
+            [str(r.id) for r in rows],
+            rows[-1].assignment_id,
+            rows[-1].user_id,
+            len(rows) < req.limit,
+        )
 
     @activity.defn(name="regrade_chunk")
     async def grade_chunk(self, req: ChunkRequest) -> ChunkResult:
         batch_id = uuid.UUID(req.batch_id)
         ids = [uuid.UUID(i) for i in req.submission_ids]
         async with self.sessions() as session:
-            already = set((await session.execute(select(GradingRun.submission_id).where(
-                GradingRun.regrade_batch_id == batch_id, GradingRun.submission_id.in_(ids)))).scalars())
-            rows = (await session.execute(
-                select(Submission, Assignment).join(Assignment, Submission.assignment_id == Assignment.id)
-                .where(Submission.id.in_([i for i in ids if i not in already])))).all()
+            already = set(
+                (
+                    await session.execute(
+                        select(GradingRun.submission_id).where(
+                            GradingRun.regrade_batch_id == batch_id,
+                            GradingRun.submission_id.in_(ids),
+                        )
+                    )
+                ).scalars()
+            )
+            rows = (
+                await session.execute(
+                    select(Submission, Assignment)
+                    .join(Assignment, Submission.assignment_id == Assignment.id)
+                    .where(Submission.id.in_([i for i in ids if i not in already]))
+                )
+            ).all()
         result = ChunkResult()
         outcomes: list[tuple[Submission, Assignment, Any, datetime, datetime]] = []
         failure: SandboxError | None = None
@@ -175,7 +212,9 @@ class RegradeActivities:
                     return
                 started = datetime.now(UTC)
                 try:
-                    graded = await self.sandbox.run_in_sandbox(job_for(sub, assignment, nice=REGRADE_NICE))
+                    graded = await self.sandbox.run_in_sandbox(
+                        job_for(sub, assignment, nice=REGRADE_NICE)
+                    )
                 except SandboxError as exc:
                     failure = exc
                     result.not_done.append(str(sub.id))
@@ -188,49 +227,110 @@ class RegradeActivities:
             await self._record(req, batch_id, attempt, outcomes, result)
         if failure is not None:
             # Keep what was graded; the rest is retried (and, after the last attempt, counted as errors).
-            raise ApplicationError(f"sandbox failed during a regrade: {failure}", type="SandboxError")
+            raise ApplicationError(
+                f"sandbox failed during a regrade: {failure}", type="SandboxError"
+            )
         return result
 
-    async def _record(self, req: ChunkRequest, batch_id: uuid.UUID, attempt: int, outcomes: list,
-                      result: ChunkResult) -> None:
+    async def _record(
+        self,
+        req: ChunkRequest,
+        batch_id: uuid.UUID,
+        attempt: int,
+        outcomes: list,
+        result: ChunkResult,
+    ) -> None:
         runs = []
         for sub, assignment, graded, started, finished in outcomes:
             # Tests that fail to load grade nobody: the score stays, the run records why (an error of the batch).
-            score = (sub.score or 0.0) if graded.verdict == TEST_ERROR else score_of(graded.tests, sub.max_score)
-            runs.append(dict(
-                submission_id=sub.id, regrade_batch_id=batch_id, test_version=assignment.test_version,
-                verdict=graded.verdict, passed=graded.passed, score=score, previous_score=sub.score,
-                max_score=sub.max_score, tests=graded.tests, **{k: getattr(graded, k) for k in DETAIL_FIELDS},
-                workflow_id=req.workflow_id, run_id=req.run_id,
-                attempt=attempt, started_at=started, finished_at=finished))
+            score = (
+                (sub.score or 0.0)
+                if graded.verdict == TEST_ERROR
+                else score_of(graded.tests, sub.max_score)
+            )
+            runs.append(
+                dict(
+                    submission_id=sub.id,
+                    regrade_batch_id=batch_id,
+                    test_version=assignment.test_version,
+                    verdict=graded.verdict,
+                    passed=graded.passed,
+                    score=score,
+                    previous_score=sub.score,
+                    max_score=sub.max_score,
+                    tests=graded.tests,
+                    **{k: getattr(graded, k) for k in DETAIL_FIELDS},
+                    workflow_id=req.workflow_id,
+                    run_id=req.run_id,
+                    attempt=attempt,
+                    started_at=started,
+                    finished_at=finished,
+                )
+            )
         async with self.sessions() as session, session.begin():
-            inserted = set((await session.execute(
-                insert(GradingRun).values(runs).on_conflict_do_nothing(constraint="uq_grading_runs_submission_batch")
-                .returning(GradingRun.submission_id))).scalars())
+            inserted = set(
+                (
+                    await session.execute(
+                        insert(GradingRun)
+                        .values(runs)
+                        .on_conflict_do_nothing(constraint="uq_grading_runs_submission_batch")
+                        .returning(GradingRun.submission_id)
+                    )
+                ).scalars()
+            )
             recorded = [r for r in runs if r["submission_id"] in inserted]
             fresh = [r for r in recorded if r["verdict"] != TEST_ERROR]
             result.errors = len(recorded) - len(fresh)
             if result.errors:
-                await session.execute(update(RegradeBatch).where(RegradeBatch.id == batch_id).values(
-                    done=RegradeBatch.done + result.errors, errors=RegradeBatch.errors + result.errors))
+                await session.execute(
+                    update(RegradeBatch)
+                    .where(RegradeBatch.id == batch_id)
+                    .values(
+                        done=RegradeBatch.done + result.errors,
+                        errors=RegradeBatch.errors + result.errors,
+                    )
+                )
             if fresh:
                 table = Submission.__table__  # Core executemany: one statement, many rows
                 await session.execute(
-                    update(table).where(table.c.id == bindparam("sid")).values(
-                        score=bindparam("new_score"), passed=bindparam("new_passed"),
-                        verdict=bindparam("new_verdict"), tests=bindparam("new_tests"),
-                        details=bindparam("new_details"), test_version=bindparam("new_version")),
-                    [{"sid": r["submission_id"], "new_score": r["score"], "new_passed": r["passed"],
-                      "new_verdict": r["verdict"], "new_tests": r["tests"], "new_version": r["test_version"],
-                      "new_details": {k: r[k] for k in DETAIL_FIELDS}}
-                     for r in fresh])
+                    update(table)
+                    .where(table.c.id == bindparam("sid"))
+                    .values(
+                        score=bindparam("new_score"),
+                        passed=bindparam("new_passed"),
+                        verdict=bindparam("new_verdict"),
+                        tests=bindparam("new_tests"),
+                        details=bindparam("new_details"),
+                        test_version=bindparam("new_version"),
+                    ),
+                    [
+                        {
+                            "sid": r["submission_id"],
+                            "new_score": r["score"],
+                            "new_passed": r["passed"],
+                            "new_verdict": r["verdict"],
+                            "new_tests": r["tests"],
+                            "new_version": r["test_version"],
+                            "new_details": {k: r[k] for k in DETAIL_FIELDS},
+                        }
+                        for r in fresh
+                    ],
+                )
                 result.graded = len(fresh)
                 result.changed = sum(changed(r["previous_score"], r["score"]) for r in fresh)
-                await session.execute(update(RegradeBatch).where(RegradeBatch.id == batch_id).values(
-                    done=RegradeBatch.done + result.graded, changed=RegradeBatch.changed + result.changed))
+                await session.execute(
+                    update(RegradeBatch)
+                    .where(RegradeBatch.id == batch_id)
+                    .values(
+                        done=RegradeBatch.done + result.graded,
+                        changed=RegradeBatch.changed + result.changed,
+                    )
+                )
         if fresh:
             try:  # the status cache must not show the old score
-                await self.redis.delete(*[redis_keys.submission_status(str(r["submission_id"])) for r in fresh])
+                await self.redis.delete(
+                    *[redis_keys.submission_status(str(r["submission_id"])) for r in fresh]
+                )
             except Exception:  # noqa: BLE001
                 pass
 
@@ -241,28 +341,66 @@ class RegradeActivities:
         batch_id = uuid.UUID(failure.batch_id)
         now = datetime.now(UTC)
         async with self.sessions() as session, session.begin():
-            subs = (await session.execute(select(Submission, Assignment.test_version)
-                                          .join(Assignment, Submission.assignment_id == Assignment.id)
-                                          .where(Submission.id.in_([uuid.UUID(i) for i in failure.submission_ids]))
-                                          )).all()
+            subs = (
+                await session.execute(
+                    select(Submission, Assignment.test_version)
+                    .join(Assignment, Submission.assignment_id == Assignment.id)
+                    .where(Submission.id.in_([uuid.UUID(i) for i in failure.submission_ids]))
+                )
+            ).all()
             if not subs:
                 return 0
-            inserted = (await session.execute(insert(GradingRun).values([dict(
-                submission_id=s.id, regrade_batch_id=batch_id, test_version=version, verdict="internal_error",
-                passed=bool(s.passed), score=s.score or 0.0, previous_score=s.score, max_score=s.max_score,
-                tests=[], message=f"Not regraded: {failure.message}"[:2000], workflow_id=failure.workflow_id,
-                run_id=failure.run_id, attempt=0, started_at=now, finished_at=now) for s, version in subs])
-                .on_conflict_do_nothing(constraint="uq_grading_runs_submission_batch")
-                .returning(GradingRun.submission_id))).scalars().all()
-            await session.execute(update(RegradeBatch).where(RegradeBatch.id == batch_id).values(
-                done=RegradeBatch.done + len(inserted), errors=RegradeBatch.errors + len(inserted)))
+            inserted = (
+                (
+                    await session.execute(
+                        insert(GradingRun)
+                        .values(
+                            [
+                                dict(
+                                    submission_id=s.id,
+                                    regrade_batch_id=batch_id,
+                                    test_version=version,
+                                    verdict="internal_error",
+                                    passed=bool(s.passed),
+                                    score=s.score or 0.0,
+                                    previous_score=s.score,
+                                    max_score=s.max_score,
+                                    tests=[],
+                                    message=f"Not regraded: {failure.message}"[:2000],
+                                    workflow_id=failure.workflow_id,
+                                    run_id=failure.run_id,
+                                    attempt=0,
+                                    started_at=now,
+                                    finished_at=now,
+                                )
+                                for s, version in subs
+                            ]
+                        )
+                        .on_conflict_do_nothing(constraint="uq_grading_runs_submission_batch")
+                        .returning(GradingRun.submission_id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            await session.execute(
+                update(RegradeBatch)
+                .where(RegradeBatch.id == batch_id)
+                .values(
+                    done=RegradeBatch.done + len(inserted),
+                    errors=RegradeBatch.errors + len(inserted),
+                )
+            )
         return len(inserted)
 
     @activity.defn(name="finish_regrade")
     async def finish(self, end: BatchEnd) -> None:
         async with self.sessions() as session, session.begin():
-            await session.execute(update(RegradeBatch).where(RegradeBatch.id == uuid.UUID(end.batch_id)).values(
-                status=end.status, finished_at=datetime.now(UTC)))
+            await session.execute(
+                update(RegradeBatch)
+                .where(RegradeBatch.id == uuid.UUID(end.batch_id))
+                .values(status=end.status, finished_at=datetime.now(UTC))
+            )
         try:
             await self.redis.delete(redis_keys.regrade_control(end.batch_id))
         except Exception:  # noqa: BLE001

@@ -27,7 +27,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def get_redis(request: Request) -> Redis:  # async: a plain def would run in a thread for each request
+async def get_redis(
+    request: Request,
+) -> Redis:  # async: a plain def would run in a thread for each request
     return request.app.state.redis
 
 
@@ -43,6 +45,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 @dataclass(frozen=True)
 class Principal:
     """The signed-in user as a request sees it: who, which role, and the cohort their submissions count for."""
+
     id: int
     name: str
     role: str
@@ -53,8 +56,11 @@ class Principal:
 # Built once: composing a statement costs more Python than running it.
 WHO_HAS_TOKEN = (
     select(User.id, User.name, User.role, Cohort.id.label("cohort_id"), Cohort.slug)
-    .outerjoin(Enrollment, Enrollment.user_id == User.id).outerjoin(Cohort, Cohort.id == Enrollment.cohort_id)
-    .where(User.token_hash == bindparam("token_hash")).order_by(Cohort.id).limit(1)
+    .outerjoin(Enrollment, Enrollment.user_id == User.id)
+    .outerjoin(Cohort, Cohort.id == Enrollment.cohort_id)
+    .where(User.token_hash == bindparam("token_hash"))
+    .order_by(Cohort.id)
+    .limit(1)
 )
 
 
@@ -63,8 +69,9 @@ class TokenCache:
     PostgreSQL who is calling. A token whose user was removed, or whose stored hash changed, is refused once its
     entry expires: within `ttl` seconds. Unknown tokens are never cached."""
 
-    def __init__(self, engine: AsyncEngine, ttl: float, max_entries: int = 100_000,
-                 outage_ttl: float = 900) -> None:
+    def __init__(
+        self, engine: AsyncEngine, ttl: float, max_entries: int = 100_000, outage_ttl: float = 900
+    ) -> None:
         self.engine = engine
         self.entries: TTLCache[str, Principal] = TTLCache(maxsize=max_entries, ttl=ttl)
         # Tokens seen in the last `outage_ttl` seconds, consulted only while PostgreSQL is unreachable: students
@@ -93,15 +100,22 @@ class TokenCache:
 
 
 async def current_user(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     if credentials is None:
-        raise ApiError(401, "Missing API token: send the header 'Authorization: Bearer <token>'.",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "Missing API token: send the header 'Authorization: Bearer <token>'.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     user = await request.app.state.tokens.principal(credentials.credentials)
     if user is None:
-        raise ApiError(401, "Unknown or revoked API token: ask an instructor for a new one.",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "Unknown or revoked API token: ask an instructor for a new one.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return user
 
 
@@ -111,7 +125,10 @@ CurrentUser = Annotated[Principal, Depends(current_user)]
 def require_role(*roles: str):
     async def check(user: CurrentUser) -> Principal:
         if user.role not in roles:
-            raise ApiError(403, f"This needs the {' or '.join(roles)} role; you are signed in as a {user.role}.")
+            raise ApiError(
+                403,
+                f"This needs the {' or '.join(roles)} role; you are signed in as a {user.role}.",
+            )
         return user
 
     return Depends(check)
@@ -122,8 +139,11 @@ Instructor = Annotated[Principal, require_role("instructor")]
 
 async def teaches(session: AsyncSession, user: Principal, cohort_id: int) -> bool:
     """Whether the user is enrolled in (for staff: teaches) the cohort."""
-    return bool(await session.scalar(select(exists().where(Enrollment.user_id == user.id,
-                                                           Enrollment.cohort_id == cohort_id))))
+    return bool(
+        await session.scalar(
+            select(exists().where(Enrollment.user_id == user.id, Enrollment.cohort_id == cohort_id))
+        )
+    )
 
 
 async def temporal_client(request: Request):

@@ -30,10 +30,21 @@ POSTGRES, REDIS, TEMPORAL = "PostgreSQL", "Redis", "Temporal"
 REQUEST_ID = "x-request-id"
 
 # asyncpg's errors that mean "no usable connection", not "this statement is wrong".
-_PG_CONNECTION = (pg.PostgresConnectionError, pg.InterfaceError, pg.CannotConnectNowError, pg.AdminShutdownError,
-                  pg.CrashShutdownError, pg.TooManyConnectionsError)
-_TEMPORAL_DOWN = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED,
-                  RPCStatusCode.CANCELLED, RPCStatusCode.UNKNOWN}
+_PG_CONNECTION = (
+    pg.PostgresConnectionError,
+    pg.InterfaceError,
+    pg.CannotConnectNowError,
+    pg.AdminShutdownError,
+    pg.CrashShutdownError,
+    pg.TooManyConnectionsError,
+)
+_TEMPORAL_DOWN = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.UNKNOWN,
+}
 
 
 class BodyTooLarge(Exception):
@@ -41,7 +52,9 @@ class BodyTooLarge(Exception):
 
 
 class ApiError(Exception):
-    def __init__(self, status_code: int, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> None:
+    def __init__(
+        self, status_code: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.status_code = status_code
         self.detail = detail
@@ -51,9 +64,13 @@ class ApiError(Exception):
 
 def unavailable(dependency: str, what: str = "") -> ApiError:
     """The 503 for a dependency that is down: names it and says when to try again."""
-    return ApiError(503, f"{dependency} is unavailable{f' ({what})' if what else ''}; nothing was changed by this "
-                         f"request. Try again in a few seconds.",
-                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, dependency=dependency)
+    return ApiError(
+        503,
+        f"{dependency} is unavailable{f' ({what})' if what else ''}; nothing was changed by this "
+        f"request. Try again in a few seconds.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        dependency=dependency,
+    )
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
@@ -78,8 +95,13 @@ def dependency_of(exc: BaseException) -> str | None:
         chain = [leaf, leaf.__cause__, leaf.__context__]
         orig = getattr(leaf, "orig", None)
         if isinstance(leaf, (sa.OperationalError, sa.TimeoutError)) or (
-                isinstance(leaf, sa.DBAPIError) and (leaf.connection_invalidated or isinstance(
-                    orig, _PG_CONNECTION) or isinstance(getattr(orig, "__cause__", None), _PG_CONNECTION))):
+            isinstance(leaf, sa.DBAPIError)
+            and (
+                leaf.connection_invalidated
+                or isinstance(orig, _PG_CONNECTION)
+                or isinstance(getattr(orig, "__cause__", None), _PG_CONNECTION)
+            )
+        ):
             return POSTGRES
         if isinstance(leaf, _PG_CONNECTION):
             return POSTGRES
@@ -113,7 +135,9 @@ def in_words(exc: BaseException) -> str:
             return "unreachable: loading its data"
     if isinstance(leaf, RPCError):
         return f"unreachable: {leaf.status.name.lower().replace('_', ' ')}"
-    if isinstance(leaf, RuntimeError) and "connect" in str(leaf).lower():  # the Temporal SDK's connect failure
+    if (
+        isinstance(leaf, RuntimeError) and "connect" in str(leaf).lower()
+    ):  # the Temporal SDK's connect failure
         return "unreachable: cannot connect"
     if dependency_of(leaf) is not None:
         return "unreachable: connection lost"
@@ -152,15 +176,33 @@ def answer_for(exc: BaseException, request_id: str) -> tuple[int, dict[str, Any]
     dependency = dependency_of(exc)
     if dependency is not None:
         err = unavailable(dependency, in_words(exc))
-        return err.status_code, {"detail": err.detail, **err.extra, "request_id": request_id}, err.headers or {}
+        return (
+            err.status_code,
+            {"detail": err.detail, **err.extra, "request_id": request_id},
+            err.headers or {},
+        )
     if any(isinstance(leaf, BodyTooLarge) for leaf in _leaves(exc)):
         return 413, {"detail": str(_leaves(exc)[0]), "request_id": request_id}, {}
     if any(isinstance(leaf, sa.DataError) for leaf in _leaves(exc)):
         # A value the edge let through but PostgreSQL cannot store: still the request's fault.
-        return 422, {"detail": "A value in the request cannot be stored (out of range or not valid text). Check "
-                               "numbers and text fields and send it again.", "request_id": request_id}, {}
-    return 500, {"detail": f"Something went wrong on our side; it has been logged as request {request_id}. "
-                           "Try again, and tell an operator if it keeps happening.", "request_id": request_id}, {}
+        return (
+            422,
+            {
+                "detail": "A value in the request cannot be stored (out of range or not valid text). Check "
+                "numbers and text fields and send it again.",
+                "request_id": request_id,
+            },
+            {},
+        )
+    return (
+        500,
+        {
+            "detail": f"Something went wrong on our side; it has been logged as request {request_id}. "
+            "Try again, and tell an operator if it keeps happening.",
+            "request_id": request_id,
+        },
+        {},
+    )
 
 
 def _where(exc: BaseException) -> str:
@@ -169,7 +211,9 @@ def _where(exc: BaseException) -> str:
     while tb is not None:
         last = tb
         tb = tb.tb_next
-    return f"{last.tb_frame.f_code.co_filename.rsplit('/', 2)[-1]}:{last.tb_lineno}" if last else "?"
+    return (
+        f"{last.tb_frame.f_code.co_filename.rsplit('/', 2)[-1]}:{last.tb_lineno}" if last else "?"
+    )
 
 
 class ErrorsAsAnswers:
@@ -192,7 +236,10 @@ class ErrorsAsAnswers:
             nonlocal started, finished
             if message["type"] == "http.response.start":
                 started = True
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 finished = True
             await send(message)
@@ -202,39 +249,64 @@ class ErrorsAsAnswers:
         except Exception as exc:  # noqa: BLE001 - the last line of defence: every failure gets an answer
             status, body, headers = answer_for(exc, request_id)
             leaf = _leaves(exc)[0]
-            line = (f"{scope.get('method')} {scope.get('path')} -> {status}: {type(leaf).__name__}: "
-                    f"{str(leaf)[:200]} at {_where(leaf)}")
+            line = (
+                f"{scope.get('method')} {scope.get('path')} -> {status}: {type(leaf).__name__}: "
+                f"{str(leaf)[:200]} at {_where(leaf)}"
+            )
             extra = {"request_id": request_id}
             (log.warning if status < 500 or status == 503 else log.error)(line, extra=extra)
             if finished:
                 return
-            if started:  # a stream under way: end it, so the client sees the end rather than a reset
+            if (
+                started
+            ):  # a stream under way: end it, so the client sees the end rather than a reset
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
-            await send({"type": "http.response.start", "status": status, "headers": [
-                (b"content-type", b"application/json"), (b"x-request-id", request_id.encode()),
-                *[(k.lower().encode(), v.encode()) for k, v in headers.items()]]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"x-request-id", request_id.encode()),
+                        *[(k.lower().encode(), v.encode()) for k, v in headers.items()],
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": orjson.dumps(body)})
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail, **exc.extra}, status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(
+            {"detail": exc.detail, **exc.extra}, status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # FastAPI answers a body it cannot decode with a bare 400; say what is wrong instead.
         if isinstance(exc.__cause__, UnicodeDecodeError):
-            return JSONResponse({"detail": f"The request body is not valid UTF-8 ({exc.__cause__.reason} at byte "
-                                           f"{exc.__cause__.start}). Send JSON encoded as UTF-8."},
-                                status_code=422)
-        if isinstance(exc.__cause__, BodyTooLarge):  # raised while FastAPI read the body, wrapped as a 400
+            return JSONResponse(
+                {
+                    "detail": f"The request body is not valid UTF-8 ({exc.__cause__.reason} at byte "
+                    f"{exc.__cause__.start}). Send JSON encoded as UTF-8."
+                },
+                status_code=422,
+            )
+        if isinstance(
+            exc.__cause__, BodyTooLarge
+        ):  # raised while FastAPI read the body, wrapped as a 400
             return JSONResponse({"detail": str(exc.__cause__)}, status_code=413)
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
-        simple = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in errors]
-        return JSONResponse({"detail": validation_message(errors), "errors": simple}, status_code=422)
+        simple = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+            for e in errors
+        ]
+        return JSONResponse(
+            {"detail": validation_message(errors), "errors": simple}, status_code=422
+        )

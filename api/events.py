@@ -69,7 +69,11 @@ class EventHub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - Redis down: streams fall back to re-reading the status
-                log.warning("event subscription lost (%s: %s); resubscribing in %.1f s", type(exc).__name__, exc,
-                            delay)
+                log.warning(
+                    "event subscription lost (%s: %s); resubscribing in %.1f s",
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)

@@ -40,8 +40,9 @@ class LazyTemporal:
             if self.client is None:
                 if self.settings.temporal_address is None:
                     raise RuntimeError("GRADEFLOW_TEMPORAL_ADDRESS is not set")
-                self.client = await connect(self.settings.temporal_address, self.settings.temporal_namespace,
-                                            prompt=True)
+                self.client = await connect(
+                    self.settings.temporal_address, self.settings.temporal_namespace, prompt=True
+                )
             return self.client
 
 
@@ -62,13 +63,19 @@ class Limits:
             return
         header_bytes = sum(len(k) + len(v) + 4 for k, v in scope["headers"])
         if header_bytes > self.max_header_bytes:
-            await JSONResponse({"detail": f"Request headers are {header_bytes:,} bytes; the limit is "
-                                          f"{self.max_header_bytes:,} bytes. Send fewer or shorter headers."},
-                               status_code=431)(scope, receive, send)
+            await JSONResponse(
+                {
+                    "detail": f"Request headers are {header_bytes:,} bytes; the limit is "
+                    f"{self.max_header_bytes:,} bytes. Send fewer or shorter headers."
+                },
+                status_code=431,
+            )(scope, receive, send)
             return
         length = dict(scope["headers"]).get(b"content-length", b"")
         if length.isdigit() and int(length) > self.max_body_bytes:
-            await JSONResponse({"detail": self._too_large(int(length))}, status_code=413)(scope, receive, send)
+            await JSONResponse({"detail": self._too_large(int(length))}, status_code=413)(
+                scope, receive, send
+            )
             return
         received = 0
 
@@ -84,8 +91,10 @@ class Limits:
         await self.app(scope, receive if length.isdigit() else counting_receive, send)
 
     def _too_large(self, size: int, so_far: bool = False) -> str:
-        return (f"Request body is {'over ' if so_far else ''}{size:,} bytes; the limit is {self.max_body_bytes:,} "
-                "bytes.")
+        return (
+            f"Request body is {'over ' if so_far else ''}{size:,} bytes; the limit is {self.max_body_bytes:,} "
+            "bytes."
+        )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -94,12 +103,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         settings.require("database_url", "redis_url")
-        configure_logging(settings.log_format)  # each uvicorn worker is a fresh process: set up its logging too
+        configure_logging(
+            settings.log_format
+        )  # each uvicorn worker is a fresh process: set up its logging too
         app.state.settings = settings
         # No pre-ping: with asyncpg it costs three round trips per checkout. After a PostgreSQL restart the first
         # failure invalidates the whole pool, so one request fails instead of every request paying.
-        app.state.engine = make_engine(settings.database_url, pre_ping=False,  # type: ignore[arg-type]
-                                       statement_timeout=STATEMENT_TIMEOUT_SECONDS)
+        app.state.engine = make_engine(
+            settings.database_url,
+            pre_ping=False,  # type: ignore[arg-type]
+            statement_timeout=STATEMENT_TIMEOUT_SECONDS,
+        )
         app.state.sessions = make_sessionmaker(app.state.engine)
         app.state.redis = redis_keys.connect(settings.redis_url)  # type: ignore[arg-type]
         app.state.temporal = LazyTemporal(settings)
@@ -115,7 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="GradeFlow API",
         version="0.1.0",
         description="Submit code, follow its grading, manage assignments. Authenticate with "
-                    "`Authorization: Bearer <token>` (tokens come from `gradeflow users add`).",
+        "`Authorization: Bearer <token>` (tokens come from `gradeflow users add`).",
         lifespan=lifespan,
         # Operation ids are the route functions' names (create_submission, read_regrade, …), not FastAPI's
         # generated path-and-method strings: readable in generated clients and in schemathesis reports.
@@ -124,7 +138,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     app.add_middleware(Limits, max_body_bytes=MAX_BODY_BYTES, max_header_bytes=MAX_HEADER_BYTES)
-    app.add_middleware(ErrorsAsAnswers)  # added last, so outermost: it answers for everything inside it
+    app.add_middleware(
+        ErrorsAsAnswers
+    )  # added last, so outermost: it answers for everything inside it
 
     for module in (health, assignments, submissions, me, cohorts, regrades, ops):
         app.include_router(module.router, prefix=API_PREFIX)

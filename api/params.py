@@ -22,14 +22,32 @@ def no_nul(value: str) -> str:
 Text = Annotated[str, AfterValidator(no_nul)]
 
 AssignmentId = Annotated[int, Path(ge=1, le=INT32_MAX, description="An assignment's id")]
-AssignmentFilter = Annotated[int | None, Query(ge=1, le=INT32_MAX, description="Only this assignment")]
+AssignmentFilter = Annotated[
+    int | None, Query(ge=1, le=INT32_MAX, description="Only this assignment")
+]
 UserFilter = Annotated[int | None, Query(ge=1, le=INT32_MAX, description="Only this user's")]
 CohortSlug = Annotated[Text, Path(max_length=100, description="A cohort's slug")]
 WorkflowId = Annotated[Text, Path(max_length=300, description="A Temporal workflow id")]
-BatchId = Annotated[Text, Path(max_length=100, description="A regrade batch's id (a UUID)",
-                               json_schema_extra={"format": "uuid"})]
-SubmissionId = Annotated[Text, Path(max_length=100, description="A submission's id (a UUID)",
-                                    json_schema_extra={"format": "uuid"})]
-SubmissionFilter = Annotated[Text | None, Query(max_length=100, description="Only this submission's (a UUID)")]
-CohortFilter = Annotated[Text | None, Query(max_length=100, description="Only this cohort's (its slug)")]
+BatchId = Annotated[
+    Text,
+    Path(
+        max_length=100,
+        description="A regrade batch's id (a UUID)",
+        json_schema_extra={"format": "uuid"},
+    ),
+]
+SubmissionId = Annotated[
+    Text,
+    Path(
+        max_length=100,
+        description="A submission's id (a UUID)",
+        json_schema_extra={"format": "uuid"},
+    ),
+]
+SubmissionFilter = Annotated[
+    Text | None, Query(max_length=100, description="Only this submission's (a UUID)")
+]
+CohortFilter = Annotated[
+    Text | None, Query(max_length=100, description="Only this cohort's (its slug)")
+]
 BatchFilter = Annotated[Text | None, Query(max_length=100, description="Only this regrade batch's")]

@@ -17,6 +17,7 @@ from gradeflow.vocabulary import BatchStatus, Role, SubmissionStatus, Verdict
 class Body(BaseModel):
     """A request body: unknown fields refused, and no text anywhere in it may hold a NUL character (PostgreSQL
     cannot store one): the 422 names the field."""
+
     model_config = ConfigDict(extra="forbid")
 
     @field_validator("*", mode="after")
@@ -35,11 +36,16 @@ class ValidationProblem(BaseModel):
 
 class ErrorOut(BaseModel):
     """Every error GradeFlow answers, whatever its status: what is wrong and what to do, in words."""
+
     detail: str = Field(description="What is wrong and what to do about it")
     errors: list[ValidationProblem] | None = Field(None, description="422: each invalid field")
     dependency: str | None = Field(None, description="503: the dependency that is unavailable")
-    request_id: str | None = Field(None, description="500 and 503: the id under which the failure was logged")
-    model_config = ConfigDict(extra="allow")  # a few answers add context, e.g. 409's pending_submission_id
+    request_id: str | None = Field(
+        None, description="500 and 503: the id under which the failure was logged"
+    )
+    model_config = ConfigDict(
+        extra="allow"
+    )  # a few answers add context, e.g. 409's pending_submission_id
 
 
 ERROR_WORDS = {
@@ -74,14 +80,30 @@ def _not_null(value: Any) -> Any:
 
 
 class Limits(Body):
-    cpu_seconds: float = Field(DEFAULT_LIMITS["cpu_seconds"], ge=LIMIT_BOUNDS["cpu_seconds"][0],
-                               le=LIMIT_BOUNDS["cpu_seconds"][1], description="CPU time per run")
-    wall_seconds: float = Field(DEFAULT_LIMITS["wall_seconds"], ge=LIMIT_BOUNDS["wall_seconds"][0],
-                                le=LIMIT_BOUNDS["wall_seconds"][1], description="Wall-clock time per run")
-    memory_mb: int = Field(int(DEFAULT_LIMITS["memory_mb"]), ge=LIMIT_BOUNDS["memory_mb"][0],
-                           le=LIMIT_BOUNDS["memory_mb"][1], description="Address space in MiB")
-    output_kb: int = Field(int(DEFAULT_LIMITS["output_kb"]), ge=LIMIT_BOUNDS["output_kb"][0],
-                           le=LIMIT_BOUNDS["output_kb"][1], description="stdout/stderr cap, KiB")
+    cpu_seconds: float = Field(
+        DEFAULT_LIMITS["cpu_seconds"],
+        ge=LIMIT_BOUNDS["cpu_seconds"][0],
+        le=LIMIT_BOUNDS["cpu_seconds"][1],
+        description="CPU time per run",
+    )
+    wall_seconds: float = Field(
+        DEFAULT_LIMITS["wall_seconds"],
+        ge=LIMIT_BOUNDS["wall_seconds"][0],
+        le=LIMIT_BOUNDS["wall_seconds"][1],
+        description="Wall-clock time per run",
+    )
+    memory_mb: int = Field(
+        int(DEFAULT_LIMITS["memory_mb"]),
+        ge=LIMIT_BOUNDS["memory_mb"][0],
+        le=LIMIT_BOUNDS["memory_mb"][1],
+        description="Address space in MiB",
+    )
+    output_kb: int = Field(
+        int(DEFAULT_LIMITS["output_kb"]),
+        ge=LIMIT_BOUNDS["output_kb"][0],
+        le=LIMIT_BOUNDS["output_kb"][1],
+        description="stdout/stderr cap, KiB",
+    )
 
 
 def _check_python(source: str, what: str) -> str:
@@ -95,19 +117,23 @@ def _check_python(source: str, what: str) -> str:
 class IOCase(Body):
     """Run the submission as a program on `stdin`; it passes when its stdout equals `stdout` (trailing
     whitespace on each line and trailing blank lines ignored)."""
+
     stdin: str = Field("", max_length=1_000_000)
     stdout: str = Field(max_length=1_000_000)
     points: int = Field(1, ge=0, le=1000)
     hidden: bool = Field(False, description="students see only whether a hidden case passed")
 
 
-TEST_CODE_HELP = ("unittest source; tests import the student's code as `solution` (`import solution`, "
-                  "`from solution import f`, `from solution import *`), whose calls run in the sandbox and return "
-                  "plain data. Tests in a class named Hidden… or a method named test_hidden… are hidden.")
+TEST_CODE_HELP = (
+    "unittest source; tests import the student's code as `solution` (`import solution`, "
+    "`from solution import f`, `from solution import *`), whose calls run in the sandbox and return "
+    "plain data. Tests in a class named Hidden… or a method named test_hidden… are hidden."
+)
 
 
 class GradingSpec(Body):
     """What a submission is graded against: unittest tests, I/O cases (at least one of the two) and limits."""
+
     test_code: str = Field("", max_length=200_000, description=TEST_CODE_HELP)
     io_cases: list[IOCase] = Field(default_factory=list, max_length=50)
     limits: Limits = Field(default_factory=Limits)
@@ -127,29 +153,41 @@ class GradingSpec(Body):
 class AssignmentBase(GradingSpec):
     title: str = Field(min_length=1, max_length=200)
     handout: str = Field("", max_length=100_000, description="Markdown shown to students")
-    order: int = Field(0, ge=-INT32_MAX, le=INT32_MAX,
-                       description="Position in the course; students work through assignments in this order")
+    order: int = Field(
+        0,
+        ge=-INT32_MAX,
+        le=INT32_MAX,
+        description="Position in the course; students work through assignments in this order",
+    )
     points: int = Field(100, ge=1, le=10_000)
     reference_solution: str | None = Field(None, max_length=65_536)
 
 
 class AssignmentCreate(AssignmentBase):
-    slug: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]{0,99}$",
-                             description="URL-friendly name; derived from the title when omitted")
+    slug: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9-]{0,99}$",
+        description="URL-friendly name; derived from the title when omitted",
+    )
 
 
 class AssignmentUpdate(Body):
     """The fields to change; a field left out keeps its value. Only reference_solution may be null (removes it)."""
+
     title: str | SkipJsonSchema[None] = Field(None, min_length=1, max_length=200)
     handout: str | SkipJsonSchema[None] = Field(None, max_length=100_000)
     order: int | SkipJsonSchema[None] = Field(None, ge=-INT32_MAX, le=INT32_MAX)
     points: int | SkipJsonSchema[None] = Field(None, ge=1, le=10_000)
-    test_code: str | SkipJsonSchema[None] = Field(None, max_length=200_000, description=TEST_CODE_HELP)
+    test_code: str | SkipJsonSchema[None] = Field(
+        None, max_length=200_000, description=TEST_CODE_HELP
+    )
     io_cases: list[IOCase] | SkipJsonSchema[None] = Field(None, max_length=50)
     limits: Limits | SkipJsonSchema[None] = None
     reference_solution: str | None = Field(None, max_length=65_536)
 
-    @field_validator("title", "handout", "order", "points", "test_code", "io_cases", "limits", mode="before")
+    @field_validator(
+        "title", "handout", "order", "points", "test_code", "io_cases", "limits", mode="before"
+    )
     @classmethod
     def not_null(cls, v: Any) -> Any:
         return _not_null(v)
@@ -162,6 +200,7 @@ class AssignmentUpdate(Body):
 
 class AssignmentOut(BaseModel):
     """What students see: never the test source or hidden tests."""
+
     id: int
     slug: str
     title: str
@@ -170,7 +209,9 @@ class AssignmentOut(BaseModel):
     points: int
     language: str
     limits: dict[str, Any]
-    examples: list[dict[str, Any]] = Field(default_factory=list, description="The visible I/O cases")
+    examples: list[dict[str, Any]] = Field(
+        default_factory=list, description="The visible I/O cases"
+    )
 
 
 class AssignmentStaffOut(AssignmentOut):
@@ -182,18 +223,38 @@ class AssignmentStaffOut(AssignmentOut):
 
 
 class SubmissionCreate(Body):
-    code: str = Field(description="Python source defining what the assignment asks for (UTF-8, at most 64 KiB)")
+    code: str = Field(
+        description="Python source defining what the assignment asks for (UTF-8, at most 64 KiB)"
+    )
 
 
 def assignment_out(a: Assignment, staff: bool) -> AssignmentOut:
     """An assignment as its reader may see it: students never see the tests or hidden I/O cases."""
-    examples = [{"stdin": c["stdin"], "stdout": c["stdout"]} for c in a.io_cases or [] if not c.get("hidden")]
-    fields = dict(id=a.id, slug=a.slug, title=a.title, handout=a.handout, order=a.position, points=a.points,
-                  language=a.language, limits=a.limits, examples=examples)
+    examples = [
+        {"stdin": c["stdin"], "stdout": c["stdout"]}
+        for c in a.io_cases or []
+        if not c.get("hidden")
+    ]
+    fields = dict(
+        id=a.id,
+        slug=a.slug,
+        title=a.title,
+        handout=a.handout,
+        order=a.position,
+        points=a.points,
+        language=a.language,
+        limits=a.limits,
+        examples=examples,
+    )
     if staff:
-        return AssignmentStaffOut(**fields, test_code=a.test_code, io_cases=a.io_cases or [],
-                                  reference_solution=a.reference_solution, test_version=a.test_version,
-                                  updated_at=a.updated_at)
+        return AssignmentStaffOut(
+            **fields,
+            test_code=a.test_code,
+            io_cases=a.io_cases or [],
+            reference_solution=a.reference_solution,
+            test_version=a.test_version,
+            updated_at=a.updated_at,
+        )
     return AssignmentOut(**fields)
 
 
@@ -220,15 +281,20 @@ class SubmissionOut(BaseModel):
     max_score: float
     verdict: Verdict | None
     tests: list[TestResultOut]
-    message: str = Field("", description="The verdict in words: the first failure, the exception and line, …")
+    message: str = Field(
+        "", description="The verdict in words: the first failure, the exception and line, …"
+    )
     stdout: str = Field("", description="The start of what the program printed")
     stderr: str = ""
     cpu_ms: int | None = None
     peak_memory_kb: int | None = None
     sandbox: str | None = Field(None, description="forkserver | fresh | unsafe (development only)")
     error: str | None
-    test_error: str | None = Field(None, description="For the student's instructors and operators: why the "
-                                                     "assignment's tests failed to load, with the line")
+    test_error: str | None = Field(
+        None,
+        description="For the student's instructors and operators: why the "
+        "assignment's tests failed to load, with the line",
+    )
     cached: bool
     workflow_id: str | None
     created_at: str | None
@@ -240,7 +306,9 @@ class ProgressOut(BaseModel):
     points: int = Field(description="100 per distinct solved assignment")
     solved: list[int]
     total_assignments: int
-    next_assignment: AssignmentOut | None = Field(description="The first unsolved assignment in course order")
+    next_assignment: AssignmentOut | None = Field(
+        description="The first unsolved assignment in course order"
+    )
 
 
 class MeOut(BaseModel):
@@ -259,14 +327,21 @@ class HealthOut(BaseModel):
 
 class RegradeCreate(Body):
     cohort: str = Field(max_length=100, description="The cohort's slug")
-    assignment_id: int | None = Field(None, ge=1, le=INT32_MAX,
-                                      description="Only this assignment; all assignments when omitted")
+    assignment_id: int | None = Field(
+        None, ge=1, le=INT32_MAX, description="Only this assignment; all assignments when omitted"
+    )
     page_size: int = Field(500, ge=1, le=5000, description="Submissions fetched per page (tuning)")
-    chunk_size: int = Field(25, ge=1, le=500, description="Submissions graded per activity (tuning)")
-    pages_per_run: int = Field(10, ge=1, le=1000, description="Pages per workflow run before continuing as new")
+    chunk_size: int = Field(
+        25, ge=1, le=500, description="Submissions graded per activity (tuning)"
+    )
+    pages_per_run: int = Field(
+        10, ge=1, le=1000, description="Pages per workflow run before continuing as new"
+    )
     strategy: Literal["chunks", "children"] = Field(
-        "chunks", description="chunks: one activity per chunk (default, measured cheaper); children: one child "
-                              "workflow per submission")
+        "chunks",
+        description="chunks: one activity per chunk (default, measured cheaper); children: one child "
+        "workflow per submission",
+    )
 
 
 class RegradeOut(BaseModel):
@@ -310,15 +385,18 @@ class OpsWorkflow(BaseModel):
 class OpsHistory(BaseModel):
     workflow: OpsWorkflow
     history_length: int
-    events: list[dict[str, Any]] = Field(description="event_id, time, offset_ms, type, activity, attempt, "
-                                                     "duration_ms, failure")
+    events: list[dict[str, Any]] = Field(
+        description="event_id, time, offset_ms, type, activity, attempt, duration_ms, failure"
+    )
     pending_activities: list[dict[str, Any]]
 
 
 class OpsProblems(BaseModel):
     failed_workflows: list[OpsWorkflow]
     stuck_workflows: list[OpsWorkflow]
-    submissions: list[dict[str, Any]] = Field(description="Submissions in error, or queued/grading too long")
+    submissions: list[dict[str, Any]] = Field(
+        description="Submissions in error, or queued/grading too long"
+    )
 
 
 class OpsMetrics(BaseModel):
@@ -340,12 +418,15 @@ class CohortOut(BaseModel):
 class CohortMatrix(BaseModel):
     cohort: str
     assignments: list[dict[str, Any]]
-    students: list[dict[str, Any]] = Field(description="id, name, cells: {assignment id: {state, best_score, "
-                                                       "attempts}}; a missing cell is not started")
+    students: list[dict[str, Any]] = Field(
+        description="id, name, cells: {assignment id: {state, best_score, "
+        "attempts}}; a missing cell is not started"
+    )
 
 
 class AssignmentCheck(GradingSpec):
     """Draft tests and a reference solution, graded in the sandbox before the assignment is saved."""
+
     reference_solution: str = Field(min_length=1, max_length=65_536)
 
 

@@ -18,4 +18,6 @@ async def bare_activity(n: int) -> int:
 class BareWorkflow:
     @workflow.run
     async def run(self, n: int) -> int:
-        return await workflow.execute_activity(bare_activity, n, start_to_close_timeout=timedelta(seconds=30))
+        return await workflow.execute_activity(
+            bare_activity, n, start_to_close_timeout=timedelta(seconds=30)
+        )

@@ -50,7 +50,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-async def follow(c: aiohttp.ClientSession, headers: dict, sub_id: str, mode: str, interval: float) -> dict:
+async def follow(
+    c: aiohttp.ClientSession, headers: dict, sub_id: str, mode: str, interval: float
+) -> dict:
     """Wait for a submission's final status the way a page does: its events stream, or polling."""
     if mode == "events":
         async with c.get(f"/api/v1/submissions/{sub_id}/events", headers=headers) as stream:
@@ -71,22 +73,31 @@ async def follow(c: aiohttp.ClientSession, headers: dict, sub_id: str, mode: str
 
 def session(api_url: str) -> aiohttp.ClientSession:
     """aiohttp, not httpx: with a thousand connections open, httpx's pool becomes the slowest part of the run."""
-    return aiohttp.ClientSession(base_url=api_url, connector=aiohttp.TCPConnector(limit=0),
-                                 timeout=aiohttp.ClientTimeout(total=300))
+    return aiohttp.ClientSession(
+        base_url=api_url,
+        connector=aiohttp.TCPConnector(limit=0),
+        timeout=aiohttp.ClientTimeout(total=300),
+    )
 
 
 async def bare_rate(address: str, n: int) -> float:
     """Bare one-activity workflows per second: started as fast as the server takes them, run by a worker here."""
     client = await Client.connect(address)
     run = uuid.uuid4().hex[:8]
-    async with Worker(client, task_queue=BARE_TASK_QUEUE, workflows=[BareWorkflow], activities=[bare_activity],
-                      max_concurrent_activities=200):
+    async with Worker(
+        client,
+        task_queue=BARE_TASK_QUEUE,
+        workflows=[BareWorkflow],
+        activities=[bare_activity],
+        max_concurrent_activities=200,
+    ):
         gate = asyncio.Semaphore(200)
 
         async def one(i: int) -> int:
             async with gate:
-                handle = await client.start_workflow(BareWorkflow.run, i, id=f"bare-{run}-{i}",
-                                                     task_queue=BARE_TASK_QUEUE)
+                handle = await client.start_workflow(
+                    BareWorkflow.run, i, id=f"bare-{run}-{i}", task_queue=BARE_TASK_QUEUE
+                )
             return await handle.result()
 
         started = time.perf_counter()
@@ -119,8 +130,11 @@ async def rush(api_url: str, tokens: list[str], assignment_id: int, mode: str) -
                 all_waiting.set()
             await go.wait()
             sent = time.perf_counter()
-            async with c.post(f"/api/v1/assignments/{assignment_id}/submissions", json={"code": sum_code(i)},
-                              headers=headers) as r:
+            async with c.post(
+                f"/api/v1/assignments/{assignment_id}/submissions",
+                json={"code": sum_code(i)},
+                headers=headers,
+            ) as r:
                 status, body = r.status, await r.json()
             accepted = time.perf_counter()
             if status not in (201, 202):
@@ -137,21 +151,31 @@ async def rush(api_url: str, tokens: list[str], assignment_id: int, mode: str) -
     done = [r for r in results if r[2] is not None]
     finals = dict(Counter(r[4]["status"] for r in done))
     latencies = [r[2] - r[0] for r in done]
-    return Rush(accepted_within=max(r[1] for r in results) - start, statuses=statuses,
-                drain_rate=len(done) / (max(r[2] for r in done) - start),
-                p50=statistics.median(latencies), p95=pct(latencies, 0.95), finals=finals,
-                ids=[r[4]["id"] for r in done])
+    return Rush(
+        accepted_within=max(r[1] for r in results) - start,
+        statuses=statuses,
+        drain_rate=len(done) / (max(r[2] for r in done) - start),
+        p50=statistics.median(latencies),
+        p95=pct(latencies, 0.95),
+        finals=finals,
+        ids=[r[4]["id"] for r in done],
+    )
 
 
-async def one_at_a_time(api_url: str, tokens: list[str], assignment_id: int, mode: str) -> list[float]:
+async def one_at_a_time(
+    api_url: str, tokens: list[str], assignment_id: int, mode: str
+) -> list[float]:
     """Submit and wait for the result, one submission after another (each by another student)."""
     latencies = []
     async with session(api_url) as c:
         for i, token in enumerate(tokens):
             headers = {"Authorization": f"Bearer {token}"}
             started = time.perf_counter()
-            async with c.post(f"/api/v1/assignments/{assignment_id}/submissions", json={"code": sum_code(i)},
-                              headers=headers) as r:
+            async with c.post(
+                f"/api/v1/assignments/{assignment_id}/submissions",
+                json={"code": sum_code(i)},
+                headers=headers,
+            ) as r:
                 r.raise_for_status()
                 sub_id = (await r.json())["id"]
             await follow(c, headers, sub_id, mode, interval=0.005)
@@ -162,8 +186,12 @@ async def one_at_a_time(api_url: str, tokens: list[str], assignment_id: int, mod
 
 def wrk(url: str, token: str, seconds: int) -> float:
     """Requests per second flat out (wrk: 2 threads, 64 connections)."""
-    out = subprocess.run(["wrk", "-t2", "-c64", f"-d{seconds}s", "-H", f"Authorization: Bearer {token}", url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t2", "-c64", f"-d{seconds}s", "-H", f"Authorization: Bearer {token}", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
         raise RuntimeError(f"wrk saw {errors.group(1)} failed responses from {url}:\n{out}")
@@ -174,53 +202,88 @@ def wrk_at_rate(url: str, token: str, seconds: int, rate: int) -> tuple[float, f
     """(offered requests/s, p50 s, p95 s) with `rate` requests per second offered at random moments
     (wrk with benchmarks/wrk_rate.lua: 50 connections, each waiting a random delay before every request)."""
     connections = 50
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", str(WRK_RATE),
-                          "-H", f"Authorization: Bearer {token}", url],
-                         capture_output=True, text=True, check=True,
-                         env={**os.environ, "WRK_MEAN_DELAY_MS": str(1000 * connections / rate)}).stdout
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "-s",
+            str(WRK_RATE),
+            "-H",
+            f"Authorization: Bearer {token}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "WRK_MEAN_DELAY_MS": str(1000 * connections / rate)},
+    ).stdout
     found = dict(re.findall(r"(\w+)=([\d.]+)", out.split("GRADEFLOW", 1)[1]))
     if float(found["errors"]):
         raise RuntimeError(f"wrk saw {found['errors']} failed requests from {url}:\n{out}")
-    return (float(found["requests"]) / float(found["seconds"]), float(found["p50_us"]) / 1e6,
-            float(found["p95_us"]) / 1e6)
+    return (
+        float(found["requests"]) / float(found["seconds"]),
+        float(found["p50_us"]) / 1e6,
+        float(found["p95_us"]) / 1e6,
+    )
 
 
 def need_load_tools() -> None:
     missing = [t for t in ("wrk",) if shutil.which(t) is None]
     if missing:
-        raise SystemExit(f"{', '.join(missing)} missing: install Debian's packages (`make bench` does)")
+        raise SystemExit(
+            f"{', '.join(missing)} missing: install Debian's packages (`make bench` does)"
+        )
 
 
 def main() -> None:
     need_load_tools()
     with BenchStack() as stack:
+
         async def sum_id(session):
-            return (await session.execute(select(Assignment.id).where(Assignment.slug == "sum"))).scalar_one()
+            return (
+                await session.execute(select(Assignment.id).where(Assignment.slug == "sum"))
+            ).scalar_one()
+
         assignment_id = stack.db(sum_id)
-        students = stack.db(lambda s: synthetic_students(s, f"rush-{uuid.uuid4().hex[:6]}", RUSH + IDLE + 1))
+        students = stack.db(
+            lambda s: synthetic_students(s, f"rush-{uuid.uuid4().hex[:6]}", RUSH + IDLE + 1)
+        )
         tokens = [t for _, t in students]
         address = stack.services.urls["temporal_address"]
 
         bare = asyncio.run(bare_rate(address, BARE))
         print(f"bare one-activity workflow: {bare:.1f}/s", flush=True)
 
-        idle = asyncio.run(one_at_a_time(stack.api_url, tokens[RUSH:RUSH + IDLE], assignment_id, FOLLOW))
+        idle = asyncio.run(
+            one_at_a_time(stack.api_url, tokens[RUSH : RUSH + IDLE], assignment_id, FOLLOW)
+        )
         idle_p50, idle_p95 = statistics.median(idle), pct(idle, 0.95)
-        print(f"one at a time: p50 {idle_p50 * 1000:.0f} ms, p95 {idle_p95 * 1000:.0f} ms", flush=True)
+        print(
+            f"one at a time: p50 {idle_p50 * 1000:.0f} ms, p95 {idle_p95 * 1000:.0f} ms", flush=True
+        )
 
         r = asyncio.run(rush(stack.api_url, tokens[:RUSH], assignment_id, FOLLOW))
-        print(f"rush: accepted {r.statuses} within {r.accepted_within:.2f} s; drained {r.finals} at "
-              f"{r.drain_rate:.1f}/s ({r.drain_rate / bare:.2f} of bare); p50 {r.p50:.1f} s, p95 {r.p95:.1f} s",
-              flush=True)
-        runs = stack.sql("SELECT s.status, count(g.id) FROM submissions s LEFT JOIN grading_runs g "
-                         "ON g.submission_id = s.id AND g.regrade_batch_id IS NULL "
-                         "WHERE s.id = ANY(CAST(:ids AS uuid[])) GROUP BY s.id, s.status", ids=r.ids)
+        print(
+            f"rush: accepted {r.statuses} within {r.accepted_within:.2f} s; drained {r.finals} at "
+            f"{r.drain_rate:.1f}/s ({r.drain_rate / bare:.2f} of bare); p50 {r.p50:.1f} s, p95 {r.p95:.1f} s",
+            flush=True,
+        )
+        runs = stack.sql(
+            "SELECT s.status, count(g.id) FROM submissions s LEFT JOIN grading_runs g "
+            "ON g.submission_id = s.id AND g.regrade_batch_id IS NULL "
+            "WHERE s.id = ANY(CAST(:ids AS uuid[])) GROUP BY s.id, s.status",
+            ids=r.ids,
+        )
         exactly_once = sum(1 for status, n in runs if status == "graded" and n == 1)
         print(f"graded with exactly one grading_run: {exactly_once} of {RUSH}", flush=True)
 
         graded = tokens[RUSH + IDLE]
         with stack.client(graded) as c:
-            sub = c.post(f"/assignments/{assignment_id}/submissions", json={"code": sum_code(-1)}).json()
+            sub = c.post(
+                f"/assignments/{assignment_id}/submissions", json={"code": sum_code(-1)}
+            ).json()
         stack.wait_graded(graded, sub["id"])
         status_url = f"{stack.api_url}/api/v1/submissions/{sub['id']}"
         list_url = f"{stack.api_url}/api/v1/assignments"
@@ -229,9 +292,14 @@ def main() -> None:
             flat = wrk(url, graded, READ_SECONDS)
             offered, p50, p95 = wrk_at_rate(url, graded, READ_SECONDS, 500)
             reads[name] = (flat, offered, p50, p95)
-            print(f"{name}: {flat:.0f}/s flat out; at {offered:.0f}/s offered p50 {p50 * 1000:.1f} ms, "
-                  f"p95 {p95 * 1000:.1f} ms", flush=True)
-        workers = stack.env.get("GRADEFLOW_API_WORKERS") or f"{Settings().api_workers}, one per core"
+            print(
+                f"{name}: {flat:.0f}/s flat out; at {offered:.0f}/s offered p50 {p50 * 1000:.1f} ms, "
+                f"p95 {p95 * 1000:.1f} ms",
+                flush=True,
+            )
+        workers = (
+            stack.env.get("GRADEFLOW_API_WORKERS") or f"{Settings().api_workers}, one per core"
+        )
 
     def met(ok: bool) -> str:
         return "**met**" if ok else "**missed**"
@@ -257,9 +325,11 @@ Machine: {machine()}.
 """
     for name, (flat, offered, p50, p95) in reads.items():
         body += f"| {name} (graded, cached): flat out (wrk -t2 -c64) | {flat:,.0f}/s | "
-        body += (f">= 2,000/s: {met(flat >= 2000)} |\n" if name == "GET /submissions/{id}" else "|\n")
-        body += (f"| {name}: {offered:.0f}/s offered at random moments (wrk, wrk_rate.lua), p50 / p95 | "
-                 f"{p50 * 1000:.1f} / {p95 * 1000:.1f} ms | p95 <= 20 ms: {met(p95 <= 0.02)} |\n")
+        body += f">= 2,000/s: {met(flat >= 2000)} |\n" if name == "GET /submissions/{id}" else "|\n"
+        body += (
+            f"| {name}: {offered:.0f}/s offered at random moments (wrk, wrk_rate.lua), p50 / p95 | "
+            f"{p50 * 1000:.1f} / {p95 * 1000:.1f} ms | p95 <= 20 ms: {met(p95 <= 0.02)} |\n"
+        )
     write_section("live", body)
     print("wrote BENCHMARKS.md")
 

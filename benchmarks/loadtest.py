@@ -31,34 +31,83 @@ OUT = Path("test-output/loadtest")
 FINAL = ("graded", "error")
 
 
-def make_users(stack: BenchStack, students: int, instructors: int, operators: int, path: Path) -> dict:
+def make_users(
+    stack: BenchStack, students: int, instructors: int, operators: int, path: Path
+) -> dict:
     """A cohort of `students` and its staff; their tokens go to `path` for the locustfile."""
     slug = f"load-{uuid.uuid4().hex[:6]}"
 
     async def run(session):
         made = await synthetic_students(session, slug, students)
-        teachers = [(await add_user(session, f"{slug}-teacher-{i}", "instructor", slug))[1]
-                    for i in range(instructors)]
-        ops = [(await add_user(session, f"{slug}-operator-{i}", "operator", None))[1] for i in range(operators)]
-        ids = list((await session.execute(select(Assignment.id).where(
-            Assignment.slug.in_(["hello", "sum"])))).scalars())
-        return {"students": [t for _, t in made], "instructors": teachers, "operators": ops, "cohort": slug,
-                "assignments": ids}
+        teachers = [
+            (await add_user(session, f"{slug}-teacher-{i}", "instructor", slug))[1]
+            for i in range(instructors)
+        ]
+        ops = [
+            (await add_user(session, f"{slug}-operator-{i}", "operator", None))[1]
+            for i in range(operators)
+        ]
+        ids = list(
+            (
+                await session.execute(
+                    select(Assignment.id).where(Assignment.slug.in_(["hello", "sum"]))
+                )
+            ).scalars()
+        )
+        return {
+            "students": [t for _, t in made],
+            "instructors": teachers,
+            "operators": ops,
+            "cohort": slug,
+            "assignments": ids,
+        }
 
     users = stack.db(run)
     path.write_text(json.dumps(users))
     return users
 
 
-def run_locust(api_url: str, users_file: Path, shape: str, students: int, rush: int, duration: int,
-               instructors: int, operators: int, prefix: Path, processes: int = 1, stop_timeout: int = 120) -> int:
-    env = {**os.environ, "GRADEFLOW_LOADTEST_USERS": str(users_file), "GRADEFLOW_LOADTEST_SHAPE": shape,
-           "GRADEFLOW_LOADTEST_STUDENTS": str(students), "GRADEFLOW_LOADTEST_RUSH": str(rush),
-           "GRADEFLOW_LOADTEST_DURATION": str(duration), "GRADEFLOW_LOADTEST_INSTRUCTORS": str(instructors),
-           "GRADEFLOW_LOADTEST_OPERATORS": str(operators)}
+def run_locust(
+    api_url: str,
+    users_file: Path,
+    shape: str,
+    students: int,
+    rush: int,
+    duration: int,
+    instructors: int,
+    operators: int,
+    prefix: Path,
+    processes: int = 1,
+    stop_timeout: int = 120,
+) -> int:
+    env = {
+        **os.environ,
+        "GRADEFLOW_LOADTEST_USERS": str(users_file),
+        "GRADEFLOW_LOADTEST_SHAPE": shape,
+        "GRADEFLOW_LOADTEST_STUDENTS": str(students),
+        "GRADEFLOW_LOADTEST_RUSH": str(rush),
+        "GRADEFLOW_LOADTEST_DURATION": str(duration),
+        "GRADEFLOW_LOADTEST_INSTRUCTORS": str(instructors),
+        "GRADEFLOW_LOADTEST_OPERATORS": str(operators),
+    }
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", api_url,
-            "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING", "--stop-timeout", str(stop_timeout)]
+    argv = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "--host",
+        api_url,
+        "--csv",
+        str(prefix),
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--stop-timeout",
+        str(stop_timeout),
+    ]
     if processes > 1:
         argv += ["--processes", str(processes)]
     return subprocess.run(argv, env=env, timeout=duration + 600).returncode
@@ -70,20 +119,28 @@ def read_stats(prefix: Path) -> list[dict[str, str]]:
 
 
 def summary_table(rows: list[dict[str, str]]) -> str:
-    lines = ["| type | name | requests | failures | requests/s | p50 ms | p95 ms | p99 ms |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| type | name | requests | failures | requests/s | p50 ms | p95 ms | p99 ms |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for r in rows:
-        lines.append(f"| {r['Type'] or 'all'} | {r['Name']} | {int(r['Request Count']):,} | "
-                     f"{int(r['Failure Count']):,} | {float(r['Requests/s']):.1f} | {r['50%']} | {r['95%']} | "
-                     f"{r['99%']} |")
+        lines.append(
+            f"| {r['Type'] or 'all'} | {r['Name']} | {int(r['Request Count']):,} | "
+            f"{int(r['Failure Count']):,} | {float(r['Requests/s']):.1f} | {r['50%']} | {r['95%']} | "
+            f"{r['99%']} |"
+        )
     return "\n".join(lines)
 
 
-def lost_submissions(stack: BenchStack, cohort: str, wait_seconds: float = 300) -> tuple[int, int, int]:
+def lost_submissions(
+    stack: BenchStack, cohort: str, wait_seconds: float = 300
+) -> tuple[int, int, int]:
     """Waits for every submission of the cohort to be final; returns (submissions, graded exactly once, lost)."""
-    query = ("SELECT s.status, s.cached, count(g.id) FROM submissions s JOIN cohorts c ON c.id = s.cohort_id "
-             "LEFT JOIN grading_runs g ON g.submission_id = s.id AND g.regrade_batch_id IS NULL "
-             "WHERE c.slug = :slug GROUP BY s.id, s.status, s.cached")
+    query = (
+        "SELECT s.status, s.cached, count(g.id) FROM submissions s JOIN cohorts c ON c.id = s.cohort_id "
+        "LEFT JOIN grading_runs g ON g.submission_id = s.id AND g.regrade_batch_id IS NULL "
+        "WHERE c.slug = :slug GROUP BY s.id, s.status, s.cached"
+    )
     deadline = time.monotonic() + wait_seconds
     while True:
         rows = stack.sql(query, slug=cohort)
@@ -91,15 +148,23 @@ def lost_submissions(stack: BenchStack, cohort: str, wait_seconds: float = 300) 
         if not pending or time.monotonic() > deadline:
             break
         time.sleep(1)
-    once = sum(1 for status, cached, runs in rows if status == "graded" and (runs == 1 or (cached and runs == 0)))
+    once = sum(
+        1
+        for status, cached, runs in rows
+        if status == "graded" and (runs == 1 or (cached and runs == 0))
+    )
     return len(rows), once, len(rows) - once
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--shape", choices=["rush", "steady"], default="rush")
     parser.add_argument("--students", type=int, default=100, help="steady students (default 100)")
-    parser.add_argument("--rush", type=int, default=500, help="students arriving at the deadline (default 500)")
+    parser.add_argument(
+        "--rush", type=int, default=500, help="students arriving at the deadline (default 500)"
+    )
     parser.add_argument("--duration", type=int, default=120, help="seconds (default 120)")
     parser.add_argument("--instructors", type=int, default=2)
     parser.add_argument("--operators", type=int, default=1)
@@ -109,20 +174,38 @@ def main(argv: list[str] | None = None) -> int:
     prefix = OUT / f"{args.shape}-{time.strftime('%Y%m%d-%H%M%S')}"
     rush = args.rush if args.shape == "rush" else 0
     with BenchStack() as stack, tempfile.TemporaryDirectory() as tmp:
-        users = make_users(stack, args.students + rush, args.instructors, args.operators, Path(tmp) / "users.json")
-        code = run_locust(stack.api_url, Path(tmp) / "users.json", args.shape, args.students, rush, args.duration,
-                          args.instructors, args.operators, prefix, args.processes)
+        users = make_users(
+            stack, args.students + rush, args.instructors, args.operators, Path(tmp) / "users.json"
+        )
+        code = run_locust(
+            stack.api_url,
+            Path(tmp) / "users.json",
+            args.shape,
+            args.students,
+            rush,
+            args.duration,
+            args.instructors,
+            args.operators,
+            prefix,
+            args.processes,
+        )
         total, once, lost = lost_submissions(stack, users["cohort"])
     rows = read_stats(prefix)
     failures = sum(int(r["Failure Count"]) for r in rows if r["Name"] == "Aggregated")
     print(summary_table(rows))
-    print(f"submissions: {total}, graded exactly once: {once}, lost or not graded: {lost}; failed requests: "
-          f"{failures}; CSV: {prefix}_stats.csv")
+    print(
+        f"submissions: {total}, graded exactly once: {once}, lost or not graded: {lost}; failed requests: "
+        f"{failures}; CSV: {prefix}_stats.csv"
+    )
     if not args.no_report:
-        command = (f"make loadtest SHAPE={args.shape} STUDENTS={args.students} RUSH={rush} "
-                   f"DURATION={args.duration}")
+        command = (
+            f"make loadtest SHAPE={args.shape} STUDENTS={args.students} RUSH={rush} "
+            f"DURATION={args.duration}"
+        )
         # One section per shape and length, so a short run does not replace the ten-minute one.
-        write_section(f"loadtest-{args.shape}-{args.duration}s", f"""## Load test: {args.shape}, {args.duration} s (issue #9)
+        write_section(
+            f"loadtest-{args.shape}-{args.duration}s",
+            f"""## Load test: {args.shape}, {args.duration} s (issue #9)
 
 Command: `{command}` (`python -m benchmarks.loadtest`, locust headless with `benchmarks/locustfile.py` against the
 embedded stack; load generator on the same 2-core machine). {args.students} students, {args.instructors} instructors
@@ -136,7 +219,8 @@ Machine: {machine()}.
 Submissions: {total:,} ({total / args.duration:.1f}/s on average); graded exactly once: {once:,}; lost or not graded:
 {lost}. Failed requests: {failures}. The students of the rush stay and go on working, so from then on they ask for
 more gradings a second than the drain gives (see the live path section): the backlog is what submit -> result shows.
-""")
+""",
+        )
     return 0 if code == 0 and failures == 0 and lost == 0 else 1
 
 

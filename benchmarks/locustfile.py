@@ -31,7 +31,9 @@ API = "/api/v1"
 def _load_users() -> dict:
     path = os.environ.get("GRADEFLOW_LOADTEST_USERS")
     if not path:
-        raise SystemExit("GRADEFLOW_LOADTEST_USERS must name the users file (python -m benchmarks.loadtest writes one)")
+        raise SystemExit(
+            "GRADEFLOW_LOADTEST_USERS must name the users file (python -m benchmarks.loadtest writes one)"
+        )
     with open(path) as f:
         return json.load(f)
 
@@ -42,7 +44,10 @@ _tokens = {kind: itertools.cycle(USERS[kind]) for kind in ("students", "instruct
 # Answers a student might give, right or wrong, for the demo course's first assignments (by slug).
 ANSWERS = {
     "hello": ["def hello():\n    return 'Hello'\n", "def hello():\n    return 'Hi'\n"],
-    "hello-world": ["def hello():\n    return 'Hello world!'\n", "def hello():\n    return 'Hello world'\n"],
+    "hello-world": [
+        "def hello():\n    return 'Hello world!'\n",
+        "def hello():\n    return 'Hello world'\n",
+    ],
     "sum": ["def sum(a, b):\n    return a + b\n", "def sum(a, b):\n    return a - b\n"],
 }
 
@@ -90,9 +95,13 @@ class Student(GradeflowUser):
 
     def submit_and_follow(self, assignment_id: int, code: str) -> None:
         started = time.perf_counter()
-        with self.client.post(f"{API}/assignments/{assignment_id}/submissions", json={"code": code},
-                              headers=self.auth, name="/assignments/{id}/submissions",
-                              catch_response=True) as response:
+        with self.client.post(
+            f"{API}/assignments/{assignment_id}/submissions",
+            json={"code": code},
+            headers=self.auth,
+            name="/assignments/{id}/submissions",
+            catch_response=True,
+        ) as response:
             if response.status_code == 409:  # the page shows the pending one and follows it
                 response.success()
                 sub_id = response.json()["pending_submission_id"]
@@ -107,16 +116,26 @@ class Student(GradeflowUser):
         result = self.follow(sub_id)
         if result is None:
             return
-        events.request.fire(request_type="GRADING", name="submit -> result",
-                            response_time=(time.perf_counter() - started) * 1000, response_length=0,
-                            exception=None, context={})
+        events.request.fire(
+            request_type="GRADING",
+            name="submit -> result",
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=0,
+            exception=None,
+            context={},
+        )
         if result.get("passed"):
             self.open_page()  # on to the next assignment, as the dashboard's "Next" does
 
     def follow(self, sub_id: str) -> dict | None:
         """Read the submission's events stream until its final status, as the dashboard does."""
-        with self.client.get(f"{API}/submissions/{sub_id}/events", headers=self.auth, stream=True,
-                             name="/submissions/{id}/events", catch_response=True) as response:
+        with self.client.get(
+            f"{API}/submissions/{sub_id}/events",
+            headers=self.auth,
+            stream=True,
+            name="/submissions/{id}/events",
+            catch_response=True,
+        ) as response:
             if response.status_code != 200:
                 response.failure(f"events answered {response.status_code}")
                 return None
@@ -133,12 +152,15 @@ class Student(GradeflowUser):
                 response.failure("the events stream ended before a final status")
                 return None
             response.success()
-        self.get(f"/submissions/{sub_id}", name="/submissions/{id}")  # the page re-reads it when final
+        self.get(
+            f"/submissions/{sub_id}", name="/submissions/{id}"
+        )  # the page re-reads it when final
         return last
 
 
 class RushStudent(Student):
     """A student at the deadline: their first submission goes out the moment they arrive."""
+
     weight = 1  # only the rush shape starts them (DeadlineShape names the classes of each phase)
 
     def on_start(self) -> None:
@@ -160,8 +182,13 @@ class Instructor(GradeflowUser):
     @task(1)
     def regrade_one_assignment(self) -> None:
         assignment = random.choice(USERS["assignments"])
-        with self.client.post(f"{API}/regrades", json={"cohort": USERS["cohort"], "assignment_id": assignment},
-                              headers=self.auth, name="/regrades", catch_response=True) as response:
+        with self.client.post(
+            f"{API}/regrades",
+            json={"cohort": USERS["cohort"], "assignment_id": assignment},
+            headers=self.auth,
+            name="/regrades",
+            catch_response=True,
+        ) as response:
             if response.status_code == 409:  # one is running already: watch that one instead
                 response.success()
                 return
@@ -170,7 +197,10 @@ class Instructor(GradeflowUser):
                 return
             batch = response.json()
         deadline = time.monotonic() + 300
-        while batch["status"] not in ("completed", "cancelled", "failed") and time.monotonic() < deadline:
+        while (
+            batch["status"] not in ("completed", "cancelled", "failed")
+            and time.monotonic() < deadline
+        ):
             time.sleep(2)
             batch = self.get(f"/regrades/{batch['id']}", name="/regrades/{id}").json()
         self.get(f"/regrades/{batch['id']}/changes", name="/regrades/{id}/changes")
@@ -185,7 +215,9 @@ class Operator(GradeflowUser):
     def ops_pages(self) -> None:
         self.get("/ops/problems")
         self.get("/ops/metrics?minutes=15", name="/ops/metrics")
-        found = self.get(f"/ops/workflows?cohort={USERS['cohort']}&limit=20", name="/ops/workflows").json()
+        found = self.get(
+            f"/ops/workflows?cohort={USERS['cohort']}&limit=20", name="/ops/workflows"
+        ).json()
         if found:
             self.get(f"/ops/workflows/{found[0]['workflow_id']}", name="/ops/workflows/{id}")
 

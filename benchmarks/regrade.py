@@ -30,6 +30,7 @@ RAW_SECONDS = float(os.environ.get("BENCH_RAW_SECONDS", "10"))
 def answers(stack: BenchStack) -> dict[int, list]:
     async def ids(session):
         return dict((await session.execute(select(Assignment.slug, Assignment.id))).all())
+
     slugs = stack.db(ids)
     return {slugs[s]: a for s, a in DEMO_ANSWERS.items()}
 
@@ -50,18 +51,21 @@ def regrade(stack: BenchStack, token: str, slug: str, **options) -> dict:
             time.sleep(0.25)
             batch = c.get(f"/regrades/{batch['id']}").json()
     assert batch["status"] == "completed" and batch["errors"] == 0, batch
-    seconds = (batch_time(batch))
+    seconds = batch_time(batch)
     return {**batch, "seconds": seconds, "rate": batch["done"] / seconds}
 
 
 def batch_time(batch: dict) -> float:
     from datetime import datetime
 
-    return (datetime.fromisoformat(batch["finished_at"]) - datetime.fromisoformat(batch["started_at"])).total_seconds()
+    return (
+        datetime.fromisoformat(batch["finished_at"]) - datetime.fromisoformat(batch["started_at"])
+    ).total_seconds()
 
 
 def raw_sandbox_rate(jobs: list[SandboxJob], concurrency: int, seconds: float) -> float:
     """Gradings per second of the bare sandbox on the same jobs and concurrency a regrade uses."""
+
     async def run() -> float:
         sandbox = await Sandbox("forkserver").start()
         try:
@@ -80,13 +84,19 @@ def raw_sandbox_rate(jobs: list[SandboxJob], concurrency: int, seconds: float) -
             return done / (time.perf_counter() - started)
         finally:
             await sandbox.close()
+
     return asyncio.run(run())
 
 
 def live_latencies(stack: BenchStack, stop: threading.Event, out: list[float]) -> None:
     """Submit like students do, one after another, and time submit -> result visible."""
+
     async def make_students(session):
-        return [(await add_user(session, f"live-{uuid.uuid4().hex[:8]}", "student", None))[1] for _ in range(400)]
+        return [
+            (await add_user(session, f"live-{uuid.uuid4().hex[:8]}", "student", None))[1]
+            for _ in range(400)
+        ]
+
     tokens = stack.db(make_students)
     hello = answers(stack)
     hello_id = min(hello)  # the first seeded assignment
@@ -95,8 +105,10 @@ def live_latencies(stack: BenchStack, stop: threading.Event, out: list[float]) -
             return
         with stack.client(token) as c:
             started = time.perf_counter()
-            sub = c.post(f"/assignments/{hello_id}/submissions",
-                         json={"code": f"# {uuid.uuid4()}\ndef hello():\n    return 'Hello'\n"}).json()
+            sub = c.post(
+                f"/assignments/{hello_id}/submissions",
+                json={"code": f"# {uuid.uuid4()}\ndef hello():\n    return 'Hello'\n"},
+            ).json()
             while c.get(f"/submissions/{sub['id']}").json()["status"] not in ("graded", "error"):
                 time.sleep(0.01)
             out.append(time.perf_counter() - started)
@@ -106,8 +118,11 @@ def live_latencies(stack: BenchStack, stop: threading.Event, out: list[float]) -
 def main() -> None:
     concurrency = Settings().regrade_concurrency
     with BenchStack() as stack:
-        jobs = [SandboxJob(code=a.code, test_code=test_code, limits=limits)
-                for test_code, limits, options in stack.db(_assignment_jobs) for a in options]
+        jobs = [
+            SandboxJob(code=a.code, test_code=test_code, limits=limits)
+            for test_code, limits, options in stack.db(_assignment_jobs)
+            for a in options
+        ]
         raw = raw_sandbox_rate(jobs, concurrency, RAW_SECONDS)
         print(f"raw sandbox: {raw:.1f} gradings/s ({concurrency} at once)")
 
@@ -115,12 +130,16 @@ def main() -> None:
         for strategy in ("chunks", "children"):
             slug, token = cohort(stack, COMPARE)
             compare[strategy] = regrade(stack, token, slug, strategy=strategy)
-            print(f"{strategy}: {COMPARE} in {compare[strategy]['seconds']:.1f} s "
-                  f"({compare[strategy]['rate']:.0f}/s)")
+            print(
+                f"{strategy}: {COMPARE} in {compare[strategy]['seconds']:.1f} s "
+                f"({compare[strategy]['rate']:.0f}/s)"
+            )
 
         slug, token = cohort(stack, BIG)
         big = regrade(stack, token, slug)
-        print(f"regrade of {big['done']}: {big['seconds']:.1f} s, {big['rate']:.0f}/s, {big['rate'] / raw:.2f} of raw")
+        print(
+            f"regrade of {big['done']}: {big['seconds']:.1f} s, {big['rate']:.0f}/s, {big['rate'] / raw:.2f} of raw"
+        )
 
         slug, token = cohort(stack, LIVE_DURING)
         latencies: list[float] = []
@@ -132,8 +151,10 @@ def main() -> None:
         submitter.join()
         p50 = statistics.median(latencies)
         p95 = statistics.quantiles(latencies, n=20)[-1] if len(latencies) >= 20 else max(latencies)
-        print(f"live during a {during['done']} regrade: {len(latencies)} submissions, p50 {p50 * 1000:.0f} ms, "
-              f"p95 {p95 * 1000:.0f} ms")
+        print(
+            f"live during a {during['done']} regrade: {len(latencies)} submissions, p50 {p50 * 1000:.0f} ms, "
+            f"p95 {p95 * 1000:.0f} ms"
+        )
 
     body = f"""## Cohort regrades (issue #4)
 
@@ -146,27 +167,29 @@ Machine: {machine()}.
 | what | figure |
 | --- | ---: |
 | raw sandbox rate, same jobs, {concurrency} at once, {RAW_SECONDS:g} s | {raw:.1f} gradings/s |
-| regrade of {big['done']:,} submissions (chunks, production sandbox) | {big['seconds']:.1f} s, {big['rate']:.1f}/s |
-| ratio to the raw sandbox rate | {big['rate'] / raw:.2f} |
-| live submissions during a {during['done']:,}-submission regrade | {len(latencies)} graded, p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms |
+| regrade of {big["done"]:,} submissions (chunks, production sandbox) | {big["seconds"]:.1f} s, {big["rate"]:.1f}/s |
+| ratio to the raw sandbox rate | {big["rate"] / raw:.2f} |
+| live submissions during a {during["done"]:,}-submission regrade | {len(latencies)} graded, p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms |
 
-Targets: 10,000 in <= 100 s: **{"met" if big['seconds'] <= 100 else "missed"}**; >= 0.7 of the raw rate:
-**{"met" if big['rate'] / raw >= 0.7 else "missed"}**; live p95 < 2 s during a 5,000 regrade:
+Targets: 10,000 in <= 100 s: **{"met" if big["seconds"] <= 100 else "missed"}**; >= 0.7 of the raw rate:
+**{"met" if big["rate"] / raw >= 0.7 else "missed"}**; live p95 < 2 s during a 5,000 regrade:
 **{"met" if p95 < 2 else "missed"}**.
 
 Chunked activities against a child workflow per submission, {COMPARE:,} submissions each, same run:
 
 | strategy | time | rate |
 | --- | ---: | ---: |
-| chunks of 25 submissions per activity (default) | {compare['chunks']['seconds']:.1f} s | {compare['chunks']['rate']:.1f}/s |
-| one child workflow per submission | {compare['children']['seconds']:.1f} s | {compare['children']['rate']:.1f}/s |
+| chunks of 25 submissions per activity (default) | {compare["chunks"]["seconds"]:.1f} s | {compare["chunks"]["rate"]:.1f}/s |
+| one child workflow per submission | {compare["children"]["seconds"]:.1f} s | {compare["children"]["rate"]:.1f}/s |
 """
     write_section("regrade", body)
     print("wrote BENCHMARKS.md")
 
 
 async def _assignment_jobs(session):
-    rows = (await session.execute(select(Assignment).where(Assignment.slug.in_(list(DEMO_ANSWERS))))).scalars()
+    rows = (
+        await session.execute(select(Assignment).where(Assignment.slug.in_(list(DEMO_ANSWERS))))
+    ).scalars()
     return [(a.test_code, dict(a.limits), DEMO_ANSWERS[a.slug]) for a in rows]
 
 

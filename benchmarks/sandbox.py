@@ -56,17 +56,24 @@ def unsandboxed(runs: int) -> tuple[list[float], list[float]]:
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "solution.py").write_text(SOLUTION)
         Path(tmp, "test_solution.py").write_text(TESTS)
-        argv = [sys.executable, "-I", "-S", "-c",
-                "import sys, unittest; sys.path.insert(0, '.'); "
-                "r = unittest.TextTestRunner(stream=open('/dev/null', 'w')).run("
-                "unittest.defaultTestLoader.loadTestsFromName('test_solution')); sys.exit(not r.wasSuccessful())"]
+        argv = [
+            sys.executable,
+            "-I",
+            "-S",
+            "-c",
+            "import sys, unittest; sys.path.insert(0, '.'); "
+            "r = unittest.TextTestRunner(stream=open('/dev/null', 'w')).run("
+            "unittest.defaultTestLoader.loadTestsFromName('test_solution')); sys.exit(not r.wasSuccessful())",
+        ]
         for _ in range(runs):
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
             subprocess.run(argv, cwd=tmp, env={}, check=True)
             walls.append((time.perf_counter() - started) * 1000)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpus.append((after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000)
+            cpus.append(
+                (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
+            )
     return walls, cpus
 
 
@@ -83,10 +90,14 @@ async def main() -> None:
         finally:
             await sandbox.close()
         rows.append((mode, statistics.median(walls), statistics.median(cpus), rates[mode]))
-        print(f"{mode}: median {rows[-1][1]:.1f} ms wall, {rows[-1][2]:.1f} ms CPU, {rates[mode]:.0f} gradings/s")
+        print(
+            f"{mode}: median {rows[-1][1]:.1f} ms wall, {rows[-1][2]:.1f} ms CPU, {rates[mode]:.0f} gradings/s"
+        )
     walls, cpus = unsandboxed(RUNS)
     baseline = (statistics.median(walls), statistics.median(cpus))
-    print(f"fresh unsandboxed interpreter: median {baseline[0]:.1f} ms wall, {baseline[1]:.1f} ms CPU")
+    print(
+        f"fresh unsandboxed interpreter: median {baseline[0]:.1f} ms wall, {baseline[1]:.1f} ms CPU"
+    )
 
     fork_wall = rows[0][1]
     body = f"""## Sandbox cost per grading (issue #3)

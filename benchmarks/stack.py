@@ -36,13 +36,23 @@ class BenchStack:
         seed(settings, demo=False)
         port = free_port()
         self.api_url = f"http://127.0.0.1:{port}"
-        self.env = {**os.environ, "GRADEFLOW_HOME": str(self.home), **self.extra_env,
-                    **{f"GRADEFLOW_{k.upper()}": v for k, v in self.services.urls.items()}}
+        self.env = {
+            **os.environ,
+            "GRADEFLOW_HOME": str(self.home),
+            **self.extra_env,
+            **{f"GRADEFLOW_{k.upper()}": v for k, v in self.services.urls.items()},
+        }
         logs = self.home / "logs"
         for role in (["worker"], ["api", "--port", str(port)]):
-            self.procs.append(subprocess.Popen([sys.executable, "-m", "gradeflow", *role], env=self.env,
-                                               stdout=open(logs / f"{role[0]}.log", "ab"), stderr=subprocess.STDOUT,
-                                               start_new_session=True))
+            self.procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "gradeflow", *role],
+                    env=self.env,
+                    stdout=open(logs / f"{role[0]}.log", "ab"),
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -77,18 +87,25 @@ class BenchStack:
 
         async def run(session):
             return [tuple(r) for r in (await session.execute(text(query), params)).all()]
+
         return self.db(run)
 
     def wait_graded(self, token: str, sub_id: str, timeout: float = 60) -> dict:
         """Poll a submission until its grading is final (setting up a benchmark, not measuring it)."""
         deadline = time.monotonic() + timeout
         with self.client(token) as c:
-            while (body := c.get(f"/submissions/{sub_id}").json())["status"] not in ("graded", "error"):
+            while (body := c.get(f"/submissions/{sub_id}").json())["status"] not in (
+                "graded",
+                "error",
+            ):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"submission {sub_id} not graded within {timeout} s")
                 time.sleep(0.05)
         return body
 
     def client(self, token: str) -> httpx.Client:
-        return httpx.Client(base_url=f"{self.api_url}/api/v1", headers={"Authorization": f"Bearer {token}"},
-                            timeout=30)
+        return httpx.Client(
+            base_url=f"{self.api_url}/api/v1",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )

@@ -21,8 +21,12 @@ def sign_in() -> bool:
     """Token in the sidebar; checked against the API. Returns True when signed in."""
     with st.sidebar:
         st.header("GradeFlow")
-        token = st.text_input("API token", type="password", key="token_input",
-                              help="Your personal token (from your instructor, or printed by `gradeflow up`).")
+        token = st.text_input(
+            "API token",
+            type="password",
+            key="token_input",
+            help="Your personal token (from your instructor, or printed by `gradeflow up`).",
+        )
     if not token:
         st.title("GradeFlow")
         st.info("Sign in with your API token in the sidebar.")
@@ -52,8 +56,15 @@ def main() -> None:
     if not specs:
         st.error(f"There is no dashboard for the role '{me['role']}'.")
         return
-    pages = [st.Page(getattr(importlib.import_module(s.module), s.function), title=s.title, icon=s.icon,
-                     url_path=s.url_path) for s in specs]
+    pages = [
+        st.Page(
+            getattr(importlib.import_module(s.module), s.function),
+            title=s.title,
+            icon=s.icon,
+            url_path=s.url_path,
+        )
+        for s in specs
+    ]
     st.navigation(pages).run()
 
 

@@ -32,15 +32,24 @@ class Api:
     token: str
     timeout: float = 30.0
 
-    def request(self, method: str, path: str, expect: tuple[int, ...] = (), **kwargs: Any) -> tuple[int, Any]:
+    def request(
+        self, method: str, path: str, expect: tuple[int, ...] = (), **kwargs: Any
+    ) -> tuple[int, Any]:
         """Returns (status, body). Statuses in `expect` are returned; other 4xx/5xx raise ApiProblem with the
         API's own message."""
         try:
             response = connection_pool(self.base_url).request(
-                method, path, timeout=self.timeout, headers={"Authorization": f"Bearer {self.token}"}, **kwargs)
+                method,
+                path,
+                timeout=self.timeout,
+                headers={"Authorization": f"Bearer {self.token}"},
+                **kwargs,
+            )
         except httpx.HTTPError as exc:
-            raise ApiProblem(f"The GradeFlow API at {self.base_url} is not reachable ({type(exc).__name__}). "
-                             "Is it running? Try again in a moment.") from None
+            raise ApiProblem(
+                f"The GradeFlow API at {self.base_url} is not reachable ({type(exc).__name__}). "
+                "Is it running? Try again in a moment."
+            ) from None
         if response.headers.get("content-type", "").startswith("application/json"):
             body = response.json()
         else:
@@ -48,7 +57,9 @@ class Api:
         if response.status_code in expect:
             return response.status_code, body
         if response.status_code == 401:
-            raise ApiProblem("That token was not accepted. Check it, or ask your instructor for a new one.")
+            raise ApiProblem(
+                "That token was not accepted. Check it, or ask your instructor for a new one."
+            )
         if response.status_code >= 400:
             detail = body.get("detail") if isinstance(body, dict) else None
             raise ApiProblem(str(detail or f"The API answered {response.status_code}."))
@@ -59,15 +70,20 @@ class Api:
         API's keep-alive comments; a broken one raises ApiProblem)."""
         try:
             with connection_pool(self.base_url).stream(
-                    "GET", path, headers={"Authorization": f"Bearer {self.token}"},
-                    timeout=httpx.Timeout(self.timeout, read=EVENTS_READ_TIMEOUT)) as response:
+                "GET",
+                path,
+                headers={"Authorization": f"Bearer {self.token}"},
+                timeout=httpx.Timeout(self.timeout, read=EVENTS_READ_TIMEOUT),
+            ) as response:
                 if response.status_code != 200:
                     raise ApiProblem(f"The API answered {response.status_code} for {path}.")
                 for line in response.iter_lines():
                     if line.startswith("data:"):
                         yield json.loads(line[5:])
         except httpx.HTTPError as exc:
-            raise ApiProblem(f"The live updates from {self.base_url} broke off ({type(exc).__name__}).") from None
+            raise ApiProblem(
+                f"The live updates from {self.base_url} broke off ({type(exc).__name__})."
+            ) from None
 
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs)[1]

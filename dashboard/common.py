@@ -19,7 +19,7 @@ VERDICTS = {
     "output_limit": "Your code printed too much.",
     "internal_error": "The grader failed; this is not your fault. Try again shortly.",
     "test_error": "The tests of this assignment are broken; your instructor has been told. Submit again once they "
-                  "are fixed.",
+    "are fixed.",
 }
 FINAL = ("graded", "error")
 
@@ -53,7 +53,9 @@ class Follower:
     def __init__(self, client: Api, path: str) -> None:
         self.latest: dict | None = None
         self.broken = False
-        threading.Thread(target=self._read, args=(client, path), daemon=True, name=f"follow {path}").start()
+        threading.Thread(
+            target=self._read, args=(client, path), daemon=True, name=f"follow {path}"
+        ).start()
 
     def _read(self, client: Api, path: str) -> None:
         try:
@@ -63,8 +65,12 @@ class Follower:
             self.broken = True  # the page goes back to reading the object itself
 
 
-def follow(path: str, finished: Callable[[dict], bool], show: Callable[[dict], None],
-           events: str | None = None) -> dict | None:
+def follow(
+    path: str,
+    finished: Callable[[dict], bool],
+    show: Callable[[dict], None],
+    events: str | None = None,
+) -> dict | None:
     """Show the API object at `path` until it is finished, then run the whole page once more (so everything else
     catches up). With `events` (a server-sent events path, e.g. a submission's) the changes arrive as the API
     pushes them and the page only looks at what arrived; without, or if the stream breaks off, the page re-reads
@@ -86,9 +92,13 @@ def follow(path: str, finished: Callable[[dict], bool], show: Callable[[dict], N
 
 
 @st.fragment(run_every=0.25)
-def _watch(follower: Follower, path: str, finished: Callable[[dict], bool], show: Callable[[dict], None]) -> None:
+def _watch(
+    follower: Follower, path: str, finished: Callable[[dict], bool], show: Callable[[dict], None]
+) -> None:
     """Shows what the events stream brought (no request to the API), or reads the object if the stream broke."""
-    _show_until_finished(call(api().get, path) if follower.broken else follower.latest, finished, show)
+    _show_until_finished(
+        call(api().get, path) if follower.broken else follower.latest, finished, show
+    )
 
 
 @st.fragment(run_every=0.5)
@@ -96,7 +106,9 @@ def _poll(path: str, finished: Callable[[dict], bool], show: Callable[[dict], No
     _show_until_finished(call(api().get, path), finished, show)
 
 
-def _show_until_finished(item: dict | None, finished: Callable[[dict], bool], show: Callable[[dict], None]) -> None:
+def _show_until_finished(
+    item: dict | None, finished: Callable[[dict], bool], show: Callable[[dict], None]
+) -> None:
     """Show the object, or run the whole page again once it is finished."""
     if item is None:
         return

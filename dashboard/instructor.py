@@ -13,18 +13,32 @@ from dashboard.common import api, call, follow
 
 MARKS = {"solved": "✓ solved", "attempted": "~ attempted"}
 ACTIVE = ("queued", "running", "paused", "cancelling")
-CHANGE_COLUMNS = ["student", "assignment_id", "assignment", "old_score", "new_score", "submission_id"]
+CHANGE_COLUMNS = [
+    "student",
+    "assignment_id",
+    "assignment",
+    "old_score",
+    "new_score",
+    "submission_id",
+]
 
 
 def pick_cohort(key: str) -> str | None:
     cohorts = call(api().get, "/cohorts")
     if not cohorts:
         if cohorts == []:
-            st.info("You do not teach any cohort yet (`gradeflow users add NAME --role instructor --cohort SLUG`).")
+            st.info(
+                "You do not teach any cohort yet (`gradeflow users add NAME --role instructor --cohort SLUG`)."
+            )
         return None
-    return st.selectbox("Cohort", [c["slug"] for c in cohorts], key=key,
-                        format_func=lambda s: f"{s} ({next(c['students'] for c in cohorts if c['slug'] == s)} "
-                                              "students)")
+    return st.selectbox(
+        "Cohort",
+        [c["slug"] for c in cohorts],
+        key=key,
+        format_func=lambda s: (
+            f"{s} ({next(c['students'] for c in cohorts if c['slug'] == s)} students)"
+        ),
+    )
 
 
 def cohort_page() -> None:
@@ -36,8 +50,13 @@ def cohort_page() -> None:
     if matrix is None:
         return
     titles = {str(a["id"]): f"{a['order']}. {a['title']}" for a in matrix["assignments"]}
-    rows = [{"student": s["name"], **{titles[a]: MARKS.get(s["cells"].get(a, {}).get("state"), "·")
-                                      for a in titles}} for s in matrix["students"]]
+    rows = [
+        {
+            "student": s["name"],
+            **{titles[a]: MARKS.get(s["cells"].get(a, {}).get("state"), "·") for a in titles},
+        }
+        for s in matrix["students"]
+    ]
     if not rows:
         st.info("No students in this cohort yet.")
         return
@@ -51,9 +70,15 @@ def cohort_page() -> None:
     st.dataframe(pd.DataFrame(rows).set_index("student"), use_container_width=True)
     st.subheader("Score distribution")
     points = pd.DataFrame({"points": [100 * n for n in solved]})
-    st.altair_chart(alt.Chart(points).mark_bar().encode(
-        x=alt.X("points:O", title="points (100 per solved assignment)"),
-        y=alt.Y("count():Q", title="students", axis=alt.Axis(tickMinStep=1, format="d"))), use_container_width=True)
+    st.altair_chart(
+        alt.Chart(points)
+        .mark_bar()
+        .encode(
+            x=alt.X("points:O", title="points (100 per solved assignment)"),
+            y=alt.Y("count():Q", title="students", axis=alt.Axis(tickMinStep=1, format="d")),
+        ),
+        use_container_width=True,
+    )
 
 
 def regrades_page() -> None:
@@ -64,7 +89,11 @@ def regrades_page() -> None:
         assignments = call(api().get, "/assignments") or []
         options = [None] + [a["id"] for a in assignments]
         names = {a["id"]: f"{a['order']}. {a['title']}" for a in assignments}
-        only = st.selectbox("Assignment", options, format_func=lambda i: "all assignments" if i is None else names[i])
+        only = st.selectbox(
+            "Assignment",
+            options,
+            format_func=lambda i: "all assignments" if i is None else names[i],
+        )
         if st.form_submit_button("Start regrade", type="primary") and slug:
             started = call(api().post, "/regrades", json={"cohort": slug, "assignment_id": only})
             if started:
@@ -75,10 +104,17 @@ def regrades_page() -> None:
         return
     ids = [b["id"] for b in batches]
     current = st.session_state.get("regrade_id") or ids[0]
-    chosen = st.selectbox("Batch", ids, index=ids.index(current) if current in ids else 0,
-                          format_func=lambda i: next(f"{b['created_at'][:19].replace('T', ' ')} · {b['cohort']}"
-                                                     + (f" · assignment {b['assignment_id']}" if b["assignment_id"]
-                                                        else "") for b in batches if b["id"] == i))
+    chosen = st.selectbox(
+        "Batch",
+        ids,
+        index=ids.index(current) if current in ids else 0,
+        format_func=lambda i: next(
+            f"{b['created_at'][:19].replace('T', ' ')} · {b['cohort']}"
+            + (f" · assignment {b['assignment_id']}" if b["assignment_id"] else "")
+            for b in batches
+            if b["id"] == i
+        ),
+    )
     st.session_state["regrade_id"] = chosen
     # Progress while it runs; the changed scores once it has ended.
     if follow(f"/regrades/{chosen}", lambda batch: batch["status"] not in ACTIVE, show_batch):
@@ -87,17 +123,29 @@ def regrades_page() -> None:
 
 def show_batch(batch: dict) -> None:
     batch_id = batch["id"]
-    share = batch["done"] / batch["total"] if batch["total"] else (1.0 if batch["status"] == "completed" else 0.0)
-    st.progress(min(share, 1.0), text=f"{share:.0%} · {batch['done']} of {batch['total']} · {batch['status']}")
+    share = (
+        batch["done"] / batch["total"]
+        if batch["total"]
+        else (1.0 if batch["status"] == "completed" else 0.0)
+    )
+    st.progress(
+        min(share, 1.0),
+        text=f"{share:.0%} · {batch['done']} of {batch['total']} · {batch['status']}",
+    )
     a, b, c, d = st.columns(4)
     a.metric("Changed", batch["changed"])
     b.metric("Errors", batch["errors"])
     c.metric("Rate", f"{batch['rate_per_second']:.1f}/s")
     d.metric("ETA", f"{batch['eta_seconds']:.0f} s" if batch["eta_seconds"] is not None else "—")
     buttons = st.columns(3)
-    for column, action, allowed in ((buttons[0], "pause", ("queued", "running")), (buttons[1], "resume", ("paused",)),
-                                    (buttons[2], "cancel", ("queued", "running", "paused"))):
-        if column.button(action.capitalize(), key=f"{action}-{batch_id}", disabled=batch["status"] not in allowed):
+    for column, action, allowed in (
+        (buttons[0], "pause", ("queued", "running")),
+        (buttons[1], "resume", ("paused",)),
+        (buttons[2], "cancel", ("queued", "running", "paused")),
+    ):
+        if column.button(
+            action.capitalize(), key=f"{action}-{batch_id}", disabled=batch["status"] not in allowed
+        ):
             call(api().post, f"/regrades/{batch_id}/{action}")
             st.rerun(scope="app")
 
@@ -110,10 +158,17 @@ def changed_scores(batch_id: str) -> None:
     # The same columns as the API's ?format=csv, from the rows already here rather than a second request.
     table = pd.DataFrame(changes, columns=CHANGE_COLUMNS)
     if changes:
-        st.dataframe(table[["student", "assignment", "old_score", "new_score"]], hide_index=True,
-                     use_container_width=True)
-    st.download_button("Download CSV", table.to_csv(index=False), file_name=f"regrade-{batch_id}-changes.csv",
-                       mime="text/csv")
+        st.dataframe(
+            table[["student", "assignment", "old_score", "new_score"]],
+            hide_index=True,
+            use_container_width=True,
+        )
+    st.download_button(
+        "Download CSV",
+        table.to_csv(index=False),
+        file_name=f"regrade-{batch_id}-changes.csv",
+        mime="text/csv",
+    )
 
 
 def assignments_page() -> None:
@@ -121,41 +176,85 @@ def assignments_page() -> None:
     assignments = call(api().get, "/assignments") or []
     options = [None] + [a["id"] for a in assignments]
     names = {a["id"]: f"{a['order']}. {a['title']}" for a in assignments}
-    chosen = st.selectbox("Edit", options, format_func=lambda i: "➕ new assignment" if i is None else names[i])
+    chosen = st.selectbox(
+        "Edit", options, format_func=lambda i: "➕ new assignment" if i is None else names[i]
+    )
     current = next((a for a in assignments if a["id"] == chosen), None)
     key = f"form-{chosen}"
     title = st.text_input("Title", current["title"] if current else "", key=f"{key}-title")
     left, right = st.columns(2)
-    order = left.number_input("Order", value=int(current["order"]) if current else len(assignments) + 1,
-                              key=f"{key}-order")
-    points = right.number_input("Points", 1, 10_000, int(current["points"]) if current else 100, key=f"{key}-points")
+    order = left.number_input(
+        "Order",
+        value=int(current["order"]) if current else len(assignments) + 1,
+        key=f"{key}-order",
+    )
+    points = right.number_input(
+        "Points", 1, 10_000, int(current["points"]) if current else 100, key=f"{key}-points"
+    )
     write, preview = st.tabs(["Handout (Markdown)", "Preview"])
-    handout = write.text_area("Handout", current["handout"] if current else "", height=180, key=f"{key}-handout")
+    handout = write.text_area(
+        "Handout", current["handout"] if current else "", height=180, key=f"{key}-handout"
+    )
     preview.markdown(handout or "*Nothing yet.*")
-    tests = st.text_area("unittest tests (import the student's code as `solution`)",
-                         current.get("test_code", "") if current else "", height=220, key=f"{key}-tests")
-    io_text = st.text_area("I/O cases (JSON list of {stdin, stdout, points, hidden})",
-                           json.dumps(current.get("io_cases", []) if current else [], indent=1), key=f"{key}-io")
-    limits = current["limits"] if current else {"cpu_seconds": 2.0, "wall_seconds": 5.0, "memory_mb": 256,
-                                                 "output_kb": 256}
+    tests = st.text_area(
+        "unittest tests (import the student's code as `solution`)",
+        current.get("test_code", "") if current else "",
+        height=220,
+        key=f"{key}-tests",
+    )
+    io_text = st.text_area(
+        "I/O cases (JSON list of {stdin, stdout, points, hidden})",
+        json.dumps(current.get("io_cases", []) if current else [], indent=1),
+        key=f"{key}-io",
+    )
+    limits = (
+        current["limits"]
+        if current
+        else {"cpu_seconds": 2.0, "wall_seconds": 5.0, "memory_mb": 256, "output_kb": 256}
+    )
     cols = st.columns(4)
     limit_values = {
-        "cpu_seconds": cols[0].number_input("CPU s", 0.1, 30.0, float(limits["cpu_seconds"]), key=f"{key}-cpu"),
-        "wall_seconds": cols[1].number_input("Wall s", 0.5, 60.0, float(limits["wall_seconds"]), key=f"{key}-wall"),
-        "memory_mb": cols[2].number_input("Memory MiB", 32, 2048, int(limits["memory_mb"]), key=f"{key}-mem"),
-        "output_kb": cols[3].number_input("Output KiB", 1, 16384, int(limits["output_kb"]), key=f"{key}-out"),
+        "cpu_seconds": cols[0].number_input(
+            "CPU s", 0.1, 30.0, float(limits["cpu_seconds"]), key=f"{key}-cpu"
+        ),
+        "wall_seconds": cols[1].number_input(
+            "Wall s", 0.5, 60.0, float(limits["wall_seconds"]), key=f"{key}-wall"
+        ),
+        "memory_mb": cols[2].number_input(
+            "Memory MiB", 32, 2048, int(limits["memory_mb"]), key=f"{key}-mem"
+        ),
+        "output_kb": cols[3].number_input(
+            "Output KiB", 1, 16384, int(limits["output_kb"]), key=f"{key}-out"
+        ),
     }
-    reference = st.text_area("Reference solution", (current or {}).get("reference_solution") or "", height=160,
-                             key=f"{key}-ref")
+    reference = st.text_area(
+        "Reference solution",
+        (current or {}).get("reference_solution") or "",
+        height=160,
+        key=f"{key}-ref",
+    )
     try:
         io_cases = json.loads(io_text or "[]")
     except ValueError as exc:
         st.error(f"The I/O cases are not valid JSON: {exc}")
         return
-    draft = {"title": title, "order": int(order), "points": int(points), "handout": handout, "test_code": tests,
-             "io_cases": io_cases, "limits": limit_values, "reference_solution": reference or None}
+    draft = {
+        "title": title,
+        "order": int(order),
+        "points": int(points),
+        "handout": handout,
+        "test_code": tests,
+        "io_cases": io_cases,
+        "limits": limit_values,
+        "reference_solution": reference or None,
+    }
     # Saving needs a passing check of exactly these tests, limits and solution (the title or handout may change).
-    checked_part = {"reference_solution": reference, "test_code": tests, "io_cases": io_cases, "limits": limit_values}
+    checked_part = {
+        "reference_solution": reference,
+        "test_code": tests,
+        "io_cases": io_cases,
+        "limits": limit_values,
+    }
     fingerprint = hashlib.sha256(json.dumps(checked_part, sort_keys=True).encode()).hexdigest()
     checked = st.session_state.get("checked") == fingerprint
     check, save = st.columns(2)
@@ -163,8 +262,10 @@ def assignments_page() -> None:
         result = call(api().post, "/assignments/check", json=checked_part)
         if result:
             for test in result["tests"]:
-                st.markdown(f"{':green-badge[passed]' if test['passed'] else ':red-badge[failed]'} `{test['name']}`"
-                            + (f" — {test['message']}" if test["message"] and not test["passed"] else ""))
+                st.markdown(
+                    f"{':green-badge[passed]' if test['passed'] else ':red-badge[failed]'} `{test['name']}`"
+                    + (f" — {test['message']}" if test["message"] and not test["passed"] else "")
+                )
             if result["passed"]:
                 st.session_state["checked"] = fingerprint
                 checked = True
@@ -172,10 +273,21 @@ def assignments_page() -> None:
             elif result["verdict"] == "test_error":
                 st.error(f"The tests themselves fail to load: fix them first. {result['message']}")
             else:
-                st.error(f"The reference solution does not pass: {result['verdict']}. {result['message']}")
-    if save.button("Save", type="primary", disabled=not checked,
-                   help="Check the reference solution against these tests first."):
-        saved = (call(api().request, "PUT", f"/assignments/{chosen}", json=draft) if current
-                 else call(api().request, "POST", "/assignments", json=draft))
+                st.error(
+                    f"The reference solution does not pass: {result['verdict']}. {result['message']}"
+                )
+    if save.button(
+        "Save",
+        type="primary",
+        disabled=not checked,
+        help="Check the reference solution against these tests first.",
+    ):
+        saved = (
+            call(api().request, "PUT", f"/assignments/{chosen}", json=draft)
+            if current
+            else call(api().request, "POST", "/assignments", json=draft)
+        )
         if saved:
-            st.success(f"Saved “{saved[1]['title']}” (test version {saved[1]['test_version'][:8]}).")
+            st.success(
+                f"Saved “{saved[1]['title']}” (test version {saved[1]['test_version'][:8]})."
+            )

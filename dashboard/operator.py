@@ -8,15 +8,36 @@ import streamlit as st
 from dashboard.common import api, call
 
 SUBMISSION_ROWS = 20
-STATUSES = ["", "running", "completed", "failed", "terminated", "timed_out", "cancelled", "continued_as_new"]
+STATUSES = [
+    "",
+    "running",
+    "completed",
+    "failed",
+    "terminated",
+    "timed_out",
+    "cancelled",
+    "continued_as_new",
+]
 
 
 def workflow_table(workflows: list[dict]) -> None:
-    st.dataframe(pd.DataFrame([{
-        "workflow": w["workflow_id"], "type": w["type"], "status": w["status"],
-        "started": (w["start_time"] or "")[:19].replace("T", " "), "Temporal UI": w["temporal_ui"]}
-        for w in workflows]), hide_index=True, use_container_width=True,
-        column_config={"Temporal UI": st.column_config.LinkColumn(display_text="open")})
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "workflow": w["workflow_id"],
+                    "type": w["type"],
+                    "status": w["status"],
+                    "started": (w["start_time"] or "")[:19].replace("T", " "),
+                    "Temporal UI": w["temporal_ui"],
+                }
+                for w in workflows
+            ]
+        ),
+        hide_index=True,
+        use_container_width=True,
+        column_config={"Temporal UI": st.column_config.LinkColumn(display_text="open")},
+    )
 
 
 def workflows_page() -> None:
@@ -31,8 +52,18 @@ def workflows_page() -> None:
         batch = e.text_input("Regrade batch id")
         status = f.selectbox("Status", STATUSES, format_func=lambda s: s or "any")
         found = st.form_submit_button("Find", type="primary")
-    params = {k: v.strip() for k, v in {"submission_id": submission, "user_id": user, "assignment_id": assignment,
-                                         "cohort": cohort, "batch_id": batch, "status": status}.items() if v.strip()}
+    params = {
+        k: v.strip()
+        for k, v in {
+            "submission_id": submission,
+            "user_id": user,
+            "assignment_id": assignment,
+            "cohort": cohort,
+            "batch_id": batch,
+            "status": status,
+        }.items()
+        if v.strip()
+    }
     if found:
         st.session_state["ops_found"] = call(api().get, "/ops/workflows", params=params) or []
         st.session_state.pop("ops_open", None)
@@ -47,8 +78,13 @@ def workflows_page() -> None:
         return
     workflow_table(workflows)
     ids = [w["workflow_id"] for w in workflows]
-    opened = st.selectbox("History of", ids, index=ids.index(st.session_state["ops_open"])
-                          if st.session_state.get("ops_open") in ids else 0)
+    opened = st.selectbox(
+        "History of",
+        ids,
+        index=ids.index(st.session_state["ops_open"])
+        if st.session_state.get("ops_open") in ids
+        else 0,
+    )
     history(opened)
 
 
@@ -60,21 +96,39 @@ def history(workflow_id: str) -> None:
     st.subheader(f"{w['type']} · {w['status']}")
     if w["temporal_ui"]:
         st.link_button("Open in the Temporal Web UI", w["temporal_ui"])
-    st.caption(f"{workflow_id} · run {w['run_id']} · {data['history_length']} events · "
-               + " · ".join(f"{k}={v}" for k, v in w["search_attributes"].items() if k.startswith("Gradeflow")))
-    rows = [{"+ms": e["offset_ms"], "event": e["type"].replace("_", " "), "activity": e.get("activity") or "",
-             "attempt": e.get("attempt") or "", "took ms": e.get("duration_ms", ""), "failure": e.get("failure") or ""}
-            for e in data["events"]]
-    st.table(pd.DataFrame(rows).set_index("+ms"))  # plain HTML: readable, selectable, searchable in the page
+    st.caption(
+        f"{workflow_id} · run {w['run_id']} · {data['history_length']} events · "
+        + " · ".join(
+            f"{k}={v}" for k, v in w["search_attributes"].items() if k.startswith("Gradeflow")
+        )
+    )
+    rows = [
+        {
+            "+ms": e["offset_ms"],
+            "event": e["type"].replace("_", " "),
+            "activity": e.get("activity") or "",
+            "attempt": e.get("attempt") or "",
+            "took ms": e.get("duration_ms", ""),
+            "failure": e.get("failure") or "",
+        }
+        for e in data["events"]
+    ]
+    st.table(
+        pd.DataFrame(rows).set_index("+ms")
+    )  # plain HTML: readable, selectable, searchable in the page
     for pending in data["pending_activities"]:
-        st.warning(f"Pending {pending['activity']}: attempt {pending['attempt']}"
-                   + (f", last failure: {pending['last_failure']}" if pending["last_failure"] else ""))
+        st.warning(
+            f"Pending {pending['activity']}: attempt {pending['attempt']}"
+            + (f", last failure: {pending['last_failure']}" if pending["last_failure"] else "")
+        )
 
 
 def act(column, action: str, workflow_id: str, key: str, enabled: bool = True) -> None:
     """A Retry or Terminate button that calls the API and says what happened."""
     if column.button(action.capitalize(), key=f"{action}-{key}", disabled=not enabled):
-        body = {"json": {"reason": "terminated from the dashboard"}} if action == "terminate" else {}
+        body = (
+            {"json": {"reason": "terminated from the dashboard"}} if action == "terminate" else {}
+        )
         done = call(api().post, f"/ops/workflows/{workflow_id}/{action}", **body)
         if done:
             st.success(f"{action.capitalize()}: {workflow_id} is now {done['status']}.")
@@ -89,8 +143,10 @@ def problems_page() -> None:
     a.metric("Failed workflows (24 h)", len(data["failed_workflows"]))
     b.metric("Stuck gradings (> 5 min)", len(data["stuck_workflows"]))
     c.metric("Submissions in trouble", len(data["submissions"]))
-    for title, workflows, action in (("Stuck", data["stuck_workflows"], "terminate"),
-                                     ("Failed", data["failed_workflows"], "retry")):
+    for title, workflows, action in (
+        ("Stuck", data["stuck_workflows"], "terminate"),
+        ("Failed", data["failed_workflows"], "retry"),
+    ):
         st.subheader(title)
         if not workflows:
             st.caption("None.")
@@ -100,15 +156,22 @@ def problems_page() -> None:
             cols[0].markdown(f"`{w['workflow_id']}` · {w['type']} · {w['status']}")
             if w["temporal_ui"]:
                 cols[1].link_button("Temporal UI", w["temporal_ui"])
-            act(cols[2], action, w["workflow_id"], f"{w['workflow_id']}-{w['run_id']}",
-                enabled=action != "retry" or w["workflow_id"].startswith("grade-"))
+            act(
+                cols[2],
+                action,
+                w["workflow_id"],
+                f"{w['workflow_id']}-{w['run_id']}",
+                enabled=action != "retry" or w["workflow_id"].startswith("grade-"),
+            )
     st.subheader("Submissions in error or waiting too long")
     if not data["submissions"]:
         st.caption("None.")
     for row in data["submissions"][:SUBMISSION_ROWS]:
         cols = st.columns([5, 2, 1])
-        cols[0].markdown(f"`{row['id']}` · {row['status']} · {(row['created_at'] or '')[:19].replace('T', ' ')}"
-                         + (f"  \n{row['error']}" if row["error"] else ""))
+        cols[0].markdown(
+            f"`{row['id']}` · {row['status']} · {(row['created_at'] or '')[:19].replace('T', ' ')}"
+            + (f"  \n{row['error']}" if row["error"] else "")
+        )
         # A waiting submission's grading may still be running: retry answers 409 and says to terminate it first.
         act(cols[2], "retry", row["workflow_id"], f"submission-{row['id']}")
     if len(data["submissions"]) > SUBMISSION_ROWS:
@@ -125,11 +188,17 @@ def metrics_page() -> None:
     frame["minute"] = pd.to_datetime(frame["minute"])
     frame = frame.set_index("minute")
     a, b, c, d = st.columns(4)
-    a.metric("Intake stream now", data["intake_stream_length"] if data["intake_stream_length"] is not None else "?")
+    a.metric(
+        "Intake stream now",
+        data["intake_stream_length"] if data["intake_stream_length"] is not None else "?",
+    )
     b.metric("Graded (hour)", int(frame["graded"].sum()))
     c.metric("Failed (hour)", int(frame["failed"].sum()))
     latest = frame.dropna(subset=["p95_seconds"])
-    d.metric("p95 latency (last minute with data)", f"{latest['p95_seconds'].iloc[-1]:.2f} s" if len(latest) else "—")
+    d.metric(
+        "p95 latency (last minute with data)",
+        f"{latest['p95_seconds'].iloc[-1]:.2f} s" if len(latest) else "—",
+    )
     st.subheader("Intake queue depth")
     st.line_chart(frame[["queue_depth"]])
     st.subheader("Gradings per minute")

@@ -20,13 +20,35 @@ ROLE_PAGES: dict[str, list[PageSpec]] = {
     ],
     "instructor": [
         PageSpec("cohort", "Cohort", ":material/groups:", "dashboard.instructor", "cohort_page"),
-        PageSpec("regrades", "Regrades", ":material/autorenew:", "dashboard.instructor", "regrades_page"),
-        PageSpec("assignments", "Assignments", ":material/edit_note:", "dashboard.instructor", "assignments_page"),
+        PageSpec(
+            "regrades", "Regrades", ":material/autorenew:", "dashboard.instructor", "regrades_page"
+        ),
+        PageSpec(
+            "assignments",
+            "Assignments",
+            ":material/edit_note:",
+            "dashboard.instructor",
+            "assignments_page",
+        ),
     ],
     "operator": [
-        PageSpec("workflows", "Workflows", ":material/account_tree:", "dashboard.operator", "workflows_page"),
-        PageSpec("problems", "Failed and stuck", ":material/warning:", "dashboard.operator", "problems_page"),
-        PageSpec("metrics", "Metrics", ":material/monitoring:", "dashboard.operator", "metrics_page"),
+        PageSpec(
+            "workflows",
+            "Workflows",
+            ":material/account_tree:",
+            "dashboard.operator",
+            "workflows_page",
+        ),
+        PageSpec(
+            "problems",
+            "Failed and stuck",
+            ":material/warning:",
+            "dashboard.operator",
+            "problems_page",
+        ),
+        PageSpec(
+            "metrics", "Metrics", ":material/monitoring:", "dashboard.operator", "metrics_page"
+        ),
     ],
 }
 

@@ -27,9 +27,22 @@ def starting_code(assignment_id: int, history: list[dict]) -> str:
 def editor(assignment_id: int, start: str) -> str:
     key = f"code-{assignment_id}"
     if st_ace is not None:
-        return st_ace(value=start, language="python",
-                      theme="github", key=key, height=280, auto_update=True, font_size=14, tab_size=4,
-                      show_gutter=True, wrap=False, placeholder="def ...") or ""
+        return (
+            st_ace(
+                value=start,
+                language="python",
+                theme="github",
+                key=key,
+                height=280,
+                auto_update=True,
+                font_size=14,
+                tab_size=4,
+                show_gutter=True,
+                wrap=False,
+                placeholder="def ...",
+            )
+            or ""
+        )
     return st.text_area("Your solution (Python)", value=start, height=280, key=key)
 
 
@@ -47,7 +60,8 @@ def show_result(sub: dict) -> None:
         return
     score = f"Score {sub['score'] or 0:g} / {sub['max_score']:g}"
     (st.success if sub.get("passed") else st.error)(
-        f"{words} {score}" + (" (identical code was graded before)" if sub.get("cached") else ""))
+        f"{words} {score}" + (" (identical code was graded before)" if sub.get("cached") else "")
+    )
     if sub.get("error"):
         st.warning(sub["error"])
     if sub.get("message") and not sub["tests"]:
@@ -72,7 +86,9 @@ def learn_page() -> None:
     total = max(len(assignments), 1)
     with st.sidebar:
         st.metric("Points", progress["points"])
-        st.progress(min(len(solved) / total, 1.0), text=f"{len(solved)} of {len(assignments)} solved")
+        st.progress(
+            min(len(solved) / total, 1.0), text=f"{len(solved)} of {len(assignments)} solved"
+        )
     if not assignments:
         st.info("No assignments yet.")
         return
@@ -81,27 +97,44 @@ def learn_page() -> None:
         upcoming = progress["next_assignment"] or assignments[-1]
         st.session_state["assignment_id"] = upcoming["id"]
     by_id = {a["id"]: a for a in assignments}
-    labels = {a["id"]: f"{'✓' if a['id'] in solved else '○'}  {a['order']}. {a['title']}" for a in assignments}
+    labels = {
+        a["id"]: f"{'✓' if a['id'] in solved else '○'}  {a['order']}. {a['title']}"
+        for a in assignments
+    }
     with st.sidebar:
-        chosen = st.radio("Assignments", list(by_id), format_func=labels.get,
-                          index=list(by_id).index(st.session_state["assignment_id"]))
+        chosen = st.radio(
+            "Assignments",
+            list(by_id),
+            format_func=labels.get,
+            index=list(by_id).index(st.session_state["assignment_id"]),
+        )
     if chosen != st.session_state["assignment_id"]:
         st.session_state["assignment_id"] = chosen
         st.session_state.pop("submission_id", None)
     assignment = by_id[st.session_state["assignment_id"]]
     if not progress["next_assignment"]:
         st.success("You have solved every assignment. Well done!")
-    st.caption(f"Assignment {assignment['order']} of {len(assignments)} · {assignment['points']} points"
-               + (" · solved" if assignment["id"] in solved else ""))
+    st.caption(
+        f"Assignment {assignment['order']} of {len(assignments)} · {assignment['points']} points"
+        + (" · solved" if assignment["id"] in solved else "")
+    )
     st.markdown(assignment["handout"])
     for example in assignment.get("examples") or []:
         st.code(f"input:\n{example['stdin']}\nexpected output:\n{example['stdout']}", language=None)
-    history = call(api().get, "/me/submissions", params={"assignment_id": assignment["id"], "limit": 20}) or []
+    history = (
+        call(api().get, "/me/submissions", params={"assignment_id": assignment["id"], "limit": 20})
+        or []
+    )
     code = editor(assignment["id"], starting_code(assignment["id"], history))
     st.caption(f"{len(code.splitlines())} lines · {len(code)} characters · limit 64 KiB")
     if st.button("Submit", type="primary", key=f"submit-{assignment['id']}"):
-        result = call(api().request, "POST", f"/assignments/{assignment['id']}/submissions", expect=(409,),
-                      json={"code": code})
+        result = call(
+            api().request,
+            "POST",
+            f"/assignments/{assignment['id']}/submissions",
+            expect=(409,),
+            json={"code": code},
+        )
         if result is not None:
             status, body = result
             if status == 409:
@@ -111,7 +144,12 @@ def learn_page() -> None:
                 st.session_state["submission_id"] = body["id"]
     if st.session_state.get("submission_id"):
         sub_path = f"/submissions/{st.session_state['submission_id']}"
-        follow(sub_path, lambda sub: sub["status"] in FINAL, show_progress_or_result, events=f"{sub_path}/events")
+        follow(
+            sub_path,
+            lambda sub: sub["status"] in FINAL,
+            show_progress_or_result,
+            events=f"{sub_path}/events",
+        )
         if assignment["id"] in solved and progress["next_assignment"]:
             if st.button("Next assignment →", key=f"next-{assignment['id']}"):
                 st.session_state["assignment_id"] = progress["next_assignment"]["id"]
@@ -119,7 +157,19 @@ def learn_page() -> None:
                 st.rerun()
     if history:
         with st.expander(f"Your submissions for this assignment ({len(history)})"):
-            st.dataframe(pd.DataFrame([{
-                "submitted": h["created_at"][:19].replace("T", " "), "status": h["status"],
-                "verdict": h["verdict"] or "", "score": h["score"], "cached": h["cached"]} for h in history]),
-                hide_index=True, use_container_width=True)
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {
+                            "submitted": h["created_at"][:19].replace("T", " "),
+                            "status": h["status"],
+                            "verdict": h["verdict"] or "",
+                            "score": h["score"],
+                            "cached": h["cached"],
+                        }
+                        for h in history
+                    ]
+                ),
+                hide_index=True,
+                use_container_width=True,
+            )

@@ -22,7 +22,9 @@ async def add_cohort(session: AsyncSession, slug: str, title: str = "") -> Cohor
     return cohort
 
 
-async def add_user(session: AsyncSession, name: str, role: str, cohort_slug: str | None = None) -> tuple[User, str]:
+async def add_user(
+    session: AsyncSession, name: str, role: str, cohort_slug: str | None = None
+) -> tuple[User, str]:
     """Create a user; returns the user and their API token, which is shown only now (it is stored hashed)."""
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}, not '{role}'")
@@ -33,9 +35,13 @@ async def add_user(session: AsyncSession, name: str, role: str, cohort_slug: str
     session.add(user)
     await session.flush()
     if cohort_slug:
-        cohort = (await session.execute(select(Cohort).where(Cohort.slug == cohort_slug))).scalar_one_or_none()
+        cohort = (
+            await session.execute(select(Cohort).where(Cohort.slug == cohort_slug))
+        ).scalar_one_or_none()
         if cohort is None:
-            raise AccountError(f"cohort '{cohort_slug}' does not exist; create it with `gradeflow cohorts add`")
+            raise AccountError(
+                f"cohort '{cohort_slug}' does not exist; create it with `gradeflow cohorts add`"
+            )
         session.add(Enrollment(user_id=user.id, cohort_id=cohort.id))
         await session.flush()
     return user, token

@@ -56,7 +56,9 @@ def users_add(settings: Settings, name: str, role: str, cohort: str | None) -> i
     from gradeflow.accounts import AccountError, add_user
 
     try:
-        user, token = asyncio.run(_with_session(settings, lambda s: add_user(s, name, role, cohort)))
+        user, token = asyncio.run(
+            _with_session(settings, lambda s: add_user(s, name, role, cohort))
+        )
     except AccountError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -87,16 +89,24 @@ def demo_cohort(settings: Settings, slug: str, students: int) -> int:
         slugs = dict((await session.execute(select(Assignment.slug, Assignment.id))).all())
         missing = [s for s in DEMO_ANSWERS if s not in slugs]
         if missing:
-            raise SystemExit(f"the demo course is not seeded (missing {', '.join(missing)}): run `gradeflow seed`")
-        return await synthetic_cohort(session, slug, students, {slugs[s]: a for s, a in DEMO_ANSWERS.items()})
+            raise SystemExit(
+                f"the demo course is not seeded (missing {', '.join(missing)}): run `gradeflow seed`"
+            )
+        return await synthetic_cohort(
+            session, slug, students, {slugs[s]: a for s, a in DEMO_ANSWERS.items()}
+        )
 
     ids = asyncio.run(_with_session(settings, run))
-    print(f"cohort '{slug}': {students} students, {len(ids)} graded submissions. Enroll an instructor with "
-          f"`gradeflow users add NAME --role instructor --cohort {slug}`, then `gradeflow regrade {slug}`.")
+    print(
+        f"cohort '{slug}': {students} students, {len(ids)} graded submissions. Enroll an instructor with "
+        f"`gradeflow users add NAME --role instructor --cohort {slug}`, then `gradeflow regrade {slug}`."
+    )
     return 0
 
 
-def regrade(settings: Settings, cohort: str, assignment: int | None, follow: bool, token: str | None) -> int:
+def regrade(
+    settings: Settings, cohort: str, assignment: int | None, follow: bool, token: str | None
+) -> int:
     """Start a regrade through the API (as the instructor whose token is given) and optionally follow it."""
     import time
 
@@ -104,14 +114,22 @@ def regrade(settings: Settings, cohort: str, assignment: int | None, follow: boo
 
     token = token or os.environ.get("GRADEFLOW_TOKEN")
     if not token:
-        print("error: give an instructor's API token with --token or GRADEFLOW_TOKEN", file=sys.stderr)
+        print(
+            "error: give an instructor's API token with --token or GRADEFLOW_TOKEN", file=sys.stderr
+        )
         return 2
-    api = httpx.Client(base_url=f"{settings.resolved_api_url}/api/v1", timeout=30,
-                       headers={"Authorization": f"Bearer {token}"})
+    api = httpx.Client(
+        base_url=f"{settings.resolved_api_url}/api/v1",
+        timeout=30,
+        headers={"Authorization": f"Bearer {token}"},
+    )
     try:
         response = api.post("/regrades", json={"cohort": cohort, "assignment_id": assignment})
     except httpx.HTTPError as exc:
-        print(f"error: the API at {settings.resolved_api_url} is not reachable ({exc})", file=sys.stderr)
+        print(
+            f"error: the API at {settings.resolved_api_url} is not reachable ({exc})",
+            file=sys.stderr,
+        )
         return 1
     if response.status_code != 202:
         print(f"error: {response.json().get('detail', response.text)}", file=sys.stderr)
@@ -125,13 +143,19 @@ def regrade(settings: Settings, cohort: str, assignment: int | None, follow: boo
         total = max(batch["total"], 1)
         filled = int(30 * batch["done"] / total)
         eta = f", ETA {batch['eta_seconds']:.0f} s" if batch["eta_seconds"] is not None else ""
-        print(f"\r[{'#' * filled}{'.' * (30 - filled)}] {batch['done']}/{batch['total']} {batch['status']}, "
-              f"{batch['rate_per_second']:.1f}/s, {batch['changed']} changed, {batch['errors']} errors{eta}   ",
-              end="", file=sys.stderr, flush=True)
+        print(
+            f"\r[{'#' * filled}{'.' * (30 - filled)}] {batch['done']}/{batch['total']} {batch['status']}, "
+            f"{batch['rate_per_second']:.1f}/s, {batch['changed']} changed, {batch['errors']} errors{eta}   ",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
         if batch["status"] in ("completed", "cancelled", "failed"):
             print(file=sys.stderr)
-            print(f"{batch['status']}: {batch['done']} regraded, {batch['changed']} changed, {batch['errors']} "
-                  f"errors. Changes: {settings.resolved_api_url}{batch['links']['changes']}?format=csv")
+            print(
+                f"{batch['status']}: {batch['done']} regraded, {batch['changed']} changed, {batch['errors']} "
+                f"errors. Changes: {settings.resolved_api_url}{batch['links']['changes']}?format=csv"
+            )
             return 0 if batch["status"] == "completed" else 1
         time.sleep(0.5)
 
@@ -140,12 +164,19 @@ def run_api(settings: Settings, host: str | None, port: int | None, workers: int
     import uvicorn
 
     settings.require("database_url", "redis_url")
-    uvicorn.run("api.main:app", host=host or settings.api_host, port=port or settings.api_port, log_level="info",
-                workers=workers or settings.api_workers, proxy_headers=True, access_log=settings.api_access_log,
-                # Longer than clients keep idle connections (httpx: 5 s), so a client never reuses a connection
-                # the server is closing at that moment.
-                timeout_keep_alive=75,
-                log_config=None)  # uvicorn's lines go through GradeFlow's logging (text or JSON)
+    uvicorn.run(
+        "api.main:app",
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level="info",
+        workers=workers or settings.api_workers,
+        proxy_headers=True,
+        access_log=settings.api_access_log,
+        # Longer than clients keep idle connections (httpx: 5 s), so a client never reuses a connection
+        # the server is closing at that moment.
+        timeout_keep_alive=75,
+        log_config=None,
+    )  # uvicorn's lines go through GradeFlow's logging (text or JSON)
 
 
 def run_worker(settings: Settings) -> None:
@@ -155,10 +186,25 @@ def run_worker(settings: Settings) -> None:
 
 
 def run_dashboard(settings: Settings, port: int | None) -> None:
-    argv = [sys.executable, "-m", "streamlit", "run", str(DASHBOARD_APP), "--server.headless", "true",
-            "--server.port", str(port or settings.dashboard_port), "--server.address", settings.dashboard_host,
-            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
-            "--client.showErrorDetails", "type"]  # a bug shows its kind; the traceback goes to the log only
+    argv = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(DASHBOARD_APP),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port or settings.dashboard_port),
+        "--server.address",
+        settings.dashboard_host,
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
+        "--client.showErrorDetails",
+        "type",
+    ]  # a bug shows its kind; the traceback goes to the log only
     env = {**os.environ, "GRADEFLOW_API_URL": settings.resolved_api_url}
     os.execve(sys.executable, argv, env)  # become Streamlit, so signals reach it directly
 
@@ -166,32 +212,49 @@ def run_dashboard(settings: Settings, port: int | None) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gradeflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("up", help="start everything (embedded PostgreSQL, Redis, Temporal unless configured) "
-                              "and print the URLs; Ctrl-C stops it all")
+    sub.add_parser(
+        "up",
+        help="start everything (embedded PostgreSQL, Redis, Temporal unless configured) "
+        "and print the URLs; Ctrl-C stops it all",
+    )
     api = sub.add_parser("api", help="run the HTTP API (uvicorn)")
     api.add_argument("--host")
     api.add_argument("--port", type=int)
-    api.add_argument("--workers", type=int, help="API processes (default: GRADEFLOW_API_WORKERS, one per core)")
-    sub.add_parser("worker", help="run a worker: Temporal grading worker, intake dispatcher, reconciler")
+    api.add_argument(
+        "--workers", type=int, help="API processes (default: GRADEFLOW_API_WORKERS, one per core)"
+    )
+    sub.add_parser(
+        "worker", help="run a worker: Temporal grading worker, intake dispatcher, reconciler"
+    )
     dash = sub.add_parser("dashboard", help="run the Streamlit dashboard")
     dash.add_argument("--port", type=int)
     sub.add_parser("migrate", help="apply database migrations")
     seed_p = sub.add_parser("seed", help="add the demo course, cohort and users (once)")
-    seed_p.add_argument("--no-demo-users", action="store_true", help="only the course, no demo cohort/users")
-    rg = sub.add_parser("regrade", help="re-grade a cohort through the API (needs an instructor's token)")
+    seed_p.add_argument(
+        "--no-demo-users", action="store_true", help="only the course, no demo cohort/users"
+    )
+    rg = sub.add_parser(
+        "regrade", help="re-grade a cohort through the API (needs an instructor's token)"
+    )
     rg.add_argument("cohort")
     rg.add_argument("--assignment", type=int, help="only this assignment id")
     rg.add_argument("--follow", action="store_true", help="show a progress bar until it ends")
     rg.add_argument("--token", help="an instructor's API token (default: $GRADEFLOW_TOKEN)")
-    demo = sub.add_parser("demo-cohort", help="a synthetic cohort of students with graded submissions to regrade")
+    demo = sub.add_parser(
+        "demo-cohort", help="a synthetic cohort of students with graded submissions to regrade"
+    )
     demo.add_argument("slug")
     demo.add_argument("--students", type=int, default=100)
-    users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
+    users = sub.add_parser("users", help="manage users").add_subparsers(
+        dest="action", required=True
+    )
     add = users.add_parser("add", help="create a user and print their API token")
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=["student", "instructor", "operator"])
     add.add_argument("--cohort", help="enroll the user in this cohort")
-    cohorts = sub.add_parser("cohorts", help="manage cohorts").add_subparsers(dest="action", required=True)
+    cohorts = sub.add_parser("cohorts", help="manage cohorts").add_subparsers(
+        dest="action", required=True
+    )
     cadd = cohorts.add_parser("add", help="create a cohort")
     cadd.add_argument("slug")
     cadd.add_argument("--title", default="")

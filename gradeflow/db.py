@@ -21,7 +21,7 @@ def async_url(url: str) -> str:
     """Accept plain postgresql:// URLs (as pgserver and most hosts print them) and use the asyncpg driver."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix):]
+            return "postgresql+asyncpg://" + url[len(prefix) :]
     return url
 
 
@@ -29,8 +29,9 @@ CONNECT_TIMEOUT_SECONDS = 5
 POOL_TIMEOUT_SECONDS = 10
 
 
-def make_engine(url: str, pool_size: int = 10, pre_ping: bool = True,
-                statement_timeout: float | None = None) -> AsyncEngine:
+def make_engine(
+    url: str, pool_size: int = 10, pre_ping: bool = True, statement_timeout: float | None = None
+) -> AsyncEngine:
     """`pre_ping`: test each connection as it leaves the pool (a round trip), so a restarted PostgreSQL costs no
     failed request. The API and the worker skip it: with asyncpg it costs three round trips per checkout, and after
     a restart the first failure invalidates the whole pool. Connecting and waiting for a pooled connection are
@@ -39,8 +40,14 @@ def make_engine(url: str, pool_size: int = 10, pre_ping: bool = True,
     connect_args: dict[str, float] = {"timeout": CONNECT_TIMEOUT_SECONDS}
     if statement_timeout is not None:
         connect_args["command_timeout"] = statement_timeout
-    return create_async_engine(async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping,
-                               pool_timeout=POOL_TIMEOUT_SECONDS, connect_args=connect_args)
+    return create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=pre_ping,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+        connect_args=connect_args,
+    )
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

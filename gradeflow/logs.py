@@ -8,17 +8,35 @@ import logging
 from datetime import UTC, datetime
 
 # Fields a log call may pass in `extra=` that a JSON line keeps.
-FIELDS = ("submission_id", "regrade_batch_id", "user_id", "assignment_id", "verdict", "status", "workflow_id")
+FIELDS = (
+    "submission_id",
+    "regrade_batch_id",
+    "user_id",
+    "assignment_id",
+    "verdict",
+    "status",
+    "workflow_id",
+)
 # What Temporal's activity and workflow loggers attach (extra["temporal_activity"] / ["temporal_workflow"]).
-TEMPORAL = {"workflow_id": "workflow_id", "workflow_run_id": "run_id", "workflow_type": "workflow_type",
-            "activity_type": "activity", "attempt": "attempt", "task_queue": "task_queue"}
+TEMPORAL = {
+    "workflow_id": "workflow_id",
+    "workflow_run_id": "run_id",
+    "workflow_type": "workflow_type",
+    "activity_type": "activity",
+    "attempt": "attempt",
+    "task_queue": "task_queue",
+}
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        line = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-                "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         for key in ("temporal_workflow", "temporal_activity"):
             for source, name in TEMPORAL.items():
                 value = (getattr(record, key, None) or {}).get(source)
@@ -39,7 +57,9 @@ def configure(fmt: str = "text", level: int = logging.INFO) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=level, handlers=[handler], force=True)
-    if fmt == "json":  # the ids are fields already: keep Temporal from repeating them inside the message
+    if (
+        fmt == "json"
+    ):  # the ids are fields already: keep Temporal from repeating them inside the message
         from temporalio import activity, workflow
 
         activity.logger.activity_info_on_message = False

@@ -34,8 +34,10 @@ BATCH_ACTIVE = (BatchStatus.QUEUED, BatchStatus.RUNNING, BatchStatus.PAUSED, Bat
 FINAL_STATUSES = (SubmissionStatus.GRADED, SubmissionStatus.ERROR)
 # The verdict of a grading whose tests failed to load: the instructor's to fix, never retried, never scored.
 TEST_ERROR = Verdict.TEST_ERROR
-TESTS_BROKEN = ("The tests of this assignment are broken; your instructor has been told. Submit again once they "
-                "are fixed.")
+TESTS_BROKEN = (
+    "The tests of this assignment are broken; your instructor has been told. Submit again once they "
+    "are fixed."
+)
 
 
 class Base(DeclarativeBase):
@@ -61,8 +63,12 @@ class Cohort(Base):
 
 class Enrollment(Base):
     __tablename__ = "enrollments"
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    cohort_id: Mapped[int] = mapped_column(
+        ForeignKey("cohorts.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 class Assignment(Base):
@@ -145,7 +151,9 @@ class RegradeBatch(Base):
 class GradingRun(Base):
     __tablename__ = "grading_runs"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    submission_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    submission_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE")
+    )
     regrade_batch_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("regrade_batches.id", ondelete="CASCADE"), nullable=True
     )
@@ -172,6 +180,10 @@ class GradingRun(Base):
 
     __table_args__ = (
         # One grading per (submission, batch); NULL batch = the first grading. A retried batch never grades twice.
-        UniqueConstraint("submission_id", "regrade_batch_id", name="uq_grading_runs_submission_batch",
-                         postgresql_nulls_not_distinct=True),
+        UniqueConstraint(
+            "submission_id",
+            "regrade_batch_id",
+            name="uq_grading_runs_submission_batch",
+            postgresql_nulls_not_distinct=True,
+        ),
     )

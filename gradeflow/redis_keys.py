@@ -15,7 +15,7 @@ def submission_status(submission_id: str) -> str:
 
 
 def regrade_control(batch_id: str) -> str:
-    """"paused" or "cancelled" while an instructor holds a batch; read by the grading activities per item."""
+    """ "paused" or "cancelled" while an instructor holds a batch; read by the grading activities per item."""
     return f"gradeflow:regrade:{batch_id}:control"
 
 
@@ -27,8 +27,14 @@ def connect(url: str, max_connections: int = 32) -> Redis:
     # Short timeouts: Redis is a cache in front of PostgreSQL, so a slow Redis must fail fast, not stall requests.
     # A bounded pool that makes callers wait for a free connection: under a burst an unbounded one opens a
     # connection per concurrent request, and opening one costs far more than waiting for one (measured).
-    pool = BlockingConnectionPool.from_url(url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2,
-                                           max_connections=max_connections, timeout=2)
+    pool = BlockingConnectionPool.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=2,
+        socket_connect_timeout=2,
+        max_connections=max_connections,
+        timeout=2,
+    )
     return Redis(connection_pool=pool)
 
 

@@ -16,8 +16,13 @@ from gradeflow.seed_course import COURSE
 from gradeflow.versions import test_version
 
 DEMO_COHORT = "demo"
-DEMO_USERS = [("ada", "instructor"), ("otto", "operator"), ("alice", "student"), ("bob", "student"),
-              ("carol", "student")]
+DEMO_USERS = [
+    ("ada", "instructor"),
+    ("otto", "operator"),
+    ("alice", "student"),
+    ("bob", "student"),
+    ("carol", "student"),
+]
 TOKENS_FILE = "demo-tokens.json"
 
 
@@ -26,17 +31,28 @@ async def seed_assignments(session: AsyncSession) -> int:
         return 0
     limits = dict(DEFAULT_LIMITS)
     for order, item in enumerate(COURSE, start=1):
-        session.add(Assignment(
-            slug=item.slug, title=item.title, handout=item.handout, position=order, points=item.points,
-            test_code=item.test_code, io_cases=[], limits=limits, reference_solution=item.reference_solution,
-            test_version=test_version(item.test_code, [], limits),
-        ))
+        session.add(
+            Assignment(
+                slug=item.slug,
+                title=item.title,
+                handout=item.handout,
+                position=order,
+                points=item.points,
+                test_code=item.test_code,
+                io_cases=[],
+                limits=limits,
+                reference_solution=item.reference_solution,
+                test_version=test_version(item.test_code, [], limits),
+            )
+        )
     return len(COURSE)
 
 
 async def seed_demo(session: AsyncSession, home: Path) -> dict[str, str]:
     """The demo cohort and users; returns their tokens ({} when they exist already)."""
-    if (await session.execute(select(Cohort).where(Cohort.slug == DEMO_COHORT))).scalar_one_or_none():
+    if (
+        await session.execute(select(Cohort).where(Cohort.slug == DEMO_COHORT))
+    ).scalar_one_or_none():
         return {}
     await add_cohort(session, DEMO_COHORT, "Demo cohort")
     tokens = {}
@@ -50,8 +66,14 @@ def save_tokens(home: Path, tokens: dict[str, str]) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump({name: {"role": dict(DEMO_USERS)[name], "token": token} for name, token in tokens.items()}, f,
-                  indent=2)
+        json.dump(
+            {
+                name: {"role": dict(DEMO_USERS)[name], "token": token}
+                for name, token in tokens.items()
+            },
+            f,
+            indent=2,
+        )
     return path
 
 

@@ -20,35 +20,38 @@ class SeedAssignment:
 
 COURSE: list[SeedAssignment] = [
     SeedAssignment(
-        "hello", "Hello",
-        "# Hello\n\nWrite a function `hello()` that returns the string `\"Hello\"`.\n",
-        '''import unittest
+        "hello",
+        "Hello",
+        '# Hello\n\nWrite a function `hello()` that returns the string `"Hello"`.\n',
+        """import unittest
 from solution import hello
 
 
 class TestHello(unittest.TestCase):
     def test_returns_hello(self):
         self.assertEqual(hello(), "Hello")
-''',
+""",
         'def hello():\n    return "Hello"\n',
     ),
     SeedAssignment(
-        "hello-world", "Hello world",
-        "# Hello world\n\nWrite a function `hello()` that returns the string `\"Hello world!\"`.\n",
-        '''import unittest
+        "hello-world",
+        "Hello world",
+        '# Hello world\n\nWrite a function `hello()` that returns the string `"Hello world!"`.\n',
+        """import unittest
 from solution import hello
 
 
 class TestHelloWorld(unittest.TestCase):
     def test_returns_hello_world(self):
         self.assertEqual(hello(), "Hello world!")
-''',
+""",
         'def hello():\n    return "Hello world!"\n',
     ),
     SeedAssignment(
-        "sum", "Sum",
+        "sum",
+        "Sum",
         "# Sum\n\nWrite a function `sum(a, b)` that returns the sum of the two numbers `a` and `b`.\n",
-        '''import unittest
+        """import unittest
 import solution
 
 
@@ -58,15 +61,16 @@ class TestSum(unittest.TestCase):
 
     def test_forty_plus_two(self):
         self.assertEqual(solution.sum(40, 2), 42)
-''',
+""",
         "def sum(a, b):\n    return a + b\n",
     ),
     SeedAssignment(
-        "fizzbuzz", "FizzBuzz",
-        "# FizzBuzz\n\nWrite `fizzbuzz(n)` returning a list of strings for the numbers 1 to `n`: `\"Fizz\"` for "
-        "multiples of 3, `\"Buzz\"` for multiples of 5, `\"FizzBuzz\"` for multiples of both, otherwise the number "
+        "fizzbuzz",
+        "FizzBuzz",
+        '# FizzBuzz\n\nWrite `fizzbuzz(n)` returning a list of strings for the numbers 1 to `n`: `"Fizz"` for '
+        'multiples of 3, `"Buzz"` for multiples of 5, `"FizzBuzz"` for multiples of both, otherwise the number '
         "itself as a string.\n\n```python\n>>> fizzbuzz(5)\n['1', '2', 'Fizz', '4', 'Buzz']\n```\n",
-        '''import unittest
+        """import unittest
 from solution import fizzbuzz
 
 
@@ -79,21 +83,22 @@ class TestFizzBuzz(unittest.TestCase):
 
     def test_zero(self):
         self.assertEqual(fizzbuzz(0), [])
-''',
-        '''def fizzbuzz(n):
+""",
+        """def fizzbuzz(n):
     out = []
     for i in range(1, n + 1):
         word = ("Fizz" if i % 3 == 0 else "") + ("Buzz" if i % 5 == 0 else "")
         out.append(word or str(i))
     return out
-''',
+""",
     ),
     SeedAssignment(
-        "palindrome", "Palindromes",
+        "palindrome",
+        "Palindromes",
         "# Palindromes\n\nWrite `is_palindrome(text)` that returns `True` when `text` reads the same backwards, "
         "ignoring case, spaces and punctuation.\n\n```python\n>>> is_palindrome('A man, a plan, a canal: Panama')\n"
         "True\n```\n",
-        '''import unittest
+        """import unittest
 from solution import is_palindrome
 
 
@@ -109,18 +114,19 @@ class TestPalindrome(unittest.TestCase):
 
     def test_empty(self):
         self.assertTrue(is_palindrome(""))
-''',
-        '''def is_palindrome(text):
+""",
+        """def is_palindrome(text):
     letters = [c.lower() for c in text if c.isalnum()]
     return letters == letters[::-1]
-''',
+""",
     ),
     SeedAssignment(
-        "word-count", "Word count",
+        "word-count",
+        "Word count",
         "# Word count\n\nWrite `word_count(text)` returning a dict that maps each word (lower-cased, letters and "
         "apostrophes only) to how often it occurs.\n\n```python\n>>> word_count('The cat and the hat')\n"
         "{'the': 2, 'cat': 1, 'and': 1, 'hat': 1}\n```\n",
-        '''import unittest
+        """import unittest
 from solution import word_count
 
 
@@ -136,8 +142,8 @@ class TestWordCount(unittest.TestCase):
 
     def test_empty(self):
         self.assertEqual(word_count(""), {})
-''',
-        '''import re
+""",
+        """import re
 
 
 def word_count(text):
@@ -145,13 +151,14 @@ def word_count(text):
     for word in re.findall(r"[a-z']+", text.lower()):
         counts[word] = counts.get(word, 0) + 1
     return counts
-''',
+""",
     ),
     SeedAssignment(
-        "fibonacci", "Fast Fibonacci",
+        "fibonacci",
+        "Fast Fibonacci",
         "# Fast Fibonacci\n\nWrite `fib(n)` returning the n-th Fibonacci number (`fib(0) == 0`, `fib(1) == 1`). "
         "It must handle `n = 10000` well within the time limit: the naive recursion will not.\n",
-        '''import unittest
+        """import unittest
 from solution import fib
 
 
@@ -164,19 +171,20 @@ class TestFib(unittest.TestCase):
 
     def test_large(self):
         self.assertEqual(len(str(fib(10000))), 2090)
-''',
-        '''def fib(n):
+""",
+        """def fib(n):
     a, b = 0, 1
     for _ in range(n):
         a, b = b, a + b
     return a
-''',
+""",
     ),
     SeedAssignment(
-        "brackets", "Balanced brackets",
+        "brackets",
+        "Balanced brackets",
         "# Balanced brackets\n\nWrite `balanced(text)` that returns `True` when every `(`, `[` and `{` in `text` "
         "is closed by the matching bracket in the right order. Other characters are ignored.\n",
-        '''import unittest
+        """import unittest
 from solution import balanced
 
 
@@ -195,8 +203,8 @@ class TestBalanced(unittest.TestCase):
 
     def test_other_characters(self):
         self.assertTrue(balanced("f(a[1], {b: 2})"))
-''',
-        '''def balanced(text):
+""",
+        """def balanced(text):
     pairs = {")": "(", "]": "[", "}": "{"}
     stack = []
     for c in text:
@@ -206,13 +214,14 @@ class TestBalanced(unittest.TestCase):
             if not stack or stack.pop() != pairs[c]:
                 return False
     return not stack
-''',
+""",
     ),
     SeedAssignment(
-        "roman", "Roman numerals",
+        "roman",
+        "Roman numerals",
         "# Roman numerals\n\nWrite `to_roman(n)` for 1 <= n <= 3999 and its inverse `from_roman(text)`.\n\n"
         "```python\n>>> to_roman(1994)\n'MCMXCIV'\n>>> from_roman('MCMXCIV')\n1994\n```\n",
-        '''import unittest
+        """import unittest
 from solution import from_roman, to_roman
 
 
@@ -229,8 +238,8 @@ class TestRoman(unittest.TestCase):
     def test_round_trip(self):
         for n in range(1, 4000):
             self.assertEqual(from_roman(to_roman(n)), n)
-''',
-        '''VALUES = [(1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"),
+""",
+        """VALUES = [(1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"),
           (50, "L"), (40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")]
 
 
@@ -252,13 +261,14 @@ def from_roman(text):
         else:
             total += value
     return total
-''',
+""",
     ),
     SeedAssignment(
-        "primes", "Prime sieve",
+        "primes",
+        "Prime sieve",
         "# Prime sieve\n\nWrite `primes_up_to(n)` returning the list of all primes `<= n`. It must handle "
         "`n = 2_000_000` within the time limit: use the sieve of Eratosthenes.\n",
-        '''import unittest
+        """import unittest
 from solution import primes_up_to
 
 
@@ -274,8 +284,8 @@ class TestPrimes(unittest.TestCase):
         primes = primes_up_to(2_000_000)
         self.assertEqual(len(primes), 148933)
         self.assertEqual(primes[-1], 1999993)
-''',
-        '''def primes_up_to(n):
+""",
+        """def primes_up_to(n):
     if n < 2:
         return []
     sieve = bytearray([1]) * (n + 1)
@@ -284,6 +294,6 @@ class TestPrimes(unittest.TestCase):
         if sieve[i]:
             sieve[i * i::i] = bytes(len(range(i * i, n + 1, i)))
     return [i for i, flag in enumerate(sieve) if flag]
-''',
+""",
     ),
 ]

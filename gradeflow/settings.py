@@ -87,8 +87,11 @@ class Settings(BaseSettings):
 
     def with_runtime(self) -> Settings:
         """Fill unset service addresses from a running `gradeflow up` (its runtime.json)."""
-        missing = {k: None for k in ("database_url", "redis_url", "temporal_address", "temporal_ui_url")
-                   if getattr(self, k) is None}
+        missing = {
+            k: None
+            for k in ("database_url", "redis_url", "temporal_address", "temporal_ui_url")
+            if getattr(self, k) is None
+        }
         if missing and self.runtime_file.exists():
             recorded = json.loads(self.runtime_file.read_text())
             updates = {k: recorded[k] for k in missing if recorded.get(k)}

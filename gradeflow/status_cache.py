@@ -50,12 +50,22 @@ def moved_on(current: dict[str, Any], update: dict[str, Any] | None) -> bool:
 _script: AsyncScript | None = None
 
 
-async def write_forward(target: Redis | Pipeline, payload: dict[str, Any], encoded: bytes | str | None = None) -> Any:
+async def write_forward(
+    target: Redis | Pipeline, payload: dict[str, Any], encoded: bytes | str | None = None
+) -> Any:
     """Queue (on a pipeline) or send (on a client) a status write that cannot overwrite a later status.
     `encoded`: the payload already encoded, when the caller has it."""
     global _script
-    if _script is None:  # one script object (its SHA computed once) for every client: `client=` picks the target
+    if (
+        _script is None
+    ):  # one script object (its SHA computed once) for every client: `client=` picks the target
         _script = target.register_script(_WRITE_FORWARD)
-    return await _script(keys=[redis_keys.submission_status(payload["id"])],
-                         args=[encoded if encoded is not None else orjson.dumps(payload), rank(payload["status"]),
-                               redis_keys.STATUS_TTL_SECONDS], client=target)
+    return await _script(
+        keys=[redis_keys.submission_status(payload["id"])],
+        args=[
+            encoded if encoded is not None else orjson.dumps(payload),
+            rank(payload["status"]),
+            redis_keys.STATUS_TTL_SECONDS,
+        ],
+        client=target,
+    )

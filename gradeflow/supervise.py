@@ -23,7 +23,12 @@ from supervisor.xmlrpc import SupervisorTransport
 # supervisord's process states (supervisor.states.ProcessStates), by name as its XML-RPC answers them.
 RUNNING, FATAL = "RUNNING", "FATAL"
 DOWN = ("EXITED", "BACKOFF", "STARTING", "STOPPED")
-LABELS = {"postgres": "PostgreSQL", "redis": "Redis", "temporal": "Temporal dev server", "api": "API"}
+LABELS = {
+    "postgres": "PostgreSQL",
+    "redis": "Redis",
+    "temporal": "Temporal dev server",
+    "api": "API",
+}
 
 
 @dataclass
@@ -34,8 +39,12 @@ class Program:
     autostart: bool = True
     user: str | None = None
     stopsignal: str = "TERM"
-    startsecs: int = 3  # running this long counts as started; an exit before is a failed start (backoff)
-    startretries: int = 5  # failed starts in a row before it is FATAL (waits 1, 2, 3, 4, 5 s between them)
+    startsecs: int = (
+        3  # running this long counts as started; an exit before is a failed start (backoff)
+    )
+    startretries: int = (
+        5  # failed starts in a row before it is FATAL (waits 1, 2, 3, 4, 5 s between them)
+    )
     stopwaitsecs: int = 40
 
 
@@ -46,20 +55,39 @@ def _ini(value: str) -> str:
 def config(home: Path, programs: list[Program], socket: Path) -> str:
     logs = home / "logs"
     lines = [
-        "[unix_http_server]", f"file={_ini(str(socket))}", "chmod=0700", "",
-        "[supervisord]", "nodaemon=true", "silent=true", f"logfile={_ini(str(logs / 'supervisord.log'))}",
-        "logfile_maxbytes=10MB", "logfile_backups=3", f"pidfile={_ini(str(socket.with_suffix('.pid')))}",
-        f"childlogdir={_ini(str(logs))}", "",
-        "[rpcinterface:supervisor]", "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+        "[unix_http_server]",
+        f"file={_ini(str(socket))}",
+        "chmod=0700",
+        "",
+        "[supervisord]",
+        "nodaemon=true",
+        "silent=true",
+        f"logfile={_ini(str(logs / 'supervisord.log'))}",
+        "logfile_maxbytes=10MB",
+        "logfile_backups=3",
+        f"pidfile={_ini(str(socket.with_suffix('.pid')))}",
+        f"childlogdir={_ini(str(logs))}",
+        "",
+        "[rpcinterface:supervisor]",
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
         "",
     ]
     for p in programs:
         lines += [
-            f"[program:{p.name}]", f"command={_ini(shlex.join(p.argv))}", f"priority={p.priority}",
-            f"autostart={str(p.autostart).lower()}", "autorestart=true", f"startsecs={p.startsecs}",
-            f"startretries={p.startretries}", f"stopsignal={p.stopsignal}", f"stopwaitsecs={p.stopwaitsecs}",
-            "stopasgroup=true", "killasgroup=true", "redirect_stderr=true",
-            f"stdout_logfile={_ini(str(logs / (p.name + '.log')))}", "stdout_logfile_maxbytes=20MB",
+            f"[program:{p.name}]",
+            f"command={_ini(shlex.join(p.argv))}",
+            f"priority={p.priority}",
+            f"autostart={str(p.autostart).lower()}",
+            "autorestart=true",
+            f"startsecs={p.startsecs}",
+            f"startretries={p.startretries}",
+            f"stopsignal={p.stopsignal}",
+            f"stopwaitsecs={p.stopwaitsecs}",
+            "stopasgroup=true",
+            "killasgroup=true",
+            "redirect_stderr=true",
+            f"stdout_logfile={_ini(str(logs / (p.name + '.log')))}",
+            "stdout_logfile_maxbytes=20MB",
             "stdout_logfile_backups=3",
         ]
         if p.user:
@@ -92,8 +120,12 @@ class Supervisor:
 
     def start(self, timeout: float = 30) -> None:
         self.socket.unlink(missing_ok=True)
-        self.proc = subprocess.Popen([sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf)],
-                                     env=self.env, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf)],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -102,8 +134,10 @@ class Supervisor:
             except (OSError, xmlrpc.client.Fault):
                 pass
             if self.proc.poll() is not None:
-                raise RuntimeError(f"supervisord exited with code {self.proc.returncode}; see "
-                                   f"{self.home / 'logs' / 'supervisord.log'}")
+                raise RuntimeError(
+                    f"supervisord exited with code {self.proc.returncode}; see "
+                    f"{self.home / 'logs' / 'supervisord.log'}"
+                )
             if time.monotonic() > deadline:
                 raise RuntimeError("supervisord did not come up in time")
             time.sleep(0.1)
@@ -127,8 +161,10 @@ class Supervisor:
             was, old_pid = before
             label = LABELS.get(name, name)
             if state == FATAL and was != FATAL:
-                say(f"the {label} could not be restarted ({info['spawnerr'] or 'it kept exiting at start-up'}); "
-                    f"see {self.log(name)}")
+                say(
+                    f"the {label} could not be restarted ({info['spawnerr'] or 'it kept exiting at start-up'}); "
+                    f"see {self.log(name)}"
+                )
                 fatal = name
             elif was == RUNNING and (state in DOWN or (state == RUNNING and pid != old_pid)):
                 say(f"the {label} exited unexpectedly ({self.exit_reason(name)}); restarting it")
@@ -142,7 +178,11 @@ class Supervisor:
         """How a program last ended, as supervisord logged it ("terminated by SIGKILL", "exit status 1"): its
         XML-RPC answer forgets the status as soon as the program is started again."""
         try:
-            lines = (self.home / "logs" / "supervisord.log").read_text(errors="replace").splitlines()[-200:]
+            lines = (
+                (self.home / "logs" / "supervisord.log")
+                .read_text(errors="replace")
+                .splitlines()[-200:]
+            )
         except OSError:
             return "reason unknown"
         for line in reversed(lines):

@@ -49,11 +49,15 @@ def worker_metrics_address(settings: Settings) -> str:
 def check_role_ports(settings: Settings) -> None:
     """Fail before starting anything when a port the roles need is taken, and say which setting moves it."""
     metrics_port = int(worker_metrics_address(settings).rpartition(":")[2])
-    for port, name, env in ((settings.api_port, "API", "GRADEFLOW_API_PORT"),
-                            (settings.dashboard_port, "dashboard", "GRADEFLOW_DASHBOARD_PORT"),
-                            (metrics_port, "worker's metrics", "GRADEFLOW_WORKER_METRICS_ADDRESS")):
+    for port, name, env in (
+        (settings.api_port, "API", "GRADEFLOW_API_PORT"),
+        (settings.dashboard_port, "dashboard", "GRADEFLOW_DASHBOARD_PORT"),
+        (metrics_port, "worker's metrics", "GRADEFLOW_WORKER_METRICS_ADDRESS"),
+    ):
         if not port_free(port):
-            raise ServiceError(f"port {port} for the {name} is in use: stop what uses it, or set {env}.")
+            raise ServiceError(
+                f"port {port} for the {name} is in use: stop what uses it, or set {env}."
+            )
 
 
 def wait_healthy(url: str, supervisor: Supervisor, timeout: float = 90) -> None:
@@ -61,8 +65,10 @@ def wait_healthy(url: str, supervisor: Supervisor, timeout: float = 90) -> None:
     while time.monotonic() < deadline:
         for name, info in supervisor.states().items():
             if info["statename"] == "FATAL":
-                raise ServiceError(f"the {name} could not start: {info['spawnerr'] or info['description']}; "
-                                   f"see {supervisor.log(name)}")
+                raise ServiceError(
+                    f"the {name} could not start: {info['spawnerr'] or info['description']}; "
+                    f"see {supervisor.log(name)}"
+                )
         try:
             if httpx.get(url, timeout=2).status_code == 200:
                 return
@@ -87,7 +93,9 @@ def banner(settings: Settings, logs: Path) -> str:
     tokens = load_tokens(settings.home)
     if tokens:
         lines.append("  Demo tokens (sign in to the dashboard with one):")
-        lines += [f"    {name:<6} {info['role']:<10} {info['token']}" for name, info in tokens.items()]
+        lines += [
+            f"    {name:<6} {info['role']:<10} {info['token']}" for name, info in tokens.items()
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -105,7 +113,9 @@ def wait_for_database(url: str, timeout: float = 60) -> None:
             return
         except Exception as exc:  # noqa: BLE001 - not up yet: try again until the deadline
             if time.monotonic() > deadline:
-                raise ServiceError(f"PostgreSQL did not accept connections within {timeout:.0f} s ({exc})") from None
+                raise ServiceError(
+                    f"PostgreSQL did not accept connections within {timeout:.0f} s ({exc})"
+                ) from None
             time.sleep(0.2)
 
 
@@ -115,18 +125,34 @@ def embedded_programs(settings: Settings, services: EmbeddedServices) -> list[Pr
     if settings.database_url is None:
         print("preparing PostgreSQL (embedded)…", flush=True)
         argv, user = services.postgres_program()
-        programs.append(Program("postgres", argv, priority=10, user=user, stopsignal="INT"))  # INT: fast shutdown
+        programs.append(
+            Program("postgres", argv, priority=10, user=user, stopsignal="INT")
+        )  # INT: fast shutdown
     if settings.redis_url is None:
         programs.append(Program("redis", services.redis_argv(), priority=10))
     if settings.temporal_address is None:
-        programs.append(Program("temporal", [sys.executable, "-m", "gradeflow.priority", str(GRADING_NICE),
-                                             *services.temporal_argv()], priority=20, stopsignal="INT"))
+        programs.append(
+            Program(
+                "temporal",
+                [
+                    sys.executable,
+                    "-m",
+                    "gradeflow.priority",
+                    str(GRADING_NICE),
+                    *services.temporal_argv(),
+                ],
+                priority=20,
+                stopsignal="INT",
+            )
+        )
     return programs
 
 
 def role_programs() -> list[Program]:
-    return [Program(role, [sys.executable, "-m", "gradeflow", role], priority=30 + i, autostart=False)
-            for i, role in enumerate(ROLES)]
+    return [
+        Program(role, [sys.executable, "-m", "gradeflow", role], priority=30 + i, autostart=False)
+        for i, role in enumerate(ROLES)
+    ]
 
 
 def up(settings: Settings) -> int:
@@ -136,8 +162,13 @@ def up(settings: Settings) -> int:
     home = settings.home
     home.mkdir(parents=True, exist_ok=True)
     logs = home / "logs"
-    services = EmbeddedServices(home, settings.postgres_port, settings.redis_port, settings.temporal_port,
-                                settings.temporal_ui_port)
+    services = EmbeddedServices(
+        home,
+        settings.postgres_port,
+        settings.redis_port,
+        settings.temporal_port,
+        settings.temporal_ui_port,
+    )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -149,16 +180,25 @@ def up(settings: Settings) -> int:
         settings = settings.model_copy(update=services.urls)
         supervisor = Supervisor(home, [*programs, *role_programs()], role_env(settings))
         if programs:
-            print(f"starting {', '.join(p.name for p in programs)} (embedded, supervised)…", flush=True)
+            print(
+                f"starting {', '.join(p.name for p in programs)} (embedded, supervised)…",
+                flush=True,
+            )
         supervisor.start()
         if "redis" in supervisor.programs:
             wait_for_port(settings.redis_port, supervisor.proc, "Redis", logs / "redis.log")
         if "temporal" in supervisor.programs:
-            wait_for_port(settings.temporal_port, supervisor.proc, "Temporal", logs / "temporal.log")
+            wait_for_port(
+                settings.temporal_port, supervisor.proc, "Temporal", logs / "temporal.log"
+            )
         wait_for_database(settings.database_url)  # type: ignore[arg-type]
-        settings.runtime_file.write_text(json.dumps(
-            {name: getattr(settings, name) for name in SERVICE_FIELDS} | {"api_url": settings.resolved_api_url},
-            indent=2))
+        settings.runtime_file.write_text(
+            json.dumps(
+                {name: getattr(settings, name) for name in SERVICE_FIELDS}
+                | {"api_url": settings.resolved_api_url},
+                indent=2,
+            )
+        )
         print("applying migrations…", flush=True)
         migrate(settings)
         seed(settings, demo=settings.seed_demo)
@@ -171,8 +211,11 @@ def up(settings: Settings) -> int:
         while not stop.wait(0.5):
             fatal = supervisor.watch(lambda line: print(line, file=sys.stderr, flush=True))
             if fatal:
-                print(f"error: stopping GradeFlow: the {fatal} keeps failing; see {supervisor.log(fatal)}",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"error: stopping GradeFlow: the {fatal} keeps failing; see {supervisor.log(fatal)}",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 code = 1
                 break
     except (ServiceError, RuntimeError) as exc:

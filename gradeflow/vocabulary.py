@@ -38,5 +38,7 @@ class Verdict(StrEnum):
     TIME_LIMIT = "time_limit"
     MEMORY_LIMIT = "memory_limit"
     OUTPUT_LIMIT = "output_limit"
-    INTERNAL_ERROR = "internal_error"  # the grader failed after its retries: not the student's doing
+    INTERNAL_ERROR = (
+        "internal_error"  # the grader failed after its retries: not the student's doing
+    )
     TEST_ERROR = "test_error"  # the assignment's tests failed to load: the instructor's to fix

@@ -7,8 +7,15 @@ worker-side client's imports.
 
 from typing import Any
 
-__all__ = ["DEFAULT_LIMITS", "UNSAFE_WARNING", "IsolationUnavailable", "Sandbox", "SandboxError", "SandboxJob",
-           "SandboxResult"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "UNSAFE_WARNING",
+    "IsolationUnavailable",
+    "Sandbox",
+    "SandboxError",
+    "SandboxJob",
+    "SandboxResult",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -26,11 +26,13 @@ log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 MODES = ("auto", "forkserver", "fresh")
-UNSAFE_WARNING = ("UNSAFE: graded WITHOUT isolation (GRADEFLOW_UNSAFE_GRADING is on). Never use this with "
-                  "untrusted code.")
+UNSAFE_WARNING = (
+    "UNSAFE: graded WITHOUT isolation (GRADEFLOW_UNSAFE_GRADING is on). Never use this with "
+    "untrusted code."
+)
 # A known-good 3-test job: the worker's start-up proof that isolation works, and the benchmark's workload.
 PROBE_CODE = "def add(a, b):\n    return a + b\n"
-PROBE_TESTS = '''import unittest
+PROBE_TESTS = """import unittest
 from solution import add
 
 
@@ -43,7 +45,7 @@ class TestAdd(unittest.TestCase):
 
     def test_large(self):
         self.assertEqual(add(10 ** 20, 1), 10 ** 20 + 1)
-'''
+"""
 
 
 @dataclass
@@ -109,7 +111,9 @@ def sweep_abandoned_dirs() -> None:
 
 
 class Sandbox:
-    def __init__(self, mode: str = "auto", unsafe: bool = False, simulate_missing: str | None = None) -> None:
+    def __init__(
+        self, mode: str = "auto", unsafe: bool = False, simulate_missing: str | None = None
+    ) -> None:
         if mode not in MODES:
             raise ValueError(f"sandbox mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.requested = mode
@@ -123,9 +127,13 @@ class Sandbox:
     # --- lifecycle ---------------------------------------------------------------------------------------------
     def _argv(self, *extra: str) -> list[str]:
         # -I -S: no environment, no user or site packages; only the project's own sandbox modules are added.
-        bootstrap = (f"import sys; sys.path.insert(0, {str(PROJECT_ROOT)!r}); "
-                     "from sandbox.server import main; main()")
-        return [sys.executable, "-I", "-S", "-c", bootstrap, *extra] + (["--unsafe"] if self.unsafe else [])
+        bootstrap = (
+            f"import sys; sys.path.insert(0, {str(PROJECT_ROOT)!r}); "
+            "from sandbox.server import main; main()"
+        )
+        return [sys.executable, "-I", "-S", "-c", bootstrap, *extra] + (
+            ["--unsafe"] if self.unsafe else []
+        )
 
     @property
     def _socket_path(self) -> str:
@@ -143,8 +151,13 @@ class Sandbox:
         self._make_dir()
         # Empty environment and no inherited descriptors: the fork server holds no secret to leak.
         self._server = await asyncio.create_subprocess_exec(
-            *self._argv("--socket", self._socket_path, "--runs-dir", self._dir), env={}, cwd="/", stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, close_fds=True)
+            *self._argv("--socket", self._socket_path, "--runs-dir", self._dir),
+            env={},
+            cwd="/",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            close_fds=True,
+        )
         try:
             line = await asyncio.wait_for(self._server.stdout.readline(), 30)
         except TimeoutError:
@@ -152,8 +165,10 @@ class Sandbox:
         if line.strip() != b"ready":
             code = self._server.returncode
             await self.close()
-            raise SandboxError(f"the sandbox fork server did not start (exit code {code}; its error is in the "
-                               "worker's log)")
+            raise SandboxError(
+                f"the sandbox fork server did not start (exit code {code}; its error is in the "
+                "worker's log)"
+            )
 
     async def start(self) -> Sandbox:
         """Start the fork server (or pick the fallback) and prove isolation works with a real grading."""
@@ -163,7 +178,7 @@ class Sandbox:
             self.mode = "unsafe"
             return self
         problems = []
-        for mode in (["forkserver", "fresh"] if self.requested == "auto" else [self.requested]):
+        for mode in ["forkserver", "fresh"] if self.requested == "auto" else [self.requested]:
             self.mode = mode
             try:
                 if mode == "forkserver":
@@ -179,12 +194,17 @@ class Sandbox:
         raise IsolationUnavailable(
             "GradeFlow cannot isolate student code on this machine, so this worker refuses to grade. "
             + " ".join(problems)
-            + " For development only, GRADEFLOW_UNSAFE_GRADING=1 grades without isolation.")
+            + " For development only, GRADEFLOW_UNSAFE_GRADING=1 grades without isolation."
+        )
 
     async def _probe(self) -> None:
-        result = await self.run_in_sandbox(SandboxJob(code=PROBE_CODE, test_code=PROBE_TESTS), timeout=60)
+        result = await self.run_in_sandbox(
+            SandboxJob(code=PROBE_CODE, test_code=PROBE_TESTS), timeout=60
+        )
         if result.verdict != "passed":
-            raise SandboxError(f"a known-good probe grading came back {result.verdict}: {result.message}")
+            raise SandboxError(
+                f"a known-good probe grading came back {result.verdict}: {result.message}"
+            )
 
     async def close(self) -> None:
         if self._server and self._server.returncode is None:
@@ -197,11 +217,18 @@ class Sandbox:
 
     # --- grading -----------------------------------------------------------------------------------------------
     def _job(self, job: SandboxJob) -> dict[str, Any]:
-        return {"code": job.code, "test_code": job.test_code, "io_cases": job.io_cases, "nice": job.nice,
-                "limits": {**DEFAULT_LIMITS, **job.limits}, "simulate_missing": self.simulate_missing}
+        return {
+            "code": job.code,
+            "test_code": job.test_code,
+            "io_cases": job.io_cases,
+            "nice": job.nice,
+            "limits": {**DEFAULT_LIMITS, **job.limits},
+            "simulate_missing": self.simulate_missing,
+        }
 
-    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, job: dict,
-                        timeout: float) -> dict[str, Any]:
+    async def _exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, job: dict, timeout: float
+    ) -> dict[str, Any]:
         writer.write(wire.pack(job))
         await writer.drain()
         header = await asyncio.wait_for(reader.readexactly(4), timeout)
@@ -219,7 +246,13 @@ class Sandbox:
                 result = await self._via_server(payload, timeout)
             else:
                 result = await self._via_fresh_interpreter(payload, timeout)
-        except (OSError, EOFError, asyncio.IncompleteReadError, TimeoutError, wire.ProtocolError) as exc:
+        except (
+            OSError,
+            EOFError,
+            asyncio.IncompleteReadError,
+            TimeoutError,
+            wire.ProtocolError,
+        ) as exc:
             raise SandboxError(f"the sandbox failed: {type(exc).__name__}: {exc}") from exc
         if "sandbox_error" in result:
             raise SandboxError(str(result["sandbox_error"]))
@@ -228,14 +261,23 @@ class Sandbox:
         if self.unsafe:
             message = f"{UNSAFE_WARNING} {message}".strip()
         return SandboxResult(
-            verdict=result["verdict"], tests=result["tests"], message=message, stdout=result.get("stdout", ""),
-            stderr=result.get("stderr", ""), cpu_ms=result.get("cpu_ms", 0), wall_ms=result.get("wall_ms", 0),
-            peak_memory_kb=result.get("peak_memory_kb", 0), sandbox=result.get("sandbox", self.mode),
-            judge_cpu_ms=result.get("judge_cpu_ms", 0))
+            verdict=result["verdict"],
+            tests=result["tests"],
+            message=message,
+            stdout=result.get("stdout", ""),
+            stderr=result.get("stderr", ""),
+            cpu_ms=result.get("cpu_ms", 0),
+            wall_ms=result.get("wall_ms", 0),
+            peak_memory_kb=result.get("peak_memory_kb", 0),
+            sandbox=result.get("sandbox", self.mode),
+            judge_cpu_ms=result.get("judge_cpu_ms", 0),
+        )
 
     async def _via_server(self, payload: dict, timeout: float) -> dict[str, Any]:
         if self._server is None or self._server.returncode is not None:
-            async with self._lock:  # a crashed fork server is restarted, once, by whoever notices first
+            async with (
+                self._lock
+            ):  # a crashed fork server is restarted, once, by whoever notices first
                 if self._server is None or self._server.returncode is not None:
                     log.warning("sandbox fork server is not running; restarting it")
                     await self.close()
@@ -248,9 +290,14 @@ class Sandbox:
 
     async def _via_fresh_interpreter(self, payload: dict, timeout: float) -> dict[str, Any]:
         ours, theirs = socket.socketpair()
-        proc = await asyncio.create_subprocess_exec(*self._argv("--once", "--runs-dir", self._dir), env={}, cwd="/",
-                                                    stdin=theirs,
-                                                    stdout=asyncio.subprocess.DEVNULL, close_fds=True)
+        proc = await asyncio.create_subprocess_exec(
+            *self._argv("--once", "--runs-dir", self._dir),
+            env={},
+            cwd="/",
+            stdin=theirs,
+            stdout=asyncio.subprocess.DEVNULL,
+            close_fds=True,
+        )
         theirs.close()
         reader, writer = await asyncio.open_connection(sock=ours)
         try:

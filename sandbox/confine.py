@@ -19,10 +19,21 @@ from pathlib import Path
 libc = ctypes.CDLL(None, use_errno=True)
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
-CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP = 0x10000000, 0x20000000, 0x40000000, 0x02000000
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP = (
+    0x10000000,
+    0x20000000,
+    0x40000000,
+    0x02000000,
+)
 CLONE_THREAD = 0x00010000
-NAMESPACES = {"user": CLONE_NEWUSER, "mount": CLONE_NEWNS, "pid": CLONE_NEWPID, "network": CLONE_NEWNET,
-              "ipc": CLONE_NEWIPC, "uts": CLONE_NEWUTS}
+NAMESPACES = {
+    "user": CLONE_NEWUSER,
+    "mount": CLONE_NEWNS,
+    "pid": CLONE_NEWPID,
+    "network": CLONE_NEWNET,
+    "ipc": CLONE_NEWIPC,
+    "uts": CLONE_NEWUTS,
+}
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
@@ -33,7 +44,9 @@ SYS_PIVOT_ROOT, SYS_CAPSET = 155, 126
 
 # Runs get uids far above any real account; uid = UID_BASE + pid of the run's judge, unique while it lives.
 UID_BASE = 1_000_000
-NEW_ROOT = "/tmp"  # a tmpfs mounted here, inside the run's private mount namespace, becomes its root
+NEW_ROOT = (
+    "/tmp"  # a tmpfs mounted here, inside the run's private mount namespace, becomes its root
+)
 WORK_DIR = "/work"
 
 
@@ -54,7 +67,9 @@ def prctl(option: int, arg: int, what: str) -> None:
 def simulated(step: str, simulate_missing: str | None) -> None:
     """Tests force a step to fail to check the refusal message (GRADEFLOW_SANDBOX_SIMULATE_MISSING)."""
     if simulate_missing and simulate_missing == step:
-        raise IsolationError(f"{step} failed: simulated as missing (GRADEFLOW_SANDBOX_SIMULATE_MISSING)")
+        raise IsolationError(
+            f"{step} failed: simulated as missing (GRADEFLOW_SANDBOX_SIMULATE_MISSING)"
+        )
 
 
 def become_run_user(uid: int) -> None:
@@ -63,8 +78,10 @@ def become_run_user(uid: int) -> None:
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
     except OSError as exc:
-        raise IsolationError(f"switching to the per-run uid {uid} failed: {exc.strerror} (the worker must run "
-                             "as root to give each run its own uid)") from None
+        raise IsolationError(
+            f"switching to the per-run uid {uid} failed: {exc.strerror} (the worker must run "
+            "as root to give each run its own uid)"
+        ) from None
     # Changing uid clears these; the uid map below needs a dumpable process, and the run dies with its judge.
     prctl(PR_SET_DUMPABLE, 1, "prctl(PR_SET_DUMPABLE)")
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL, "prctl(PR_SET_PDEATHSIG)")
@@ -86,18 +103,26 @@ def enter_namespaces(uid: int, proc_self: int, simulate_missing: str | None = No
     if libc.unshare(sum(NAMESPACES.values())) != 0:
         err = ctypes.get_errno()
         missing = [name for name, flag in NAMESPACES.items() if not _can_unshare(flag)]
-        raise IsolationError(f"unshare of the {', '.join(missing) or 'user, mount, pid, network, ipc, uts'} "
-                             f"namespace(s) failed: {os.strerror(err)}. Enable unprivileged user namespaces "
-                             "(sysctl user.max_user_namespaces > 0, kernel.unprivileged_userns_clone=1).")
+        raise IsolationError(
+            f"unshare of the {', '.join(missing) or 'user, mount, pid, network, ipc, uts'} "
+            f"namespace(s) failed: {os.strerror(err)}. Enable unprivileged user namespaces "
+            "(sysctl user.max_user_namespaces > 0, kernel.unprivileged_userns_clone=1)."
+        )
     try:
-        for name, content in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {uid} 1")):
+        for name, content in (
+            ("setgroups", "deny"),
+            ("uid_map", f"0 {uid} 1"),
+            ("gid_map", f"0 {uid} 1"),
+        ):
             fd = os.open(name, os.O_WRONLY, dir_fd=proc_self)
             try:
                 os.write(fd, content.encode())
             finally:
                 os.close(fd)
     except OSError as exc:
-        raise IsolationError(f"writing the user namespace's uid map failed: {exc.strerror}") from None
+        raise IsolationError(
+            f"writing the user namespace's uid map failed: {exc.strerror}"
+        ) from None
 
 
 def _can_unshare(flag: int) -> bool:
@@ -123,30 +148,59 @@ def interpreter_paths() -> list[str]:
     return [p for p in real if not any(p != q and p.startswith(q + "/") for q in real)]
 
 
-def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None, what: str) -> None:
-    _check(libc.mount(source.encode() if source else None, target.encode(), fstype.encode() if fstype else None,
-                      ctypes.c_ulong(flags), data.encode() if data else None), what)
+def _mount(
+    source: str | None, target: str, fstype: str | None, flags: int, data: str | None, what: str
+) -> None:
+    _check(
+        libc.mount(
+            source.encode() if source else None,
+            target.encode(),
+            fstype.encode() if fstype else None,
+            ctypes.c_ulong(flags),
+            data.encode() if data else None,
+        ),
+        what,
+    )
 
 
 def build_root(readable: list[str], files: dict[str, bytes], work_mb: int, owner: int) -> None:
     """As root, in a private mount namespace: an empty tmpfs root holding only `readable` (bind-mounted
     read-only) and a size-capped tmpfs /work with `files`, owned by the run's uid; pivot into it and detach
     the host's tree."""
-    _mount("tmpfs", NEW_ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=4096,mode=0755", "mounting the root tmpfs")
+    _mount(
+        "tmpfs",
+        NEW_ROOT,
+        "tmpfs",
+        MS_NOSUID | MS_NODEV,
+        "size=1m,nr_inodes=4096,mode=0755",
+        "mounting the root tmpfs",
+    )
     root = Path(NEW_ROOT)
     for path in readable:
         target = root / path.lstrip("/")
         target.mkdir(parents=True, exist_ok=True)
         _mount(path, str(target), None, MS_BIND | MS_REC, None, f"bind-mounting {path}")
-        _mount(None, str(target), None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, None,
-               f"making {path} read-only")
+        _mount(
+            None,
+            str(target),
+            None,
+            MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+            None,
+            f"making {path} read-only",
+        )
     for alias in ("lib", "lib64"):  # merged-/usr layouts reach libraries through /lib -> usr/lib
         if Path(f"/{alias}").is_symlink() and not (root / alias).exists():
             (root / alias).symlink_to(os.readlink(f"/{alias}"))
     work = root / WORK_DIR.lstrip("/")
     work.mkdir()
-    _mount("tmpfs", str(work), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-           f"size={work_mb}m,nr_inodes=256,mode=0755", "mounting the work tmpfs")
+    _mount(
+        "tmpfs",
+        str(work),
+        "tmpfs",
+        MS_NOSUID | MS_NODEV | MS_NOEXEC,
+        f"size={work_mb}m,nr_inodes=256,mode=0755",
+        "mounting the work tmpfs",
+    )
     for name, content in files.items():
         (work / name).write_bytes(content)
         os.chown(work / name, owner, owner)
@@ -155,14 +209,25 @@ def build_root(readable: list[str], files: dict[str, bytes], work_mb: int, owner
     _check(libc.syscall(SYS_PIVOT_ROOT, b".", b"."), "pivot_root")
     _check(libc.umount2(b".", MNT_DETACH), "detaching the host's root")
     os.chdir("/")
-    _mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, None, "making the root read-only")
+    _mount(
+        None,
+        "/",
+        None,
+        MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+        None,
+        "making the root read-only",
+    )
     os.chdir(WORK_DIR)
 
 
 def drop_capabilities() -> None:
     header = struct.pack("Ii", 0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
-    data = ctypes.create_string_buffer(24)  # two zeroed __user_cap_data_struct: no capabilities at all
-    _check(libc.syscall(SYS_CAPSET, ctypes.c_char_p(header), data), "dropping capabilities (capset)")
+    data = ctypes.create_string_buffer(
+        24
+    )  # two zeroed __user_cap_data_struct: no capabilities at all
+    _check(
+        libc.syscall(SYS_CAPSET, ctypes.c_char_p(header), data), "dropping capabilities (capset)"
+    )
     prctl(PR_SET_NO_NEW_PRIVS, 1, "prctl(PR_SET_NO_NEW_PRIVS)")
 
 
@@ -170,9 +235,14 @@ def set_limits(limits: dict) -> None:
     cpu = max(1, int(limits["cpu_seconds"] + 0.999))
     output = int(limits["output_kb"]) * 1024
     memory = int(limits["memory_mb"]) * 1024 * 1024
-    for name, value in ((resource.RLIMIT_CPU, (cpu, cpu + 1)), (resource.RLIMIT_AS, (memory, memory)),
-                        (resource.RLIMIT_FSIZE, (output, output)), (resource.RLIMIT_NOFILE, (32, 32)),
-                        (resource.RLIMIT_CORE, (0, 0)), (resource.RLIMIT_NPROC, (64, 64))):
+    for name, value in (
+        (resource.RLIMIT_CPU, (cpu, cpu + 1)),
+        (resource.RLIMIT_AS, (memory, memory)),
+        (resource.RLIMIT_FSIZE, (output, output)),
+        (resource.RLIMIT_NOFILE, (32, 32)),
+        (resource.RLIMIT_CORE, (0, 0)),
+        (resource.RLIMIT_NPROC, (64, 64)),
+    ):
         try:
             resource.setrlimit(name, value)
         except (ValueError, OSError) as exc:
@@ -183,21 +253,66 @@ def set_limits(limits: dict) -> None:
 AUDIT_ARCH_X86_64 = 0xC000003E
 X86_64_DENIED = {
     # network
-    "socket": 41, "connect": 42, "accept": 43, "bind": 49, "listen": 50, "socketpair": 53, "accept4": 288,
+    "socket": 41,
+    "connect": 42,
+    "accept": 43,
+    "bind": 49,
+    "listen": 50,
+    "socketpair": 53,
+    "accept4": 288,
     # new processes and programs
-    "fork": 57, "vfork": 58, "execve": 59, "execveat": 322,
+    "fork": 57,
+    "vfork": 58,
+    "execve": 59,
+    "execveat": 322,
     # other processes' memory
-    "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "kcmp": 312, "pidfd_getfd": 438,
+    "ptrace": 101,
+    "process_vm_readv": 310,
+    "process_vm_writev": 311,
+    "kcmp": 312,
+    "pidfd_getfd": 438,
     # filesystem and namespace changes
-    "mount": 165, "umount2": 166, "pivot_root": 155, "chroot": 161, "unshare": 272, "setns": 308,
-    "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433,
-    "mount_setattr": 442, "mknod": 133, "mknodat": 259, "name_to_handle_at": 303, "open_by_handle_at": 304,
+    "mount": 165,
+    "umount2": 166,
+    "pivot_root": 155,
+    "chroot": 161,
+    "unshare": 272,
+    "setns": 308,
+    "open_tree": 428,
+    "move_mount": 429,
+    "fsopen": 430,
+    "fsconfig": 431,
+    "fsmount": 432,
+    "fspick": 433,
+    "mount_setattr": 442,
+    "mknod": 133,
+    "mknodat": 259,
+    "name_to_handle_at": 303,
+    "open_by_handle_at": 304,
     # the kernel itself
-    "kexec_load": 246, "kexec_file_load": 320, "init_module": 175, "finit_module": 313, "delete_module": 176,
-    "bpf": 321, "perf_event_open": 298, "userfaultfd": 323, "io_uring_setup": 425, "io_uring_enter": 426,
-    "io_uring_register": 427, "keyctl": 250, "add_key": 248, "request_key": 249, "personality": 135,
-    "reboot": 169, "swapon": 167, "swapoff": 168, "sethostname": 170, "setdomainname": 171, "acct": 163,
-    "quotactl": 179, "lookup_dcookie": 212,
+    "kexec_load": 246,
+    "kexec_file_load": 320,
+    "init_module": 175,
+    "finit_module": 313,
+    "delete_module": 176,
+    "bpf": 321,
+    "perf_event_open": 298,
+    "userfaultfd": 323,
+    "io_uring_setup": 425,
+    "io_uring_enter": 426,
+    "io_uring_register": 427,
+    "keyctl": 250,
+    "add_key": 248,
+    "request_key": 249,
+    "personality": 135,
+    "reboot": 169,
+    "swapon": 167,
+    "swapoff": 168,
+    "sethostname": 170,
+    "setdomainname": 171,
+    "acct": 163,
+    "quotactl": 179,
+    "lookup_dcookie": 212,
 }
 X86_64_CLONE, X86_64_CLONE3 = 56, 435
 NEW_NAMESPACE_FLAGS = sum(NAMESPACES.values()) | CLONE_NEWCGROUP
@@ -211,22 +326,36 @@ def seccomp_program() -> bytes:
     """Deny networking, new processes (threads are fine), exec, tracing and every mount/namespace/kernel
     interface; kill the process on a foreign architecture or the x32 ABI."""
     if platform.machine() != "x86_64":
-        raise IsolationError(f"seccomp: GradeFlow has no syscall filter for {platform.machine()} yet")
+        raise IsolationError(
+            f"seccomp: GradeFlow has no syscall filter for {platform.machine()} yet"
+        )
     LD, JEQ, JGE, JSET, RET = 0x20, 0x15, 0x35, 0x45, 0x06
     ALLOW, KILL = 0x7FFF0000, 0x80000000
 
     def errno_(e: int) -> int:
         return 0x00050000 | e
 
-    prog = [_bpf(LD, 0, 0, 4), _bpf(JEQ, 1, 0, AUDIT_ARCH_X86_64), _bpf(RET, 0, 0, KILL),
-            _bpf(LD, 0, 0, 0), _bpf(JGE, 0, 1, 0x40000000), _bpf(RET, 0, 0, KILL)]
+    prog = [
+        _bpf(LD, 0, 0, 4),
+        _bpf(JEQ, 1, 0, AUDIT_ARCH_X86_64),
+        _bpf(RET, 0, 0, KILL),
+        _bpf(LD, 0, 0, 0),
+        _bpf(JGE, 0, 1, 0x40000000),
+        _bpf(RET, 0, 0, KILL),
+    ]
     for nr in sorted(set(X86_64_DENIED.values())):
         prog += [_bpf(JEQ, 0, 1, nr), _bpf(RET, 0, 0, errno_(errno.EPERM))]
     # clone3 cannot be filtered on its flags (they are behind a pointer): ENOSYS makes libc fall back to clone.
     prog += [_bpf(JEQ, 0, 1, X86_64_CLONE3), _bpf(RET, 0, 0, errno_(errno.ENOSYS))]
     # clone: threads only, never a new process or namespace.
-    prog += [_bpf(JEQ, 0, 4, X86_64_CLONE), _bpf(LD, 0, 0, 16), _bpf(JSET, 1, 0, NEW_NAMESPACE_FLAGS),
-             _bpf(JSET, 1, 0, CLONE_THREAD), _bpf(RET, 0, 0, errno_(errno.EPERM)), _bpf(RET, 0, 0, ALLOW)]
+    prog += [
+        _bpf(JEQ, 0, 4, X86_64_CLONE),
+        _bpf(LD, 0, 0, 16),
+        _bpf(JSET, 1, 0, NEW_NAMESPACE_FLAGS),
+        _bpf(JSET, 1, 0, CLONE_THREAD),
+        _bpf(RET, 0, 0, errno_(errno.EPERM)),
+        _bpf(RET, 0, 0, ALLOW),
+    ]
     prog += [_bpf(RET, 0, 0, ALLOW)]
     return b"".join(prog)
 
@@ -240,7 +369,10 @@ def install_seccomp(simulate_missing: str | None = None) -> None:
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
     fprog = SockFprog(len(program) // 8, ctypes.addressof(filters))
-    _check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "installing the seccomp filter")
+    _check(
+        libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0),
+        "installing the seccomp filter",
+    )
 
 
 def become_subreaper() -> None:
@@ -256,5 +388,17 @@ def close_fds_except(keep: set[int]) -> None:
         low = fd + 1
 
 
-__all__ = ["IsolationError", "UID_BASE", "become_run_user", "private_mount_namespace", "enter_namespaces", "build_root", "drop_capabilities",
-           "set_limits", "install_seccomp", "interpreter_paths", "become_subreaper", "close_fds_except"]
+__all__ = [
+    "IsolationError",
+    "UID_BASE",
+    "become_run_user",
+    "private_mount_namespace",
+    "enter_namespaces",
+    "build_root",
+    "drop_capabilities",
+    "set_limits",
+    "install_seccomp",
+    "interpreter_paths",
+    "become_subreaper",
+    "close_fds_except",
+]

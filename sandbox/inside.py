@@ -35,13 +35,19 @@ def describe(exc: BaseException) -> dict[str, Any]:
     kind = "runtime"
     if isinstance(exc, MemoryError):
         kind = "memory"
-    elif isinstance(exc, OSError) and exc.errno == errno.EFBIG:  # RLIMIT_FSIZE (Python ignores SIGXFSZ)
+    elif (
+        isinstance(exc, OSError) and exc.errno == errno.EFBIG
+    ):  # RLIMIT_FSIZE (Python ignores SIGXFSZ)
         kind = "output"
     elif isinstance(exc, RecursionError):
         kind = "runtime"
     message = f"{type(exc).__name__}: {exc}"
-    return {"type": type(exc).__name__, "message": message[:MESSAGE_LIMIT], "line": _line_in_solution(exc.__traceback__),
-            "kind": kind}
+    return {
+        "type": type(exc).__name__,
+        "message": message[:MESSAGE_LIMIT],
+        "line": _line_in_solution(exc.__traceback__),
+        "kind": kind,
+    }
 
 
 def serve(channel: socket.socket) -> None:
@@ -52,8 +58,17 @@ def serve(channel: socket.socket) -> None:
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
-        wire.send(channel, {"import_error": {"type": "SyntaxError", "kind": "syntax", "line": exc.lineno,
-                                              "message": f"SyntaxError: {exc.msg}"}})
+        wire.send(
+            channel,
+            {
+                "import_error": {
+                    "type": "SyntaxError",
+                    "kind": "syntax",
+                    "line": exc.lineno,
+                    "message": f"SyntaxError: {exc.msg}",
+                }
+            },
+        )
         return
     except BaseException as exc:  # noqa: BLE001 - whatever the import does is the student's result
         wire.send(channel, {"import_error": describe(exc)})
@@ -84,9 +99,18 @@ def serve(channel: socket.socket) -> None:
             reply["ok"] = wire.encode_value(result)
             frame = wire.pack(reply)
         except wire.NotPlainData as exc:
-            frame = wire.pack({**reply, "error": {"type": "TypeError", "kind": "runtime", "line": None,
-                                                  "message": f"{exc}: return only numbers, strings, booleans, "
-                                                             "None, lists, tuples, sets and dicts"}})
+            frame = wire.pack(
+                {
+                    **reply,
+                    "error": {
+                        "type": "TypeError",
+                        "kind": "runtime",
+                        "line": None,
+                        "message": f"{exc}: return only numbers, strings, booleans, "
+                        "None, lists, tuples, sets and dicts",
+                    },
+                }
+            )
         except BaseException as exc:  # noqa: BLE001
             frame = wire.pack({**reply, "error": describe(exc)})
         channel.sendall(frame)
@@ -98,8 +122,17 @@ def run_program(channel: socket.socket) -> None:
         with open(SOURCE, "rb") as f:
             code = compile(f.read(), SOURCE, "exec")
     except SyntaxError as exc:
-        wire.send(channel, {"import_error": {"type": "SyntaxError", "kind": "syntax", "line": exc.lineno,
-                                              "message": f"SyntaxError: {exc.msg}"}})
+        wire.send(
+            channel,
+            {
+                "import_error": {
+                    "type": "SyntaxError",
+                    "kind": "syntax",
+                    "line": exc.lineno,
+                    "message": f"SyntaxError: {exc.msg}",
+                }
+            },
+        )
         return
     wire.send(channel, {"started": True})
     channel.close()  # nothing the program does can speak to the judge
@@ -109,7 +142,9 @@ def run_program(channel: socket.socket) -> None:
         raise
     except BaseException as exc:  # noqa: BLE001
         info = describe(exc)
-        sys.stderr.write(f"{info['message']}" + (f" (line {info['line']})" if info["line"] else "") + "\n")
+        sys.stderr.write(
+            f"{info['message']}" + (f" (line {info['line']})" if info["line"] else "") + "\n"
+        )
         sys.stdout.flush()
         os._exit(1)
     sys.stdout.flush()

@@ -27,9 +27,15 @@ from sandbox import confine, inside, wire
 
 SETUP_FAILED = 121
 EXCERPT_BYTES = 4096
-VERDICT_OF_KIND = {"syntax": "syntax_error", "runtime": "runtime_error", "memory": "memory_limit",
-                   "output": "output_limit", "time": "time_limit", "wrong": "wrong_answer",
-                   "tests": "test_error"}
+VERDICT_OF_KIND = {
+    "syntax": "syntax_error",
+    "runtime": "runtime_error",
+    "memory": "memory_limit",
+    "output": "output_limit",
+    "time": "time_limit",
+    "wrong": "wrong_answer",
+    "tests": "test_error",
+}
 # When tests fail for different reasons, the verdict names the most fundamental one.
 KIND_PRIORITY = ["time", "memory", "output", "runtime", "wrong"]
 HIDDEN_MESSAGE = "hidden test"
@@ -97,7 +103,9 @@ class Child:
         except OSError:
             pass
         if not self.wait(grace):
-            os.kill(self.pid, signal.SIGKILL)  # the namespace's init dies with it (PDEATHSIG), and all inside
+            os.kill(
+                self.pid, signal.SIGKILL
+            )  # the namespace's init dies with it (PDEATHSIG), and all inside
         _, self.status, usage = os.wait4(self.pid, 0)
         self.cpu_seconds = usage.ru_utime + usage.ru_stime
         reap_orphans()
@@ -143,14 +151,25 @@ def launch(job: dict, opts: Options, children: list[Child], mode: str, stdin: by
     return child
 
 
-def _child(job: dict, opts: Options, mode: str, tmpdir: str, channel: socket.socket) -> None:  # pragma: no cover
+def _child(
+    job: dict, opts: Options, mode: str, tmpdir: str, channel: socket.socket
+) -> None:  # pragma: no cover
     """The confined side. Set-up failures are reported on the channel before any student code runs."""
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         stdin = os.open(os.path.join(tmpdir, "stdin"), os.O_RDONLY)
-        stdout = os.open(os.path.join(tmpdir, "stdout"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        stderr = os.open(os.path.join(tmpdir, "stderr"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2), (channel.fileno(), inside.CHANNEL_FD)):
+        stdout = os.open(
+            os.path.join(tmpdir, "stdout"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600
+        )
+        stderr = os.open(
+            os.path.join(tmpdir, "stderr"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600
+        )
+        for fd, target in (
+            (stdin, 0),
+            (stdout, 1),
+            (stderr, 2),
+            (channel.fileno(), inside.CHANNEL_FD),
+        ):
             os.dup2(fd, target)
         confine.close_fds_except({0, 1, 2, inside.CHANNEL_FD})
         os.setsid()  # its own session: a kill(-pgrp) from inside reaches only the run
@@ -165,7 +184,9 @@ def _child(job: dict, opts: Options, mode: str, tmpdir: str, channel: socket.soc
             confine.set_limits(limits)
         else:
             uid = confine.UID_BASE + os.getppid()  # unique while this judge lives
-            proc_self = os.open("/proc/self", os.O_PATH | os.O_DIRECTORY)  # for the uid map, after the pivot
+            proc_self = os.open(
+                "/proc/self", os.O_PATH | os.O_DIRECTORY
+            )  # for the uid map, after the pivot
             confine.private_mount_namespace(opts.simulate_missing)
             work_mb = max(1, int(limits["output_kb"]) // 1024 + 4)
             confine.build_root(opts.readable, {inside.SOURCE: code}, work_mb, owner=uid)
@@ -177,7 +198,9 @@ def _child(job: dict, opts: Options, mode: str, tmpdir: str, channel: socket.soc
                 for fd in (0, 1, 2, inside.CHANNEL_FD):
                     os.close(fd)
                 _, status = os.waitpid(init, 0)
-                os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
+                os._exit(
+                    128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+                )
             confine.prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL, "prctl(PR_SET_PDEATHSIG)")
             os.setsid()  # its own session and group: kill(0) from inside cannot reach the monitor outside
             confine.drop_capabilities()
@@ -185,7 +208,10 @@ def _child(job: dict, opts: Options, mode: str, tmpdir: str, channel: socket.soc
             confine.install_seccomp(opts.simulate_missing)
     except BaseException as exc:  # noqa: BLE001
         try:
-            wire.send(socket.socket(fileno=inside.CHANNEL_FD), {"setup_error": str(exc) or type(exc).__name__})
+            wire.send(
+                socket.socket(fileno=inside.CHANNEL_FD),
+                {"setup_error": str(exc) or type(exc).__name__},
+            )
         finally:
             os._exit(SETUP_FAILED)
     try:
@@ -222,7 +248,9 @@ def await_ready(child: Child) -> None:
         first = wire.recv(child.sock, child.deadline + 5)
     except (EOFError, wire.Timeout, wire.ProtocolError, OSError) as exc:
         status = child.finish(0)
-        raise SandboxFault(f"the sandbox ended during set-up ({type(exc).__name__}, status {status})") from None
+        raise SandboxFault(
+            f"the sandbox ended during set-up ({type(exc).__name__}, status {status})"
+        ) from None
     if "setup_error" in first:
         child.finish(0)
         raise SandboxFault(f"sandbox set-up failed: {first['setup_error']}")
@@ -237,15 +265,23 @@ def ended(child: Child, cpu_seconds: float) -> Gone:
     status = child.finish(0.2)
     sig = exit_signal(status)
     # RLIMIT_CPU ends the run with SIGXCPU, or SIGKILL at the hard limit (a namespace's init ignores SIGXCPU).
-    out_of_cpu = sig == signal.SIGXCPU or (sig == signal.SIGKILL and child.cpu_seconds >= cpu_seconds * 0.9)
+    out_of_cpu = sig == signal.SIGXCPU or (
+        sig == signal.SIGKILL and child.cpu_seconds >= cpu_seconds * 0.9
+    )
     if timed_out or out_of_cpu:
-        return Gone("time", f"Time limit exceeded ({cpu_seconds:g} s CPU, wall-clock limit reached)"
-                    if timed_out else f"Time limit exceeded ({cpu_seconds:g} s CPU)")
+        return Gone(
+            "time",
+            f"Time limit exceeded ({cpu_seconds:g} s CPU, wall-clock limit reached)"
+            if timed_out
+            else f"Time limit exceeded ({cpu_seconds:g} s CPU)",
+        )
     if sig == signal.SIGXFSZ:
         return Gone("output", "Output limit exceeded")
     if sig is not None:
         return Gone("runtime", f"The program crashed ({signal.Signals(sig).name})")
-    return Gone("runtime", f"The program stopped before answering (exit code {os.WEXITSTATUS(status)})")
+    return Gone(
+        "runtime", f"The program stopped before answering (exit code {os.WEXITSTATUS(status)})"
+    )
 
 
 class Remote:
@@ -255,7 +291,9 @@ class Remote:
         self.child = child
         self.cpu_seconds = cpu_seconds
         self.gone: Gone | None = None
-        self.calls = 0  # calls made into the submission: after one, a failure may be the submission's doing
+        self.calls = (
+            0  # calls made into the submission: after one, a failure may be the submission's doing
+        )
 
     def receive(self) -> dict[str, Any]:
         if self.gone:
@@ -278,8 +316,14 @@ class Remote:
         self.calls += 1
         request_id = secrets.token_hex(8)
         try:
-            frame = wire.pack({"id": request_id, "call": name, "args": wire.encode_value(list(args)),
-                               "kwargs": wire.encode_value(kwargs)})
+            frame = wire.pack(
+                {
+                    "id": request_id,
+                    "call": name,
+                    "args": wire.encode_value(list(args)),
+                    "kwargs": wire.encode_value(kwargs),
+                }
+            )
         except wire.NotPlainData as exc:
             raise TypeError(f"test passes a non-plain argument to {name}: {exc}") from None
         try:
@@ -290,7 +334,9 @@ class Remote:
         reply = self.receive()
         if reply.get("id") != request_id:
             self.child.finish(0)
-            self.gone = Gone("runtime", "The program broke the grading protocol (a reply to another request)")
+            self.gone = Gone(
+                "runtime", "The program broke the grading protocol (a reply to another request)"
+            )
             raise self.gone
         if "error" in reply:
             raise remote_exception(reply["error"])
@@ -328,8 +374,10 @@ def proxy_module(remote: Remote, manifest: dict[str, Any]) -> types.ModuleType:
         if not isinstance(entry, dict) or not name.isidentifier():
             continue
         if entry.get("callable"):
+
             def call(*args, __name=name, **kwargs):
                 return remote.call(__name, args, kwargs)
+
             call.__name__ = call.__qualname__ = name
             setattr(module, name, call)
         else:
@@ -341,7 +389,9 @@ def proxy_module(remote: Remote, manifest: dict[str, Any]) -> types.ModuleType:
 
 # --- running the tests -----------------------------------------------------------------------------------------
 def is_hidden(test: unittest.TestCase) -> bool:
-    return type(test).__name__.startswith("Hidden") or getattr(test, "_testMethodName", "").startswith("test_hidden")
+    return type(test).__name__.startswith("Hidden") or getattr(
+        test, "_testMethodName", ""
+    ).startswith("test_hidden")
 
 
 class Collecting(unittest.TestResult):
@@ -352,8 +402,16 @@ class Collecting(unittest.TestResult):
     def _add(self, test, passed: bool, kind: str, message: str) -> None:
         hidden = is_hidden(test)
         name = f"{type(test).__name__}.{getattr(test, '_testMethodName', str(test))}"
-        self.records.append({"name": name, "passed": passed, "kind": kind, "hidden": hidden, "points": 1,
-                             "message": "" if passed else (HIDDEN_MESSAGE if hidden else message[:2000])})
+        self.records.append(
+            {
+                "name": name,
+                "passed": passed,
+                "kind": kind,
+                "hidden": hidden,
+                "points": 1,
+                "message": "" if passed else (HIDDEN_MESSAGE if hidden else message[:2000]),
+            }
+        )
 
     def addSuccess(self, test):
         self._add(test, True, "ok", "")
@@ -367,18 +425,26 @@ class Collecting(unittest.TestResult):
             self._add(test, False, exc.kind, str(exc))
         else:
             kind = getattr(exc, "gradeflow_kind", "runtime")
-            self._add(test, False, kind, f"{type(exc).__name__}: {exc}" if not hasattr(exc, "gradeflow_kind")
-                      else str(exc))
+            self._add(
+                test,
+                False,
+                kind,
+                f"{type(exc).__name__}: {exc}" if not hasattr(exc, "gradeflow_kind") else str(exc),
+            )
 
     def addSubTest(self, test, subtest, err):
         if err is not None:
-            (self.addFailure if issubclass(err[0], test.failureException) else self.addError)(subtest, err)
+            (self.addFailure if issubclass(err[0], test.failureException) else self.addError)(
+                subtest, err
+            )
 
     def addSkip(self, test, reason):
         pass
 
 
-def unittest_part(job: dict, opts: Options, children: list[Child]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+def unittest_part(
+    job: dict, opts: Options, children: list[Child]
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Run the unittest tests against one sandboxed import of the submission."""
     child = launch(job, opts, children, "serve")
     await_ready(child)
@@ -391,7 +457,9 @@ def unittest_part(job: dict, opts: Options, children: list[Child]) -> tuple[list
         info = hello["import_error"] if isinstance(hello["import_error"], dict) else {}
         kind = info.get("kind") if info.get("kind") in VERDICT_OF_KIND else "runtime"
         line = info.get("line")
-        message = str(info.get("message", ""))[:2000] + (f" (line {line})" if isinstance(line, int) else "")
+        message = str(info.get("message", ""))[:2000] + (
+            f" (line {line})" if isinstance(line, int) else ""
+        )
         child.finish()
         return [], {"kind": kind, "message": message}
     module = proxy_module(remote, hello.get("manifest") or {})
@@ -407,30 +475,59 @@ def unittest_part(job: dict, opts: Options, children: list[Child]) -> tuple[list
                 child.finish()
                 return [], broken_tests(exc)
             # the submission lacks what the tests import: the student's to fix
-            result.records.append({"name": "import", "passed": False, "kind": "runtime", "hidden": False,
-                                   "points": 1, "message": f"{type(exc).__name__}: {exc}"})
+            result.records.append(
+                {
+                    "name": "import",
+                    "passed": False,
+                    "kind": "runtime",
+                    "hidden": False,
+                    "points": 1,
+                    "message": f"{type(exc).__name__}: {exc}",
+                }
+            )
         except Gone as gone:
-            result.records.append({"name": "import", "passed": False, "kind": gone.kind, "hidden": False,
-                                   "points": 1, "message": str(gone)})
+            result.records.append(
+                {
+                    "name": "import",
+                    "passed": False,
+                    "kind": gone.kind,
+                    "hidden": False,
+                    "points": 1,
+                    "message": str(gone),
+                }
+            )
         except Exception as exc:  # noqa: BLE001 - the tests fail while loading: whose doing is it?
             if not students_doing(exc, job["test_code"], module, remote):
                 child.finish()
                 return [], broken_tests(exc)
-            result.records.append({"name": "import", "passed": False, "kind": "runtime", "hidden": False,
-                                   "points": 1, "message": f"{type(exc).__name__}: {exc} (while the tests "
-                                                           "loaded your code)"})
+            result.records.append(
+                {
+                    "name": "import",
+                    "passed": False,
+                    "kind": "runtime",
+                    "hidden": False,
+                    "points": 1,
+                    "message": f"{type(exc).__name__}: {exc} (while the tests loaded your code)",
+                }
+            )
         else:
             suite = unittest.defaultTestLoader.loadTestsFromModule(tests_module)
             if suite.countTestCases() == 0 and not job.get("io_cases"):
                 child.finish()
-                return [], {"kind": "tests", "message": "The assignment's tests define no test methods (methods "
-                                                        "named test_... in a unittest.TestCase class)."}
+                return [], {
+                    "kind": "tests",
+                    "message": "The assignment's tests define no test methods (methods "
+                    "named test_... in a unittest.TestCase class).",
+                }
             suite.run(result)
             failed_to_load = [r for r in result.records if r["name"].startswith("_FailedTest.")]
             if failed_to_load:
                 child.finish()
-                return [], {"kind": "tests", "message": "The assignment's tests fail to load: "
-                                                        + failed_to_load[0]["message"][:2000]}
+                return [], {
+                    "kind": "tests",
+                    "message": "The assignment's tests fail to load: "
+                    + failed_to_load[0]["message"][:2000],
+                }
     finally:
         if saved is None:
             sys.modules.pop("solution", None)
@@ -445,18 +542,26 @@ def star_imports_solution(test_code: str) -> bool:
         tree = ast.parse(test_code)
     except SyntaxError:
         return False
-    return any(isinstance(node, ast.ImportFrom) and node.module == "solution" and node.names[0].name == "*"
-               for node in ast.walk(tree))
+    return any(
+        isinstance(node, ast.ImportFrom) and node.module == "solution" and node.names[0].name == "*"
+        for node in ast.walk(tree)
+    )
 
 
-def students_doing(exc: BaseException, test_code: str, module: types.ModuleType, remote: Remote) -> bool:
+def students_doing(
+    exc: BaseException, test_code: str, module: types.ModuleType, remote: Remote
+) -> bool:
     """Whether an exception raised while the tests loaded comes from the submission rather than the tests: it
     came out of the submission's code; or it names a function the tests take from `from solution import *`
     and the submission lacks; or the tests had already called the submission (whose answers they may have
     used). Otherwise the tests fail to load whatever the submission is: the instructor's to fix."""
     if hasattr(exc, "gradeflow_kind"):
         return True
-    if isinstance(exc, NameError) and star_imports_solution(test_code) and not hasattr(module, exc.name or ""):
+    if (
+        isinstance(exc, NameError)
+        and star_imports_solution(test_code)
+        and not hasattr(module, exc.name or "")
+    ):
         return True
     return remote.calls > 0
 
@@ -470,8 +575,11 @@ def broken_tests(exc: BaseException) -> dict[str, Any]:
             line = tb.tb_lineno
         tb = tb.tb_next
     where = f" (line {line} of the tests)" if line else ""
-    return {"kind": "tests", "message": f"The assignment's tests fail to load: {type(exc).__name__}: "
-                                        f"{str(exc)[:1500]}{where}"}
+    return {
+        "kind": "tests",
+        "message": f"The assignment's tests fail to load: {type(exc).__name__}: "
+        f"{str(exc)[:1500]}{where}",
+    }
 
 
 def normalise(text: str) -> str:
@@ -479,13 +587,22 @@ def normalise(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.rstrip().splitlines())
 
 
-def io_case(job: dict, opts: Options, children: list[Child], number: int, case: dict[str, Any]) -> dict[str, Any]:
+def io_case(
+    job: dict, opts: Options, children: list[Child], number: int, case: dict[str, Any]
+) -> dict[str, Any]:
     hidden = bool(case.get("hidden"))
     name = f"io_case_{number}"
     points = int(case.get("points", 1))
     child = launch(job, opts, children, "program", str(case.get("stdin", "")).encode())
     await_ready(child)
-    record = {"name": name, "passed": False, "kind": "wrong", "hidden": hidden, "points": points, "message": ""}
+    record = {
+        "name": name,
+        "passed": False,
+        "kind": "wrong",
+        "hidden": hidden,
+        "points": points,
+        "message": "",
+    }
     try:
         started = wire.recv(child.sock, child.deadline)
     except wire.Timeout:
@@ -509,16 +626,23 @@ def io_case(job: dict, opts: Options, children: list[Child], number: int, case: 
     # The last stderr line only words the message; pass or fail is decided by exit status and output alone.
     last_line = (child.excerpt("stderr").strip().splitlines() or [""])[-1]
     failed_exit = not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0)
-    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and child.cpu_seconds >= 0.9 * float(job["limits"]["cpu_seconds"])):
+    if sig == signal.SIGXCPU or (
+        sig == signal.SIGKILL and child.cpu_seconds >= 0.9 * float(job["limits"]["cpu_seconds"])
+    ):
         record.update(kind="time", message="Time limit exceeded")
-    elif sig == signal.SIGXFSZ or len(output) > limit or (failed_exit and "[Errno 27]" in last_line):
+    elif (
+        sig == signal.SIGXFSZ or len(output) > limit or (failed_exit and "[Errno 27]" in last_line)
+    ):
         record.update(kind="output", message="Output limit exceeded")
     elif failed_exit and last_line.startswith("MemoryError"):
         record.update(kind="memory", message="Memory limit exceeded")
     elif failed_exit:
         record.update(kind="runtime", message=last_line[:2000] or f"exit status {status}")
     else:
-        got, expected = normalise(output.decode("utf-8", "replace")), normalise(str(case.get("stdout", "")))
+        got, expected = (
+            normalise(output.decode("utf-8", "replace")),
+            normalise(str(case.get("stdout", ""))),
+        )
         if got == expected:
             record.update(passed=True, kind="ok")
         else:
@@ -536,7 +660,9 @@ def decide(records: list[dict[str, Any]], import_problem: dict[str, Any] | None)
     failed = [r for r in records if not r["passed"]]
     if not failed:
         return "passed", ""
-    worst = min(failed, key=lambda r: KIND_PRIORITY.index(r["kind"]) if r["kind"] in KIND_PRIORITY else 99)
+    worst = min(
+        failed, key=lambda r: KIND_PRIORITY.index(r["kind"]) if r["kind"] in KIND_PRIORITY else 99
+    )
     return VERDICT_OF_KIND.get(worst["kind"], "runtime_error"), worst["message"]
 
 
@@ -570,10 +696,16 @@ def run_job(job: dict, opts: Options) -> dict[str, Any]:
     for r in records:
         r.pop("kind", None)
     return {
-        "verdict": verdict, "message": message, "tests": records, **excerpts,
+        "verdict": verdict,
+        "message": message,
+        "tests": records,
+        **excerpts,
         "cpu_ms": int((usage.ru_utime - before.ru_utime + usage.ru_stime - before.ru_stime) * 1000),
         # The judge's own CPU: a forked judge starts from zero, a fresh one includes its interpreter start-up.
-        "judge_cpu_ms": int((lambda u: (u.ru_utime + u.ru_stime) * 1000)(resource.getrusage(resource.RUSAGE_SELF))),
-        "wall_ms": int((time.monotonic() - started) * 1000), "peak_memory_kb": int(usage.ru_maxrss),
+        "judge_cpu_ms": int(
+            (lambda u: (u.ru_utime + u.ru_stime) * 1000)(resource.getrusage(resource.RUSAGE_SELF))
+        ),
+        "wall_ms": int((time.monotonic() - started) * 1000),
+        "peak_memory_kb": int(usage.ru_maxrss),
         "sandbox": opts.mode,
     }

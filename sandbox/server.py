@@ -30,8 +30,12 @@ def handle(conn: socket.socket, opts: judge.Options) -> None:
         os.nice(nice)  # this judge and its runs only
     # Backstop: a judge never outlives its job, whatever happens.
     signal.alarm(int(n_runs * (float(job["limits"]["wall_seconds"]) + 2)) + 10)
-    opts = judge.Options(mode=opts.mode, readable=opts.readable, runs_dir=opts.runs_dir,
-                         simulate_missing=job.get("simulate_missing"))
+    opts = judge.Options(
+        mode=opts.mode,
+        readable=opts.readable,
+        runs_dir=opts.runs_dir,
+        simulate_missing=job.get("simulate_missing"),
+    )
     try:
         result = judge.run_job(job, opts)
     except Exception as exc:  # noqa: BLE001 - any judge failure is an infrastructure fault, retried upstream
@@ -40,7 +44,9 @@ def handle(conn: socket.socket, opts: judge.Options) -> None:
 
 
 def serve_forever(path: str, opts: judge.Options) -> None:
-    confine.prctl(confine.PR_SET_PDEATHSIG, signal.SIGTERM, "prctl(PR_SET_PDEATHSIG)")  # die with the worker
+    confine.prctl(
+        confine.PR_SET_PDEATHSIG, signal.SIGTERM, "prctl(PR_SET_PDEATHSIG)"
+    )  # die with the worker
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # judges are reaped automatically
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o077)
@@ -67,17 +73,24 @@ def serve_forever(path: str, opts: judge.Options) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--socket", help="serve jobs on this Unix socket (fork server)")
-    parser.add_argument("--once", action="store_true", help="grade one job from stdin (fresh interpreter)")
+    parser.add_argument(
+        "--once", action="store_true", help="grade one job from stdin (fresh interpreter)"
+    )
     parser.add_argument("--unsafe", action="store_true", help="no isolation: development only")
     parser.add_argument("--runs-dir", required=True, help="a private directory for the runs' files")
     args = parser.parse_args()
     # Started with env={}; Python's own locale coercion may add LC_CTYPE, nothing else may be there.
     if set(os.environ) - {"LC_CTYPE"}:
-        sys.exit(f"the sandbox server must start with an empty environment, not {sorted(os.environ)}")
+        sys.exit(
+            f"the sandbox server must start with an empty environment, not {sorted(os.environ)}"
+        )
     os.environ.clear()
     mode = "unsafe" if args.unsafe else ("fresh" if args.once else "forkserver")
-    opts = judge.Options(mode=mode, readable=[] if args.unsafe else confine.interpreter_paths(),
-                         runs_dir=args.runs_dir)
+    opts = judge.Options(
+        mode=mode,
+        readable=[] if args.unsafe else confine.interpreter_paths(),
+        runs_dir=args.runs_dir,
+    )
     if args.once:
         conn = socket.socket(fileno=0)
         handle(conn, opts)

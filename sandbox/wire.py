@@ -46,7 +46,11 @@ def encode_value(value: Any, depth: int = 0) -> Any:
     if type(value) is dict:
         if all(type(k) is str and not k.startswith("__") for k in value):
             return {k: encode_value(v, depth + 1) for k, v in value.items()}
-        return {"__dict__": [[encode_value(k, depth + 1), encode_value(v, depth + 1)] for k, v in value.items()]}
+        return {
+            "__dict__": [
+                [encode_value(k, depth + 1), encode_value(v, depth + 1)] for k, v in value.items()
+            ]
+        }
     raise NotPlainData(f"a value of type {type(value).__name__} is not plain data")
 
 
@@ -55,13 +59,16 @@ def decode_value(value: Any) -> Any:
         return [decode_value(v) for v in value]
     if isinstance(value, dict):
         if len(value) == 1:
-            (tag, inner), = value.items()
+            ((tag, inner),) = value.items()
             if tag == "__tuple__" and isinstance(inner, list):
                 return tuple(decode_value(v) for v in inner)
             if tag == "__set__" and isinstance(inner, list):
                 return {_hashable(decode_value(v)) for v in inner}
             if tag == "__dict__" and isinstance(inner, list):
-                return {_hashable(decode_value(k)): decode_value(v) for k, v in (_pair(p) for p in inner)}
+                return {
+                    _hashable(decode_value(k)): decode_value(v)
+                    for k, v in (_pair(p) for p in inner)
+                }
             if tag == "__float__" and inner in ("inf", "-inf", "nan"):
                 return float(inner)
         return {str(k): decode_value(v) for k, v in value.items()}
@@ -87,7 +94,9 @@ def _hashable(v: Any) -> Any:
 def pack(message: dict[str, Any]) -> bytes:
     payload = json.dumps(message, separators=(",", ":"), allow_nan=False).encode()
     if len(payload) > MAX_FRAME:
-        raise NotPlainData(f"the message is {len(payload):,} bytes; at most {MAX_FRAME:,} may cross")
+        raise NotPlainData(
+            f"the message is {len(payload):,} bytes; at most {MAX_FRAME:,} may cross"
+        )
     return _HEADER.pack(len(payload)) + payload
 
 
@@ -124,7 +133,9 @@ def _recv_exactly(sock: socket.socket, n: int, deadline: float | None) -> bytes:
     return b"".join(chunks)
 
 
-def recv(sock: socket.socket, deadline: float | None = None, limit: int = MAX_FRAME) -> dict[str, Any]:
+def recv(
+    sock: socket.socket, deadline: float | None = None, limit: int = MAX_FRAME
+) -> dict[str, Any]:
     """One frame, read against `deadline` (time.monotonic()); oversized frames are refused unread."""
     (length,) = _HEADER.unpack(_recv_exactly(sock, _HEADER.size, deadline))
     if length > limit:

@@ -32,7 +32,9 @@ def run_async(make_coroutine: Callable[[], Any]) -> Any:
         return pool.submit(lambda: asyncio.run(make_coroutine())).result()
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
+def wait_for(
+    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05
+) -> Any:
     """Poll until `predicate()` is truthy; fail with `what` when the deadline passes."""
     deadline = time.monotonic() + timeout
     while True:
@@ -55,15 +57,21 @@ def answers(url: str, status: int = 200, timeout: float = 2) -> bool:
 @dataclass
 class Role:
     """A GradeFlow role (`gradeflow worker`, `gradeflow api`) running as its own process group."""
+
     argv: list[str]
     env: dict[str, str]
     log_path: Path
     proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL,
-                                     stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=open(self.log_path, "ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def kill(self) -> None:
         """SIGKILL the whole process group: the worker and any grading it was running."""
@@ -143,9 +151,11 @@ class Stack:
 
     def wait_graded(self, token: str, submission_id: str, timeout: float = 60) -> dict:
         with self.client(token) as c:
+
             def done():
                 body = c.get(f"/submissions/{submission_id}").json()
                 return body if body.get("status") in TERMINAL else None
+
             return wait_for(done, timeout, f"submission {submission_id} to finish grading")
 
 
@@ -155,8 +165,13 @@ def launch_stack(home: Path, **extra_env: str) -> Iterator[Stack]:
     from gradeflow.cli import migrate, seed
     from gradeflow.settings import Settings
 
-    services = EmbeddedServices(home, postgres_port=0, redis_port=free_port(), temporal_port=free_port(),
-                                temporal_ui_port=free_port())
+    services = EmbeddedServices(
+        home,
+        postgres_port=0,
+        redis_port=free_port(),
+        temporal_port=free_port(),
+        temporal_ui_port=free_port(),
+    )
     logs = home / "logs"
     roles: list[Role] = []
     try:
@@ -168,23 +183,40 @@ def launch_stack(home: Path, **extra_env: str) -> Iterator[Stack]:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             pool.submit(lambda: (migrate(settings), seed(settings))).result()
         api_port = free_port()
-        env = {**os.environ, "GRADEFLOW_HOME": str(home),
-               **{f"GRADEFLOW_{k.upper()}": v for k, v in services.urls.items()},
-               # Reconcile quickly so "lost message" tests finish in seconds, not minutes.
-               "GRADEFLOW_RECONCILE_AFTER_SECONDS": "2", "GRADEFLOW_RECONCILE_INTERVAL_SECONDS": "0.5",
-               "GRADEFLOW_SUBMISSIONS_PER_MINUTE": "12",
-               "GRADEFLOW_WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}", **extra_env}
+        env = {
+            **os.environ,
+            "GRADEFLOW_HOME": str(home),
+            **{f"GRADEFLOW_{k.upper()}": v for k, v in services.urls.items()},
+            # Reconcile quickly so "lost message" tests finish in seconds, not minutes.
+            "GRADEFLOW_RECONCILE_AFTER_SECONDS": "2",
+            "GRADEFLOW_RECONCILE_INTERVAL_SECONDS": "0.5",
+            "GRADEFLOW_SUBMISSIONS_PER_MINUTE": "12",
+            "GRADEFLOW_WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+            **extra_env,
+        }
         gradeflow = [sys.executable, "-m", "gradeflow"]
         worker = Role(gradeflow + ["worker"], env, logs / "worker.log")
         api = Role(gradeflow + ["api", "--port", str(api_port)], env, logs / "api.log")
         from gradeflow.seed import load_tokens
 
-        stack = Stack(home, env, f"http://127.0.0.1:{api_port}", services, worker, api,
-                      {name: info["token"] for name, info in load_tokens(home).items()})
+        stack = Stack(
+            home,
+            env,
+            f"http://127.0.0.1:{api_port}",
+            services,
+            worker,
+            api,
+            {name: info["token"] for name, info in load_tokens(home).items()},
+        )
         roles += [worker, api]
         worker.start()
         api.start()
-        wait_for(lambda: answers(f"{stack.api_url}/api/v1/health"), 90, "the API to report healthy", interval=0.2)
+        wait_for(
+            lambda: answers(f"{stack.api_url}/api/v1/health"),
+            90,
+            "the API to report healthy",
+            interval=0.2,
+        )
         yield stack
     finally:
         for role in reversed(roles):

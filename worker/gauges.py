@@ -17,21 +17,35 @@ log = logging.getLogger(__name__)
 
 
 class QueueGauges:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], redis: Redis, meter: MetricMeter,
-                 interval_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        redis: Redis,
+        meter: MetricMeter,
+        interval_seconds: float = 5.0,
+    ) -> None:
         self.sessions = sessions
         self.redis = redis
         self.interval = interval_seconds
-        self.stream = meter.create_gauge("gradeflow_intake_stream_length",
-                                         "Entries in the Redis intake stream (read or not)")
-        self.pending = meter.create_gauge("gradeflow_submissions_pending",
-                                          "Submissions waiting for a result in PostgreSQL, by status")
+        self.stream = meter.create_gauge(
+            "gradeflow_intake_stream_length", "Entries in the Redis intake stream (read or not)"
+        )
+        self.pending = meter.create_gauge(
+            "gradeflow_submissions_pending",
+            "Submissions waiting for a result in PostgreSQL, by status",
+        )
 
     async def sample(self) -> None:
         async with self.sessions() as session:
-            counts = dict((await session.execute(
-                select(Submission.status, func.count()).where(Submission.status.in_(PENDING_STATUSES))
-                .group_by(Submission.status))).all())
+            counts = dict(
+                (
+                    await session.execute(
+                        select(Submission.status, func.count())
+                        .where(Submission.status.in_(PENDING_STATUSES))
+                        .group_by(Submission.status)
+                    )
+                ).all()
+            )
         for status in PENDING_STATUSES:
             self.pending.set(counts.get(status, 0), {"status": status})
         try:

@@ -34,8 +34,14 @@ RECLAIM_IDLE_MS = 30_000
 IN_FLIGHT_EXPIRY_SECONDS = 180.0
 
 
-async def start_grading(client: Client, submission_id: str, assignment_id: str, user_id: str, cohort: str,
-                        eager: bool = False) -> bool:
+async def start_grading(
+    client: Client,
+    submission_id: str,
+    assignment_id: str,
+    user_id: str,
+    cohort: str,
+    eager: bool = False,
+) -> bool:
     """Start a submission's grading; one already started or finished is left alone (no double grading).
     Returns whether this call started it."""
     try:
@@ -55,7 +61,9 @@ class Dispatcher:
         self.batch = batch
         self.limit = in_flight
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
-        self.in_flight: dict[str, float] = {}  # submission id -> when this dispatcher started its grading
+        self.in_flight: dict[
+            str, float
+        ] = {}  # submission id -> when this dispatcher started its grading
         self.room = asyncio.Event()
 
     def finished(self, submission_id: str) -> None:
@@ -75,24 +83,36 @@ class Dispatcher:
             if (room := self.free()) > 0:
                 return room
             try:
-                await asyncio.wait_for(self.room.wait(), timeout=1.0)  # expiries are noticed within a second
+                await asyncio.wait_for(
+                    self.room.wait(), timeout=1.0
+                )  # expiries are noticed within a second
             except TimeoutError:
                 pass
 
     async def _start(self, fields: dict) -> None:
         sub_id = fields["submission_id"]
-        self.in_flight[sub_id] = time.monotonic()  # before starting: an eager grading may end before we resume
+        self.in_flight[sub_id] = (
+            time.monotonic()
+        )  # before starting: an eager grading may end before we resume
         started = False
         try:
-            started = await start_grading(self.client, sub_id, fields["assignment_id"], fields["user_id"],
-                                          fields.get("cohort", ""), eager=True)
+            started = await start_grading(
+                self.client,
+                sub_id,
+                fields["assignment_id"],
+                fields["user_id"],
+                fields.get("cohort", ""),
+                eager=True,
+            )
         finally:
             if not started:  # already graded, or the start failed and will be retried
                 self.in_flight.pop(sub_id, None)
 
     async def _ensure_group(self) -> None:
         try:
-            await self.redis.xgroup_create(redis_keys.INTAKE_STREAM, redis_keys.INTAKE_GROUP, id="0", mkstream=True)
+            await self.redis.xgroup_create(
+                redis_keys.INTAKE_STREAM, redis_keys.INTAKE_GROUP, id="0", mkstream=True
+            )
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -102,22 +122,36 @@ class Dispatcher:
             return
         # Entries deleted after a crash between XDEL and XACK come back with no fields: just acknowledge them.
         await asyncio.gather(*(self._start(f) for _, f in entries if f))
-        await self.redis.xack(redis_keys.INTAKE_STREAM, redis_keys.INTAKE_GROUP, *[mid for mid, _ in entries])
+        await self.redis.xack(
+            redis_keys.INTAKE_STREAM, redis_keys.INTAKE_GROUP, *[mid for mid, _ in entries]
+        )
         await self.redis.xdel(redis_keys.INTAKE_STREAM, *[mid for mid, _ in entries])
 
     async def run_once(self, block_ms: int = 1000) -> int:
         count = min(self.batch, await self.wait_for_room())
         # Entries a dead consumer left pending are claimed and handled first.
         # Redis 6.2 answers [next, claimed]; 7+ adds the deleted ids.
-        claimed = (await self.redis.xautoclaim(
-            redis_keys.INTAKE_STREAM, redis_keys.INTAKE_GROUP, self.consumer, RECLAIM_IDLE_MS, count=count))[1]
+        claimed = (
+            await self.redis.xautoclaim(
+                redis_keys.INTAKE_STREAM,
+                redis_keys.INTAKE_GROUP,
+                self.consumer,
+                RECLAIM_IDLE_MS,
+                count=count,
+            )
+        )[1]
         await self._handle(claimed)
         if claimed:
             return len(claimed)
         # Our own pending entries (a start that failed last time), then new ones.
         for start_id, block in (("0", None), (">", block_ms)):
-            reply = await self.redis.xreadgroup(redis_keys.INTAKE_GROUP, self.consumer,
-                                                {redis_keys.INTAKE_STREAM: start_id}, count=count, block=block)
+            reply = await self.redis.xreadgroup(
+                redis_keys.INTAKE_GROUP,
+                self.consumer,
+                {redis_keys.INTAKE_STREAM: start_id},
+                count=count,
+                block=block,
+            )
             entries = [e for _, stream_entries in reply for e in stream_entries]
             await self._handle(entries)
             if entries:
@@ -135,8 +169,10 @@ class Dispatcher:
                 await self.run_once()
                 delay = 0.5
             except ResponseError as exc:
-                if "NOGROUP" in str(exc):  # Redis was flushed or restarted: recreate the group, the reconciler
-                    group_ready = False    # covers whatever was lost.
+                if "NOGROUP" in str(
+                    exc
+                ):  # Redis was flushed or restarted: recreate the group, the reconciler
+                    group_ready = False  # covers whatever was lost.
                     log.warning("intake stream group missing; recreating it")
                     continue
                 log.warning("dispatcher: %s", exc)
@@ -145,8 +181,13 @@ class Dispatcher:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - Redis or Temporal trouble: back off, never die
-                log.warning("dispatcher: %s: %s; retrying in %.1fs", type(exc).__name__, exc, delay,
-                            exc_info=not isinstance(exc, (RedisError, OSError, RuntimeError)))
+                log.warning(
+                    "dispatcher: %s: %s; retrying in %.1fs",
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                    exc_info=not isinstance(exc, (RedisError, OSError, RuntimeError)),
+                )
                 group_ready = False
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)
@@ -155,8 +196,14 @@ class Dispatcher:
 class Reconciler:
     """Starts workflows for submissions left `queued` too long (lost message, Redis flush, Temporal outage)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], client: Client, after_seconds: float,
-                 interval_seconds: float, batch: int = 500) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        client: Client,
+        after_seconds: float,
+        interval_seconds: float,
+        batch: int = 500,
+    ) -> None:
         self.sessions = sessions
         self.client = client
         self.after = timedelta(seconds=after_seconds)
@@ -166,14 +213,23 @@ class Reconciler:
     async def run_once(self) -> int:
         cutoff = datetime.now(UTC) - self.after
         async with self.sessions() as session:
-            rows = (await session.execute(
-                select(Submission.id, Submission.assignment_id, Submission.user_id, Cohort.slug)
-                .outerjoin(Cohort, Submission.cohort_id == Cohort.id)
-                .where(Submission.status == "queued", Submission.created_at < cutoff)
-                .order_by(Submission.created_at).limit(self.batch)
-            )).all()
-        await asyncio.gather(*(start_grading(self.client, str(r.id), str(r.assignment_id), str(r.user_id),
-                                             r.slug or "") for r in rows))
+            rows = (
+                await session.execute(
+                    select(Submission.id, Submission.assignment_id, Submission.user_id, Cohort.slug)
+                    .outerjoin(Cohort, Submission.cohort_id == Cohort.id)
+                    .where(Submission.status == "queued", Submission.created_at < cutoff)
+                    .order_by(Submission.created_at)
+                    .limit(self.batch)
+                )
+            ).all()
+        await asyncio.gather(
+            *(
+                start_grading(
+                    self.client, str(r.id), str(r.assignment_id), str(r.user_id), r.slug or ""
+                )
+                for r in rows
+            )
+        )
         if rows:
             log.info("reconciler started or confirmed %d queued submission(s)", len(rows))
         return len(rows)

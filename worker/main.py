@@ -33,8 +33,11 @@ async def run_worker(settings: Settings) -> None:
     # safely in the intake stream meanwhile and catch up as soon as the API is idle.
     lower_priority(settings.worker_nice)
     # No pre-ping: every activity is retried on a database error, and the ping costs a round trip per use.
-    engine = make_engine(settings.database_url,  # type: ignore[arg-type]
-                         pool_size=settings.grading_concurrency + settings.regrade_chunks_per_worker, pre_ping=False)
+    engine = make_engine(
+        settings.database_url,  # type: ignore[arg-type]
+        pool_size=settings.grading_concurrency + settings.regrade_chunks_per_worker,
+        pre_ping=False,
+    )
     sessions = make_sessionmaker(engine)
     redis = redis_keys.connect(settings.redis_url)  # type: ignore[arg-type]
     runtime = None
@@ -42,15 +45,26 @@ async def run_worker(settings: Settings) -> None:
         try:
             runtime = metrics_runtime(settings.worker_metrics_address)
         except Exception as exc:  # noqa: BLE001 - the SDK raises a bare RuntimeError for a bad or busy address
-            log.critical("cannot serve metrics on %s (%s): set GRADEFLOW_WORKER_METRICS_ADDRESS to a free "
-                         "host:port, or unset it", settings.worker_metrics_address, exc)
+            log.critical(
+                "cannot serve metrics on %s (%s): set GRADEFLOW_WORKER_METRICS_ADDRESS to a free "
+                "host:port, or unset it",
+                settings.worker_metrics_address,
+                exc,
+            )
             raise SystemExit(2) from None
         log.info("Prometheus metrics at http://%s/metrics", settings.worker_metrics_address)
-    client = await connect(settings.temporal_address, settings.temporal_namespace,  # type: ignore[arg-type]
-                           wait_seconds=300, runtime=runtime)
+    client = await connect(
+        settings.temporal_address,
+        settings.temporal_namespace,  # type: ignore[arg-type]
+        wait_seconds=300,
+        runtime=runtime,
+    )
     await ensure_search_attributes(client)
-    sandbox = Sandbox(settings.sandbox_mode, unsafe=settings.unsafe_grading,
-                      simulate_missing=settings.sandbox_simulate_missing)
+    sandbox = Sandbox(
+        settings.sandbox_mode,
+        unsafe=settings.unsafe_grading,
+        simulate_missing=settings.sandbox_simulate_missing,
+    )
     try:
         await sandbox.start()
     except IsolationUnavailable as exc:
@@ -61,8 +75,9 @@ async def run_worker(settings: Settings) -> None:
     if settings.unsafe_grading:
         log.critical("!!! %s !!!", UNSAFE_WARNING)
     dispatcher = Dispatcher(redis, client, settings.dispatch_batch, settings.intake_in_flight)
-    grading = GradingActivities(sessions, redis, sandbox, settings.grading_concurrency,
-                                on_finished=dispatcher.finished)
+    grading = GradingActivities(
+        sessions, redis, sandbox, settings.grading_concurrency, on_finished=dispatcher.finished
+    )
     live = Worker(
         client,
         task_queue=GRADING_TASK_QUEUE,
@@ -71,7 +86,8 @@ async def run_worker(settings: Settings) -> None:
         max_concurrent_activities=settings.grading_concurrency,
         # Gradings are local activities (the sandboxes are bounded in GradingActivities): room for every grading
         # the dispatcher lets in, plus those the reconciler or an operator's retry start.
-        max_concurrent_local_activities=2 * settings.intake_in_flight + settings.grading_concurrency,
+        max_concurrent_local_activities=2 * settings.intake_in_flight
+        + settings.grading_concurrency,
         # Let a grading in progress finish on SIGTERM rather than hand it back half done.
         graceful_shutdown_timeout=timedelta(seconds=30),
     )
@@ -80,25 +96,42 @@ async def run_worker(settings: Settings) -> None:
         client,
         task_queue=REGRADE_TASK_QUEUE,
         workflows=[RegradeCohort, RegradeSubmission],
-        activities=[regrading.start, regrading.fetch_page, regrading.grade_chunk, regrading.record_errors,
-                    regrading.finish],
+        activities=[
+            regrading.start,
+            regrading.fetch_page,
+            regrading.grade_chunk,
+            regrading.record_errors,
+            regrading.finish,
+        ],
         # Its own slots: however large a regrade, live submissions keep theirs.
         max_concurrent_activities=settings.regrade_chunks_per_worker,
         graceful_shutdown_timeout=timedelta(seconds=30),
     )
-    reconciler = Reconciler(sessions, client, settings.reconcile_after_seconds, settings.reconcile_interval_seconds)
+    reconciler = Reconciler(
+        sessions, client, settings.reconcile_after_seconds, settings.reconcile_interval_seconds
+    )
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    background = [asyncio.create_task(dispatcher.run(), name="dispatcher"),
-                  asyncio.create_task(reconciler.run(), name="reconciler")]
+    background = [
+        asyncio.create_task(dispatcher.run(), name="dispatcher"),
+        asyncio.create_task(reconciler.run(), name="reconciler"),
+    ]
     if runtime is not None:
-        background.append(asyncio.create_task(QueueGauges(sessions, redis, runtime.metric_meter).run(), name="gauges"))
-    log.info("worker ready on task queue %s (concurrency %d, sandbox %s)", GRADING_TASK_QUEUE,
-             settings.grading_concurrency, sandbox.mode)
+        background.append(
+            asyncio.create_task(
+                QueueGauges(sessions, redis, runtime.metric_meter).run(), name="gauges"
+            )
+        )
+    log.info(
+        "worker ready on task queue %s (concurrency %d, sandbox %s)",
+        GRADING_TASK_QUEUE,
+        settings.grading_concurrency,
+        sandbox.mode,
+    )
     async with live, regrades:
         await stop.wait()
         log.info("shutting down: draining gradings in progress")

@@ -14,5 +14,9 @@ class CheckSolution:
     @workflow.run
     async def run(self, check: SolutionCheck) -> SolutionCheckResult:
         return await workflow.execute_activity_method(
-            GradingActivities.check_solution, check, start_to_close_timeout=GRADE_START_TO_CLOSE,
-            heartbeat_timeout=GRADE_HEARTBEAT, retry_policy=INFRA_RETRY)
+            GradingActivities.check_solution,
+            check,
+            start_to_close_timeout=GRADE_START_TO_CLOSE,
+            heartbeat_timeout=GRADE_HEARTBEAT,
+            retry_policy=INFRA_RETRY,
+        )

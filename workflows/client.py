@@ -26,19 +26,32 @@ LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300]
 def metrics_runtime(bind_address: str) -> Runtime:
     """A Temporal runtime serving Prometheus metrics at http://bind_address/metrics: the SDK's own (task
     latencies, slots, polls) and those GradeFlow records through its metric meter."""
-    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
-        bind_address=bind_address, counters_total_suffix=True,
-        histogram_bucket_overrides={"gradeflow_submit_to_result_seconds": LATENCY_BUCKETS})))
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=bind_address,
+                counters_total_suffix=True,
+                histogram_bucket_overrides={"gradeflow_submit_to_result_seconds": LATENCY_BUCKETS},
+            )
+        )
+    )
 
 
 # For callers that answer people (the API): give up on an unreachable Temporal within seconds, so the answer is a
 # prompt 503 rather than a wait of the SDK's default ten seconds of retries.
-PROMPT = dict(retry_config=RetryConfig(max_interval_millis=1000, max_elapsed_time_millis=3000, max_retries=4),
-              connect_timeout=timedelta(seconds=3))
+PROMPT = dict(
+    retry_config=RetryConfig(max_interval_millis=1000, max_elapsed_time_millis=3000, max_retries=4),
+    connect_timeout=timedelta(seconds=3),
+)
 
 
-async def connect(address: str, namespace: str, wait_seconds: float = 0, runtime: Runtime | None = None,
-                  prompt: bool = False) -> Client:
+async def connect(
+    address: str,
+    namespace: str,
+    wait_seconds: float = 0,
+    runtime: Runtime | None = None,
+    prompt: bool = False,
+) -> Client:
     """Connect, retrying for up to `wait_seconds` so a worker can start before Temporal is reachable. `prompt`:
     every call on the client gives up within a few seconds when Temporal does not answer."""
     loop = asyncio.get_running_loop()
@@ -46,7 +59,9 @@ async def connect(address: str, namespace: str, wait_seconds: float = 0, runtime
     delay = 0.5
     while True:
         try:
-            return await Client.connect(address, namespace=namespace, runtime=runtime, **(PROMPT if prompt else {}))
+            return await Client.connect(
+                address, namespace=namespace, runtime=runtime, **(PROMPT if prompt else {})
+            )
         except Exception as exc:  # noqa: BLE001 - the SDK raises RuntimeError for connection failures
             if loop.time() >= deadline:
                 raise
@@ -57,10 +72,15 @@ async def connect(address: str, namespace: str, wait_seconds: float = 0, runtime
 
 async def ensure_search_attributes(client: Client) -> None:
     existing = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=client.namespace))
-    missing = {key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES
-               if key.name not in existing.custom_attributes}
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    missing = {
+        key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        for key in SEARCH_ATTRIBUTES
+        if key.name not in existing.custom_attributes
+    }
     if missing:
         await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing))
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )
         log.info("registered search attributes %s", ", ".join(missing))

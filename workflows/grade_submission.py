@@ -58,29 +58,49 @@ class GradeSubmission:
         info = workflow.info()
         local = workflow.patched(LOCAL_ACTIVITIES_PATCH)
         try:
-            outcome: GradingOutcome = await step(local, GradingActivities.grade,
-                                                 GradingRequest(submission_id=inp.submission_id),
-                                                 GRADE_START_TO_CLOSE, heartbeat_timeout=GRADE_HEARTBEAT)
+            outcome: GradingOutcome = await step(
+                local,
+                GradingActivities.grade,
+                GradingRequest(submission_id=inp.submission_id),
+                GRADE_START_TO_CLOSE,
+                heartbeat_timeout=GRADE_HEARTBEAT,
+            )
         except ActivityError as err:
             # Retries are exhausted: the infrastructure, not the student, failed. Say so on the submission.
-            await step(local, GradingActivities.record_failure,
-                       GradingFailure(submission_id=inp.submission_id, message=str(err.cause or err)),
-                       RECORD_START_TO_CLOSE)
+            await step(
+                local,
+                GradingActivities.record_failure,
+                GradingFailure(submission_id=inp.submission_id, message=str(err.cause or err)),
+                RECORD_START_TO_CLOSE,
+            )
             return GradeSubmissionResult(inp.submission_id, "error", "internal_error", 0.0)
-        await step(local, GradingActivities.record,
-                   RecordRequest(outcome=outcome, workflow_id=info.workflow_id, run_id=info.run_id),
-                   RECORD_START_TO_CLOSE)
+        await step(
+            local,
+            GradingActivities.record,
+            RecordRequest(outcome=outcome, workflow_id=info.workflow_id, run_id=info.run_id),
+            RECORD_START_TO_CLOSE,
+        )
         status = "error" if outcome.verdict == TEST_ERROR else "graded"  # broken tests grade nobody
         return GradeSubmissionResult(inp.submission_id, status, outcome.verdict, outcome.score)
 
 
-async def step(local: bool, method, arg, start_to_close: timedelta, heartbeat_timeout: timedelta | None = None):
+async def step(
+    local: bool, method, arg, start_to_close: timedelta, heartbeat_timeout: timedelta | None = None
+):
     """One step of a grading, retried on infrastructure faults: a local activity, or an activity task in
     histories recorded before the patch (those also heartbeat)."""
     if local:
         return await workflow.execute_local_activity_method(
-            method, arg, start_to_close_timeout=start_to_close, retry_policy=INFRA_RETRY,
-            local_retry_threshold=LOCAL_RETRY_THRESHOLD)
+            method,
+            arg,
+            start_to_close_timeout=start_to_close,
+            retry_policy=INFRA_RETRY,
+            local_retry_threshold=LOCAL_RETRY_THRESHOLD,
+        )
     return await workflow.execute_activity_method(
-        method, arg, start_to_close_timeout=start_to_close, heartbeat_timeout=heartbeat_timeout,
-        retry_policy=INFRA_RETRY)
+        method,
+        arg,
+        start_to_close_timeout=start_to_close,
+        heartbeat_timeout=heartbeat_timeout,
+        retry_policy=INFRA_RETRY,
+    )

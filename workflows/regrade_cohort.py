@@ -82,9 +82,12 @@ class RegradeSubmission:
     async def run(self, inp: RegradeSubmissionInput) -> ChunkResult:
         info = workflow.info()
         return await workflow.execute_activity_method(
-            RegradeActivities.grade_chunk, ChunkRequest(inp.batch_id, [inp.submission_id], info.workflow_id, info.run_id),
-            start_to_close_timeout=REGRADE_CHUNK_START_TO_CLOSE, heartbeat_timeout=REGRADE_CHUNK_HEARTBEAT,
-            retry_policy=INFRA_RETRY)
+            RegradeActivities.grade_chunk,
+            ChunkRequest(inp.batch_id, [inp.submission_id], info.workflow_id, info.run_id),
+            start_to_close_timeout=REGRADE_CHUNK_START_TO_CLOSE,
+            heartbeat_timeout=REGRADE_CHUNK_HEARTBEAT,
+            retry_policy=INFRA_RETRY,
+        )
 
 
 @workflow.defn
@@ -111,45 +114,77 @@ class RegradeCohort:
 
     @workflow.query
     def progress(self) -> RegradeProgress:
-        return RegradeProgress(self.run_number, self.paused, self.cancelled, self.in_flight, len(self.queue),
-                               self.totals.graded, self.totals.changed, self.totals.errors)
+        return RegradeProgress(
+            self.run_number,
+            self.paused,
+            self.cancelled,
+            self.in_flight,
+            len(self.queue),
+            self.totals.graded,
+            self.totals.changed,
+            self.totals.errors,
+        )
 
     async def _chunk(self, inp: RegradeInput, ids: list[str]) -> None:
         info = workflow.info()
         self.in_flight += 1
         try:
             if inp.strategy == "children":
-                results = await asyncio.gather(*(workflow.execute_child_workflow(
-                    RegradeSubmission.run, RegradeSubmissionInput(inp.batch_id, sub_id),
-                    id=f"{info.workflow_id}-{sub_id}") for sub_id in ids))
-                result = ChunkResult(sum(r.graded for r in results), sum(r.changed for r in results),
-                                     sum(r.errors for r in results), [i for r in results for i in r.not_done])
+                results = await asyncio.gather(
+                    *(
+                        workflow.execute_child_workflow(
+                            RegradeSubmission.run,
+                            RegradeSubmissionInput(inp.batch_id, sub_id),
+                            id=f"{info.workflow_id}-{sub_id}",
+                        )
+                        for sub_id in ids
+                    )
+                )
+                result = ChunkResult(
+                    sum(r.graded for r in results),
+                    sum(r.changed for r in results),
+                    sum(r.errors for r in results),
+                    [i for r in results for i in r.not_done],
+                )
             else:
                 result = await workflow.execute_activity_method(
-                    RegradeActivities.grade_chunk, ChunkRequest(inp.batch_id, ids, info.workflow_id, info.run_id),
-                    start_to_close_timeout=REGRADE_CHUNK_START_TO_CLOSE, heartbeat_timeout=REGRADE_CHUNK_HEARTBEAT,
-                    retry_policy=INFRA_RETRY)
+                    RegradeActivities.grade_chunk,
+                    ChunkRequest(inp.batch_id, ids, info.workflow_id, info.run_id),
+                    start_to_close_timeout=REGRADE_CHUNK_START_TO_CLOSE,
+                    heartbeat_timeout=REGRADE_CHUNK_HEARTBEAT,
+                    retry_policy=INFRA_RETRY,
+                )
         except ActivityError as err:
             # Retries exhausted: account for these submissions as errors rather than stall the batch.
             await workflow.execute_activity_method(
                 RegradeActivities.record_errors,
-                ChunkFailure(inp.batch_id, ids, str(err.cause or err), info.workflow_id, info.run_id),
-                start_to_close_timeout=REGRADE_BOOKKEEPING_START_TO_CLOSE, retry_policy=INFRA_RETRY)
+                ChunkFailure(
+                    inp.batch_id, ids, str(err.cause or err), info.workflow_id, info.run_id
+                ),
+                start_to_close_timeout=REGRADE_BOOKKEEPING_START_TO_CLOSE,
+                retry_policy=INFRA_RETRY,
+            )
             self.totals.errors += len(ids)
             return
         finally:
             self.in_flight -= 1
         self.totals.graded += result.graded
         self.totals.changed += result.changed
-        self.queue.extendleft(reversed(result.not_done))  # paused or cancelled mid-chunk: do them later
+        self.queue.extendleft(
+            reversed(result.not_done)
+        )  # paused or cancelled mid-chunk: do them later
 
     @workflow.run
     async def run(self, inp: RegradeInput) -> str:
         self.paused, self.cancelled, self.run_number = inp.paused, inp.cancelled, inp.run
         self.queue.extend(inp.leftover)
-        bookkeeping = dict(start_to_close_timeout=REGRADE_BOOKKEEPING_START_TO_CLOSE, retry_policy=INFRA_RETRY)
+        bookkeeping = dict(
+            start_to_close_timeout=REGRADE_BOOKKEEPING_START_TO_CLOSE, retry_policy=INFRA_RETRY
+        )
         if not inp.started:
-            await workflow.execute_activity_method(RegradeActivities.start, BatchRef(inp.batch_id), **bookkeeping)
+            await workflow.execute_activity_method(
+                RegradeActivities.start, BatchRef(inp.batch_id), **bookkeeping
+            )
         cursor = (inp.after_assignment, inp.after_user)
         exhausted = inp.exhausted
         pages = 0
@@ -162,17 +197,40 @@ class RegradeCohort:
                 if pages >= inp.pages_per_run or workflow.info().is_continue_as_new_suggested():
                     if tasks:
                         await workflow.wait(tasks)
-                    workflow.continue_as_new(replace(
-                        inp, started=True, after_assignment=cursor[0], after_user=cursor[1], exhausted=exhausted,
-                        leftover=list(self.queue), paused=self.paused, cancelled=self.cancelled, run=inp.run + 1))
+                    workflow.continue_as_new(
+                        replace(
+                            inp,
+                            started=True,
+                            after_assignment=cursor[0],
+                            after_user=cursor[1],
+                            exhausted=exhausted,
+                            leftover=list(self.queue),
+                            paused=self.paused,
+                            cancelled=self.cancelled,
+                            run=inp.run + 1,
+                        )
+                    )
                 page: Page = await workflow.execute_activity_method(
                     RegradeActivities.fetch_page,
-                    PageRequest(inp.batch_id, inp.cohort_id, inp.assignment_id, cursor[0], cursor[1], inp.page_size),
-                    **bookkeeping)
+                    PageRequest(
+                        inp.batch_id,
+                        inp.cohort_id,
+                        inp.assignment_id,
+                        cursor[0],
+                        cursor[1],
+                        inp.page_size,
+                    ),
+                    **bookkeeping,
+                )
                 pages += 1
                 self.queue.extend(page.submission_ids)
                 cursor, exhausted = (page.after_assignment, page.after_user), page.last
-            while self.queue and len(tasks) < inp.chunks_in_flight and not self.paused and not self.cancelled:
+            while (
+                self.queue
+                and len(tasks) < inp.chunks_in_flight
+                and not self.paused
+                and not self.cancelled
+            ):
                 ids = [self.queue.popleft() for _ in range(min(inp.chunk_size, len(self.queue)))]
                 task = asyncio.ensure_future(self._chunk(inp, ids))
                 tasks.add(task)
@@ -189,5 +247,7 @@ class RegradeCohort:
         if tasks:
             await workflow.wait(list(tasks))
         status = "cancelled" if self.cancelled else "completed"
-        await workflow.execute_activity_method(RegradeActivities.finish, BatchEnd(inp.batch_id, status), **bookkeeping)
+        await workflow.execute_activity_method(
+            RegradeActivities.finish, BatchEnd(inp.batch_id, status), **bookkeeping
+        )
         return status

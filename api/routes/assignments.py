@@ -39,7 +39,9 @@ CHECK_TIMEOUT = timedelta(minutes=2)
 async def get_assignment(session, assignment_id: int) -> Assignment:
     assignment = await session.get(Assignment, assignment_id)
     if assignment is None:
-        raise ApiError(404, f"Assignment {assignment_id} does not exist. GET /api/v1/assignments lists them.")
+        raise ApiError(
+            404, f"Assignment {assignment_id} does not exist. GET /api/v1/assignments lists them."
+        )
     return assignment
 
 
@@ -65,7 +67,9 @@ async def list_assignments(user: CurrentUser, session: SessionDep, redis: RedisD
                 return Response(cached, media_type="application/json")
         except Exception:  # noqa: BLE001 - Redis down: read PostgreSQL
             cached = None
-    rows = (await session.execute(select(Assignment).order_by(Assignment.position, Assignment.id))).scalars()
+    rows = (
+        await session.execute(select(Assignment).order_by(Assignment.position, Assignment.id))
+    ).scalars()
     out = [assignment_out(a, staff).model_dump(mode="json") for a in rows]
     if not staff:
         try:
@@ -75,7 +79,9 @@ async def list_assignments(user: CurrentUser, session: SessionDep, redis: RedisD
     return out
 
 
-@router.get("/{assignment_id}", response_model=AssignmentStaffOut | AssignmentOut, responses=errors(404))
+@router.get(
+    "/{assignment_id}", response_model=AssignmentStaffOut | AssignmentOut, responses=errors(404)
+)
 async def read_assignment(assignment_id: AssignmentId, user: CurrentUser, session: SessionDep):
     return assignment_out(await get_assignment(session, assignment_id), user.role in STAFF_ROLES)
 
@@ -84,19 +90,32 @@ async def run_check(request: Request, check: SolutionCheck) -> SolutionCheckResu
     """Grade `check` in the sandbox through the CheckSolution workflow; a 503 when the grader is unavailable."""
     try:
         client = await request.app.state.temporal()
-        return await client.execute_workflow(CheckSolution.run, check, id=f"check-{uuid.uuid4()}",
-                                             task_queue=GRADING_TASK_QUEUE, execution_timeout=CHECK_TIMEOUT)
+        return await client.execute_workflow(
+            CheckSolution.run,
+            check,
+            id=f"check-{uuid.uuid4()}",
+            task_queue=GRADING_TASK_QUEUE,
+            execution_timeout=CHECK_TIMEOUT,
+        )
     except Exception as exc:  # noqa: BLE001 - Temporal unreachable, no worker in time, or the check failed
-        raise unavailable(TEMPORAL, f"the grader could not check the tests: {type(exc).__name__}") from None
+        raise unavailable(
+            TEMPORAL, f"the grader could not check the tests: {type(exc).__name__}"
+        ) from None
 
 
-async def refuse_broken_tests(request: Request, test_code: str, limits: dict, reference_solution: str | None) -> None:
+async def refuse_broken_tests(
+    request: Request, test_code: str, limits: dict, reference_solution: str | None
+) -> None:
     """Load the tests in the judge (against the reference solution, or an empty one) before saving them: tests
     that fail to load are refused with the error and its line, instead of failing every student's grading."""
     if not test_code.strip():
         return
-    result = await run_check(request, SolutionCheck(code=reference_solution or "", test_code=test_code,
-                                                    io_cases=[], limits=limits))
+    result = await run_check(
+        request,
+        SolutionCheck(
+            code=reference_solution or "", test_code=test_code, io_cases=[], limits=limits
+        ),
+    )
     if result.verdict == TEST_ERROR:
         raise ApiError(422, f"test_code: {result.message}", verdict=result.verdict)
 
@@ -105,37 +124,61 @@ async def refuse_broken_tests(request: Request, test_code: str, limits: dict, re
 async def check_reference_solution(body: AssignmentCheck, _: Instructor, request: Request):
     """Grade a reference solution against draft tests in the sandbox, without saving anything. Tests that fail
     to load answer at once with the verdict test_error and the error's line."""
-    result = await run_check(request, SolutionCheck(code=body.reference_solution, test_code=body.test_code,
-                                                    io_cases=[c.model_dump() for c in body.io_cases],
-                                                    limits=body.limits.model_dump()))
-    return CheckResult(verdict=result.verdict, passed=result.passed, message=result.message, tests=result.tests)
+    result = await run_check(
+        request,
+        SolutionCheck(
+            code=body.reference_solution,
+            test_code=body.test_code,
+            io_cases=[c.model_dump() for c in body.io_cases],
+            limits=body.limits.model_dump(),
+        ),
+    )
+    return CheckResult(
+        verdict=result.verdict, passed=result.passed, message=result.message, tests=result.tests
+    )
 
 
 @router.post("", status_code=201, response_model=AssignmentStaffOut, responses=errors(403, 409))
-async def create_assignment(body: AssignmentCreate, _: Instructor, session: SessionDep, redis: RedisDep,
-                            request: Request):
+async def create_assignment(
+    body: AssignmentCreate, _: Instructor, session: SessionDep, redis: RedisDep, request: Request
+):
     """Save a new assignment. Its tests are loaded in the judge first: tests that fail to load are refused (422)."""
     limits = body.limits.model_dump()
     io_cases = [c.model_dump() for c in body.io_cases]
     await refuse_broken_tests(request, body.test_code, limits, body.reference_solution)
     assignment = Assignment(
-        slug=body.slug or slugify(body.title), title=body.title, handout=body.handout, position=body.order,
-        points=body.points, test_code=body.test_code, io_cases=io_cases, limits=limits,
-        reference_solution=body.reference_solution, test_version=test_version(body.test_code, io_cases, limits),
+        slug=body.slug or slugify(body.title),
+        title=body.title,
+        handout=body.handout,
+        position=body.order,
+        points=body.points,
+        test_code=body.test_code,
+        io_cases=io_cases,
+        limits=limits,
+        reference_solution=body.reference_solution,
+        test_version=test_version(body.test_code, io_cases, limits),
     )
     session.add(assignment)
     try:
         await session.commit()
     except IntegrityError:
-        raise ApiError(409, f"An assignment with slug '{assignment.slug}' already exists; choose another slug.") from None
+        raise ApiError(
+            409, f"An assignment with slug '{assignment.slug}' already exists; choose another slug."
+        ) from None
     await session.refresh(assignment)
     await purge_assignment_cache(redis)
     return assignment_out(assignment, staff=True)
 
 
 @router.put("/{assignment_id}", response_model=AssignmentStaffOut, responses=errors(403, 404))
-async def update_assignment(assignment_id: AssignmentId, body: AssignmentUpdate, _: Instructor, session: SessionDep,
-                            redis: RedisDep, request: Request):
+async def update_assignment(
+    assignment_id: AssignmentId,
+    body: AssignmentUpdate,
+    _: Instructor,
+    session: SessionDep,
+    redis: RedisDep,
+    request: Request,
+):
     """Change any of the fields; a change to tests or limits gives the assignment a new test version. Changed
     tests are loaded in the judge first: tests that fail to load are refused (422)."""
     assignment = await get_assignment(session, assignment_id)
@@ -151,9 +194,12 @@ async def update_assignment(assignment_id: AssignmentId, body: AssignmentUpdate,
     if not assignment.test_code.strip() and not assignment.io_cases:
         raise ApiError(422, "an assignment needs test_code, io_cases or both")
     if "test_code" in changes:
-        await refuse_broken_tests(request, assignment.test_code, dict(assignment.limits),
-                                  assignment.reference_solution)
-    assignment.test_version = test_version(assignment.test_code, assignment.io_cases, assignment.limits)
+        await refuse_broken_tests(
+            request, assignment.test_code, dict(assignment.limits), assignment.reference_solution
+        )
+    assignment.test_version = test_version(
+        assignment.test_code, assignment.io_cases, assignment.limits
+    )
     await session.commit()
     await session.refresh(assignment)
     await purge_assignment_cache(redis)

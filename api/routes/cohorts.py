@@ -25,34 +25,75 @@ async def visible_cohort(session, user, slug: str) -> Cohort:
 @router.get("", response_model=list[CohortOut], dependencies=[Staff])
 async def list_cohorts(user: CurrentUser, session: SessionDep):
     """The cohorts you teach (operators: all), with their number of students."""
-    students = (select(Enrollment.cohort_id, func.count().label("n")).join(User, User.id == Enrollment.user_id)
-                .where(User.role == "student").group_by(Enrollment.cohort_id).subquery())
-    query = select(Cohort, func.coalesce(students.c.n, 0)).outerjoin(students, students.c.cohort_id == Cohort.id)
+    students = (
+        select(Enrollment.cohort_id, func.count().label("n"))
+        .join(User, User.id == Enrollment.user_id)
+        .where(User.role == "student")
+        .group_by(Enrollment.cohort_id)
+        .subquery()
+    )
+    query = select(Cohort, func.coalesce(students.c.n, 0)).outerjoin(
+        students, students.c.cohort_id == Cohort.id
+    )
     if user.role != "operator":
-        query = query.join(Enrollment, (Enrollment.cohort_id == Cohort.id) & (Enrollment.user_id == user.id))
+        query = query.join(
+            Enrollment, (Enrollment.cohort_id == Cohort.id) & (Enrollment.user_id == user.id)
+        )
     rows = (await session.execute(query.order_by(Cohort.slug))).all()
     return [CohortOut(slug=c.slug, title=c.title, students=n) for c, n in rows]
 
 
-@router.get("/{slug}/matrix", response_model=CohortMatrix, dependencies=[Staff], responses=errors(404))
+@router.get(
+    "/{slug}/matrix", response_model=CohortMatrix, dependencies=[Staff], responses=errors(404)
+)
 async def cohort_matrix(slug: CohortSlug, user: CurrentUser, session: SessionDep):
     """Students x assignments: solved, attempted or not started, with the best score and the attempts."""
     cohort = await visible_cohort(session, user, slug)
-    assignments = (await session.execute(select(Assignment).order_by(Assignment.position, Assignment.id))).scalars().all()
-    students = (await session.execute(
-        select(User.id, User.name).join(Enrollment, Enrollment.user_id == User.id)
-        .where(Enrollment.cohort_id == cohort.id, User.role == "student").order_by(User.name))).all()
-    cells = (await session.execute(
-        select(Submission.user_id, Submission.assignment_id,
-               func.max(case((Submission.passed.is_(True), 1), else_=0).cast(Integer)).label("solved"),
-               func.max(Submission.score).label("best"), func.count().label("attempts"))
-        .join(Enrollment, (Enrollment.user_id == Submission.user_id) & (Enrollment.cohort_id == cohort.id))
-        .group_by(Submission.user_id, Submission.assignment_id))).all()
+    assignments = (
+        (await session.execute(select(Assignment).order_by(Assignment.position, Assignment.id)))
+        .scalars()
+        .all()
+    )
+    students = (
+        await session.execute(
+            select(User.id, User.name)
+            .join(Enrollment, Enrollment.user_id == User.id)
+            .where(Enrollment.cohort_id == cohort.id, User.role == "student")
+            .order_by(User.name)
+        )
+    ).all()
+    cells = (
+        await session.execute(
+            select(
+                Submission.user_id,
+                Submission.assignment_id,
+                func.max(case((Submission.passed.is_(True), 1), else_=0).cast(Integer)).label(
+                    "solved"
+                ),
+                func.max(Submission.score).label("best"),
+                func.count().label("attempts"),
+            )
+            .join(
+                Enrollment,
+                (Enrollment.user_id == Submission.user_id) & (Enrollment.cohort_id == cohort.id),
+            )
+            .group_by(Submission.user_id, Submission.assignment_id)
+        )
+    ).all()
     by_student: dict[int, dict[str, dict]] = {}
     for c in cells:
         by_student.setdefault(c.user_id, {})[str(c.assignment_id)] = {
-            "state": "solved" if c.solved else "attempted", "best_score": c.best, "attempts": c.attempts}
+            "state": "solved" if c.solved else "attempted",
+            "best_score": c.best,
+            "attempts": c.attempts,
+        }
     return CohortMatrix(
         cohort=cohort.slug,
-        assignments=[{"id": a.id, "title": a.title, "order": a.position, "points": a.points} for a in assignments],
-        students=[{"id": s.id, "name": s.name, "cells": by_student.get(s.id, {})} for s in students])
+        assignments=[
+            {"id": a.id, "title": a.title, "order": a.position, "points": a.points}
+            for a in assignments
+        ],
+        students=[
+            {"id": s.id, "name": s.name, "cells": by_student.get(s.id, {})} for s in students
+        ],
+    )

@@ -25,8 +25,14 @@ async def _check(probe) -> str:
         return in_words(exc)
 
 
-@router.get("/health", response_model=HealthOut,
-            responses={**errors(431, 500), 503: {"model": HealthOut, "description": "A dependency is down"}})
+@router.get(
+    "/health",
+    response_model=HealthOut,
+    responses={
+        **errors(431, 500),
+        503: {"model": HealthOut, "description": "A dependency is down"},
+    },
+)
 async def health(request: Request):
     """No token needed. Each of database, Redis and Temporal is "ok" or what is wrong, in words."""
     state = request.app.state
@@ -42,7 +48,14 @@ async def health(request: Request):
         client = await state.temporal()
         await client.service_client.check_health()
 
-    results = dict(zip(("database", "redis", "temporal"),
-                       await asyncio.gather(_check(database), _check(redis), _check(temporal)), strict=True))
+    results = dict(
+        zip(
+            ("database", "redis", "temporal"),
+            await asyncio.gather(_check(database), _check(redis), _check(temporal)),
+            strict=True,
+        )
+    )
     healthy = all(v == "ok" for v in results.values())
-    return JSONResponse({"status": "ok" if healthy else "degraded", **results}, status_code=200 if healthy else 503)
+    return JSONResponse(
+        {"status": "ok" if healthy else "degraded", **results}, status_code=200 if healthy else 503
+    )

@@ -50,10 +50,19 @@ from workflows.start import start_grading
 
 router = APIRouter(prefix="/ops", tags=["ops"], responses=errors(*STAFF))
 Operator = Annotated[Principal, require_role("operator")]
-STATUSES = {"running": "Running", "completed": "Completed", "failed": "Failed", "terminated": "Terminated",
-            "timed_out": "TimedOut", "cancelled": "Canceled", "continued_as_new": "ContinuedAsNew"}
+STATUSES = {
+    "running": "Running",
+    "completed": "Completed",
+    "failed": "Failed",
+    "terminated": "Terminated",
+    "timed_out": "TimedOut",
+    "cancelled": "Canceled",
+    "continued_as_new": "ContinuedAsNew",
+}
 STUCK_AFTER = timedelta(minutes=5)
-LOCAL_ACTIVITY_MARKER = "core_local_activity"  # the marker name Temporal's SDKs record a local activity under
+LOCAL_ACTIVITY_MARKER = (
+    "core_local_activity"  # the marker name Temporal's SDKs record a local activity under
+)
 
 
 def ui_link(settings, workflow_id: str, run_id: str | None) -> str | None:
@@ -67,13 +76,23 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def visibility_query(submission_id: str | None, user_id: int | None, assignment_id: int | None, cohort: str | None,
-                     batch_id: str | None, status: str | None) -> str:
+def visibility_query(
+    submission_id: str | None,
+    user_id: int | None,
+    assignment_id: int | None,
+    cohort: str | None,
+    batch_id: str | None,
+    status: str | None,
+) -> str:
     clauses = []
     if submission_id:
         clauses.append(f"WorkflowId = {_quote(grade_workflow_id(submission_id))}")
-    for key, value in ((USER_KEY, user_id), (ASSIGNMENT_KEY, assignment_id), (COHORT_KEY, cohort),
-                       (REGRADE_BATCH_KEY, batch_id)):
+    for key, value in (
+        (USER_KEY, user_id),
+        (ASSIGNMENT_KEY, assignment_id),
+        (COHORT_KEY, cohort),
+        (REGRADE_BATCH_KEY, batch_id),
+    ):
         if value is not None and value != "":
             clauses.append(f"{key.name} = {_quote(str(value))}")
     if status:
@@ -86,18 +105,30 @@ def visibility_query(submission_id: str | None, user_id: int | None, assignment_
 def workflow_out(w, settings) -> OpsWorkflow:
     attrs = {k.name: v for k, v in (w.typed_search_attributes or [])}
     return OpsWorkflow(
-        workflow_id=w.id, run_id=w.run_id, type=w.workflow_type, status=w.status.name.lower() if w.status else "",
-        start_time=w.start_time, close_time=w.close_time, search_attributes={k: str(v) for k, v in attrs.items()},
-        temporal_ui=ui_link(settings, w.id, w.run_id))
+        workflow_id=w.id,
+        run_id=w.run_id,
+        type=w.workflow_type,
+        status=w.status.name.lower() if w.status else "",
+        start_time=w.start_time,
+        close_time=w.close_time,
+        search_attributes={k: str(v) for k, v in attrs.items()},
+        temporal_ui=ui_link(settings, w.id, w.run_id),
+    )
 
 
 @router.get("/workflows", response_model=list[OpsWorkflow])
-async def find_workflows(_: Operator, request: Request, settings: SettingsDep,
-                         submission_id: SubmissionFilter = None, user_id: UserFilter = None,
-                         assignment_id: AssignmentFilter = None, cohort: CohortFilter = None,
-                         batch_id: BatchFilter = None,
-                         status: Annotated[Text | None, Query(max_length=50, description=" | ".join(STATUSES))] = None,
-                         limit: int = Query(50, ge=1, le=500)):
+async def find_workflows(
+    _: Operator,
+    request: Request,
+    settings: SettingsDep,
+    submission_id: SubmissionFilter = None,
+    user_id: UserFilter = None,
+    assignment_id: AssignmentFilter = None,
+    cohort: CohortFilter = None,
+    batch_id: BatchFilter = None,
+    status: Annotated[Text | None, Query(max_length=50, description=" | ".join(STATUSES))] = None,
+    limit: int = Query(50, ge=1, le=500),
+):
     """Workflows by submission, user, assignment, cohort, regrade batch or status, newest first."""
     if submission_id:
         try:
@@ -124,8 +155,12 @@ def timeline(events: list) -> list[dict[str, Any]]:
     first = events[0].event_time.ToDatetime(UTC) if events else None
     for e in events:
         at = e.event_time.ToDatetime(UTC)
-        row: dict[str, Any] = {"event_id": e.event_id, "time": at, "type": _name(e.event_type),
-                               "offset_ms": int((at - first).total_seconds() * 1000) if first else 0}
+        row: dict[str, Any] = {
+            "event_id": e.event_id,
+            "time": at,
+            "type": _name(e.event_type),
+            "offset_ms": int((at - first).total_seconds() * 1000) if first else 0,
+        }
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             a = e.activity_task_scheduled_event_attributes
             scheduled[e.event_id] = {"activity": a.activity_type.name, "at": at}
@@ -134,29 +169,44 @@ def timeline(events: list) -> list[dict[str, Any]]:
             a = e.activity_task_started_event_attributes
             info = scheduled.get(a.scheduled_event_id, {})
             started[a.scheduled_event_id] = at
-            row.update(activity=info.get("activity"), attempt=a.attempt,
-                       waited_ms=int((at - info["at"]).total_seconds() * 1000) if info else None)
+            row.update(
+                activity=info.get("activity"),
+                attempt=a.attempt,
+                waited_ms=int((at - info["at"]).total_seconds() * 1000) if info else None,
+            )
             if a.attempt > 1 and a.last_failure.message:
                 row["failure"] = f"previous attempt failed: {a.last_failure.message}"
-        elif e.event_type in (EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
-                              EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT):
-            attrs = (e.activity_task_completed_event_attributes
-                     if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED else
-                     e.activity_task_failed_event_attributes
-                     if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED else
-                     e.activity_task_timed_out_event_attributes)
+        elif e.event_type in (
+            EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+            EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+            EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
+        ):
+            attrs = (
+                e.activity_task_completed_event_attributes
+                if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+                else e.activity_task_failed_event_attributes
+                if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
+                else e.activity_task_timed_out_event_attributes
+            )
             info = scheduled.get(attrs.scheduled_event_id, {})
             row["activity"] = info.get("activity")
             if attrs.scheduled_event_id in started:
-                row["duration_ms"] = int((at - started[attrs.scheduled_event_id]).total_seconds() * 1000)
-            if e.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED and attrs.failure.message:
+                row["duration_ms"] = int(
+                    (at - started[attrs.scheduled_event_id]).total_seconds() * 1000
+                )
+            if (
+                e.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+                and attrs.failure.message
+            ):
                 row["failure"] = attrs.failure.message
         elif e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
             row.update(local_activity_row(e.marker_recorded_event_attributes))
         elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
             row["failure"] = e.workflow_execution_failed_event_attributes.failure.message
         elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
-            row["failure"] = f"terminated: {e.workflow_execution_terminated_event_attributes.reason}"
+            row["failure"] = (
+                f"terminated: {e.workflow_execution_terminated_event_attributes.reason}"
+            )
         rows.append(row)
     return rows
 
@@ -170,13 +220,21 @@ def local_activity_row(marker) -> dict[str, Any]:
         data = json.loads(marker.details["data"].payloads[0].data)
     except (KeyError, IndexError, ValueError):
         return {"type": "local_activity"}
-    row: dict[str, Any] = {"type": "local_activity", "activity": data.get("activity_type"),
-                           "attempt": data.get("attempt")}
+    row: dict[str, Any] = {
+        "type": "local_activity",
+        "activity": data.get("activity_type"),
+        "attempt": data.get("attempt"),
+    }
     # The marker's own times are the workflow's clock, not the activity's: a grading's result carries its own.
     try:
         result = json.loads(marker.details["result"].payloads[0].data)
-        row["duration_ms"] = int((datetime.fromisoformat(result["finished_at"])
-                                  - datetime.fromisoformat(result["started_at"])).total_seconds() * 1000)
+        row["duration_ms"] = int(
+            (
+                datetime.fromisoformat(result["finished_at"])
+                - datetime.fromisoformat(result["started_at"])
+            ).total_seconds()
+            * 1000
+        )
     except (KeyError, IndexError, ValueError, TypeError):
         pass
     if marker.HasField("failure") and marker.failure.message:
@@ -185,8 +243,13 @@ def local_activity_row(marker) -> dict[str, Any]:
 
 
 @router.get("/workflows/{workflow_id}", response_model=OpsHistory, responses=errors(404))
-async def workflow_history(workflow_id: WorkflowId, _: Operator, request: Request, settings: SettingsDep,
-                           run_id: uuid.UUID | None = Query(None, description="one run (default: the latest)")):
+async def workflow_history(
+    workflow_id: WorkflowId,
+    _: Operator,
+    request: Request,
+    settings: SettingsDep,
+    run_id: uuid.UUID | None = Query(None, description="one run (default: the latest)"),
+):
     """One workflow's history as a timeline, its pending activities (attempts, last failure) and a Web UI link."""
     client = await temporal_client(request)
     handle = client.get_workflow_handle(workflow_id, run_id=str(run_id) if run_id else None)
@@ -197,38 +260,85 @@ async def workflow_history(workflow_id: WorkflowId, _: Operator, request: Reques
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise ApiError(404, f"No workflow {workflow_id} in Temporal.") from None
         raise temporal_refused(exc) from None
-    pending = [{"activity": p.activity_type.name, "attempt": p.attempt, "state": MessageToDict(p).get("state", ""),
-                "last_failure": p.last_failure.message or None,
-                "last_heartbeat": p.last_heartbeat_time.ToDatetime(UTC) if p.HasField("last_heartbeat_time")
-                else None}
-               for p in desc.raw_description.pending_activities]
-    return OpsHistory(workflow=workflow_out(desc, settings), events=timeline(events), pending_activities=pending,
-                      history_length=len(events))
+    pending = [
+        {
+            "activity": p.activity_type.name,
+            "attempt": p.attempt,
+            "state": MessageToDict(p).get("state", ""),
+            "last_failure": p.last_failure.message or None,
+            "last_heartbeat": p.last_heartbeat_time.ToDatetime(UTC)
+            if p.HasField("last_heartbeat_time")
+            else None,
+        }
+        for p in desc.raw_description.pending_activities
+    ]
+    return OpsHistory(
+        workflow=workflow_out(desc, settings),
+        events=timeline(events),
+        pending_activities=pending,
+        history_length=len(events),
+    )
 
 
 @router.get("/problems", response_model=OpsProblems)
-async def problems(_: Operator, request: Request, settings: SettingsDep, session: SessionDep,
-                   hours: int = Query(24, ge=1, le=24 * 30, description="failures this recent"),
-                   stuck_after_seconds: int = Query(int(STUCK_AFTER.total_seconds()), ge=0, le=30 * 24 * 3600,
-                                                    description="a grading running longer than this is stuck")):
+async def problems(
+    _: Operator,
+    request: Request,
+    settings: SettingsDep,
+    session: SessionDep,
+    hours: int = Query(24, ge=1, le=24 * 30, description="failures this recent"),
+    stuck_after_seconds: int = Query(
+        int(STUCK_AFTER.total_seconds()),
+        ge=0,
+        le=30 * 24 * 3600,
+        description="a grading running longer than this is stuck",
+    ),
+):
     """Failed workflows, gradings running too long, and submissions stuck or in error."""
     client = await temporal_client(request)
     stuck_for = timedelta(seconds=stuck_after_seconds)
     since = (datetime.now(UTC) - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
     stuck_before = (datetime.now(UTC) - stuck_for).strftime("%Y-%m-%dT%H:%M:%SZ")
-    failed = [workflow_out(w, settings) async for w in client.list_workflows(
-        f"ExecutionStatus IN ('Failed', 'TimedOut', 'Terminated') AND StartTime > '{since}'", limit=100)]
-    stuck = [workflow_out(w, settings) async for w in client.list_workflows(
-        f"ExecutionStatus = 'Running' AND WorkflowType = 'GradeSubmission' AND StartTime < '{stuck_before}'",
-        limit=100)]
-    rows = (await session.execute(text(
-        "SELECT id, status, error, created_at FROM submissions WHERE (status = 'error' AND created_at > :since) "
-        "OR (status IN ('queued', 'grading') AND created_at < :stuck) ORDER BY created_at DESC LIMIT 200"),
-        {"since": datetime.now(UTC) - timedelta(hours=hours),
-         "stuck": datetime.now(UTC) - stuck_for})).all()
-    return OpsProblems(failed_workflows=failed, stuck_workflows=stuck, submissions=[
-        {"id": str(r.id), "status": r.status, "error": r.error, "created_at": r.created_at,
-         "workflow_id": grade_workflow_id(str(r.id))} for r in rows])
+    failed = [
+        workflow_out(w, settings)
+        async for w in client.list_workflows(
+            f"ExecutionStatus IN ('Failed', 'TimedOut', 'Terminated') AND StartTime > '{since}'",
+            limit=100,
+        )
+    ]
+    stuck = [
+        workflow_out(w, settings)
+        async for w in client.list_workflows(
+            f"ExecutionStatus = 'Running' AND WorkflowType = 'GradeSubmission' AND StartTime < '{stuck_before}'",
+            limit=100,
+        )
+    ]
+    rows = (
+        await session.execute(
+            text(
+                "SELECT id, status, error, created_at FROM submissions WHERE (status = 'error' AND created_at > :since) "
+                "OR (status IN ('queued', 'grading') AND created_at < :stuck) ORDER BY created_at DESC LIMIT 200"
+            ),
+            {
+                "since": datetime.now(UTC) - timedelta(hours=hours),
+                "stuck": datetime.now(UTC) - stuck_for,
+            },
+        )
+    ).all()
+    return OpsProblems(
+        failed_workflows=failed,
+        stuck_workflows=stuck,
+        submissions=[
+            {
+                "id": str(r.id),
+                "status": r.status,
+                "error": r.error,
+                "created_at": r.created_at,
+                "workflow_id": grade_workflow_id(str(r.id)),
+            }
+            for r in rows
+        ],
+    )
 
 
 def temporal_refused(exc: RPCError, what: str = "") -> ApiError:
@@ -242,31 +352,54 @@ def submission_of(workflow_id: str) -> uuid.UUID:
     try:
         return uuid.UUID(workflow_id.removeprefix("grade-"))
     except ValueError:
-        raise ApiError(422, f"Only grading workflows (grade-<submission id>) can be retried, not '{workflow_id}'.") from None
+        raise ApiError(
+            422,
+            f"Only grading workflows (grade-<submission id>) can be retried, not '{workflow_id}'.",
+        ) from None
 
 
-@router.post("/workflows/{workflow_id}/retry", response_model=OpsWorkflow, responses=errors(404, 409))
-async def retry(workflow_id: WorkflowId, _: Operator, request: Request, settings: SettingsDep, session: SessionDep,
-                redis: RedisDep, regrade: bool = Query(False, description="grade it again even though its last "
-                                                                          "grading finished normally")):
+@router.post(
+    "/workflows/{workflow_id}/retry", response_model=OpsWorkflow, responses=errors(404, 409)
+)
+async def retry(
+    workflow_id: WorkflowId,
+    _: Operator,
+    request: Request,
+    settings: SettingsDep,
+    session: SessionDep,
+    redis: RedisDep,
+    regrade: bool = Query(
+        False, description="grade it again even though its last grading finished normally"
+    ),
+):
     """Grade the submission again in a new run of the same workflow id: after a failed, timed-out or terminated
     workflow, or a grading that ended in error. A running one must be terminated first. A submission whose last
     grading finished normally is refused (409) unless `regrade=true`."""
     sub_id = submission_of(workflow_id)
-    row = (await session.execute(select(Submission, Cohort.slug).outerjoin(Cohort, Submission.cohort_id == Cohort.id)
-                                 .where(Submission.id == sub_id))).first()
+    row = (
+        await session.execute(
+            select(Submission, Cohort.slug)
+            .outerjoin(Cohort, Submission.cohort_id == Cohort.id)
+            .where(Submission.id == sub_id)
+        )
+    ).first()
     if row is None:
         raise ApiError(404, f"Submission {sub_id} does not exist.")
     sub, cohort = row
     if sub.status == "graded" and not regrade:
-        raise ApiError(409, f"Submission {sub_id} was graded normally ({sub.verdict}, score {sub.score:g}); retry is "
-                            "for failed or stuck work. To grade it again anyway, add ?regrade=true.",
-                       verdict=sub.verdict)
+        raise ApiError(
+            409,
+            f"Submission {sub_id} was graded normally ({sub.verdict}, score {sub.score:g}); retry is "
+            "for failed or stuck work. To grade it again anyway, add ?regrade=true.",
+            verdict=sub.verdict,
+        )
     client = await temporal_client(request)
     try:
         desc = await client.get_workflow_handle(workflow_id).describe()
         if desc.status == WorkflowExecutionStatus.RUNNING:
-            raise ApiError(409, f"{workflow_id} is still running; terminate it first if it is stuck.")
+            raise ApiError(
+                409, f"{workflow_id} is still running; terminate it first if it is stuck."
+            )
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise temporal_refused(exc) from None
@@ -276,13 +409,18 @@ async def retry(workflow_id: WorkflowId, _: Operator, request: Request, settings
         await session.commit()
     except IntegrityError:  # the one-pending-submission-per-student rule
         await session.rollback()
-        raise ApiError(409, "The student has another submission pending; retry this one when it is done.") from None
+        raise ApiError(
+            409, "The student has another submission pending; retry this one when it is done."
+        ) from None
     await redis.delete(redis_keys.submission_status(str(sub_id)))
     try:
-        handle = await start_grading(client, str(sub_id), str(sub.assignment_id), str(sub.user_id), cohort or "",
-                                     again=True)
+        handle = await start_grading(
+            client, str(sub_id), str(sub.assignment_id), str(sub.user_id), cohort or "", again=True
+        )
     except WorkflowAlreadyStartedError:
-        raise ApiError(409, f"{workflow_id} was started again a moment ago (another retry); watch that run.") from None
+        raise ApiError(
+            409, f"{workflow_id} was started again a moment ago (another retry); watch that run."
+        ) from None
     except RPCError as exc:  # nothing started: put the submission back as it was
         sub.status, sub.error = before
         await session.commit()
@@ -290,9 +428,16 @@ async def retry(workflow_id: WorkflowId, _: Operator, request: Request, settings
     return workflow_out(await handle.describe(), settings)
 
 
-@router.post("/workflows/{workflow_id}/terminate", response_model=OpsWorkflow, responses=errors(404, 409))
-async def terminate(workflow_id: WorkflowId, body: TerminateRequest, _: Operator, request: Request,
-                    settings: SettingsDep):
+@router.post(
+    "/workflows/{workflow_id}/terminate", response_model=OpsWorkflow, responses=errors(404, 409)
+)
+async def terminate(
+    workflow_id: WorkflowId,
+    body: TerminateRequest,
+    _: Operator,
+    request: Request,
+    settings: SettingsDep,
+):
     """Stop a stuck workflow now. A grading's submission can then be retried."""
     client = await temporal_client(request)
     handle = client.get_workflow_handle(workflow_id)
@@ -331,7 +476,9 @@ FROM minutes m ORDER BY m.minute
 
 
 @router.get("/metrics", response_model=OpsMetrics)
-async def metrics(_: Operator, session: SessionDep, redis: RedisDep, minutes: int = Query(60, ge=1, le=24 * 60)):
+async def metrics(
+    _: Operator, session: SessionDep, redis: RedisDep, minutes: int = Query(60, ge=1, le=24 * 60)
+):
     """Per minute over the last `minutes`: intake queue depth, gradings, failures, p50/p95 submit-to-result
     seconds (live submissions; cached answers excluded). Plus the intake stream's current length."""
     rows = (await session.execute(METRICS_SQL, {"minutes": minutes})).all()
@@ -339,7 +486,16 @@ async def metrics(_: Operator, session: SessionDep, redis: RedisDep, minutes: in
         stream = await redis.xlen(redis_keys.INTAKE_STREAM)
     except Exception:  # noqa: BLE001
         stream = None
-    series = [{"minute": r.minute, "queue_depth": r.queue_depth, "graded": r.graded, "failed": r.failed,
-               "failure_rate": (r.failed / r.graded) if r.graded else 0.0,
-               "p50_seconds": r.p50, "p95_seconds": r.p95} for r in rows]
+    series = [
+        {
+            "minute": r.minute,
+            "queue_depth": r.queue_depth,
+            "graded": r.graded,
+            "failed": r.failed,
+            "failure_rate": (r.failed / r.graded) if r.graded else 0.0,
+            "p50_seconds": r.p50,
+            "p95_seconds": r.p95,
+        }
+        for r in rows
+    ]
     return OpsMetrics(minutes=minutes, intake_stream_length=stream, series=series)

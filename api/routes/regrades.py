@@ -45,81 +45,155 @@ router = APIRouter(prefix="/regrades", tags=["regrades"], responses=errors(*STAF
 
 def regrade_out(batch: RegradeBatch, cohort_slug: str) -> RegradeOut:
     now = datetime.now(UTC)
-    elapsed = ((batch.finished_at or now) - batch.started_at).total_seconds() if batch.started_at else 0.0
+    elapsed = (
+        ((batch.finished_at or now) - batch.started_at).total_seconds() if batch.started_at else 0.0
+    )
     rate = batch.done / elapsed if elapsed > 0 else 0.0
-    eta = (batch.total - batch.done) / rate if rate > 0 and batch.status in ("running", "queued") else None
+    eta = (
+        (batch.total - batch.done) / rate
+        if rate > 0 and batch.status in ("running", "queued")
+        else None
+    )
     return RegradeOut(
-        id=str(batch.id), cohort=cohort_slug, assignment_id=batch.assignment_id, status=batch.status,
-        total=batch.total, done=batch.done, changed=batch.changed, errors=batch.errors,
-        rate_per_second=round(rate, 2), eta_seconds=round(eta, 1) if eta is not None else None,
-        workflow_id=batch.workflow_id, created_at=batch.created_at, started_at=batch.started_at,
+        id=str(batch.id),
+        cohort=cohort_slug,
+        assignment_id=batch.assignment_id,
+        status=batch.status,
+        total=batch.total,
+        done=batch.done,
+        changed=batch.changed,
+        errors=batch.errors,
+        rate_per_second=round(rate, 2),
+        eta_seconds=round(eta, 1) if eta is not None else None,
+        workflow_id=batch.workflow_id,
+        created_at=batch.created_at,
+        started_at=batch.started_at,
         finished_at=batch.finished_at,
-        links={"self": f"/api/v1/regrades/{batch.id}", "changes": f"/api/v1/regrades/{batch.id}/changes"})
+        links={
+            "self": f"/api/v1/regrades/{batch.id}",
+            "changes": f"/api/v1/regrades/{batch.id}/changes",
+        },
+    )
 
 
-async def get_batch(session: AsyncSession, user: Principal, batch_id: str) -> tuple[RegradeBatch, str]:
+async def get_batch(
+    session: AsyncSession, user: Principal, batch_id: str
+) -> tuple[RegradeBatch, str]:
     try:
         key = uuid.UUID(batch_id)
     except ValueError:
         raise ApiError(422, f"'{batch_id}' is not a regrade batch id (a UUID).") from None
-    row = (await session.execute(select(RegradeBatch, Cohort.slug).join(Cohort, RegradeBatch.cohort_id == Cohort.id)
-                                 .where(RegradeBatch.id == key))).first()
+    row = (
+        await session.execute(
+            select(RegradeBatch, Cohort.slug)
+            .join(Cohort, RegradeBatch.cohort_id == Cohort.id)
+            .where(RegradeBatch.id == key)
+        )
+    ).first()
     if row is None or not await teaches(session, user, row[0].cohort_id):
         raise ApiError(404, f"Regrade batch {batch_id} not found (or not one of your cohorts').")
     return row[0], row[1]
 
 
 @router.post("", status_code=202, response_model=RegradeOut, responses=errors(404, 409))
-async def start_regrade(body: RegradeCreate, user: Instructor, session: SessionDep, request: Request):
+async def start_regrade(
+    body: RegradeCreate, user: Instructor, session: SessionDep, request: Request
+):
     """Re-grade the latest submission of every student of `cohort` (optionally one assignment) against the
     current tests. Follow it at `links.self`."""
-    cohort = (await session.execute(select(Cohort).where(Cohort.slug == body.cohort))).scalar_one_or_none()
+    cohort = (
+        await session.execute(select(Cohort).where(Cohort.slug == body.cohort))
+    ).scalar_one_or_none()
     if cohort is None:
         raise ApiError(404, f"Cohort '{body.cohort}' does not exist.")
     if not await teaches(session, user, cohort.id):
-        raise ApiError(403, f"You do not teach cohort '{body.cohort}'; only its instructors can regrade it.")
+        raise ApiError(
+            403, f"You do not teach cohort '{body.cohort}'; only its instructors can regrade it."
+        )
     if body.assignment_id is not None and await session.get(Assignment, body.assignment_id) is None:
         raise ApiError(404, f"Assignment {body.assignment_id} does not exist.")
-    running = (await session.execute(select(RegradeBatch.id).where(
-        RegradeBatch.cohort_id == cohort.id, RegradeBatch.status.in_(BATCH_ACTIVE),
-        (RegradeBatch.assignment_id.is_(None)) | (RegradeBatch.assignment_id == body.assignment_id)
-        if body.assignment_id is not None else True))).scalars().first()
+    running = (
+        (
+            await session.execute(
+                select(RegradeBatch.id).where(
+                    RegradeBatch.cohort_id == cohort.id,
+                    RegradeBatch.status.in_(BATCH_ACTIVE),
+                    (RegradeBatch.assignment_id.is_(None))
+                    | (RegradeBatch.assignment_id == body.assignment_id)
+                    if body.assignment_id is not None
+                    else True,
+                )
+            )
+        )
+        .scalars()
+        .first()
+    )
     if running is not None:
-        raise ApiError(409, f"Regrade {running} of this cohort is still in progress; wait for it, or cancel it.",
-                       running_batch_id=str(running))
-    batch = RegradeBatch(id=uuid.uuid4(), created_by=user.id, cohort_id=cohort.id, assignment_id=body.assignment_id,
-                         status="queued")
+        raise ApiError(
+            409,
+            f"Regrade {running} of this cohort is still in progress; wait for it, or cancel it.",
+            running_batch_id=str(running),
+        )
+    batch = RegradeBatch(
+        id=uuid.uuid4(),
+        created_by=user.id,
+        cohort_id=cohort.id,
+        assignment_id=body.assignment_id,
+        status="queued",
+    )
     batch.workflow_id = regrade_workflow_id(str(batch.id))
     session.add(batch)
     await session.commit()
-    attributes = [SearchAttributePair(COHORT_KEY, cohort.slug), SearchAttributePair(REGRADE_BATCH_KEY, str(batch.id))]
+    attributes = [
+        SearchAttributePair(COHORT_KEY, cohort.slug),
+        SearchAttributePair(REGRADE_BATCH_KEY, str(batch.id)),
+    ]
     if body.assignment_id is not None:
         attributes.append(SearchAttributePair(ASSIGNMENT_KEY, str(body.assignment_id)))
     try:
         client = await request.app.state.temporal()
         await client.start_workflow(
-            RegradeCohort.run, RegradeInput(batch_id=str(batch.id), cohort_id=cohort.id,
-                                            assignment_id=body.assignment_id, page_size=body.page_size,
-                                            chunk_size=body.chunk_size, pages_per_run=body.pages_per_run,
-                                            strategy=body.strategy),
-            id=batch.workflow_id, task_queue=REGRADE_TASK_QUEUE, execution_timeout=REGRADE_WORKFLOW_EXECUTION_TIMEOUT,
-            search_attributes=TypedSearchAttributes(attributes))
+            RegradeCohort.run,
+            RegradeInput(
+                batch_id=str(batch.id),
+                cohort_id=cohort.id,
+                assignment_id=body.assignment_id,
+                page_size=body.page_size,
+                chunk_size=body.chunk_size,
+                pages_per_run=body.pages_per_run,
+                strategy=body.strategy,
+            ),
+            id=batch.workflow_id,
+            task_queue=REGRADE_TASK_QUEUE,
+            execution_timeout=REGRADE_WORKFLOW_EXECUTION_TIMEOUT,
+            search_attributes=TypedSearchAttributes(attributes),
+        )
     except Exception as exc:  # noqa: BLE001 - Temporal unreachable: say so, leave nothing half-started
         batch.status, batch.finished_at = "failed", datetime.now(UTC)
         await session.commit()
-        raise ApiError(503, f"Could not start the regrade: Temporal is unavailable ({type(exc).__name__}). "
-                            "Nothing was changed; try again shortly.") from None
+        raise ApiError(
+            503,
+            f"Could not start the regrade: Temporal is unavailable ({type(exc).__name__}). "
+            "Nothing was changed; try again shortly.",
+        ) from None
     await session.refresh(batch)
     return regrade_out(batch, cohort.slug)
 
 
 @router.get("", response_model=list[RegradeOut])
-async def list_regrades(user: Instructor, session: SessionDep, limit: int = Query(50, ge=1, le=500)):
+async def list_regrades(
+    user: Instructor, session: SessionDep, limit: int = Query(50, ge=1, le=500)
+):
     """Regrades of the cohorts you teach, newest first."""
-    rows = (await session.execute(
-        select(RegradeBatch, Cohort.slug).join(Cohort, RegradeBatch.cohort_id == Cohort.id)
-        .join(Enrollment, (Enrollment.cohort_id == Cohort.id) & (Enrollment.user_id == user.id))
-        .order_by(RegradeBatch.created_at.desc()).limit(limit))).all()
+    rows = (
+        await session.execute(
+            select(RegradeBatch, Cohort.slug)
+            .join(Cohort, RegradeBatch.cohort_id == Cohort.id)
+            .join(Enrollment, (Enrollment.cohort_id == Cohort.id) & (Enrollment.user_id == user.id))
+            .order_by(RegradeBatch.created_at.desc())
+            .limit(limit)
+        )
+    ).all()
     return [regrade_out(batch, slug) for batch, slug in rows]
 
 
@@ -129,12 +203,24 @@ async def read_regrade(batch_id: BatchId, user: Instructor, session: SessionDep)
     return regrade_out(*await get_batch(session, user, batch_id))
 
 
-async def _control(request: Request, session: AsyncSession, redis, user: Principal, batch_id: str, action: str,
-                   allowed: tuple[str, ...], new_status: str, flag: str | None) -> RegradeOut:
+async def _control(
+    request: Request,
+    session: AsyncSession,
+    redis,
+    user: Principal,
+    batch_id: str,
+    action: str,
+    allowed: tuple[str, ...],
+    new_status: str,
+    flag: str | None,
+) -> RegradeOut:
     batch, slug = await get_batch(session, user, batch_id)
     if batch.status not in allowed:
-        raise ApiError(409, f"Regrade {batch_id} is {batch.status}; it can be {action}d only when "
-                            f"{' or '.join(allowed)}.")
+        raise ApiError(
+            409,
+            f"Regrade {batch_id} is {batch.status}; it can be {action}d only when "
+            f"{' or '.join(allowed)}.",
+        )
     handle = (await temporal_client(request)).get_workflow_handle(batch.workflow_id)
     # The flag first: gradings in flight check it before each submission, so they stop within one grading.
     try:
@@ -149,51 +235,116 @@ async def _control(request: Request, session: AsyncSession, redis, user: Princip
     try:
         await handle.signal(action)
     except Exception as exc:  # noqa: BLE001
-        raise ApiError(503, f"Could not reach the regrade workflow ({type(exc).__name__}); try again shortly.") from None
+        raise ApiError(
+            503, f"Could not reach the regrade workflow ({type(exc).__name__}); try again shortly."
+        ) from None
     await session.refresh(batch)
     return regrade_out(batch, slug)
 
 
 @router.post("/{batch_id}/pause", response_model=RegradeOut, responses=errors(404, 409))
-async def pause_regrade(batch_id: BatchId, user: Instructor, session: SessionDep, redis: RedisDep, request: Request):
+async def pause_regrade(
+    batch_id: BatchId, user: Instructor, session: SessionDep, redis: RedisDep, request: Request
+):
     """Stop starting new gradings (within one grading); what is done stays recorded."""
-    return await _control(request, session, redis, user, batch_id, "pause", ("queued", "running"), "paused", "paused")
+    return await _control(
+        request, session, redis, user, batch_id, "pause", ("queued", "running"), "paused", "paused"
+    )
 
 
 @router.post("/{batch_id}/resume", response_model=RegradeOut, responses=errors(404, 409))
-async def resume_regrade(batch_id: BatchId, user: Instructor, session: SessionDep, redis: RedisDep, request: Request):
-    return await _control(request, session, redis, user, batch_id, "resume", ("paused",), "running", None)
+async def resume_regrade(
+    batch_id: BatchId, user: Instructor, session: SessionDep, redis: RedisDep, request: Request
+):
+    return await _control(
+        request, session, redis, user, batch_id, "resume", ("paused",), "running", None
+    )
 
 
 @router.post("/{batch_id}/cancel", response_model=RegradeOut, responses=errors(404, 409))
-async def cancel_regrade(batch_id: BatchId, user: Instructor, session: SessionDep, redis: RedisDep, request: Request):
+async def cancel_regrade(
+    batch_id: BatchId, user: Instructor, session: SessionDep, redis: RedisDep, request: Request
+):
     """End the batch; gradings already done stay recorded. The status becomes `cancelled` once it has stopped."""
-    return await _control(request, session, redis, user, batch_id, "cancel", ("queued", "running", "paused"),
-                          "cancelling", "cancelled")
+    return await _control(
+        request,
+        session,
+        redis,
+        user,
+        batch_id,
+        "cancel",
+        ("queued", "running", "paused"),
+        "cancelling",
+        "cancelled",
+    )
 
 
-@router.get("/{batch_id}/changes", response_model=list[RegradeChange],
-            responses={200: {"content": {"text/csv": {}}}, **errors(404)})
-async def regrade_changes(batch_id: BatchId, user: Instructor, session: SessionDep,
-                          format: Literal["json", "csv"] = Query("json", description="json or csv")):
+@router.get(
+    "/{batch_id}/changes",
+    response_model=list[RegradeChange],
+    responses={200: {"content": {"text/csv": {}}}, **errors(404)},
+)
+async def regrade_changes(
+    batch_id: BatchId,
+    user: Instructor,
+    session: SessionDep,
+    format: Literal["json", "csv"] = Query("json", description="json or csv"),
+):
     """Whose score the regrade changed: student, assignment, old score, new score."""
     batch, slug = await get_batch(session, user, batch_id)
-    rows = (await session.execute(
-        select(User.name, Assignment.id, Assignment.title, GradingRun.previous_score, GradingRun.score,
-               GradingRun.submission_id)
-        .join(Submission, Submission.id == GradingRun.submission_id)
-        .join(User, User.id == Submission.user_id).join(Assignment, Assignment.id == Submission.assignment_id)
-        .where(GradingRun.regrade_batch_id == batch.id,
-               GradingRun.previous_score.is_distinct_from(GradingRun.score))
-        .order_by(User.name, Assignment.position, Assignment.id))).all()
-    changes = [RegradeChange(student=r[0], assignment_id=r[1], assignment=r[2], old_score=r[3], new_score=r[4],
-                             submission_id=str(r[5])) for r in rows]
+    rows = (
+        await session.execute(
+            select(
+                User.name,
+                Assignment.id,
+                Assignment.title,
+                GradingRun.previous_score,
+                GradingRun.score,
+                GradingRun.submission_id,
+            )
+            .join(Submission, Submission.id == GradingRun.submission_id)
+            .join(User, User.id == Submission.user_id)
+            .join(Assignment, Assignment.id == Submission.assignment_id)
+            .where(
+                GradingRun.regrade_batch_id == batch.id,
+                GradingRun.previous_score.is_distinct_from(GradingRun.score),
+            )
+            .order_by(User.name, Assignment.position, Assignment.id)
+        )
+    ).all()
+    changes = [
+        RegradeChange(
+            student=r[0],
+            assignment_id=r[1],
+            assignment=r[2],
+            old_score=r[3],
+            new_score=r[4],
+            submission_id=str(r[5]),
+        )
+        for r in rows
+    ]
     if format == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(["student", "assignment_id", "assignment", "old_score", "new_score", "submission_id"])
+        writer.writerow(
+            ["student", "assignment_id", "assignment", "old_score", "new_score", "submission_id"]
+        )
         for c in changes:
-            writer.writerow([c.student, c.assignment_id, c.assignment, c.old_score, c.new_score, c.submission_id])
-        return Response(out.getvalue(), media_type="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="regrade-{batch.id}-changes.csv"'})
+            writer.writerow(
+                [
+                    c.student,
+                    c.assignment_id,
+                    c.assignment,
+                    c.old_score,
+                    c.new_score,
+                    c.submission_id,
+                ]
+            )
+        return Response(
+            out.getvalue(),
+            media_type="text/csv",
+            headers={
+                "Content-Disposition": f'attachment; filename="regrade-{batch.id}-changes.csv"'
+            },
+        )
     return changes

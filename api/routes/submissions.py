@@ -34,9 +34,14 @@ log = logging.getLogger(__name__)
 
 
 def with_links(payload: dict[str, Any]) -> dict[str, Any]:
-    return {**payload, "links": {"self": f"/api/v1/submissions/{payload['id']}",
-                                 "events": f"/api/v1/submissions/{payload['id']}/events",
-                                 "assignment": f"/api/v1/assignments/{payload['assignment_id']}"}}
+    return {
+        **payload,
+        "links": {
+            "self": f"/api/v1/submissions/{payload['id']}",
+            "events": f"/api/v1/submissions/{payload['id']}/events",
+            "assignment": f"/api/v1/assignments/{payload['assignment_id']}",
+        },
+    }
 
 
 def json_response(body: Any, status_code: int = 200) -> Response:
@@ -49,10 +54,15 @@ def check_code(code: str, max_bytes: int) -> None:
     try:
         size = len(code.encode("utf-8"))
     except UnicodeEncodeError:
-        raise ApiError(422, "code is not valid UTF-8 (it contains unpaired surrogates). Send UTF-8 text.") from None
+        raise ApiError(
+            422, "code is not valid UTF-8 (it contains unpaired surrogates). Send UTF-8 text."
+        ) from None
     if size > max_bytes:
-        raise ApiError(413, f"code is {size:,} bytes; the limit is {max_bytes:,} bytes ({max_bytes // 1024} KiB). "
-                            "Submit only your solution.")
+        raise ApiError(
+            413,
+            f"code is {size:,} bytes; the limit is {max_bytes:,} bytes ({max_bytes // 1024} KiB). "
+            "Submit only your solution.",
+        )
     if not code.strip():
         raise ApiError(422, "code is empty. Paste your solution into the code field.")
 
@@ -67,8 +77,11 @@ async def check_rate(redis: Redis, user: Principal, per_minute: int) -> None:
         return
     if count > per_minute:
         retry = 60 - int(time.time()) % 60
-        raise ApiError(429, f"Too many submissions: at most {per_minute} a minute. Try again in {retry} s.",
-                       headers={"Retry-After": str(retry)})
+        raise ApiError(
+            429,
+            f"Too many submissions: at most {per_minute} a minute. Try again in {retry} s.",
+            headers={"Retry-After": str(retry)},
+        )
 
 
 async def refund_rate(redis: Redis, user: Principal) -> None:
@@ -79,14 +92,26 @@ async def refund_rate(redis: Redis, user: Principal) -> None:
 
 
 async def pending_submission(session: AsyncSession, user_id: int) -> uuid.UUID | None:
-    return (await session.execute(
-        select(Submission.id).where(Submission.user_id == user_id, Submission.status.in_(PENDING_STATUSES))
-    )).scalars().first()
+    return (
+        (
+            await session.execute(
+                select(Submission.id).where(
+                    Submission.user_id == user_id, Submission.status.in_(PENDING_STATUSES)
+                )
+            )
+        )
+        .scalars()
+        .first()
+    )
 
 
 def pending_error(pending_id: uuid.UUID | str) -> ApiError:
-    return ApiError(409, f"You already have a submission being graded ({pending_id}). Wait for its result, "
-                         "then submit again.", pending_submission_id=str(pending_id))
+    return ApiError(
+        409,
+        f"You already have a submission being graded ({pending_id}). Wait for its result, "
+        "then submit again.",
+        pending_submission_id=str(pending_id),
+    )
 
 
 # The intake in one statement and one round trip (autocommit): find the assignment, look for an earlier grading of
@@ -113,8 +138,9 @@ FROM a
 """)
 
 
-async def answer_from_cache(session: AsyncSession, sub: Submission, earlier_id: uuid.UUID,
-                            test_version: str) -> None:
+async def answer_from_cache(
+    session: AsyncSession, sub: Submission, earlier_id: uuid.UUID, test_version: str
+) -> None:
     """Store `sub` as graded with the result of the earlier grading of identical code."""
     pending = await pending_submission(session, sub.user_id)
     if pending is not None:  # a graded answer would not trip the one-pending index: check it here
@@ -130,7 +156,9 @@ async def answer_from_cache(session: AsyncSession, sub: Submission, earlier_id: 
     await session.commit()
 
 
-async def cache_status(redis: Redis, payload: dict[str, Any], intake: dict[str, str] | None = None) -> bool:
+async def cache_status(
+    redis: Redis, payload: dict[str, Any], intake: dict[str, str] | None = None
+) -> bool:
     """Put a submission's status in Redis (and, for a new one, its id on the intake stream) in one round trip.
     Returns False when Redis did not take it: the reconciler then starts the grading from PostgreSQL."""
     try:
@@ -144,31 +172,71 @@ async def cache_status(redis: Redis, payload: dict[str, Any], intake: dict[str, 
         return False
 
 
-@router.post("/assignments/{assignment_id}/submissions", status_code=202, response_model=SubmissionOut,
-             responses={201: {"model": SubmissionOut, "description": "Identical code was graded before: cached"},
-                        **errors(404, 409, 429)})
-async def create_submission(assignment_id: AssignmentId, body: SubmissionCreate, user: CurrentUser, session: SessionDep,
-                            redis: RedisDep, settings: SettingsDep, request: Request):
+@router.post(
+    "/assignments/{assignment_id}/submissions",
+    status_code=202,
+    response_model=SubmissionOut,
+    responses={
+        201: {"model": SubmissionOut, "description": "Identical code was graded before: cached"},
+        **errors(404, 409, 429),
+    },
+)
+async def create_submission(
+    assignment_id: AssignmentId,
+    body: SubmissionCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+    request: Request,
+):
     """Submit code. 202: queued for grading (follow `links.events` or poll `links.self`). 201: identical code was
     graded before."""
     check_code(body.code, settings.max_code_bytes)
     await check_rate(redis, user, settings.submissions_per_minute)
     sub_id = uuid.uuid4()
-    sub = Submission(id=sub_id, assignment_id=assignment_id, user_id=user.id, cohort_id=user.cohort_id,
-                     code=body.code, code_hash=code_hash(body.code), status="queued",
-                     workflow_id=grade_workflow_id(str(sub_id)), cached=False, tests=[], details={})
+    sub = Submission(
+        id=sub_id,
+        assignment_id=assignment_id,
+        user_id=user.id,
+        cohort_id=user.cohort_id,
+        code=body.code,
+        code_hash=code_hash(body.code),
+        status="queued",
+        workflow_id=grade_workflow_id(str(sub_id)),
+        cached=False,
+        tests=[],
+        details={},
+    )
     try:
         async with autocommit_connection(request.app.state.engine) as conn:
-            row = (await conn.execute(INTAKE, {
-                "assignment_id": assignment_id, "id": sub_id, "user_id": user.id, "cohort_id": user.cohort_id,
-                "code": body.code, "code_hash": sub.code_hash, "workflow_id": sub.workflow_id})).first()
-    except IntegrityError:  # another submission of this user is queued or grading (the one-pending index)
+            row = (
+                await conn.execute(
+                    INTAKE,
+                    {
+                        "assignment_id": assignment_id,
+                        "id": sub_id,
+                        "user_id": user.id,
+                        "cohort_id": user.cohort_id,
+                        "code": body.code,
+                        "code_hash": sub.code_hash,
+                        "workflow_id": sub.workflow_id,
+                    },
+                )
+            ).first()
+    except (
+        IntegrityError
+    ):  # another submission of this user is queued or grading (the one-pending index)
         raise pending_error(await pending_submission(session, user.id) or "unknown") from None
-    except Exception:  # not accepted (PostgreSQL down: a 503): the attempt does not count against the rate limit
+    except (
+        Exception
+    ):  # not accepted (PostgreSQL down: a 503): the attempt does not count against the rate limit
         await refund_rate(redis, user)
         raise
     if row is None:
-        raise ApiError(404, f"Assignment {assignment_id} does not exist. GET /api/v1/assignments lists them.")
+        raise ApiError(
+            404, f"Assignment {assignment_id} does not exist. GET /api/v1/assignments lists them."
+        )
     sub.max_score = float(row.points)
     hit = row.earlier_id is not None
     if hit:
@@ -176,24 +244,47 @@ async def create_submission(assignment_id: AssignmentId, body: SubmissionCreate,
     else:
         sub.created_at = row.created_at
     payload = submission_payload(sub)
-    ids = {"submission_id": str(sub.id), "user_id": user.id, "assignment_id": assignment_id,
-           "workflow_id": sub.workflow_id}
+    ids = {
+        "submission_id": str(sub.id),
+        "user_id": user.id,
+        "assignment_id": assignment_id,
+        "workflow_id": sub.workflow_id,
+    }
     if hit:
         await cache_status(redis, payload)
-        log.info("submission %s answered from the result cache", sub.id, extra=ids | {"verdict": sub.verdict})
+        log.info(
+            "submission %s answered from the result cache",
+            sub.id,
+            extra=ids | {"verdict": sub.verdict},
+        )
         return json_response(with_links(payload), status_code=201)
     log.info("submission %s accepted", sub.id, extra=ids)
-    if not await cache_status(redis, payload, intake={
-            "submission_id": str(sub.id), "assignment_id": str(assignment_id), "user_id": str(user.id),
-            "cohort": user.cohort_slug or ""}):
-        log.warning("intake stream unavailable, submission %s left to the reconciler", sub.id, extra=ids)
+    if not await cache_status(
+        redis,
+        payload,
+        intake={
+            "submission_id": str(sub.id),
+            "assignment_id": str(assignment_id),
+            "user_id": str(user.id),
+            "cohort": user.cohort_slug or "",
+        },
+    ):
+        log.warning(
+            "intake stream unavailable, submission %s left to the reconciler", sub.id, extra=ids
+        )
     return json_response(with_links(payload), status_code=202)
 
 
-async def may_view(session: AsyncSession, user: Principal, owner_id: int, cohort_id: int | None) -> bool:
+async def may_view(
+    session: AsyncSession, user: Principal, owner_id: int, cohort_id: int | None
+) -> bool:
     if user.id == owner_id or user.role == "operator":
         return True
-    return user.role == "instructor" and cohort_id is not None and await teaches(session, user, cohort_id)
+    return (
+        user.role == "instructor"
+        and cohort_id is not None
+        and await teaches(session, user, cohort_id)
+    )
 
 
 def parse_id(submission_id: str) -> uuid.UUID:
@@ -203,7 +294,9 @@ def parse_id(submission_id: str) -> uuid.UUID:
         raise ApiError(422, f"'{submission_id}' is not a submission id (a UUID).") from None
 
 
-async def visible_payload(session: AsyncSession, redis: Redis, user: Principal, sub_id: uuid.UUID) -> dict[str, Any]:
+async def visible_payload(
+    session: AsyncSession, redis: Redis, user: Principal, sub_id: uuid.UUID
+) -> dict[str, Any]:
     """The submission as its viewer may see it: a final result from Redis (no database round trip for the author
     or an operator), else from PostgreSQL. Someone else's submission is a 404.
     A pending status in Redis is checked against PostgreSQL, which may already hold a later one (a status write
@@ -215,11 +308,15 @@ async def visible_payload(session: AsyncSession, redis: Redis, user: Principal, 
     if cached:
         payload = orjson.loads(cached)
         # The cached payload is the author's view; an operator needs the staff view of broken tests.
-        if payload["user_id"] == user.id or (user.role == "operator" and payload["verdict"] != TEST_ERROR):
+        if payload["user_id"] == user.id or (
+            user.role == "operator" and payload["verdict"] != TEST_ERROR
+        ):
             if rank(payload["status"]) == FINAL_RANK:
                 return payload
             try:
-                status = await session.scalar(select(Submission.status).where(Submission.id == sub_id))
+                status = await session.scalar(
+                    select(Submission.status).where(Submission.id == sub_id)
+                )
             except Exception as exc:
                 if dependency_of(exc) == POSTGRES:
                     return payload
@@ -235,7 +332,9 @@ async def visible_payload(session: AsyncSession, redis: Redis, user: Principal, 
 
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionOut, responses=errors(404))
-async def read_submission(submission_id: SubmissionId, user: CurrentUser, session: SessionDep, redis: RedisDep):
+async def read_submission(
+    submission_id: SubmissionId, user: CurrentUser, session: SessionDep, redis: RedisDep
+):
     """Status and per-test feedback. Served from Redis while fresh; students see only their own."""
     payload = await visible_payload(session, redis, user, parse_id(submission_id))
     return json_response(with_links(payload))
@@ -244,12 +343,24 @@ async def read_submission(submission_id: SubmissionId, user: CurrentUser, sessio
 KEEPALIVE_SECONDS = 15.0
 
 
-@router.get("/submissions/{submission_id}/events", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}},
-                             "description": "`status` events, each the submission as in GET /submissions/{id}"},
-                       **errors(404)})
-async def submission_events(submission_id: SubmissionId, request: Request, user: CurrentUser, session: SessionDep,
-                            redis: RedisDep):
+@router.get(
+    "/submissions/{submission_id}/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "`status` events, each the submission as in GET /submissions/{id}",
+        },
+        **errors(404),
+    },
+)
+async def submission_events(
+    submission_id: SubmissionId,
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    redis: RedisDep,
+):
     """Follow a grading as server-sent events: a `status` event with the whole submission now, then one each time
     its status moves on (queued, grading, graded or error); the stream ends after the final one. A comment line
     every 15 s keeps proxies from closing a quiet stream. Students follow only their own submissions."""
@@ -261,7 +372,9 @@ async def submission_events(submission_id: SubmissionId, request: Request, user:
     await session.close()
 
     async def reread() -> dict[str, Any] | None:
-        async with sessions() as fresh:  # its own session: a long stream holds no database connection
+        async with (
+            sessions() as fresh
+        ):  # its own session: a long stream holds no database connection
             try:
                 return await visible_payload(fresh, redis, user, sub_id)
             except ApiError:
@@ -278,22 +391,29 @@ async def submission_events(submission_id: SubmissionId, request: Request, user:
             while current["status"] in PENDING_STATUSES:
                 try:
                     update = await asyncio.wait_for(updates.get(), KEEPALIVE_SECONDS)
-                except TimeoutError:  # quiet: re-read, in case an update was published while Redis reconnected
+                except (
+                    TimeoutError
+                ):  # quiet: re-read, in case an update was published while Redis reconnected
                     yield b": keepalive\n\n"
                     update = await reread()
                 if moved_on(current, update):
                     current = update
                     yield event(current)
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 def event(payload: dict[str, Any]) -> bytes:
     return b"event: status\ndata: " + orjson.dumps(with_links(payload)) + b"\n\n"
 
 
-@router.get("/submissions/{submission_id}/code", response_model=SubmissionCode, responses=errors(404))
+@router.get(
+    "/submissions/{submission_id}/code", response_model=SubmissionCode, responses=errors(404)
+)
 async def read_submission_code(submission_id: uuid.UUID, user: CurrentUser, session: SessionDep):
     """The submitted source: for its author, the author's instructors and operators."""
     sub = await session.get(Submission, submission_id)

@@ -4,6 +4,7 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-24
 """
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -35,8 +36,15 @@ def upgrade() -> None:
     )
     op.create_table(
         "enrollments",
-        sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-        sa.Column("cohort_id", sa.Integer, sa.ForeignKey("cohorts.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+        ),
+        sa.Column(
+            "cohort_id",
+            sa.Integer,
+            sa.ForeignKey("cohorts.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
     )
     op.create_table(
         "assignments",
@@ -77,14 +85,29 @@ def upgrade() -> None:
         sa.Column("workflow_id", sa.String(100), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=NOW, nullable=False),
         sa.Column("graded_at", sa.DateTime(timezone=True), nullable=True),
-        sa.CheckConstraint("status IN ('queued', 'grading', 'graded', 'error')", name="ck_submissions_status"),
+        sa.CheckConstraint(
+            "status IN ('queued', 'grading', 'graded', 'error')", name="ck_submissions_status"
+        ),
     )
-    op.create_index("ix_submissions_user_assignment", "submissions", ["user_id", "assignment_id", "created_at"])
-    op.create_index("ix_submissions_cache", "submissions", ["assignment_id", "code_hash", "test_version"])
-    op.create_index("ix_submissions_queued", "submissions", ["created_at"],
-                    postgresql_where=sa.text("status = 'queued'"))
-    op.create_index("uq_submissions_one_pending_per_user", "submissions", ["user_id"], unique=True,
-                    postgresql_where=sa.text("status IN ('queued', 'grading')"))
+    op.create_index(
+        "ix_submissions_user_assignment", "submissions", ["user_id", "assignment_id", "created_at"]
+    )
+    op.create_index(
+        "ix_submissions_cache", "submissions", ["assignment_id", "code_hash", "test_version"]
+    )
+    op.create_index(
+        "ix_submissions_queued",
+        "submissions",
+        ["created_at"],
+        postgresql_where=sa.text("status = 'queued'"),
+    )
+    op.create_index(
+        "uq_submissions_one_pending_per_user",
+        "submissions",
+        ["user_id"],
+        unique=True,
+        postgresql_where=sa.text("status IN ('queued', 'grading')"),
+    )
     op.create_table(
         "regrade_batches",
         sa.Column("id", postgresql.UUID(as_uuid=True), primary_key=True),
@@ -103,10 +126,18 @@ def upgrade() -> None:
     op.create_table(
         "grading_runs",
         sa.Column("id", sa.BigInteger, primary_key=True),
-        sa.Column("submission_id", postgresql.UUID(as_uuid=True),
-                  sa.ForeignKey("submissions.id", ondelete="CASCADE"), nullable=False),
-        sa.Column("regrade_batch_id", postgresql.UUID(as_uuid=True),
-                  sa.ForeignKey("regrade_batches.id", ondelete="CASCADE"), nullable=True),
+        sa.Column(
+            "submission_id",
+            postgresql.UUID(as_uuid=True),
+            sa.ForeignKey("submissions.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column(
+            "regrade_batch_id",
+            postgresql.UUID(as_uuid=True),
+            sa.ForeignKey("regrade_batches.id", ondelete="CASCADE"),
+            nullable=True,
+        ),
         sa.Column("test_version", sa.String(64), nullable=False),
         sa.Column("verdict", sa.String(40), nullable=False),
         sa.Column("passed", sa.Boolean, nullable=False),
@@ -123,11 +154,23 @@ def upgrade() -> None:
         sa.Column("attempt", sa.Integer, nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
-        sa.UniqueConstraint("submission_id", "regrade_batch_id", name="uq_grading_runs_submission_batch",
-                            postgresql_nulls_not_distinct=True),
+        sa.UniqueConstraint(
+            "submission_id",
+            "regrade_batch_id",
+            name="uq_grading_runs_submission_batch",
+            postgresql_nulls_not_distinct=True,
+        ),
     )
 
 
 def downgrade() -> None:
-    for table in ("grading_runs", "regrade_batches", "submissions", "assignments", "enrollments", "cohorts", "users"):
+    for table in (
+        "grading_runs",
+        "regrade_batches",
+        "submissions",
+        "assignments",
+        "enrollments",
+        "cohorts",
+        "users",
+    ):
         op.drop_table(table)

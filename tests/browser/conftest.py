@@ -16,8 +16,15 @@ from tests.conftest import Role, Stack, answers, wait_for
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output" / "screenshots"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -31,12 +38,18 @@ def pytest_runtest_makereport(item, call):
 def dashboard_url(stack: Stack) -> str:
     port = free_port()
     env = {**stack.env, "GRADEFLOW_API_URL": stack.api_url}
-    role = Role([sys.executable, "-m", "gradeflow", "dashboard", "--port", str(port)], env, dashboard_log(stack))
+    role = Role(
+        [sys.executable, "-m", "gradeflow", "dashboard", "--port", str(port)],
+        env,
+        dashboard_log(stack),
+    )
     role.start()
     url = f"http://127.0.0.1:{port}"
 
     try:
-        wait_for(lambda: answers(f"{url}/_stcore/health"), 60, "the dashboard to start", interval=0.2)
+        wait_for(
+            lambda: answers(f"{url}/_stcore/health"), 60, "the dashboard to start", interval=0.2
+        )
         yield url
     finally:
         role.stop()
@@ -73,8 +86,10 @@ def new_page(browser, request, stack: Stack, dashboard_url: str):
         return page
 
     yield open_page
-    failed = any(getattr(getattr(request.node, f"report_{when}", None), "failed", False)
-                 for when in ("setup", "call"))
+    failed = any(
+        getattr(getattr(request.node, f"report_{when}", None), "failed", False)
+        for when in ("setup", "call")
+    )
     for number, page in enumerate(pages):
         if failed:
             OUTPUT.mkdir(parents=True, exist_ok=True)
@@ -83,7 +98,9 @@ def new_page(browser, request, stack: Stack, dashboard_url: str):
     with log.open(errors="replace") as f:
         f.seek(log_start)
         crashes = f.read()
-    assert "Uncaught app execution" not in crashes, f"the dashboard raised (see {log}):\n{crashes[-3000:]}"
+    assert "Uncaught app execution" not in crashes, (
+        f"the dashboard raised (see {log}):\n{crashes[-3000:]}"
+    )
 
 
 def sign_in(page, url: str, token: str) -> None:
@@ -96,6 +113,12 @@ def sign_in(page, url: str, token: str) -> None:
 
 def save_readme_screenshot(page, name: str) -> None:
     """The README's picture of a page: under test-output/readme/, or docs/screenshots/ with `make screenshots`."""
-    folder = SCREENSHOTS if os.environ.get("GRADEFLOW_README_SCREENSHOTS") == "1" else ROOT / "test-output" / "readme"
+    folder = (
+        SCREENSHOTS
+        if os.environ.get("GRADEFLOW_README_SCREENSHOTS") == "1"
+        else ROOT / "test-output" / "readme"
+    )
     folder.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(folder / f"{name}.png"), animations="disabled")  # bars drawn at their final width
+    page.screenshot(
+        path=str(folder / f"{name}.png"), animations="disabled"
+    )  # bars drawn at their final width

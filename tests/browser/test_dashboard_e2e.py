@@ -21,10 +21,14 @@ def type_code(page, code: str) -> None:
     page.keyboard.press("Control+A")
     page.keyboard.insert_text(code)
     # The editor sends its text to the app on its own; wait until the app has it.
-    expect(page.get_by_text(f"{len(code.splitlines())} lines · {len(code)} characters")).to_be_visible()
+    expect(
+        page.get_by_text(f"{len(code.splitlines())} lines · {len(code)} characters")
+    ).to_be_visible()
 
 
-def test_student_fails_then_passes_then_continues_where_they_left_off(stack: Stack, dashboard_url: str, new_page):
+def test_student_fails_then_passes_then_continues_where_they_left_off(
+    stack: Stack, dashboard_url: str, new_page
+):
     token = stack.new_user()
     page = new_page()
     sign_in(page, dashboard_url, token)
@@ -57,7 +61,9 @@ def test_student_fails_then_passes_then_continues_where_they_left_off(stack: Sta
     expect(editor).to_contain_text(right.splitlines()[0])
 
 
-def test_instructor_starts_a_regrade_and_watches_it_reach_100_percent(stack: Stack, dashboard_url: str, new_page):
+def test_instructor_starts_a_regrade_and_watches_it_reach_100_percent(
+    stack: Stack, dashboard_url: str, new_page
+):
     student = stack.new_user()
     stack.wait_graded(student, submit(stack, student, unique(RIGHT_HELLO)).json()["id"])
     page = new_page()
@@ -68,7 +74,9 @@ def test_instructor_starts_a_regrade_and_watches_it_reach_100_percent(stack: Sta
     save_readme_screenshot(page, "instructor")
     page.get_by_role("link", name="Regrades").click()
     page.get_by_role("button", name="Start regrade").click()
-    expect(page.get_by_text(re.compile(r"^100% · \d+ of \d+ · completed$"))).to_be_visible(timeout=120_000)
+    expect(page.get_by_text(re.compile(r"^100% · \d+ of \d+ · completed$"))).to_be_visible(
+        timeout=120_000
+    )
     expect(page.get_by_role("heading", name=re.compile(r"Changed scores"))).to_be_visible()
     expect(page.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
     save_readme_screenshot(page, "instructor-regrade")
@@ -87,7 +95,8 @@ def test_operator_opens_a_submissions_workflow_history(stack: Stack, dashboard_u
     expect(timeline.get_by_text("grade_submission").first).to_be_visible()
     expect(timeline.get_by_text("record_grading").first).to_be_visible()
     expect(page.get_by_role("link", name="Open in the Temporal Web UI")).to_have_attribute(
-        "href", re.compile(rf"/workflows/grade-{sub['id']}/"))
+        "href", re.compile(rf"/workflows/grade-{sub['id']}/")
+    )
     save_readme_screenshot(page, "operator")
 
 
@@ -99,13 +108,20 @@ def test_operator_retries_a_grading_that_ended_in_error(stack: Stack, dashboard_
     student = stack.new_user()
     sub = submit(stack, student, unique(RIGHT_HELLO)).json()
     stack.wait_graded(student, sub["id"])
-    stack.db(lambda s: s.execute(update(Submission).where(Submission.id == uuid.UUID(sub["id"]))
-                                 .values(status="error", error="sandbox host lost (simulated)")))
+    stack.db(
+        lambda s: s.execute(
+            update(Submission)
+            .where(Submission.id == uuid.UUID(sub["id"]))
+            .values(status="error", error="sandbox host lost (simulated)")
+        )
+    )
     page = new_page()
     sign_in(page, dashboard_url, stack.tokens["otto"])
     page.get_by_role("link", name="Failed and stuck").click()
     expect(page.get_by_text("sandbox host lost (simulated)")).to_be_visible()
     page.locator(f".st-key-retry-submission-{sub['id']} button").click()
-    expect(page.get_by_text(re.compile(rf"^Retry: grade-{sub['id']} is now (running|completed)\.$"))).to_be_visible()
+    expect(
+        page.get_by_text(re.compile(rf"^Retry: grade-{sub['id']} is now (running|completed)\.$"))
+    ).to_be_visible()
     graded = stack.wait_graded(student, sub["id"])
     assert (graded["status"], graded["passed"]) == ("graded", True)

@@ -53,7 +53,9 @@ def test_wrong_token_is_a_message(monkeypatch, stack):
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("who,expected", [("student", "Hello"), ("ada", "Cohort"), ("otto", "Workflows")])
+@pytest.mark.parametrize(
+    "who,expected", [("student", "Hello"), ("ada", "Cohort"), ("otto", "Workflows")]
+)
 def test_each_role_lands_on_its_main_page(monkeypatch, stack, who, expected):
     token = stack.new_user() if who == "student" else stack.tokens[who]
     at = signed_in(monkeypatch, stack.api_url, token)

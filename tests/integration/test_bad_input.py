@@ -23,39 +23,122 @@ def detail(response) -> str:
     return response.json()["detail"]
 
 
-@pytest.mark.parametrize("role, method, path, body, status, message", [
-    # NUL characters, wherever text reaches PostgreSQL
-    ("student", "POST", "/assignments/1/submissions", {"code": "print('a')\x00"}, 422, f"code: Value error, {NUL}"),
-    ("ada", "POST", "/assignments", {"title": "T", "handout": "a\x00b", "test_code": PY_TESTS}, 422,
-     f"handout: Value error, {NUL}"),
-    ("ada", "POST", "/assignments", {"title": "T", "io_cases": [{"stdin": "\x00", "stdout": "x"}]}, 422,
-     f"io_cases.0.stdin: Value error, {NUL}"),
-    ("ada", "PUT", "/assignments/1", {"handout": "\x00"}, 422, f"handout: Value error, {NUL}"),
-    ("ada", "GET", "/cohorts/de%00mo/matrix", None, 422, f"slug: Value error, {NUL}"),
-    ("ada", "POST", "/regrades", {"cohort": "de\x00mo"}, 422, f"cohort: Value error, {NUL}"),
-    ("otto", "GET", "/ops/workflows?cohort=a%00b", None, 422, f"cohort: Value error, {NUL}"),
-    ("otto", "GET", "/ops/workflows/grade-%00", None, 422, f"workflow_id: Value error, {NUL}"),
-    # integers beyond PostgreSQL's int32, in path, query and body
-    ("student", "GET", f"/assignments/{TOO_BIG}", None, 422, "assignment_id: Input should be less than or equal"),
-    ("student", "POST", f"/assignments/{TOO_BIG}/submissions", {"code": "x = 1"}, 422,
-     "assignment_id: Input should be less than or equal"),
-    ("student", "GET", "/me/submissions?assignment_id=-19759124232", None, 422,
-     "assignment_id: Input should be greater than or equal to 1"),
-    ("otto", "GET", f"/ops/workflows?user_id={TOO_BIG}", None, 422, "user_id: Input should be less than or equal"),
-    ("ada", "POST", "/assignments", {"title": "T", "test_code": PY_TESTS, "order": TOO_BIG}, 422,
-     "order: Input should be less than or equal"),
-    ("ada", "PUT", "/assignments/1", {"order": -TOO_BIG}, 422, "order: Input should be greater than or equal"),
-    ("ada", "POST", "/regrades", {"cohort": "demo", "assignment_id": TOO_BIG}, 422,
-     "assignment_id: Input should be less than or equal"),
-    # explicit nulls where a value is required
-    *[("ada", "PUT", "/assignments/1", {name: None}, 422,
-       f"{name}: Value error, cannot be null: leave the field out to keep its current value")
-      for name in ("title", "handout", "test_code", "points", "order", "io_cases", "limits")],
-    # bounded durations
-    ("otto", "GET", f"/ops/problems?stuck_after_seconds={10**11}", None, 422,
-     "stuck_after_seconds: Input should be less than or equal to 2592000"),
-])
-def test_bad_input_is_a_4xx_that_says_what_to_fix(stack: Stack, role, method, path, body, status, message):
+@pytest.mark.parametrize(
+    "role, method, path, body, status, message",
+    [
+        # NUL characters, wherever text reaches PostgreSQL
+        (
+            "student",
+            "POST",
+            "/assignments/1/submissions",
+            {"code": "print('a')\x00"},
+            422,
+            f"code: Value error, {NUL}",
+        ),
+        (
+            "ada",
+            "POST",
+            "/assignments",
+            {"title": "T", "handout": "a\x00b", "test_code": PY_TESTS},
+            422,
+            f"handout: Value error, {NUL}",
+        ),
+        (
+            "ada",
+            "POST",
+            "/assignments",
+            {"title": "T", "io_cases": [{"stdin": "\x00", "stdout": "x"}]},
+            422,
+            f"io_cases.0.stdin: Value error, {NUL}",
+        ),
+        ("ada", "PUT", "/assignments/1", {"handout": "\x00"}, 422, f"handout: Value error, {NUL}"),
+        ("ada", "GET", "/cohorts/de%00mo/matrix", None, 422, f"slug: Value error, {NUL}"),
+        ("ada", "POST", "/regrades", {"cohort": "de\x00mo"}, 422, f"cohort: Value error, {NUL}"),
+        ("otto", "GET", "/ops/workflows?cohort=a%00b", None, 422, f"cohort: Value error, {NUL}"),
+        ("otto", "GET", "/ops/workflows/grade-%00", None, 422, f"workflow_id: Value error, {NUL}"),
+        # integers beyond PostgreSQL's int32, in path, query and body
+        (
+            "student",
+            "GET",
+            f"/assignments/{TOO_BIG}",
+            None,
+            422,
+            "assignment_id: Input should be less than or equal",
+        ),
+        (
+            "student",
+            "POST",
+            f"/assignments/{TOO_BIG}/submissions",
+            {"code": "x = 1"},
+            422,
+            "assignment_id: Input should be less than or equal",
+        ),
+        (
+            "student",
+            "GET",
+            "/me/submissions?assignment_id=-19759124232",
+            None,
+            422,
+            "assignment_id: Input should be greater than or equal to 1",
+        ),
+        (
+            "otto",
+            "GET",
+            f"/ops/workflows?user_id={TOO_BIG}",
+            None,
+            422,
+            "user_id: Input should be less than or equal",
+        ),
+        (
+            "ada",
+            "POST",
+            "/assignments",
+            {"title": "T", "test_code": PY_TESTS, "order": TOO_BIG},
+            422,
+            "order: Input should be less than or equal",
+        ),
+        (
+            "ada",
+            "PUT",
+            "/assignments/1",
+            {"order": -TOO_BIG},
+            422,
+            "order: Input should be greater than or equal",
+        ),
+        (
+            "ada",
+            "POST",
+            "/regrades",
+            {"cohort": "demo", "assignment_id": TOO_BIG},
+            422,
+            "assignment_id: Input should be less than or equal",
+        ),
+        # explicit nulls where a value is required
+        *[
+            (
+                "ada",
+                "PUT",
+                "/assignments/1",
+                {name: None},
+                422,
+                f"{name}: Value error, cannot be null: leave the field out to keep its current value",
+            )
+            for name in ("title", "handout", "test_code", "points", "order", "io_cases", "limits")
+        ],
+        # bounded durations
+        (
+            "otto",
+            "GET",
+            f"/ops/problems?stuck_after_seconds={10**11}",
+            None,
+            422,
+            "stuck_after_seconds: Input should be less than or equal to 2592000",
+        ),
+    ],
+)
+def test_bad_input_is_a_4xx_that_says_what_to_fix(
+    stack: Stack, role, method, path, body, status, message
+):
     token = stack.new_user() if role == "student" else stack.tokens[role]
     with stack.client(token) as c:
         response = c.request(method, path, json=body)
@@ -66,8 +149,15 @@ def test_bad_input_is_a_4xx_that_says_what_to_fix(stack: Stack, role, method, pa
 def test_update_with_a_null_reference_solution_removes_it(stack: Stack):
     """The one field that may be null: it means "no reference solution"."""
     with stack.client(stack.tokens["ada"]) as c:
-        created = c.post("/assignments", json={"title": "Null ref", "test_code": PY_TESTS, "order": 1000,
-                                               "reference_solution": "x = 1"})
+        created = c.post(
+            "/assignments",
+            json={
+                "title": "Null ref",
+                "test_code": PY_TESTS,
+                "order": 1000,
+                "reference_solution": "x = 1",
+            },
+        )
         assert created.status_code == 201, created.text
         updated = c.put(f"/assignments/{created.json()['id']}", json={"reference_solution": None})
     assert updated.status_code == 200, updated.text
@@ -102,16 +192,22 @@ def test_a_chunked_body_over_the_limit_is_413(stack: Stack):
         yield b'"}'
 
     with stack.client(token) as c:
-        response = c.post("/assignments/1/submissions", content=chunks(),
-                          headers={"content-type": "application/json"})
+        response = c.post(
+            "/assignments/1/submissions",
+            content=chunks(),
+            headers={"content-type": "application/json"},
+        )
         assert "content-length" not in response.request.headers  # it went chunked
         assert response.status_code == 413, response.text
         assert detail(response).startswith("Request body is over")
         assert "the limit is 1,048,576 bytes" in detail(response)
         # and a chunked body under the limit still works
         encoded = json.dumps({"code": unique(RIGHT_HELLO)}).encode()
-        small = c.post("/assignments/1/submissions", content=iter([encoded[:10], encoded[10:]]),
-                       headers={"content-type": "application/json"})
+        small = c.post(
+            "/assignments/1/submissions",
+            content=iter([encoded[:10], encoded[10:]]),
+            headers={"content-type": "application/json"},
+        )
     assert small.status_code in (201, 202), small.text
 
 

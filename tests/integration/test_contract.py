@@ -21,21 +21,48 @@ from tests.integration.test_submission_path import RIGHT_HELLO, submit, unique
 pytestmark = pytest.mark.integration
 
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))
-CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,"
-          "response_schema_conformance")
+CHECKS = (
+    "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,"
+    "response_schema_conformance"
+)
 # Examples per operation: enough to find what a 3-minute run found before, bounded for CI (about 20 s a role).
 EXAMPLES = os.environ.get("GRADEFLOW_FUZZ_EXAMPLES", "40")
 
 
 @pytest.mark.parametrize("role", ["student", "instructor", "operator"])
-def test_schemathesis_finds_no_server_error_and_no_schema_violation(own_stack: Stack, role: str, tmp_path):
-    token = {"student": own_stack.new_user(), "instructor": own_stack.tokens["ada"],
-             "operator": own_stack.tokens["otto"]}[role]
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(
+    own_stack: Stack, role: str, tmp_path
+):
+    token = {
+        "student": own_stack.new_user(),
+        "instructor": own_stack.tokens["ada"],
+        "operator": own_stack.tokens["otto"],
+    }[role]
     result = subprocess.run(
-        [SCHEMATHESIS, "run", f"{own_stack.api_url}/openapi.json", "-H", f"Authorization: Bearer {token}",
-         "--checks", CHECKS, "--max-examples", EXAMPLES, "--request-timeout", "30", "--seed", "20261125",
-         "--report", "junit", "--report-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "NO_COLOR": "1"})
+        [
+            SCHEMATHESIS,
+            "run",
+            f"{own_stack.api_url}/openapi.json",
+            "-H",
+            f"Authorization: Bearer {token}",
+            "--checks",
+            CHECKS,
+            "--max-examples",
+            EXAMPLES,
+            "--request-timeout",
+            "30",
+            "--seed",
+            "20261125",
+            "--report",
+            "junit",
+            "--report-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and "generated" in result.stdout, result.stdout[-2000:]
 
@@ -47,8 +74,16 @@ WHO = ("anonymous", "owner", "other_student", "instructor", "other_instructor", 
 OK = "ok"
 
 
-def cells(anonymous, owner, other_student, instructor, other_instructor, operator) -> dict[str, object]:
-    return dict(zip(WHO, (anonymous, owner, other_student, instructor, other_instructor, operator), strict=True))
+def cells(
+    anonymous, owner, other_student, instructor, other_instructor, operator
+) -> dict[str, object]:
+    return dict(
+        zip(
+            WHO,
+            (anonymous, owner, other_student, instructor, other_instructor, operator),
+            strict=True,
+        )
+    )
 
 
 SIGNED_IN = cells(401, OK, OK, OK, OK, OK)
@@ -86,7 +121,12 @@ ROUTES = [
     ("GET", "/ops/problems", None, OPERATORS),
     ("GET", "/ops/metrics", None, OPERATORS),
     ("POST", "/ops/workflows/{workflow}/retry", None, OPERATORS),
-    ("POST", "/ops/workflows/{workflow}/terminate", "terminate", cells(401, 403, 403, 403, 403, 404)),
+    (
+        "POST",
+        "/ops/workflows/{workflow}/terminate",
+        "terminate",
+        cells(401, 403, 403, 403, 403, 404),
+    ),
 ]
 # Assignments have no owner yet: any instructor may edit any assignment. The courses issue gives them cohorts;
 # until then this cell is known to fail.
@@ -101,21 +141,41 @@ def world(own_stack: Stack) -> dict:
 
     other_cohort = f"other-{uuid.uuid4().hex[:6]}"
     own_stack.db(lambda s: add_cohort(s, other_cohort))
-    other_instructor = own_stack.db(lambda s: add_user(s, f"teacher-{other_cohort}", "instructor", other_cohort))[1]
+    other_instructor = own_stack.db(
+        lambda s: add_user(s, f"teacher-{other_cohort}", "instructor", other_cohort)
+    )[1]
     owner = own_stack.new_user()
     sub = submit(own_stack, owner, unique(RIGHT_HELLO)).json()
     own_stack.wait_graded(owner, sub["id"])
     with own_stack.client(own_stack.tokens["ada"]) as c:
         started = c.post("/regrades", json={"cohort": "demo", "assignment_id": 1}).json()
-        batch_id = started.get("id") or started["running_batch_id"]  # fuzzing may have left one running
-        wait_for(lambda: c.get(f"/regrades/{batch_id}").json()["status"] in ("completed", "failed", "cancelled"),
-                 120, "the matrix's regrade batch to finish")
+        batch_id = (
+            started.get("id") or started["running_batch_id"]
+        )  # fuzzing may have left one running
+        wait_for(
+            lambda: (
+                c.get(f"/regrades/{batch_id}").json()["status"]
+                in ("completed", "failed", "cancelled")
+            ),
+            120,
+            "the matrix's regrade batch to finish",
+        )
     return {
-        "tokens": {"anonymous": None, "owner": owner, "other_student": own_stack.new_user(),
-                   "instructor": own_stack.tokens["ada"], "other_instructor": other_instructor,
-                   "operator": own_stack.tokens["otto"]},
-        "ids": {"assignment": 1, "submission": sub["id"], "workflow": f"grade-{sub['id']}", "batch": batch_id,
-                "cohort": "demo"},
+        "tokens": {
+            "anonymous": None,
+            "owner": owner,
+            "other_student": own_stack.new_user(),
+            "instructor": own_stack.tokens["ada"],
+            "other_instructor": other_instructor,
+            "operator": own_stack.tokens["otto"],
+        },
+        "ids": {
+            "assignment": 1,
+            "submission": sub["id"],
+            "workflow": f"grade-{sub['id']}",
+            "batch": batch_id,
+            "cohort": "demo",
+        },
     }
 
 
@@ -124,8 +184,12 @@ def body_for(kind: str | None) -> dict | None:
     return {
         None: None,
         "check": {"test_code": tests, "reference_solution": "x = 1"},
-        "new_assignment": {"title": "Matrix", "slug": f"matrix-{uuid.uuid4().hex[:8]}", "order": 1000,
-                           "test_code": tests},
+        "new_assignment": {
+            "title": "Matrix",
+            "slug": f"matrix-{uuid.uuid4().hex[:8]}",
+            "order": 1000,
+            "test_code": tests,
+        },
         "edit": {"handout": "Print Hello."},  # harmless: test_code unchanged
         "code": {"code": unique(RIGHT_HELLO)},
         "regrade": {"cohort": "demo", "assignment_id": 1},
@@ -134,21 +198,33 @@ def body_for(kind: str | None) -> dict | None:
 
 
 @pytest.mark.parametrize("who", WHO)
-@pytest.mark.parametrize("method, path, body, expected", ROUTES, ids=[f"{m} {p}" for m, p, _, _ in ROUTES])
-def test_authorization_matrix(own_stack: Stack, world: dict, method, path, body, expected, who, request):
+@pytest.mark.parametrize(
+    "method, path, body, expected", ROUTES, ids=[f"{m} {p}" for m, p, _, _ in ROUTES]
+)
+def test_authorization_matrix(
+    own_stack: Stack, world: dict, method, path, body, expected, who, request
+):
     if (method, path, who) in KNOWN_GAPS:
-        request.applymarker(pytest.mark.xfail(reason="assignments have no owner until the courses issue",
-                                              strict=True))
+        request.applymarker(
+            pytest.mark.xfail(
+                reason="assignments have no owner until the courses issue", strict=True
+            )
+        )
     token = world["tokens"][who]
     if who in ("owner", "other_student") and body == "code":
-        token = own_stack.new_user()  # one pending submission per student: a fresh one for each submit
+        token = (
+            own_stack.new_user()
+        )  # one pending submission per student: a fresh one for each submit
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     url = own_stack.api_url + "/api/v1" + path.format(**world["ids"])
     with httpx.Client(timeout=60) as c:
         response = c.request(method, url, json=body_for(body), headers=headers)
     want = expected[who]
     if want == OK:
-        assert 200 <= response.status_code < 300 or response.status_code in (409, 429), (who, response.text)
+        assert 200 <= response.status_code < 300 or response.status_code in (409, 429), (
+            who,
+            response.text,
+        )
     else:
         assert response.status_code == want, (who, response.status_code, response.text)
         assert response.headers["content-type"].startswith("application/json")

@@ -33,6 +33,7 @@ FINAL = ("graded", "error")
 @dataclass
 class Traffic:
     """Every answer students got, and every request that got none."""
+
     statuses: Counter = field(default_factory=Counter)
     not_json: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
@@ -46,15 +47,20 @@ class Traffic:
             self.statuses[response.status_code] += 1
             if not response.headers.get("content-type", "").startswith("application/json"):
                 self.not_json.append(f"{what}: {response.status_code} {response.text[:200]}")
-            elif response.status_code == 503 and (response.json().get("dependency") != "PostgreSQL"
-                                                  or "retry-after" not in response.headers):
+            elif response.status_code == 503 and (
+                response.json().get("dependency") != "PostgreSQL"
+                or "retry-after" not in response.headers
+            ):
                 self.unnamed_503.append(f"{what}: {response.text[:200]}")
 
 
-def student(stack: Stack, token: str, graded_id: str, traffic: Traffic, stop: threading.Event) -> None:
+def student(
+    stack: Stack, token: str, graded_id: str, traffic: Traffic, stop: threading.Event
+) -> None:
     """Submit, follow the result by polling, submit again; and read an earlier, graded result in between."""
-    with httpx.Client(base_url=f"{stack.api_url}/api/v1", headers={"Authorization": f"Bearer {token}"},
-                      timeout=60) as c:
+    with httpx.Client(
+        base_url=f"{stack.api_url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=60
+    ) as c:
         while not stop.is_set():
             try:
                 r = c.post("/assignments/1/submissions", json={"code": unique(RIGHT_HELLO)})
@@ -80,9 +86,12 @@ def student(stack: Stack, token: str, graded_id: str, traffic: Traffic, stop: th
 
 
 def graded_once(stack: Stack, ids: list[str]) -> list[tuple]:
-    return stack.sql("SELECT s.status, count(g.id) FROM submissions s LEFT JOIN grading_runs g "
-                     "ON g.submission_id = s.id AND g.regrade_batch_id IS NULL "
-                     "WHERE s.id = ANY(CAST(:ids AS uuid[])) GROUP BY s.id, s.status", ids=ids)
+    return stack.sql(
+        "SELECT s.status, count(g.id) FROM submissions s LEFT JOIN grading_runs g "
+        "ON g.submission_id = s.id AND g.regrade_batch_id IS NULL "
+        "WHERE s.id = ANY(CAST(:ids AS uuid[])) GROUP BY s.id, s.status",
+        ids=ids,
+    )
 
 
 def test_postgres_stopped_under_load_answers_503s_and_loses_nothing(own_stack: Stack):
@@ -92,12 +101,16 @@ def test_postgres_stopped_under_load_answers_503s_and_loses_nothing(own_stack: S
     graded = {}
     for token in tokens:  # each student has a result that Redis holds, and a token the API has seen
         with stack.client(token) as c:
-            graded[token] = c.post("/assignments/1/submissions", json={"code": unique(RIGHT_HELLO)}).json()["id"]
+            graded[token] = c.post(
+                "/assignments/1/submissions", json={"code": unique(RIGHT_HELLO)}
+            ).json()["id"]
     for token, sub_id in graded.items():
         stack.wait_graded(token, sub_id)
 
     traffic, stop = Traffic(), threading.Event()
-    threads = [threading.Thread(target=student, args=(stack, t, graded[t], traffic, stop)) for t in tokens]
+    threads = [
+        threading.Thread(target=student, args=(stack, t, graded[t], traffic, stop)) for t in tokens
+    ]
     for t in threads:
         t.start()
     try:
@@ -125,14 +138,20 @@ def test_postgres_stopped_under_load_answers_503s_and_loses_nothing(own_stack: S
     def all_graded():
         rows = graded_once(stack, ids)
         return len(rows) == len(ids) and all(status == "graded" for status, _ in rows) and rows
-    rows = wait_for(all_graded, 180, "every accepted submission to be graded after the outage", interval=1)
+
+    rows = wait_for(
+        all_graded, 180, "every accepted submission to be graded after the outage", interval=1
+    )
     assert sorted(n for _, n in rows) == [1] * len(ids)
-    print(f"\nPostgreSQL stopped {outage} s under {students} students: answers {dict(traffic.statuses)}, "
-          f"cached polls during the outage {dict(during)}, {len(ids)} accepted and graded once, 0 dropped")
+    print(
+        f"\nPostgreSQL stopped {outage} s under {students} students: answers {dict(traffic.statuses)}, "
+        f"cached polls during the outage {dict(during)}, {len(ids)} accepted and graded once, 0 dropped"
+    )
 
 
-def freeze_during_a_burst(stack: Stack, redis: subprocess.Popen, burst: int, freeze: float,
-                          went_back: list[str]) -> None:
+def freeze_during_a_burst(
+    stack: Stack, redis: subprocess.Popen, burst: int, freeze: float, went_back: list[str]
+) -> None:
     """One round: `burst` students submit and follow their results while Redis is frozen for `freeze` seconds;
     then no result reads older than PostgreSQL, at once and a while later."""
     tokens = [stack.new_user() for _ in range(burst)]
@@ -141,8 +160,11 @@ def freeze_during_a_burst(stack: Stack, redis: subprocess.Popen, burst: int, fre
     lock = threading.Lock()
 
     def follow(token: str) -> None:
-        with httpx.Client(base_url=f"{stack.api_url}/api/v1", headers={"Authorization": f"Bearer {token}"},
-                          timeout=60) as c:
+        with httpx.Client(
+            base_url=f"{stack.api_url}/api/v1",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        ) as c:
             r = c.post("/assignments/1/submissions", json={"code": unique(RIGHT_HELLO)})
             assert r.status_code == 202, r.text
             sub_id = r.json()["id"]
@@ -173,8 +195,13 @@ def freeze_during_a_burst(stack: Stack, redis: subprocess.Popen, burst: int, fre
     assert sorted(n for _, n in rows) == [1] * burst and {s for s, _ in rows} == {"graded"}
 
     def older_than_postgres() -> list[str]:
-        truth = dict(stack.sql("SELECT CAST(id AS text), status FROM submissions "
-                               "WHERE id = ANY(CAST(:ids AS uuid[]))", ids=list(ids)))
+        truth = dict(
+            stack.sql(
+                "SELECT CAST(id AS text), status FROM submissions "
+                "WHERE id = ANY(CAST(:ids AS uuid[]))",
+                ids=list(ids),
+            )
+        )
         stale = []
         for sub_id, token in ids.items():
             with stack.client(token) as c:
@@ -182,11 +209,16 @@ def freeze_during_a_burst(stack: Stack, redis: subprocess.Popen, burst: int, fre
             if rank(read) < rank(truth[sub_id]):
                 stale.append(f"{sub_id}: API says {read}, PostgreSQL {truth[sub_id]}")
         return stale
+
     assert older_than_postgres() == []
-    time.sleep(5 if not FULL else 60)  # late writes from the freeze land at the thaw: read again later
+    time.sleep(
+        5 if not FULL else 60
+    )  # late writes from the freeze land at the thaw: read again later
     assert older_than_postgres() == []
-    print(f"\nRedis frozen {freeze} s during a burst of {burst}: {len(ids)} graded once, "
-          f"{sum(1 for _ in seen)} followed, none read older than PostgreSQL now or later")
+    print(
+        f"\nRedis frozen {freeze} s during a burst of {burst}: {len(ids)} graded once, "
+        f"{sum(1 for _ in seen)} followed, none read older than PostgreSQL now or later"
+    )
 
 
 def test_a_frozen_redis_never_makes_a_result_go_back(own_stack: Stack):
@@ -204,13 +236,20 @@ def test_temporal_unreachable_is_a_prompt_503_on_the_operators_pages(stack: Stac
 
     port, dead = free_port(), free_port()
     env = {**stack.env, "GRADEFLOW_TEMPORAL_ADDRESS": f"127.0.0.1:{dead}"}
-    api = Role([sys.executable, "-m", "gradeflow", "api", "--port", str(port)], env,
-               stack.home / "logs/api-no-temporal.log")
+    api = Role(
+        [sys.executable, "-m", "gradeflow", "api", "--port", str(port)],
+        env,
+        stack.home / "logs/api-no-temporal.log",
+    )
     api.start()
     try:
         base = f"http://127.0.0.1:{port}/api/v1"
 
-        wait_for(lambda: answers(f"{base}/health", 503, timeout=10), 60, "the API without Temporal to answer")
+        wait_for(
+            lambda: answers(f"{base}/health", 503, timeout=10),
+            60,
+            "the API without Temporal to answer",
+        )
         headers = {"Authorization": f"Bearer {stack.tokens['otto']}"}
         for path in ("/ops/problems", "/ops/workflows", "/ops/workflows/grade-x"):
             started = time.monotonic()
@@ -223,8 +262,13 @@ def test_temporal_unreachable_is_a_prompt_503_on_the_operators_pages(stack: Stac
         health = httpx.get(f"{base}/health", timeout=10).json()
         assert health["temporal"].startswith("unreachable")
         # Submitting needs no Temporal: the intake queue holds the submission until a worker starts it.
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {stack.new_user()}"}) as c:
-            assert c.post("/assignments/1/submissions", json={"code": unique(RIGHT_HELLO)}).status_code == 202
+        with httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {stack.new_user()}"}
+        ) as c:
+            assert (
+                c.post("/assignments/1/submissions", json={"code": unique(RIGHT_HELLO)}).status_code
+                == 202
+            )
     finally:
         api.stop()
 
@@ -254,6 +298,7 @@ def test_a_late_status_write_cannot_overwrite_a_later_one(stack: Stack):
             return written, orjson.loads(await client.get(key))["status"]
         finally:
             await client.aclose()
+
     assert run_async(late_write_then_read) == (0, "graded")
 
     async def lose_the_final_write():  # as if `graded` never reached Redis: a plain SET, around the script
@@ -262,8 +307,11 @@ def test_a_late_status_write_cannot_overwrite_a_later_one(stack: Stack):
             await client.set(key, orjson.dumps(stale))
         finally:
             await client.aclose()
+
     run_async(lose_the_final_write)
     with stack.client(token) as c:
         read = c.get(f"/submissions/{sub['id']}").json()
-    assert (read["status"], read["verdict"]) == ("graded", "passed"), "PostgreSQL's later status wins"
+    assert (read["status"], read["verdict"]) == ("graded", "passed"), (
+        "PostgreSQL's later status wins"
+    )
     assert [e["status"] for e in stream_statuses(stack, token, sub["id"])] == ["graded"]

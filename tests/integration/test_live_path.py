@@ -27,8 +27,11 @@ pytestmark = pytest.mark.integration
 def stream_statuses(stack: Stack, token: str, sub_id: str, opened=None) -> list[dict]:
     """Every event of a submission's stream, until the server ends it."""
     seen = []
-    with httpx.Client(base_url=f"{stack.api_url}/api/v1", timeout=httpx.Timeout(30, read=60),
-                      headers={"Authorization": f"Bearer {token}"}) as c:
+    with httpx.Client(
+        base_url=f"{stack.api_url}/api/v1",
+        timeout=httpx.Timeout(30, read=60),
+        headers={"Authorization": f"Bearer {token}"},
+    ) as c:
         with c.stream("GET", f"/submissions/{sub_id}/events") as response:
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
@@ -65,7 +68,9 @@ def test_the_events_stream_is_only_for_who_may_see_the_submission(stack: Stack):
     with stack.client() as anonymous:
         assert anonymous.get(f"/submissions/{sub['id']}/events").status_code == 401
     # Staff who may see it get its stream.
-    assert [e["status"] for e in stream_statuses(stack, stack.tokens["otto"], sub["id"])] == ["graded"]
+    assert [e["status"] for e in stream_statuses(stack, stack.tokens["otto"], sub["id"])] == [
+        "graded"
+    ]
 
 
 def test_a_removed_user_or_a_changed_token_is_refused_within_seconds(stack: Stack):
@@ -73,17 +78,26 @@ def test_a_removed_user_or_a_changed_token_is_refused_within_seconds(stack: Stac
     with stack.client(removed) as a, stack.client(changed) as b:
         ids = {}
         for name, c in (("removed", a), ("changed", b)):
-            for _ in range(4):  # the API processes (likely each of them) now hold the token in their caches
+            for _ in range(
+                4
+            ):  # the API processes (likely each of them) now hold the token in their caches
                 me = c.get("/me")
                 assert me.status_code == 200
             ids[name] = me.json()["id"]
         stack.sql_write("DELETE FROM enrollments WHERE user_id = :id", id=ids["removed"])
         stack.sql_write("DELETE FROM users WHERE id = :id", id=ids["removed"])
-        stack.sql_write("UPDATE users SET token_hash = :h WHERE id = :id", h=uuid.uuid4().hex, id=ids["changed"])
+        stack.sql_write(
+            "UPDATE users SET token_hash = :h WHERE id = :id", h=uuid.uuid4().hex, id=ids["changed"]
+        )
         for c in (a, b):
             # Several reads in a row, so whichever API process answers, none still trusts the old token.
-            wait_for(lambda c=c: all(c.get("/submissions/" + str(uuid.uuid4())).status_code == 401
-                                     for _ in range(6)), 15, "the token to be refused")
+            wait_for(
+                lambda c=c: all(
+                    c.get("/submissions/" + str(uuid.uuid4())).status_code == 401 for _ in range(6)
+                ),
+                15,
+                "the token to be refused",
+            )
 
 
 @workflow.defn(sandboxed=False)
@@ -102,7 +116,12 @@ class WaitForGo:
 
 
 def test_the_tuned_embedded_temporal_resumes_workflows_after_a_restart(tmp_path: Path):
-    ports = dict(postgres_port=0, redis_port=free_port(), temporal_port=free_port(), temporal_ui_port=free_port())
+    ports = dict(
+        postgres_port=0,
+        redis_port=free_port(),
+        temporal_port=free_port(),
+        temporal_ui_port=free_port(),
+    )
     first = EmbeddedServices(tmp_path, **ports)
     address = first.start_temporal()
     database = tmp_path / "temporal" / "temporal.db"
@@ -111,35 +130,54 @@ def test_the_tuned_embedded_temporal_resumes_workflows_after_a_restart(tmp_path:
 
         async def start() -> None:
             client = await Client.connect(address)
-            await client.start_workflow(WaitForGo.run, id="survives-restart", task_queue="restart-test")
+            await client.start_workflow(
+                WaitForGo.run, id="survives-restart", task_queue="restart-test"
+            )
+
         run_async(start)
     finally:
         first.stop()  # the server goes away with the workflow waiting in its database file
     second = EmbeddedServices(tmp_path, **ports)
     address = second.start_temporal()
     try:
+
         async def resume() -> str:
             client = await Client.connect(address)
             async with Worker(client, task_queue="restart-test", workflows=[WaitForGo]):
                 handle = client.get_workflow_handle("survives-restart")
                 await handle.signal(WaitForGo.proceed)
                 return await asyncio.wait_for(handle.result(), 60)
+
         assert run_async(resume) == "resumed"
     finally:
         second.stop()
 
 
-def test_the_locustfile_runs_headless_against_the_stack_without_failures(stack: Stack, tmp_path: Path):
+def test_the_locustfile_runs_headless_against_the_stack_without_failures(
+    stack: Stack, tmp_path: Path
+):
     from benchmarks.loadtest import make_users, read_stats, run_locust
 
     make_users(stack, 6, 1, 1, tmp_path / "users.json")
     prefix = tmp_path / "locust"
-    code = run_locust(stack.api_url, tmp_path / "users.json", "rush", students=3, rush=3, duration=12,
-                      instructors=1, operators=1, prefix=prefix, stop_timeout=60)
+    code = run_locust(
+        stack.api_url,
+        tmp_path / "users.json",
+        "rush",
+        students=3,
+        rush=3,
+        duration=12,
+        instructors=1,
+        operators=1,
+        prefix=prefix,
+        stop_timeout=60,
+    )
     rows = {(r["Type"], r["Name"]): r for r in read_stats(prefix)}
     total = rows[("", "Aggregated")]
     assert int(total["Request Count"]) > 20 and int(total["Failure Count"]) == 0, total
     assert code == 0
-    assert int(rows[("POST", "/assignments/{id}/submissions")]["Request Count"]) >= 3  # the rush submitted
+    assert (
+        int(rows[("POST", "/assignments/{id}/submissions")]["Request Count"]) >= 3
+    )  # the rush submitted
     assert int(rows[("GRADING", "submit -> result")]["Request Count"]) >= 3
     assert int(rows[("GET", "/submissions/{id}/events")]["Request Count"]) >= 3

@@ -15,8 +15,14 @@ from workflows.config import GRADING_TASK_QUEUE
 from workflows.grade_submission import GradeSubmission, GradeSubmissionInput
 
 pytestmark = pytest.mark.integration
-OPS = [("GET", "/ops/workflows"), ("GET", "/ops/workflows/grade-x"), ("GET", "/ops/problems"),
-       ("GET", "/ops/metrics"), ("POST", "/ops/workflows/grade-x/retry"), ("POST", "/ops/workflows/grade-x/terminate")]
+OPS = [
+    ("GET", "/ops/workflows"),
+    ("GET", "/ops/workflows/grade-x"),
+    ("GET", "/ops/problems"),
+    ("GET", "/ops/metrics"),
+    ("POST", "/ops/workflows/grade-x/retry"),
+    ("POST", "/ops/workflows/grade-x/terminate"),
+]
 
 
 @pytest.mark.parametrize("role", ["student", "instructor"])
@@ -33,16 +39,25 @@ def test_operator_finds_a_grading_and_reads_its_history(stack: Stack):
     sub = submit(stack, token, unique(RIGHT_HELLO)).json()
     stack.wait_graded(token, sub["id"])
     with stack.client(stack.tokens["otto"]) as ops:
+
         def listed():
             found = ops.get("/ops/workflows", params={"submission_id": sub["id"]}).json()
             return found if found and found[0]["status"] == "completed" else None
+
         [workflow] = wait_for(listed, 30, "the grading in Temporal's visibility")
-        assert workflow["workflow_id"] == f"grade-{sub['id']}" and workflow["type"] == "GradeSubmission"
+        assert (
+            workflow["workflow_id"] == f"grade-{sub['id']}"
+            and workflow["type"] == "GradeSubmission"
+        )
         assert workflow["search_attributes"]["GradeflowUser"] == str(sub["user_id"])
-        assert workflow["temporal_ui"].endswith(f"/workflows/grade-{sub['id']}/{workflow['run_id']}/history")
+        assert workflow["temporal_ui"].endswith(
+            f"/workflows/grade-{sub['id']}/{workflow['run_id']}/history"
+        )
         by_user = ops.get("/ops/workflows", params={"user_id": sub["user_id"]}).json()
         assert f"grade-{sub['id']}" in [w["workflow_id"] for w in by_user]
-        by_cohort = ops.get("/ops/workflows", params={"cohort": "demo", "status": "completed", "limit": 500}).json()
+        by_cohort = ops.get(
+            "/ops/workflows", params={"cohort": "demo", "status": "completed", "limit": 500}
+        ).json()
         assert f"grade-{sub['id']}" in [w["workflow_id"] for w in by_cohort]
         assert ops.get("/ops/workflows", params={"status": "exploded"}).status_code == 422
 
@@ -51,7 +66,10 @@ def test_operator_finds_a_grading_and_reads_its_history(stack: Stack):
     assert types[0] == "workflow_execution_started" and types[-1] == "workflow_execution_completed"
     # Gradings are local activities: each step is a row naming its activity, attempt and (for the grading) time.
     steps = [e for e in history["events"] if e["type"] == "local_activity"]
-    assert [(e["activity"], e["attempt"]) for e in steps] == [("grade_submission", 1), ("record_grading", 1)]
+    assert [(e["activity"], e["attempt"]) for e in steps] == [
+        ("grade_submission", 1),
+        ("record_grading", 1),
+    ]
     assert steps[0]["duration_ms"] >= 0
     assert history["pending_activities"] == []
 
@@ -65,19 +83,43 @@ def test_stuck_and_failed_work_can_be_terminated_and_retried(stack: Stack):
 
         async def start_without_worker():
             client = await Client.connect(stack.temporal_address)
-            await client.start_workflow(GradeSubmission.run, GradeSubmissionInput(sub["id"]), id=workflow_id,
-                                        task_queue=GRADING_TASK_QUEUE)
+            await client.start_workflow(
+                GradeSubmission.run,
+                GradeSubmissionInput(sub["id"]),
+                id=workflow_id,
+                task_queue=GRADING_TASK_QUEUE,
+            )
+
         run_async(start_without_worker)
         with stack.client(stack.tokens["otto"]) as ops:
-            stuck = wait_for(lambda: [w for w in ops.get("/ops/problems", params={"stuck_after_seconds": 0})
-                                      .json()["stuck_workflows"] if w["workflow_id"] == workflow_id], 30,
-                             "the grading to show as stuck")
+            stuck = wait_for(
+                lambda: [
+                    w
+                    for w in ops.get("/ops/problems", params={"stuck_after_seconds": 0}).json()[
+                        "stuck_workflows"
+                    ]
+                    if w["workflow_id"] == workflow_id
+                ],
+                30,
+                "the grading to show as stuck",
+            )
             assert stuck[0]["status"] == "running"
-            assert ops.post(f"/ops/workflows/{workflow_id}/retry").status_code == 409, "running: terminate first"
-            terminated = ops.post(f"/ops/workflows/{workflow_id}/terminate", json={"reason": "test"})
+            assert ops.post(f"/ops/workflows/{workflow_id}/retry").status_code == 409, (
+                "running: terminate first"
+            )
+            terminated = ops.post(
+                f"/ops/workflows/{workflow_id}/terminate", json={"reason": "test"}
+            )
             assert terminated.status_code == 200 and terminated.json()["status"] == "terminated"
-            failed = wait_for(lambda: [w for w in ops.get("/ops/problems").json()["failed_workflows"]
-                                       if w["workflow_id"] == workflow_id], 30, "the terminated grading in problems")
+            failed = wait_for(
+                lambda: [
+                    w
+                    for w in ops.get("/ops/problems").json()["failed_workflows"]
+                    if w["workflow_id"] == workflow_id
+                ],
+                30,
+                "the terminated grading in problems",
+            )
             assert failed[0]["status"] == "terminated"
             history = ops.get(f"/ops/workflows/{workflow_id}").json()
             assert history["events"][-1]["failure"] == "terminated: test"
@@ -104,14 +146,27 @@ def test_a_grading_that_ended_in_error_can_be_retried(stack: Stack):
     with stack.client(stack.tokens["otto"]) as ops:
         refused = ops.post(f"/ops/workflows/grade-{sub['id']}/retry")
     assert refused.status_code == 409
-    assert refused.json()["detail"] == (f"Submission {sub['id']} was graded normally (passed, score 100); retry is "
-                                        "for failed or stuck work. To grade it again anyway, add ?regrade=true.")
-    stack.db(lambda s: s.execute(update(Submission).where(Submission.id == uuid.UUID(sub["id"]))
-                                 .values(status="error", error="sandbox host lost (simulated)")))
+    assert refused.json()["detail"] == (
+        f"Submission {sub['id']} was graded normally (passed, score 100); retry is "
+        "for failed or stuck work. To grade it again anyway, add ?regrade=true."
+    )
+    stack.db(
+        lambda s: s.execute(
+            update(Submission)
+            .where(Submission.id == uuid.UUID(sub["id"]))
+            .values(status="error", error="sandbox host lost (simulated)")
+        )
+    )
     workflow_id = f"grade-{sub['id']}"
     with stack.client(stack.tokens["otto"]) as ops:
-        in_error = [s for s in ops.get("/ops/problems").json()["submissions"] if s["id"] == sub["id"]]
-        assert in_error and in_error[0]["workflow_id"] == workflow_id and in_error[0]["status"] == "error"
+        in_error = [
+            s for s in ops.get("/ops/problems").json()["submissions"] if s["id"] == sub["id"]
+        ]
+        assert (
+            in_error
+            and in_error[0]["workflow_id"] == workflow_id
+            and in_error[0]["status"] == "error"
+        )
         first_run = ops.get(f"/ops/workflows/{workflow_id}").json()["workflow"]
         assert first_run["status"] == "completed"
         retried = ops.post(f"/ops/workflows/{workflow_id}/retry")
@@ -123,7 +178,9 @@ def test_a_grading_that_ended_in_error_can_be_retried(stack: Stack):
         asked = ops.post(f"/ops/workflows/{workflow_id}/retry", params={"regrade": "true"})
     assert asked.status_code == 200, asked.text
     assert stack.wait_graded(token, sub["id"], timeout=60)["passed"] is True
-    runs = stack.sql("SELECT count(*) FROM grading_runs WHERE submission_id = CAST(:id AS uuid)", id=sub["id"])
+    runs = stack.sql(
+        "SELECT count(*) FROM grading_runs WHERE submission_id = CAST(:id AS uuid)", id=sub["id"]
+    )
     assert runs == [(1,)], "a grading run is kept once per submission and batch"
 
 
@@ -143,7 +200,10 @@ def test_metrics_cover_the_last_hour(stack: Stack):
 def test_cohort_matrix_and_list(stack: Stack):
     student = stack.new_user()
     stack.wait_graded(student, submit(stack, student, unique(RIGHT_HELLO)).json()["id"])
-    stack.wait_graded(student, submit(stack, student, "def hello():\n    return 'x'\n", assignment_id=2).json()["id"])
+    stack.wait_graded(
+        student,
+        submit(stack, student, "def hello():\n    return 'x'\n", assignment_id=2).json()["id"],
+    )
     with stack.client(student) as c:
         me = c.get("/me").json()
         assert c.get("/cohorts").status_code == 403
@@ -159,19 +219,35 @@ def test_cohort_matrix_and_list(stack: Stack):
 
 
 def test_reference_solution_is_checked_before_saving(stack: Stack):
-    tests = "import unittest\nfrom solution import triple\n\nclass T(unittest.TestCase):\n" \
-            "    def test_three(self):\n        self.assertEqual(triple(3), 9)\n"
+    tests = (
+        "import unittest\nfrom solution import triple\n\nclass T(unittest.TestCase):\n"
+        "    def test_three(self):\n        self.assertEqual(triple(3), 9)\n"
+    )
     with stack.client(stack.tokens["ada"]) as c:
-        good = c.post("/assignments/check", json={"reference_solution": "def triple(x):\n    return 3 * x\n",
-                                                   "test_code": tests})
-        bad = c.post("/assignments/check", json={"reference_solution": "def triple(x):\n    return x\n",
-                                                  "test_code": tests})
+        good = c.post(
+            "/assignments/check",
+            json={"reference_solution": "def triple(x):\n    return 3 * x\n", "test_code": tests},
+        )
+        bad = c.post(
+            "/assignments/check",
+            json={"reference_solution": "def triple(x):\n    return x\n", "test_code": tests},
+        )
         empty = c.post("/assignments/check", json={"reference_solution": "x = 1"})
-    assert good.status_code == 200 and (good.json()["verdict"], good.json()["passed"]) == ("passed", True)
+    assert good.status_code == 200 and (good.json()["verdict"], good.json()["passed"]) == (
+        "passed",
+        True,
+    )
     assert bad.json()["verdict"] == "wrong_answer" and "3 != 9" in bad.json()["message"]
-    assert empty.status_code == 422 and "needs test_code, io_cases or both" in empty.json()["detail"]
+    assert (
+        empty.status_code == 422 and "needs test_code, io_cases or both" in empty.json()["detail"]
+    )
     with stack.client(stack.new_user()) as c:
-        assert c.post("/assignments/check", json={"reference_solution": "x", "test_code": tests}).status_code == 403
+        assert (
+            c.post(
+                "/assignments/check", json={"reference_solution": "x", "test_code": tests}
+            ).status_code
+            == 403
+        )
 
 
 def prometheus_samples(text: str) -> dict[str, float]:
@@ -189,7 +265,9 @@ def prometheus_samples(text: str) -> dict[str, float]:
 def matching(samples: dict[str, float], name: str, **labels: str) -> float:
     """The sum of a metric's samples that carry these labels."""
     wanted = [f'{k}="{v}"' for k, v in labels.items()]
-    return sum(v for k, v in samples.items() if k.startswith(name + "{") and all(w in k for w in wanted))
+    return sum(
+        v for k, v in samples.items() if k.startswith(name + "{") and all(w in k for w in wanted)
+    )
 
 
 def test_worker_serves_prometheus_metrics(stack: Stack):
@@ -203,23 +281,46 @@ def test_worker_serves_prometheus_metrics(stack: Stack):
 
     def counted():
         now = scrape()
-        return now if matching(now, graded, verdict="passed") > matching(before, graded, verdict="passed") else None
+        return (
+            now
+            if matching(now, graded, verdict="passed") > matching(before, graded, verdict="passed")
+            else None
+        )
+
     after = wait_for(counted, 30, "the grading in the worker's metrics")
-    assert matching(after, "gradeflow_submit_to_result_seconds_count") > \
-        matching(before, "gradeflow_submit_to_result_seconds_count")
+    assert matching(after, "gradeflow_submit_to_result_seconds_count") > matching(
+        before, "gradeflow_submit_to_result_seconds_count"
+    )
     assert matching(after, "gradeflow_submit_to_result_seconds_bucket", le="+Inf") >= 1
     assert any(k.startswith("gradeflow_intake_stream_length{") for k in after)
     for status in ("queued", "grading"):
-        assert any(k.startswith("gradeflow_submissions_pending{") and f'status="{status}"' in k for k in after)
-    assert matching(after, "temporal_local_activity_execution_latency_count", activity_type="grade_submission") >= 1
+        assert any(
+            k.startswith("gradeflow_submissions_pending{") and f'status="{status}"' in k
+            for k in after
+        )
+    assert (
+        matching(
+            after,
+            "temporal_local_activity_execution_latency_count",
+            activity_type="grade_submission",
+        )
+        >= 1
+    )
 
 
 def test_a_busy_metrics_address_stops_the_worker_with_a_clear_message(stack: Stack):
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "gradeflow", "worker"], env=stack.env, capture_output=True,
-                            text=True, timeout=120)  # the stack's own worker already serves on that address
+    result = subprocess.run(
+        [sys.executable, "-m", "gradeflow", "worker"],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # the stack's own worker already serves on that address
     assert result.returncode == 2
-    assert f"cannot serve metrics on {stack.env['GRADEFLOW_WORKER_METRICS_ADDRESS']}" in result.stderr
+    assert (
+        f"cannot serve metrics on {stack.env['GRADEFLOW_WORKER_METRICS_ADDRESS']}" in result.stderr
+    )
     assert "set GRADEFLOW_WORKER_METRICS_ADDRESS to a free host:port" in result.stderr

@@ -18,13 +18,17 @@ pytestmark = pytest.mark.integration
 FINAL = ("completed", "cancelled", "failed")
 
 
-def cohort_with(stack: Stack, students: int, answers_by_slug: dict[str, list[Answer]]) -> tuple[str, str, list]:
+def cohort_with(
+    stack: Stack, students: int, answers_by_slug: dict[str, list[Answer]]
+) -> tuple[str, str, list]:
     """A synthetic cohort and an instructor who teaches it: (slug, instructor token, submission ids)."""
     slug = f"cohort-{uuid.uuid4().hex[:8]}"
 
     async def make(session):
         ids = dict((await session.execute(select(Assignment.slug, Assignment.id))).all())
-        return await synthetic_cohort(session, slug, students, {ids[s]: a for s, a in answers_by_slug.items()})
+        return await synthetic_cohort(
+            session, slug, students, {ids[s]: a for s, a in answers_by_slug.items()}
+        )
 
     submissions = stack.db(make)
     return slug, stack.new_user(role="instructor", cohort=slug), submissions
@@ -43,18 +47,26 @@ def batch(stack: Stack, token: str, batch_id: str) -> dict:
 
 
 def wait_final(stack: Stack, token: str, batch_id: str, timeout: float = 180) -> dict:
-    return wait_for(lambda: (b := batch(stack, token, batch_id))["status"] in FINAL and b, timeout,
-                    f"regrade {batch_id} to finish", interval=0.2)
+    return wait_for(
+        lambda: (b := batch(stack, token, batch_id))["status"] in FINAL and b,
+        timeout,
+        f"regrade {batch_id} to finish",
+        interval=0.2,
+    )
 
 
 def runs_of(stack: Stack, batch_id: str) -> list[tuple]:
-    return stack.sql("SELECT submission_id, workflow_id, run_id, attempt, started_at FROM grading_runs "
-                     "WHERE regrade_batch_id = :b", b=uuid.UUID(batch_id))
+    return stack.sql(
+        "SELECT submission_id, workflow_id, run_id, attempt, started_at FROM grading_runs "
+        "WHERE regrade_batch_id = :b",
+        b=uuid.UUID(batch_id),
+    )
 
 
 def temporal(stack: Stack, fn):
     async def run():
         return await fn(await Client.connect(stack.temporal_address))
+
     return run_async(run)
 
 
@@ -65,35 +77,61 @@ def test_child_workflow_strategy_grades_each_submission_in_its_own_workflow(stac
     assert (done["status"], done["done"], done["errors"]) == ("completed", 6, 0)
     runs = runs_of(stack, started["id"])
     assert sorted(r[0] for r in runs) == sorted(submissions)
-    assert sorted(r[1] for r in runs) == sorted(f"{started['workflow_id']}-{s}" for s in submissions)
+    assert sorted(r[1] for r in runs) == sorted(
+        f"{started['workflow_id']}-{s}" for s in submissions
+    )
 
 
 def test_small_pages_continue_as_new_and_grade_each_submission_once(stack: Stack):
     slug, teacher, submissions = cohort_with(stack, 12, {"hello": DEMO_ANSWERS["hello"]})
     started = start(stack, teacher, cohort=slug, page_size=2, chunk_size=2, pages_per_run=1)
-    assert started["status"] in ("queued", "running") and started["workflow_id"] == f"regrade-{started['id']}"
+    assert (
+        started["status"] in ("queued", "running")
+        and started["workflow_id"] == f"regrade-{started['id']}"
+    )
     done = wait_final(stack, teacher, started["id"])
-    assert (done["status"], done["total"], done["done"], done["errors"], done["changed"]) == ("completed", 12, 12, 0, 0)
+    assert (done["status"], done["total"], done["done"], done["errors"], done["changed"]) == (
+        "completed",
+        12,
+        12,
+        0,
+        0,
+    )
     runs = runs_of(stack, started["id"])
     assert sorted(r[0] for r in runs) == sorted(submissions), "every submission graded exactly once"
     assert all(r[1] == started["workflow_id"] for r in runs), "each grading_run names its workflow"
     assert len({r[2] for r in runs}) >= 3, "gradings come from at least three runs of the workflow"
 
     async def executions(client: Client):
-        return [w.status.name async for w in client.list_workflows(f"WorkflowId = '{started['workflow_id']}'")]
+        return [
+            w.status.name
+            async for w in client.list_workflows(f"WorkflowId = '{started['workflow_id']}'")
+        ]
 
-    statuses = wait_for(lambda: (s := temporal(stack, executions)) and "COMPLETED" in s and s, 30,
-                        "the regrade's runs in Temporal's visibility")
+    statuses = wait_for(
+        lambda: (s := temporal(stack, executions)) and "COMPLETED" in s and s,
+        30,
+        "the regrade's runs in Temporal's visibility",
+    )
     assert statuses.count("CONTINUED_AS_NEW") >= 2 and len(statuses) >= 3
 
 
 def test_changing_tests_changes_exactly_the_affected_scores(stack: Stack):
-    tests = ("import unittest\nfrom solution import sum\n\n\nclass TestSum(unittest.TestCase):\n"
-             "    def test_two_plus_four(self):\n        self.assertEqual(sum(2, 4), 6)\n\n"
-             "    def test_forty_plus_two(self):\n        self.assertEqual(sum(40, 2), 42)\n")
+    tests = (
+        "import unittest\nfrom solution import sum\n\n\nclass TestSum(unittest.TestCase):\n"
+        "    def test_two_plus_four(self):\n        self.assertEqual(sum(2, 4), 6)\n\n"
+        "    def test_forty_plus_two(self):\n        self.assertEqual(sum(40, 2), 42)\n"
+    )
     with stack.client(stack.tokens["ada"]) as c:
-        created = c.post("/assignments", json={"title": "Sum again", "slug": f"sum-{uuid.uuid4().hex[:8]}",
-                                               "order": 2000, "test_code": tests})
+        created = c.post(
+            "/assignments",
+            json={
+                "title": "Sum again",
+                "slug": f"sum-{uuid.uuid4().hex[:8]}",
+                "order": 2000,
+                "test_code": tests,
+            },
+        )
     assert created.status_code == 201
     assignment = created.json()
     right, hardcoded, wrong = DEMO_ANSWERS["sum"]
@@ -101,16 +139,32 @@ def test_changing_tests_changes_exactly_the_affected_scores(stack: Stack):
     stack.db(lambda s: synthetic_cohort(s, slug, 9, {assignment["id"]: [right, hardcoded, wrong]}))
     teacher = stack.new_user(role="instructor", cohort=slug)
 
-    stricter = tests + "\n    def test_one_plus_one(self):\n        self.assertEqual(sum(1, 1), 2)\n"
+    stricter = (
+        tests + "\n    def test_one_plus_one(self):\n        self.assertEqual(sum(1, 1), 2)\n"
+    )
     with stack.client(teacher) as c:
-        assert c.put(f"/assignments/{assignment['id']}", json={"test_code": stricter}).status_code == 200
-    done = wait_final(stack, teacher, start(stack, teacher, cohort=slug, assignment_id=assignment["id"])["id"])
-    assert (done["status"], done["total"], done["done"], done["changed"], done["errors"]) == ("completed", 9, 9, 3, 0)
+        assert (
+            c.put(f"/assignments/{assignment['id']}", json={"test_code": stricter}).status_code
+            == 200
+        )
+    done = wait_final(
+        stack, teacher, start(stack, teacher, cohort=slug, assignment_id=assignment["id"])["id"]
+    )
+    assert (done["status"], done["total"], done["done"], done["changed"], done["errors"]) == (
+        "completed",
+        9,
+        9,
+        3,
+        0,
+    )
 
     with stack.client(teacher) as c:
         changes = c.get(f"/regrades/{done['id']}/changes").json()
         csv_text = c.get(f"/regrades/{done['id']}/changes", params={"format": "csv"}).text
-        scores = {s: c.get(f"/submissions/{s}").json()["score"] for s in [ch["submission_id"] for ch in changes]}
+        scores = {
+            s: c.get(f"/submissions/{s}").json()["score"]
+            for s in [ch["submission_id"] for ch in changes]
+        }
     hardcoded_students = {f"{slug}-student-{i:06d}" for i in (1, 4, 7)}
     assert {c["student"] for c in changes} == hardcoded_students
     assert all((c["old_score"], c["new_score"]) == (100.0, 66.67) for c in changes)
@@ -128,21 +182,25 @@ def slow_answers() -> dict[str, list[Answer]]:
 def test_pause_stops_new_gradings_within_a_second_and_resume_finishes(stack: Stack):
     slug, teacher, submissions = cohort_with(stack, 300, slow_answers())
     started = start(stack, teacher, cohort=slug, chunk_size=10)
-    wait_for(lambda: batch(stack, teacher, started["id"])["done"] >= 20, 60, "the regrade to get going")
+    wait_for(
+        lambda: batch(stack, teacher, started["id"])["done"] >= 20, 60, "the regrade to get going"
+    )
     with stack.client(teacher) as c:
         paused = c.post(f"/regrades/{started['id']}/pause")
     paused_at = datetime.now(UTC)
     assert paused.status_code == 200 and paused.json()["status"] == "paused"
 
     async def in_flight(client: Client):
-        return (await client.get_workflow_handle(started["workflow_id"]).query("progress"))
+        return await client.get_workflow_handle(started["workflow_id"]).query("progress")
 
     wait_for(lambda: temporal(stack, in_flight)["in_flight"] == 0, 30, "chunks in flight to stop")
     held = batch(stack, teacher, started["id"])
     runs = runs_of(stack, started["id"])
     assert len(runs) == held["done"] < held["total"] == 300
     latest_start = max(r[4] for r in runs)
-    assert (latest_start - paused_at).total_seconds() <= 1.0, "a grading started more than 1 s after pause"
+    assert (latest_start - paused_at).total_seconds() <= 1.0, (
+        "a grading started more than 1 s after pause"
+    )
     with stack.client(teacher) as c:
         assert c.post(f"/regrades/{started['id']}/pause").status_code == 409
         assert c.post(f"/regrades/{started['id']}/resume").json()["status"] == "running"
@@ -154,7 +212,9 @@ def test_pause_stops_new_gradings_within_a_second_and_resume_finishes(stack: Sta
 def test_cancel_ends_the_batch_with_what_was_done_recorded(stack: Stack):
     slug, teacher, _ = cohort_with(stack, 300, slow_answers())
     started = start(stack, teacher, cohort=slug, chunk_size=10)
-    wait_for(lambda: batch(stack, teacher, started["id"])["done"] >= 20, 60, "the regrade to get going")
+    wait_for(
+        lambda: batch(stack, teacher, started["id"])["done"] >= 20, 60, "the regrade to get going"
+    )
     with stack.client(teacher) as c:
         assert c.post(f"/regrades/{started['id']}/cancel").json()["status"] == "cancelling"
     done = wait_final(stack, teacher, started["id"])
@@ -165,12 +225,16 @@ def test_cancel_ends_the_batch_with_what_was_done_recorded(stack: Stack):
 
 
 def test_worker_killed_mid_batch_of_2000_completes_with_one_run_each(stack: Stack):
-    slug, teacher, submissions = cohort_with(stack, 1000, {"hello": DEMO_ANSWERS["hello"], "sum": DEMO_ANSWERS["sum"]})
+    slug, teacher, submissions = cohort_with(
+        stack, 1000, {"hello": DEMO_ANSWERS["hello"], "sum": DEMO_ANSWERS["sum"]}
+    )
     assert len(submissions) == 2000
     started = start(stack, teacher, cohort=slug)
 
     # Live submissions keep being graded while the regrade runs.
-    wait_for(lambda: batch(stack, teacher, started["id"])["done"] >= 200, 120, "the regrade to get going")
+    wait_for(
+        lambda: batch(stack, teacher, started["id"])["done"] >= 200, 120, "the regrade to get going"
+    )
     student = stack.new_user()
     live = submit(stack, student, unique("def hello():\n    return 'Hello'\n")).json()
     assert stack.wait_graded(student, live["id"], timeout=10)["passed"] is True
@@ -181,7 +245,12 @@ def test_worker_killed_mid_batch_of_2000_completes_with_one_run_each(stack: Stac
     stack.worker.start()
     done = wait_final(stack, teacher, started["id"], timeout=300)
     assert (done["status"], done["total"], done["done"], done["errors"], done["changed"]) == (
-        "completed", 2000, 2000, 0, 0)
+        "completed",
+        2000,
+        2000,
+        0,
+        0,
+    )
     runs = runs_of(stack, started["id"])
     assert len(runs) == 2000 and sorted(r[0] for r in runs) == sorted(submissions)
     assert max(r[3] for r in runs) >= 2, "the chunks the dead worker held were retried"
@@ -192,7 +261,10 @@ def test_regrade_rules(stack: Stack):
     for token in (stack.new_user(), stack.new_user(role="operator")):
         with stack.client(token) as c:
             response = c.post("/regrades", json={"cohort": slug})
-            assert response.status_code == 403 and "needs the instructor role" in response.json()["detail"]
+            assert (
+                response.status_code == 403
+                and "needs the instructor role" in response.json()["detail"]
+            )
             assert c.get("/regrades").status_code == 403
     with stack.client(teacher) as c:
         assert c.post("/regrades", json={"cohort": "no-such-cohort"}).status_code == 404
@@ -218,11 +290,24 @@ def test_cli_regrade_follows_to_the_end(stack: Stack):
 
     slug, teacher, _ = cohort_with(stack, 5, {"hello": DEMO_ANSWERS["hello"]})
     env = {**stack.env, "GRADEFLOW_API_URL": stack.api_url, "GRADEFLOW_TOKEN": teacher}
-    result = subprocess.run([sys.executable, "-m", "gradeflow", "regrade", slug, "--follow"], env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "gradeflow", "regrade", slug, "--follow"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
-    assert "regrade " in result.stdout and "completed: 5 regraded, 0 changed, 0 errors" in result.stdout
+    assert (
+        "regrade " in result.stdout
+        and "completed: 5 regraded, 0 changed, 0 errors" in result.stdout
+    )
     assert "5/5" in result.stderr, "the progress bar reaches the end"
-    refused = subprocess.run([sys.executable, "-m", "gradeflow", "regrade", "no-such-cohort"], env=env,
-                             capture_output=True, text=True, timeout=60)
+    refused = subprocess.run(
+        [sys.executable, "-m", "gradeflow", "regrade", "no-such-cohort"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert refused.returncode == 1 and "does not exist" in refused.stderr

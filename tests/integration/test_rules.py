@@ -48,8 +48,11 @@ def test_code_of_exactly_64_kib_is_accepted(stack: Stack):
 
 def test_huge_body_is_413_before_parsing(stack: Stack):
     with stack.client(stack.new_user()) as c:
-        response = c.post("/assignments/1/submissions", content=b'{"code": "' + b"x" * (2 * 1024 * 1024) + b'"}',
-                          headers={"content-type": "application/json"})
+        response = c.post(
+            "/assignments/1/submissions",
+            content=b'{"code": "' + b"x" * (2 * 1024 * 1024) + b'"}',
+            headers={"content-type": "application/json"},
+        )
     assert response.status_code == 413
     assert "the limit is" in response.json()["detail"]
 
@@ -63,10 +66,16 @@ def test_empty_code_is_422(stack: Stack, code: str):
 
 def test_code_that_is_not_utf8_is_422(stack: Stack):
     with stack.client(stack.new_user()) as c:
-        raw = c.post("/assignments/1/submissions", content=b'{"code": "def hello(): return \xff\xfe"}',
-                     headers={"content-type": "application/json"})
-        surrogate = c.post("/assignments/1/submissions", content=b'{"code": "x = \'\\ud800\'"}',
-                           headers={"content-type": "application/json"})
+        raw = c.post(
+            "/assignments/1/submissions",
+            content=b'{"code": "def hello(): return \xff\xfe"}',
+            headers={"content-type": "application/json"},
+        )
+        surrogate = c.post(
+            "/assignments/1/submissions",
+            content=b'{"code": "x = \'\\ud800\'"}',
+            headers={"content-type": "application/json"},
+        )
     assert raw.status_code == 422
     assert "not valid UTF-8" in raw.json()["detail"]
     assert surrogate.status_code == 422
@@ -75,12 +84,19 @@ def test_code_that_is_not_utf8_is_422(stack: Stack):
 
 def test_malformed_json_is_422_with_a_message(stack: Stack):
     with stack.client(stack.new_user()) as c:
-        response = c.post("/assignments/1/submissions", content=b'{"code": ', headers={"content-type": "application/json"})
+        response = c.post(
+            "/assignments/1/submissions",
+            content=b'{"code": ',
+            headers={"content-type": "application/json"},
+        )
         missing = c.post("/assignments/1/submissions", json={"source": RIGHT_HELLO})
     assert response.status_code == 422
     assert response.json()["detail"].startswith("The request body is not valid JSON")
     assert missing.status_code == 422
-    assert missing.json()["detail"] == "code is required. source is not a field of this request; remove it."
+    assert (
+        missing.json()["detail"]
+        == "code is required. source is not a field of this request; remove it."
+    )
 
 
 def test_unknown_assignment_is_404(stack: Stack):
@@ -158,22 +174,48 @@ def test_only_instructors_write_assignments(stack: Stack):
 
 def test_instructor_creates_and_updates_an_assignment(stack: Stack):
     slug = f"double-{uuid.uuid4().hex[:8]}"
-    tests = ("import unittest\nfrom solution import double\n\n\nclass TestDouble(unittest.TestCase):\n"
-             "    def test_two(self):\n        self.assertEqual(double(2), 4)\n")
+    tests = (
+        "import unittest\nfrom solution import double\n\n\nclass TestDouble(unittest.TestCase):\n"
+        "    def test_two(self):\n        self.assertEqual(double(2), 4)\n"
+    )
     with stack.client(stack.tokens["ada"]) as c:
-        bad = c.post("/assignments", json={"title": "Double", "slug": slug, "test_code": "def broken(:\n"})
+        bad = c.post(
+            "/assignments", json={"title": "Double", "slug": slug, "test_code": "def broken(:\n"}
+        )
         assert bad.status_code == 422
         assert "test_code has a syntax error on line 1" in bad.json()["detail"]
-        limits = c.post("/assignments", json={"title": "Double", "slug": slug, "test_code": tests,
-                                              "limits": {"cpu_seconds": 500}})
+        limits = c.post(
+            "/assignments",
+            json={
+                "title": "Double",
+                "slug": slug,
+                "test_code": tests,
+                "limits": {"cpu_seconds": 500},
+            },
+        )
         assert limits.status_code == 422 and "limits.cpu_seconds" in limits.json()["detail"]
 
-        created = c.post("/assignments", json={"title": "Double", "slug": slug, "order": 100, "test_code": tests,
-                                               "handout": "Return twice the input."})
+        created = c.post(
+            "/assignments",
+            json={
+                "title": "Double",
+                "slug": slug,
+                "order": 100,
+                "test_code": tests,
+                "handout": "Return twice the input.",
+            },
+        )
         assert created.status_code == 201, created.text
         assignment = created.json()
-        assert assignment["limits"] == {"cpu_seconds": 2.0, "wall_seconds": 5.0, "memory_mb": 256, "output_kb": 256}
-        duplicate = c.post("/assignments", json={"title": "Double", "slug": slug, "test_code": tests})
+        assert assignment["limits"] == {
+            "cpu_seconds": 2.0,
+            "wall_seconds": 5.0,
+            "memory_mb": 256,
+            "output_kb": 256,
+        }
+        duplicate = c.post(
+            "/assignments", json={"title": "Double", "slug": slug, "test_code": tests}
+        )
         assert duplicate.status_code == 409 and slug in duplicate.json()["detail"]
 
         updated = c.put(f"/assignments/{assignment['id']}", json={"limits": {"cpu_seconds": 1}})
@@ -185,8 +227,12 @@ def test_instructor_creates_and_updates_an_assignment(stack: Stack):
 
     student = stack.new_user()
     with stack.client(student) as c:
-        assert "Double it" in [a["title"] for a in c.get("/assignments").json()], "the list cache must be purged"
-    sub = submit(stack, student, "def double(x):\n    return 2 * x\n", assignment_id=assignment["id"]).json()
+        assert "Double it" in [a["title"] for a in c.get("/assignments").json()], (
+            "the list cache must be purged"
+        )
+    sub = submit(
+        stack, student, "def double(x):\n    return 2 * x\n", assignment_id=assignment["id"]
+    ).json()
     assert stack.wait_graded(student, sub["id"])["passed"] is True
 
 
@@ -200,14 +246,20 @@ def test_health_reports_each_service_and_503_when_one_is_down(stack: Stack):
 
     port, dead = free_port(), free_port()
     env = {**stack.env, "GRADEFLOW_REDIS_URL": f"redis://127.0.0.1:{dead}/0"}
-    api = Role([sys.executable, "-m", "gradeflow", "api", "--port", str(port)], env, stack.home / "logs/api-503.log")
+    api = Role(
+        [sys.executable, "-m", "gradeflow", "api", "--port", str(port)],
+        env,
+        stack.home / "logs/api-503.log",
+    )
     api.start()
     try:
+
         def answer():
             try:
                 return httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=10)
             except httpx.HTTPError:
                 return None
+
         response = wait_for(answer, 60, "the second API to answer")
     finally:
         api.stop()
@@ -221,8 +273,13 @@ def test_cli_adds_cohorts_and_users_with_working_tokens(stack: Stack):
     slug = f"cohort-{uuid.uuid4().hex[:8]}"
 
     def gradeflow(*args):
-        return subprocess.run([sys.executable, "-m", "gradeflow", *args], env=stack.env, capture_output=True,
-                              text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "gradeflow", *args],
+            env=stack.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     assert gradeflow("cohorts", "add", slug).returncode == 0
     again = gradeflow("cohorts", "add", slug)
@@ -234,6 +291,10 @@ def test_cli_adds_cohorts_and_users_with_working_tokens(stack: Stack):
     with stack.client(token) as c:
         me = c.get("/me").json()
     assert (me["role"], me["cohorts"]) == ("student", [slug])
-    assert stack.sql("SELECT count(*) FROM users WHERE token_hash = :t", t=token) == [(0,)], "tokens are hashed"
-    missing = gradeflow("users", "add", f"x-{slug}", "--role", "student", "--cohort", "no-such-cohort")
+    assert stack.sql("SELECT count(*) FROM users WHERE token_hash = :t", t=token) == [(0,)], (
+        "tokens are hashed"
+    )
+    missing = gradeflow(
+        "users", "add", f"x-{slug}", "--role", "student", "--cohort", "no-such-cohort"
+    )
     assert missing.returncode == 1 and "does not exist" in missing.stderr

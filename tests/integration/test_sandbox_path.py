@@ -22,9 +22,16 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def add_assignment(stack: Stack) -> int:
     with stack.client(stack.tokens["ada"]) as c:
-        response = c.post("/assignments", json={
-            "title": "Add (sandbox attacks)", "slug": f"add-{uuid.uuid4().hex[:8]}", "order": 1000,
-            "test_code": ADD_TESTS, "limits": {**FAST, "memory_mb": 256}})
+        response = c.post(
+            "/assignments",
+            json={
+                "title": "Add (sandbox attacks)",
+                "slug": f"add-{uuid.uuid4().hex[:8]}",
+                "order": 1000,
+                "test_code": ADD_TESTS,
+                "limits": {**FAST, "memory_mb": 256},
+            },
+        )
     assert response.status_code == 201, response.text
     return response.json()["id"]
 
@@ -33,9 +40,13 @@ def add_assignment(stack: Stack) -> int:
 def test_attack_through_the_real_grading_path(stack: Stack, add_assignment: int, attack: Attack):
     worker_pid = stack.worker.proc.pid
     r = redis.Redis.from_url(stack.env["GRADEFLOW_REDIS_URL"])
-    ctx = {"redis_port": r.connection_pool.connection_kwargs["port"], "postgres_port": 5432,
-           "project_file": str(ROOT / "gradeflow" / "seed_course.py"), "tests_file": str(ROOT / "tests" / "conftest.py"),
-           "secret": stack.database_url}
+    ctx = {
+        "redis_port": r.connection_pool.connection_kwargs["port"],
+        "postgres_port": 5432,
+        "project_file": str(ROOT / "gradeflow" / "seed_course.py"),
+        "tests_file": str(ROOT / "tests" / "conftest.py"),
+        "secret": stack.database_url,
+    }
     token = stack.new_user()
     code = f"# {uuid.uuid4()}\n" + attack.code.format(**ctx)
     response = submit(stack, token, code, assignment_id=add_assignment)
@@ -47,7 +58,9 @@ def test_attack_through_the_real_grading_path(stack: Stack, add_assignment: int,
     assert graded["sandbox"] in ("forkserver", "fresh")
     attack.check(graded, ctx)
     assert r.get("gradeflow-pwned") is None, "the sandbox reached Redis"
-    assert stack.worker.proc.poll() is None and stack.worker.proc.pid == worker_pid, "the worker was taken down"
+    assert stack.worker.proc.poll() is None and stack.worker.proc.pid == worker_pid, (
+        "the worker was taken down"
+    )
     assert_nothing_outlived_the_run()
 
     correct = submit(stack, token, f"# {uuid.uuid4()}\n{CORRECT_ADD}", assignment_id=add_assignment)
@@ -57,12 +70,21 @@ def test_attack_through_the_real_grading_path(stack: Stack, add_assignment: int,
 
 
 def test_io_cases_end_to_end_through_the_api(stack: Stack):
-    cases = [{"stdin": "2 3\n", "stdout": "5\n", "points": 1, "hidden": False},
-             {"stdin": "40 2\n", "stdout": "42\n", "points": 3, "hidden": True}]
+    cases = [
+        {"stdin": "2 3\n", "stdout": "5\n", "points": 1, "hidden": False},
+        {"stdin": "40 2\n", "stdout": "42\n", "points": 3, "hidden": True},
+    ]
     with stack.client(stack.tokens["ada"]) as c:
-        created = c.post("/assignments", json={
-            "title": "Sum of two (stdin)", "slug": f"stdin-sum-{uuid.uuid4().hex[:8]}", "order": 1001,
-            "io_cases": cases, "handout": "Read two integers, print their sum."})
+        created = c.post(
+            "/assignments",
+            json={
+                "title": "Sum of two (stdin)",
+                "slug": f"stdin-sum-{uuid.uuid4().hex[:8]}",
+                "order": 1001,
+                "io_cases": cases,
+                "handout": "Read two integers, print their sum.",
+            },
+        )
         assert created.status_code == 201, created.text
         assignment = created.json()
         assert assignment["io_cases"] == cases
@@ -73,13 +95,19 @@ def test_io_cases_end_to_end_through_the_api(stack: Stack):
     assert public["examples"] == [{"stdin": "2 3\n", "stdout": "5\n"}], "hidden cases stay hidden"
     assert "io_cases" not in public
 
-    right = submit(stack, student, "a, b = map(int, input().split())\nprint(a + b)\n", assignment["id"]).json()
+    right = submit(
+        stack, student, "a, b = map(int, input().split())\nprint(a + b)\n", assignment["id"]
+    ).json()
     graded = stack.wait_graded(student, right["id"])
     assert (graded["verdict"], graded["score"]) == ("passed", 100)
     assert [(t["name"], t["passed"], t["points"], t["hidden"]) for t in graded["tests"]] == [
-        ("io_case_1", True, 1, False), ("io_case_2", True, 3, True)]
+        ("io_case_1", True, 1, False),
+        ("io_case_2", True, 3, True),
+    ]
 
-    half = submit(stack, student, "a, b = map(int, input().split())\nprint(5)\n", assignment["id"]).json()
+    half = submit(
+        stack, student, "a, b = map(int, input().split())\nprint(5)\n", assignment["id"]
+    ).json()
     graded = stack.wait_graded(student, half["id"])
     assert graded["verdict"] == "wrong_answer"
     assert graded["score"] == 25.0, "1 of 4 points"
@@ -89,9 +117,18 @@ def test_io_cases_end_to_end_through_the_api(stack: Stack):
 
 def test_worker_refuses_to_grade_without_isolation(stack: Stack):
     # A second worker beside the stack's own: no metrics endpoint, so it cannot clash with the first one's port.
-    env = {**stack.env, "GRADEFLOW_SANDBOX_SIMULATE_MISSING": "user namespace", "GRADEFLOW_WORKER_METRICS_ADDRESS": ""}
-    result = subprocess.run([sys.executable, "-m", "gradeflow", "worker"], env=env, capture_output=True, text=True,
-                            timeout=120)
+    env = {
+        **stack.env,
+        "GRADEFLOW_SANDBOX_SIMULATE_MISSING": "user namespace",
+        "GRADEFLOW_WORKER_METRICS_ADDRESS": "",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "gradeflow", "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert "refuses to grade" in result.stderr
     assert "user namespace failed" in result.stderr

@@ -29,6 +29,7 @@ def temporal(stack: Stack, fn):
     async def run():
         client = await Client.connect(stack.temporal_address)
         return await fn(client)
+
     return run_async(run)
 
 
@@ -81,9 +82,21 @@ def test_identical_code_is_answered_from_cache_without_a_workflow(stack: Stack):
         assert again.status_code == 201, again.text
         body = again.json()
         assert body["cached"] is True
-        assert (body["status"], body["passed"], body["verdict"], body["score"]) == ("graded", True, "passed", 100)
-        assert body["tests"] == [{"name": "TestHello.test_returns_hello", "passed": True, "message": "",
-                                  "points": 1, "hidden": False}]
+        assert (body["status"], body["passed"], body["verdict"], body["score"]) == (
+            "graded",
+            True,
+            "passed",
+            100,
+        )
+        assert body["tests"] == [
+            {
+                "name": "TestHello.test_returns_hello",
+                "passed": True,
+                "message": "",
+                "points": 1,
+                "hidden": False,
+            }
+        ]
         assert body["workflow_id"] is None
 
         async def no_workflow(client: Client, sub_id=body["id"]):
@@ -96,10 +109,13 @@ def test_identical_code_is_answered_from_cache_without_a_workflow(stack: Stack):
         assert temporal(stack, no_workflow) == 0
 
     async def original_listed(client: Client):
-        return [w.id async for w in client.list_workflows(f"WorkflowId = 'grade-{first.json()['id']}'")]
+        return [
+            w.id async for w in client.list_workflows(f"WorkflowId = 'grade-{first.json()['id']}'")
+        ]
 
-    assert wait_for(lambda: temporal(stack, original_listed), 30, "the graded workflow in Temporal's list") \
-        == [f"grade-{first.json()['id']}"]
+    assert wait_for(
+        lambda: temporal(stack, original_listed), 30, "the graded workflow in Temporal's list"
+    ) == [f"grade-{first.json()['id']}"]
 
 
 def test_the_result_cache_survives_redis_forgetting_everything(stack: Stack):
@@ -110,7 +126,9 @@ def test_the_result_cache_survives_redis_forgetting_everything(stack: Stack):
     import redis
 
     r = redis.Redis.from_url(stack.env["GRADEFLOW_REDIS_URL"])
-    assert r.delete(*r.keys("gradeflow:submission:*")) >= 1  # every cached status, the first one's included
+    assert (
+        r.delete(*r.keys("gradeflow:submission:*")) >= 1
+    )  # every cached status, the first one's included
     again = submit(stack, stack.new_user(), code)
     assert again.status_code == 201
     assert again.json()["cached"] is True and again.json()["passed"] is True
@@ -152,7 +170,9 @@ def test_workflow_history_shows_grading_and_recording(stack: Stack):
     # Both steps are local activities: one workflow task, no activity task, each step a marker in the history.
     steps = [(r["activity"], r["attempt"]) for r in rows if r["type"] == "local_activity"]
     assert steps == [("grade_submission", 1), ("record_grading", 1)]
-    assert [r["duration_ms"] >= 0 for r in rows if r.get("activity") == "grade_submission"] == [True]
+    assert [r["duration_ms"] >= 0 for r in rows if r.get("activity") == "grade_submission"] == [
+        True
+    ]
     assert sum(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED for e in events) == 1
     assert not any(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED for e in events)
     attrs = {k.name: v for k, v in desc.typed_search_attributes}
@@ -166,17 +186,31 @@ def test_worker_killed_mid_grading_is_retried_by_a_new_worker_and_graded_once(st
     slow = unique("import time\ntime.sleep(3)\n" + RIGHT_HELLO)
     sub = submit(stack, token, slow).json()
     with stack.client(token) as c:
-        wait_for(lambda: c.get(f"/submissions/{sub['id']}").json()["status"] == "grading", 30,
-                 "the submission to start grading")
+        wait_for(
+            lambda: c.get(f"/submissions/{sub['id']}").json()["status"] == "grading",
+            30,
+            "the submission to start grading",
+        )
     stack.worker.kill()
     stack.worker.start()
     graded = stack.wait_graded(token, sub["id"], timeout=120)
     assert (graded["status"], graded["passed"]) == ("graded", True)
-    runs = stack.sql("SELECT attempt FROM grading_runs WHERE submission_id = :id", id=uuid.UUID(sub["id"]))
+    runs = stack.sql(
+        "SELECT attempt FROM grading_runs WHERE submission_id = :id", id=uuid.UUID(sub["id"])
+    )
     assert len(runs) == 1
+
     # The dead worker's workflow task timed out and the new worker graded the submission: the history says so.
     async def history(client: Client):
-        return timeline([e async for e in client.get_workflow_handle(f"grade-{sub['id']}").fetch_history_events()])
+        return timeline(
+            [
+                e
+                async for e in client.get_workflow_handle(
+                    f"grade-{sub['id']}"
+                ).fetch_history_events()
+            ]
+        )
+
     types = [r["type"] for r in temporal(stack, history)]
     assert "workflow_task_timed_out" in types
     assert types.index("workflow_task_timed_out") < types.index("local_activity")
@@ -204,6 +238,8 @@ def test_flushing_redis_after_accepting_loses_nothing(stack: Stack):
     for token, sub_id in zip(tokens, ids, strict=True):
         graded = stack.wait_graded(token, sub_id, timeout=60)
         assert (graded["status"], graded["passed"]) == ("graded", True)
-    rows = stack.sql("SELECT count(*) FROM grading_runs WHERE submission_id = ANY(:ids)",
-                     ids=[uuid.UUID(i) for i in ids])
+    rows = stack.sql(
+        "SELECT count(*) FROM grading_runs WHERE submission_id = ANY(:ids)",
+        ids=[uuid.UUID(i) for i in ids],
+    )
     assert rows == [(5,)]

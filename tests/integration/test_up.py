@@ -37,35 +37,71 @@ def test_gradeflow_up_runs_everything_and_ctrl_c_stops_it(tmp_path):
     metrics = f"127.0.0.1:{free_port()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADEFLOW_")}
     env |= {f"GRADEFLOW_{name}_PORT": str(port) for name, port in ports.items()}
-    env |= {"GRADEFLOW_HOME": str(tmp_path / "home"), "GRADEFLOW_WORKER_METRICS_ADDRESS": metrics,
-            "GRADEFLOW_LOG_FORMAT": "json"}
+    env |= {
+        "GRADEFLOW_HOME": str(tmp_path / "home"),
+        "GRADEFLOW_WORKER_METRICS_ADDRESS": metrics,
+        "GRADEFLOW_LOG_FORMAT": "json",
+    }
     out = tmp_path / "up.out"
     api = f"http://127.0.0.1:{ports['API']}"
-    proc = subprocess.Popen([sys.executable, "-m", "gradeflow", "up"], env=env, stdin=subprocess.DEVNULL,
-                            stdout=out.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gradeflow", "up"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=out.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
-        wait_for(lambda: "GradeFlow is running" in out.read_text(), 180, "`gradeflow up` to print its banner")
+        wait_for(
+            lambda: "GradeFlow is running" in out.read_text(),
+            180,
+            "`gradeflow up` to print its banner",
+        )
         banner = out.read_text()
         assert f"Dashboard:        http://127.0.0.1:{ports['DASHBOARD']}" in banner
         assert f"Worker metrics:   http://{metrics}/metrics" in banner
         token = re.search(r"^\s+alice\s+student\s+(\S+)$", banner, re.M).group(1)
         assert answers(f"{api}/api/v1/health")
-        wait_for(lambda: answers(f"http://127.0.0.1:{ports['DASHBOARD']}/_stcore/health"), 60, "the dashboard")
-        wait_for(lambda: answers(f"http://127.0.0.1:{ports['TEMPORAL_UI']}"), 60, "the Temporal Web UI")
+        wait_for(
+            lambda: answers(f"http://127.0.0.1:{ports['DASHBOARD']}/_stcore/health"),
+            60,
+            "the dashboard",
+        )
+        wait_for(
+            lambda: answers(f"http://127.0.0.1:{ports['TEMPORAL_UI']}"), 60, "the Temporal Web UI"
+        )
         assert answers(f"http://{metrics}/metrics")
 
-        with httpx.Client(base_url=f"{api}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
+        with httpx.Client(
+            base_url=f"{api}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as c:
             sub = c.post("/assignments/1/submissions", json={"code": unique(RIGHT_HELLO)})
             assert sub.status_code == 202, sub.text
-            graded = wait_for(lambda: (b := c.get(f"/submissions/{sub.json()['id']}").json())["status"] == "graded"
-                              and b, 60, "the submission to be graded")
+            graded = wait_for(
+                lambda: (
+                    (b := c.get(f"/submissions/{sub.json()['id']}").json())["status"] == "graded"
+                    and b
+                ),
+                60,
+                "the submission to be graded",
+            )
         assert graded["passed"] is True
         # JSON logs carry the ids an operator searches by, in the API's and the worker's logs alike.
         logs = tmp_path / "home" / "logs"
-        accepted = wait_for(lambda: json_lines(logs / "api.log", submission_id=graded["id"]), 30, "the API's log")
-        assert accepted[0]["workflow_id"] == f"grade-{graded['id']}" and accepted[0]["level"] == "INFO"
-        finished = wait_for(lambda: json_lines(logs / "worker.log", submission_id=graded["id"]), 30, "the log")
-        assert finished[0]["workflow_id"] == f"grade-{graded['id']}" and finished[0]["activity"] == "record_grading"
+        accepted = wait_for(
+            lambda: json_lines(logs / "api.log", submission_id=graded["id"]), 30, "the API's log"
+        )
+        assert (
+            accepted[0]["workflow_id"] == f"grade-{graded['id']}" and accepted[0]["level"] == "INFO"
+        )
+        finished = wait_for(
+            lambda: json_lines(logs / "worker.log", submission_id=graded["id"]), 30, "the log"
+        )
+        assert (
+            finished[0]["workflow_id"] == f"grade-{graded['id']}"
+            and finished[0]["activity"] == "record_grading"
+        )
         assert (finished[0]["verdict"], finished[0]["attempt"]) == ("passed", 1)
     finally:
         if proc.poll() is None:
@@ -85,10 +121,18 @@ def test_gradeflow_up_refuses_a_busy_port_before_starting_anything(tmp_path):
         port = busy.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if not k.startswith("GRADEFLOW_")}
         env |= {"GRADEFLOW_HOME": str(tmp_path / "home"), "GRADEFLOW_API_PORT": str(port)}
-        result = subprocess.run([sys.executable, "-m", "gradeflow", "up"], env=env, capture_output=True, text=True,
-                                timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "gradeflow", "up"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert result.returncode == 1
-    assert f"port {port} for the API is in use: stop what uses it, or set GRADEFLOW_API_PORT." in result.stderr
+    assert (
+        f"port {port} for the API is in use: stop what uses it, or set GRADEFLOW_API_PORT."
+        in result.stderr
+    )
     assert "starting PostgreSQL" not in result.stdout
 
 
@@ -99,7 +143,9 @@ def supervised_pid(home, name: str) -> int:
     from supervisor.xmlrpc import SupervisorTransport
 
     transport = SupervisorTransport(None, None, f"unix://{home / 'supervisor' / 'supervisor.sock'}")
-    info = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor.getProcessInfo(name)
+    info = xmlrpc.client.ServerProxy(
+        "http://127.0.0.1", transport=transport
+    ).supervisor.getProcessInfo(name)
     return info["pid"] if info["statename"] == "RUNNING" else 0
 
 
@@ -116,29 +162,51 @@ def test_gradeflow_up_restarts_what_dies_and_loses_nothing(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADEFLOW_")}
     env |= {f"GRADEFLOW_{name}_PORT": str(port) for name, port in ports.items()}
     home = tmp_path / "home"
-    env |= {"GRADEFLOW_HOME": str(home), "GRADEFLOW_WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
-            "GRADEFLOW_RECONCILE_AFTER_SECONDS": "2", "GRADEFLOW_RECONCILE_INTERVAL_SECONDS": "0.5"}
+    env |= {
+        "GRADEFLOW_HOME": str(home),
+        "GRADEFLOW_WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+        "GRADEFLOW_RECONCILE_AFTER_SECONDS": "2",
+        "GRADEFLOW_RECONCILE_INTERVAL_SECONDS": "0.5",
+    }
     out = tmp_path / "up.out"
     api = f"http://127.0.0.1:{ports['API']}/api/v1"
-    proc = subprocess.Popen([sys.executable, "-m", "gradeflow", "up"], env=env, stdin=subprocess.DEVNULL,
-                            stdout=out.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gradeflow", "up"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=out.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     unanswered: list[str] = []
     watching = threading.Event()
     try:
-        wait_for(lambda: "GradeFlow is running" in out.read_text(), 180, "`gradeflow up` to print its banner")
+        wait_for(
+            lambda: "GradeFlow is running" in out.read_text(),
+            180,
+            "`gradeflow up` to print its banner",
+        )
         database_url = json.loads((home / "runtime.json").read_text())["database_url"]
-        tokens = [run_async(lambda i=i: in_transaction(database_url,
-                                                         lambda s: add_user(s, f"s{i}", "student", "demo")))[1]
-                  for i in range(30)]
+        tokens = [
+            run_async(
+                lambda i=i: in_transaction(
+                    database_url, lambda s: add_user(s, f"s{i}", "student", "demo")
+                )
+            )[1]
+            for i in range(30)
+        ]
 
         def keep_asking():  # the API must answer throughout, whatever else dies
             with httpx.Client(timeout=10) as c:
                 while not watching.is_set():
                     try:
-                        c.get(f"{api}/assignments", headers={"Authorization": f"Bearer {tokens[0]}"})
+                        c.get(
+                            f"{api}/assignments", headers={"Authorization": f"Bearer {tokens[0]}"}
+                        )
                     except httpx.HTTPError as exc:
                         unanswered.append(repr(exc))
                     watching.wait(0.05)
+
         asker = threading.Thread(target=keep_asking)
         asker.start()
 
@@ -146,7 +214,9 @@ def test_gradeflow_up_restarts_what_dies_and_loses_nothing(tmp_path):
             ids = []
             for token in some:
                 with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {token}"}) as c:
-                    r = c.post(f"{api}/assignments/1/submissions", json={"code": unique(RIGHT_HELLO)})
+                    r = c.post(
+                        f"{api}/assignments/1/submissions", json={"code": unique(RIGHT_HELLO)}
+                    )
                     assert r.status_code == 202, r.text
                     ids.append(r.json()["id"])
             return ids
@@ -155,31 +225,55 @@ def test_gradeflow_up_restarts_what_dies_and_loses_nothing(tmp_path):
         worker = supervised_pid(home, "worker")
         os.killpg(worker, signal.SIGKILL)
         killed_at = time.monotonic()
-        wait_for(lambda: supervised_pid(home, "worker") not in (0, worker), 10, "the worker to be restarted")
+        wait_for(
+            lambda: supervised_pid(home, "worker") not in (0, worker),
+            10,
+            "the worker to be restarted",
+        )
         assert time.monotonic() - killed_at < 5, "restarted within 5 s"
         ids += burst(tokens[10:20])
 
         for name in ("temporal", "redis"):
             pid = supervised_pid(home, name)
             os.killpg(pid, signal.SIGKILL)
-            wait_for(lambda name=name, pid=pid: supervised_pid(home, name) not in (0, pid), 30,
-                     f"{name} to be restarted")
+            wait_for(
+                lambda name=name, pid=pid: supervised_pid(home, name) not in (0, pid),
+                30,
+                f"{name} to be restarted",
+            )
         ids += burst(tokens[20:30])
 
         def graded(token: str, sub_id: str) -> bool:
             with httpx.Client(timeout=10, headers={"Authorization": f"Bearer {token}"}) as c:
                 return c.get(f"{api}/submissions/{sub_id}").json().get("status") == "graded"
+
         for token, sub_id in zip(tokens, ids, strict=True):
-            wait_for(lambda token=token, sub_id=sub_id: graded(token, sub_id), 120, f"submission {sub_id} to be graded")
+            wait_for(
+                lambda token=token, sub_id=sub_id: graded(token, sub_id),
+                120,
+                f"submission {sub_id} to be graded",
+            )
+
         async def runs_of(session):
-            return (await session.execute(text(
-                "SELECT submission_id, count(*) FROM grading_runs WHERE submission_id = ANY(CAST(:ids AS uuid[])) "
-                "GROUP BY submission_id"), {"ids": ids})).all()
+            return (
+                await session.execute(
+                    text(
+                        "SELECT submission_id, count(*) FROM grading_runs WHERE submission_id = ANY(CAST(:ids AS uuid[])) "
+                        "GROUP BY submission_id"
+                    ),
+                    {"ids": ids},
+                )
+            ).all()
+
         runs = run_async(lambda: in_transaction(database_url, runs_of))
-        assert sorted(n for _, n in runs) == [1] * 30, "every accepted submission graded exactly once"
+        assert sorted(n for _, n in runs) == [1] * 30, (
+            "every accepted submission graded exactly once"
+        )
         told = out.read_text()
         for name in ("worker", "Temporal dev server", "Redis"):
-            assert f"the {name} exited unexpectedly (terminated by SIGKILL); restarting it" in told, told[-3000:]
+            assert (
+                f"the {name} exited unexpectedly (terminated by SIGKILL); restarting it" in told
+            ), told[-3000:]
             assert f"the {name} is running again (pid " in told, told[-3000:]
         assert told.count("running again") == 3, "only what was restarted is told"
     finally:
@@ -194,12 +288,24 @@ def test_gradeflow_up_stops_and_says_why_when_a_role_keeps_failing(tmp_path):
     ports = {name: free_port() for name in ("REDIS", "TEMPORAL", "TEMPORAL_UI", "API", "DASHBOARD")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADEFLOW_")}
     env |= {f"GRADEFLOW_{name}_PORT": str(port) for name, port in ports.items()}
-    env |= {"GRADEFLOW_HOME": str(tmp_path / "home"), "GRADEFLOW_WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
-            "GRADEFLOW_SANDBOX_MODE": "no-such-mode"}  # the worker refuses to start, every time
-    result = subprocess.run([sys.executable, "-m", "gradeflow", "up"], env=env, stdin=subprocess.DEVNULL,
-                            capture_output=True, text=True, timeout=300, start_new_session=True)
+    env |= {
+        "GRADEFLOW_HOME": str(tmp_path / "home"),
+        "GRADEFLOW_WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+        "GRADEFLOW_SANDBOX_MODE": "no-such-mode",
+    }  # the worker refuses to start, every time
+    result = subprocess.run(
+        [sys.executable, "-m", "gradeflow", "up"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        start_new_session=True,
+    )
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
-    assert "the worker could not be restarted" in result.stderr or "the worker could not start" in result.stderr, \
-        result.stderr[-2000:]
+    assert (
+        "the worker could not be restarted" in result.stderr
+        or "the worker could not start" in result.stderr
+    ), result.stderr[-2000:]
     assert f"see {tmp_path / 'home' / 'logs' / 'worker.log'}" in result.stderr
     assert result.stdout.rstrip().endswith("stopped.")

@@ -37,15 +37,27 @@ class Grader:
     def mode(self) -> str:
         return self.sandbox.mode
 
-    def grade(self, code: str, tests: str = ADD_TESTS, limits: dict | None = None,
-              io_cases: list | None = None) -> SandboxResult:
+    def grade(
+        self,
+        code: str,
+        tests: str = ADD_TESTS,
+        limits: dict | None = None,
+        io_cases: list | None = None,
+    ) -> SandboxResult:
         job = SandboxJob(code=code, test_code=tests, io_cases=io_cases or [], limits=limits or FAST)
         return self.loop.run(self.sandbox.run_in_sandbox(job))
 
     def grade_many(self, codes: list[str], limits: dict | None = None) -> list[SandboxResult]:
         async def all_at_once():
-            return await asyncio.gather(*(self.sandbox.run_in_sandbox(
-                SandboxJob(code=c, test_code=ADD_TESTS, limits=limits or FAST)) for c in codes))
+            return await asyncio.gather(
+                *(
+                    self.sandbox.run_in_sandbox(
+                        SandboxJob(code=c, test_code=ADD_TESTS, limits=limits or FAST)
+                    )
+                    for c in codes
+                )
+            )
+
         return self.loop.run(all_at_once())
 
 

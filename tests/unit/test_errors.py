@@ -31,7 +31,10 @@ from tests.conftest import run_async
 def test_dependency_of_names_the_dependency_that_is_down():
     refused = ConnectionRefusedError(111, "Connection refused")
     assert dependency_of(sa.OperationalError("SELECT 1", {}, refused)) == POSTGRES
-    assert dependency_of(sa.InterfaceError("SELECT 1", {}, pg.ConnectionDoesNotExistError("gone"))) == POSTGRES
+    assert (
+        dependency_of(sa.InterfaceError("SELECT 1", {}, pg.ConnectionDoesNotExistError("gone")))
+        == POSTGRES
+    )
     assert dependency_of(pg.CannotConnectNowError("the database system is starting up")) == POSTGRES
     assert dependency_of(sa.TimeoutError("QueuePool limit reached")) == POSTGRES
     assert dependency_of(redis_errors.ConnectionError("Error 111 connecting")) == REDIS
@@ -44,14 +47,21 @@ def test_dependency_of_leaves_other_failures_alone():
     assert dependency_of(ValueError("a bug")) is None
     assert dependency_of(sa.IntegrityError("INSERT", {}, Exception("duplicate key"))) is None
     assert dependency_of(RPCError("bad run id", RPCStatusCode.INVALID_ARGUMENT, b"")) is None
-    assert dependency_of(ConnectionRefusedError(111, "refused")) is None, "not raised by a dependency's client"
+    assert dependency_of(ConnectionRefusedError(111, "refused")) is None, (
+        "not raised by a dependency's client"
+    )
 
 
 def test_in_words_says_what_is_wrong_without_a_stack():
-    assert in_words(sa.OperationalError("x", {}, FileNotFoundError(2, "No such file"))) == \
-        "unreachable: connection refused (is it running?)"
+    assert (
+        in_words(sa.OperationalError("x", {}, FileNotFoundError(2, "No such file")))
+        == "unreachable: connection refused (is it running?)"
+    )
     assert in_words(redis_errors.TimeoutError("Timeout")) == "unreachable: no answer in time"
-    assert in_words(RuntimeError("Failed client connect: Server connection error")) == "unreachable: cannot connect"
+    assert (
+        in_words(RuntimeError("Failed client connect: Server connection error"))
+        == "unreachable: cannot connect"
+    )
     assert in_words(KeyError("x")) == "error: KeyError"
 
 
@@ -59,7 +69,9 @@ def test_answers_for_failures_no_route_answered():
     status, body, headers = answer_for(redis_errors.ConnectionError("down"), "r1")
     assert (status, body["dependency"], headers["Retry-After"]) == (503, "Redis", "5")
     assert body["detail"].startswith("Redis is unavailable")
-    status, body, _ = answer_for(sa.DataError("INSERT", {}, Exception("invalid byte sequence")), "r2")
+    status, body, _ = answer_for(
+        sa.DataError("INSERT", {}, Exception("invalid byte sequence")), "r2"
+    )
     assert status == 422 and "cannot be stored" in body["detail"]
     status, body, _ = answer_for(ZeroDivisionError("division by zero"), "r3")
     assert status == 500 and body["request_id"] == "r3" and "r3" in body["detail"]
@@ -80,10 +92,14 @@ def app_that_fails() -> Starlette:
         async def body():
             yield b"data: first\n\n"
             raise redis_errors.ConnectionError("lost")
+
         return StreamingResponse(body(), media_type="text/event-stream")
 
     # As in api.main: a middleware of the app, so inside Starlette's own last-resort handler.
-    return Starlette(routes=[Route("/boom", boom), Route("/stream", stream)], middleware=[Middleware(ErrorsAsAnswers)])
+    return Starlette(
+        routes=[Route("/boom", boom), Route("/stream", stream)],
+        middleware=[Middleware(ErrorsAsAnswers)],
+    )
 
 
 def test_the_catch_all_answers_json_and_logs_one_line(caplog):
@@ -97,9 +113,15 @@ def test_the_catch_all_answers_json_and_logs_one_line(caplog):
     assert boom.status_code == 500 and boom.headers["content-type"] == "application/json"
     request_id = boom.headers["x-request-id"]
     assert boom.json()["request_id"] == request_id
-    assert stream.status_code == 200 and stream.text == "data: first\n\n", "a stream under way ends cleanly"
+    assert stream.status_code == 200 and stream.text == "data: first\n\n", (
+        "a stream under way ends cleanly"
+    )
     lines = [r for r in caplog.records if r.name == "gradeflow.api.errors"]
     assert len(lines) == 2
-    assert lines[0].getMessage().startswith("GET /boom -> 500: ZeroDivisionError: division by zero at test_errors.py:")
+    assert (
+        lines[0]
+        .getMessage()
+        .startswith("GET /boom -> 500: ZeroDivisionError: division by zero at test_errors.py:")
+    )
     assert lines[0].request_id == request_id
     assert lines[1].getMessage().startswith("GET /stream -> 503: ConnectionError: lost")

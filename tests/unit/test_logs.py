@@ -17,12 +17,29 @@ def record(msg: str, *args, exc_info=None, **extra) -> logging.LogRecord:
 
 
 def test_json_lines_carry_submission_workflow_and_activity_ids():
-    line = json.loads(JsonFormatter().format(record(
-        "submission %s graded", "s-1", submission_id="s-1", verdict="passed",
-        temporal_activity={"workflow_id": "grade-s-1", "workflow_run_id": "r-1", "activity_type": "record_grading",
-                           "attempt": 2, "namespace": "default"})))
+    line = json.loads(
+        JsonFormatter().format(
+            record(
+                "submission %s graded",
+                "s-1",
+                submission_id="s-1",
+                verdict="passed",
+                temporal_activity={
+                    "workflow_id": "grade-s-1",
+                    "workflow_run_id": "r-1",
+                    "activity_type": "record_grading",
+                    "attempt": 2,
+                    "namespace": "default",
+                },
+            )
+        )
+    )
     assert line["message"] == "submission s-1 graded" and line["level"] == "WARNING"
-    assert (line["submission_id"], line["workflow_id"], line["run_id"]) == ("s-1", "grade-s-1", "r-1")
+    assert (line["submission_id"], line["workflow_id"], line["run_id"]) == (
+        "s-1",
+        "grade-s-1",
+        "r-1",
+    )
     assert (line["activity"], line["attempt"], line["verdict"]) == ("record_grading", 2, "passed")
     assert "namespace" not in line and line["time"].endswith("+00:00")
 
@@ -32,10 +49,13 @@ def test_json_lines_keep_the_exception():
         raise ValueError("boom")
     except ValueError:
         import sys
+
         line = json.loads(JsonFormatter().format(record("failed", exc_info=sys.exc_info())))
     assert "ValueError: boom" in line["exception"]
 
 
 def test_an_unknown_log_format_is_refused_with_the_choices():
-    with pytest.raises(SystemExit, match="GRADEFLOW_LOG_FORMAT must be 'text' or 'json', not 'xml'"):
+    with pytest.raises(
+        SystemExit, match="GRADEFLOW_LOG_FORMAT must be 'text' or 'json', not 'xml'"
+    ):
         configure("xml")

@@ -29,16 +29,28 @@ def test_score_is_the_passed_fraction_of_points():
 
 
 def test_validation_messages_read_as_sentences():
-    assert validation_message([{"type": "missing", "loc": ("body", "code"), "msg": "Field required"}]) \
+    assert (
+        validation_message([{"type": "missing", "loc": ("body", "code"), "msg": "Field required"}])
         == "code is required."
-    assert validation_message([{"type": "json_invalid", "loc": ("body", 3), "msg": "JSON decode error",
-                                "ctx": {"error": "Expecting value"}}]).startswith("The request body is not valid JSON")
+    )
+    assert validation_message(
+        [
+            {
+                "type": "json_invalid",
+                "loc": ("body", 3),
+                "msg": "JSON decode error",
+                "ctx": {"error": "Expecting value"},
+            }
+        ]
+    ).startswith("The request body is not valid JSON")
 
 
 def test_unset_services_come_from_a_running_up(tmp_path, monkeypatch):
     for var in ("DATABASE_URL", "REDIS_URL", "TEMPORAL_ADDRESS"):
         monkeypatch.delenv(f"GRADEFLOW_{var}", raising=False)
-    (tmp_path / "runtime.json").write_text('{"database_url": "postgresql://x/y", "redis_url": "redis://r"}')
+    (tmp_path / "runtime.json").write_text(
+        '{"database_url": "postgresql://x/y", "redis_url": "redis://r"}'
+    )
     settings = Settings(home=tmp_path, redis_url="redis://configured").with_runtime()
     assert settings.database_url == "postgresql://x/y"
     assert settings.redis_url == "redis://configured", "a configured service wins"
