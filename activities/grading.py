@@ -223,9 +223,8 @@ class GradingActivities:
     async def _heartbeating(self, job: SandboxJob):
         grading = asyncio.create_task(self._bounded(job))
         while not grading.done():  # also while waiting for a sandbox: that wait can be long
-            if (
-                not activity.info().is_local
-            ):  # a local activity is watched through its workflow task
+            # A local activity is watched through its workflow task
+            if not activity.info().is_local:
                 activity.heartbeat()
             await asyncio.wait({grading}, timeout=HEARTBEAT_EVERY_SECONDS)
         try:
@@ -280,9 +279,8 @@ class GradingActivities:
             .on_conflict_do_nothing(constraint="uq_grading_runs_submission_batch")
             .cte("grading_run")
         )
-        broken = (
-            out.verdict == TEST_ERROR
-        )  # the tests failed to load: not graded, and not the student's doing
+        # The tests failed to load: not graded, and not the student's doing
+        broken = out.verdict == TEST_ERROR
         async with self.sessions() as session:
             await autocommit(session)
             sub = (

@@ -74,9 +74,8 @@ class ChunkResult:
     graded: int = 0
     changed: int = 0
     errors: int = 0
-    not_done: list[str] = field(
-        default_factory=list
-    )  # left because the batch was paused or cancelled
+    # Left because the batch was paused or cancelled
+    not_done: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -135,9 +135,8 @@ def in_words(exc: BaseException) -> str:
             return "unreachable: loading its data"
     if isinstance(leaf, RPCError):
         return f"unreachable: {leaf.status.name.lower().replace('_', ' ')}"
-    if (
-        isinstance(leaf, RuntimeError) and "connect" in str(leaf).lower()
-    ):  # the Temporal SDK's connect failure
+    # The Temporal SDK's connect failure
+    if isinstance(leaf, RuntimeError) and "connect" in str(leaf).lower():
         return "unreachable: cannot connect"
     if dependency_of(leaf) is not None:
         return "unreachable: connection lost"
@@ -257,9 +256,8 @@ class ErrorsAsAnswers:
             (log.warning if status < 500 or status == 503 else log.error)(line, extra=extra)
             if finished:
                 return
-            if (
-                started
-            ):  # a stream under way: end it, so the client sees the end rather than a reset
+            # A stream under way: end it, so the client sees the end rather than a reset
+            if started:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
             await send(
@@ -294,9 +292,8 @@ def install_error_handlers(app: FastAPI) -> None:
                 },
                 status_code=422,
             )
-        if isinstance(
-            exc.__cause__, BodyTooLarge
-        ):  # raised while FastAPI read the body, wrapped as a 400
+        # Raised while FastAPI read the body, and wrapped by it as a 400.
+        if isinstance(exc.__cause__, BodyTooLarge):
             return JSONResponse({"detail": str(exc.__cause__)}, status_code=413)
         return await http_exception_handler(request, exc)
 

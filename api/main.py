@@ -103,9 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         settings.require("database_url", "redis_url")
-        configure_logging(
-            settings.log_format
-        )  # each uvicorn worker is a fresh process: set up its logging too
+        # Each uvicorn worker is a fresh process: set up its logging too
+        configure_logging(settings.log_format)
         app.state.settings = settings
         # No pre-ping: with asyncpg it costs three round trips per checkout. After a PostgreSQL restart the first
         # failure invalidates the whole pool, so one request fails instead of every request paying.
@@ -138,9 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     app.add_middleware(Limits, max_body_bytes=MAX_BODY_BYTES, max_header_bytes=MAX_HEADER_BYTES)
-    app.add_middleware(
-        ErrorsAsAnswers
-    )  # added last, so outermost: it answers for everything inside it
+    # Added last, so outermost: it answers for everything inside it
+    app.add_middleware(ErrorsAsAnswers)
 
     for module in (health, assignments, submissions, me, cohorts, regrades, ops):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -43,9 +43,8 @@ class ErrorOut(BaseModel):
     request_id: str | None = Field(
         None, description="500 and 503: the id under which the failure was logged"
     )
-    model_config = ConfigDict(
-        extra="allow"
-    )  # a few answers add context, e.g. 409's pending_submission_id
+    # A few answers add context, e.g. 409's pending_submission_id
+    model_config = ConfigDict(extra="allow")
 
 
 ERROR_WORDS = {

@@ -152,9 +152,8 @@ class Student(GradeflowUser):
                 response.failure("the events stream ended before a final status")
                 return None
             response.success()
-        self.get(
-            f"/submissions/{sub_id}", name="/submissions/{id}"
-        )  # the page re-reads it when final
+        # The page re-reads it when final
+        self.get(f"/submissions/{sub_id}", name="/submissions/{id}")
         return last
 
 

@@ -113,9 +113,8 @@ def history(workflow_id: str) -> None:
         }
         for e in data["events"]
     ]
-    st.table(
-        pd.DataFrame(rows).set_index("+ms")
-    )  # plain HTML: readable, selectable, searchable in the page
+    # Plain HTML: readable, selectable, searchable in the page
+    st.table(pd.DataFrame(rows).set_index("+ms"))
     for pending in data["pending_activities"]:
         st.warning(
             f"Pending {pending['activity']}: attempt {pending['attempt']}"

@@ -164,6 +164,7 @@ def run_api(settings: Settings, host: str | None, port: int | None, workers: int
     import uvicorn
 
     settings.require("database_url", "redis_url")
+    # Uvicorn's lines go through GradeFlow's logging (text or JSON)
     uvicorn.run(
         "api.main:app",
         host=host or settings.api_host,
@@ -176,7 +177,7 @@ def run_api(settings: Settings, host: str | None, port: int | None, workers: int
         # the server is closing at that moment.
         timeout_keep_alive=75,
         log_config=None,
-    )  # uvicorn's lines go through GradeFlow's logging (text or JSON)
+    )
 
 
 def run_worker(settings: Settings) -> None:

@@ -130,9 +130,8 @@ class EmbeddedServices:
     def start_postgres(self) -> str:
         import warnings
 
-        warnings.filterwarnings(
-            "ignore", message=".*XDG_RUNTIME_DIR"
-        )  # pgserver's harmless platformdirs warning
+        # Pgserver's harmless platformdirs warning
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
         import pgserver  # imported here: only the embedded stack needs it
 
         pgdata = self.home / "postgres"

@@ -57,9 +57,8 @@ def configure(fmt: str = "text", level: int = logging.INFO) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=level, handlers=[handler], force=True)
-    if (
-        fmt == "json"
-    ):  # the ids are fields already: keep Temporal from repeating them inside the message
+    # The ids are fields already: keep Temporal from repeating them inside the message
+    if fmt == "json":
         from temporalio import activity, workflow
 
         activity.logger.activity_info_on_message = False

@@ -18,17 +18,12 @@ def lower_priority(niceness: int) -> None:
     try:
         current = int(AUTOGROUP.read_text().split("nice")[1])
         AUTOGROUP.write_text(str(min(19, current + niceness)))
-    except (
-        OSError,
-        ValueError,
-        IndexError,
-    ):  # no autogroups here: the nice value above is what counts
+    except (OSError, ValueError, IndexError):  # no autogroups: the nice value above is what counts
         pass
 
 
-if (
-    __name__ == "__main__"
-):  # `python -m gradeflow.priority N command...`: run a command with lower priority
+# `python -m gradeflow.priority N command...`: run a command with lower priority
+if __name__ == "__main__":
     import sys
 
     lower_priority(int(sys.argv[1]))

@@ -56,9 +56,8 @@ async def write_forward(
     """Queue (on a pipeline) or send (on a client) a status write that cannot overwrite a later status.
     `encoded`: the payload already encoded, when the caller has it."""
     global _script
-    if (
-        _script is None
-    ):  # one script object (its SHA computed once) for every client: `client=` picks the target
+    # One script object (its SHA computed once) for every client: `client=` picks the target
+    if _script is None:
         _script = target.register_script(_WRITE_FORWARD)
     return await _script(
         keys=[redis_keys.submission_status(payload["id"])],

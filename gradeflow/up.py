@@ -125,9 +125,8 @@ def embedded_programs(settings: Settings, services: EmbeddedServices) -> list[Pr
     if settings.database_url is None:
         print("preparing PostgreSQL (embedded)…", flush=True)
         argv, user = services.postgres_program()
-        programs.append(
-            Program("postgres", argv, priority=10, user=user, stopsignal="INT")
-        )  # INT: fast shutdown
+        # INT: fast shutdown
+        programs.append(Program("postgres", argv, priority=10, user=user, stopsignal="INT"))
     if settings.redis_url is None:
         programs.append(Program("redis", services.redis_argv(), priority=10))
     if settings.temporal_address is None:

@@ -275,9 +275,8 @@ class Sandbox:
 
     async def _via_server(self, payload: dict, timeout: float) -> dict[str, Any]:
         if self._server is None or self._server.returncode is not None:
-            async with (
-                self._lock
-            ):  # a crashed fork server is restarted, once, by whoever notices first
+            # A crashed fork server is restarted, once, by whoever notices first
+            async with self._lock:
                 if self._server is None or self._server.returncode is not None:
                     log.warning("sandbox fork server is not running; restarting it")
                     await self.close()

@@ -222,9 +222,8 @@ def build_root(readable: list[str], files: dict[str, bytes], work_mb: int, owner
 
 def drop_capabilities() -> None:
     header = struct.pack("Ii", 0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
-    data = ctypes.create_string_buffer(
-        24
-    )  # two zeroed __user_cap_data_struct: no capabilities at all
+    # Two zeroed __user_cap_data_struct: no capabilities at all
+    data = ctypes.create_string_buffer(24)
     _check(
         libc.syscall(SYS_CAPSET, ctypes.c_char_p(header), data), "dropping capabilities (capset)"
     )

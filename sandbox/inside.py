@@ -35,9 +35,8 @@ def describe(exc: BaseException) -> dict[str, Any]:
     kind = "runtime"
     if isinstance(exc, MemoryError):
         kind = "memory"
-    elif (
-        isinstance(exc, OSError) and exc.errno == errno.EFBIG
-    ):  # RLIMIT_FSIZE (Python ignores SIGXFSZ)
+    # RLIMIT_FSIZE (Python ignores SIGXFSZ)
+    elif isinstance(exc, OSError) and exc.errno == errno.EFBIG:
         kind = "output"
     elif isinstance(exc, RecursionError):
         kind = "runtime"

@@ -103,9 +103,8 @@ class Child:
         except OSError:
             pass
         if not self.wait(grace):
-            os.kill(
-                self.pid, signal.SIGKILL
-            )  # the namespace's init dies with it (PDEATHSIG), and all inside
+            # The namespace's init dies with it (PDEATHSIG), and all inside
+            os.kill(self.pid, signal.SIGKILL)
         _, self.status, usage = os.wait4(self.pid, 0)
         self.cpu_seconds = usage.ru_utime + usage.ru_stime
         reap_orphans()
@@ -184,9 +183,8 @@ def _child(
             confine.set_limits(limits)
         else:
             uid = confine.UID_BASE + os.getppid()  # unique while this judge lives
-            proc_self = os.open(
-                "/proc/self", os.O_PATH | os.O_DIRECTORY
-            )  # for the uid map, after the pivot
+            # For the uid map, after the pivot
+            proc_self = os.open("/proc/self", os.O_PATH | os.O_DIRECTORY)
             confine.private_mount_namespace(opts.simulate_missing)
             work_mb = max(1, int(limits["output_kb"]) // 1024 + 4)
             confine.build_root(opts.readable, {inside.SOURCE: code}, work_mb, owner=uid)

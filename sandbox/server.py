@@ -44,9 +44,8 @@ def handle(conn: socket.socket, opts: judge.Options) -> None:
 
 
 def serve_forever(path: str, opts: judge.Options) -> None:
-    confine.prctl(
-        confine.PR_SET_PDEATHSIG, signal.SIGTERM, "prctl(PR_SET_PDEATHSIG)"
-    )  # die with the worker
+    # Die with the worker
+    confine.prctl(confine.PR_SET_PDEATHSIG, signal.SIGTERM, "prctl(PR_SET_PDEATHSIG)")
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # judges are reaped automatically
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o077)

@@ -83,17 +83,15 @@ class Dispatcher:
             if (room := self.free()) > 0:
                 return room
             try:
-                await asyncio.wait_for(
-                    self.room.wait(), timeout=1.0
-                )  # expiries are noticed within a second
+                # Expiries are noticed within a second
+                await asyncio.wait_for(self.room.wait(), timeout=1.0)
             except TimeoutError:
                 pass
 
     async def _start(self, fields: dict) -> None:
         sub_id = fields["submission_id"]
-        self.in_flight[sub_id] = (
-            time.monotonic()
-        )  # before starting: an eager grading may end before we resume
+        # Before starting: an eager grading may end before we resume
+        self.in_flight[sub_id] = time.monotonic()
         started = False
         try:
             started = await start_grading(
@@ -169,10 +167,10 @@ class Dispatcher:
                 await self.run_once()
                 delay = 0.5
             except ResponseError as exc:
-                if "NOGROUP" in str(
-                    exc
-                ):  # Redis was flushed or restarted: recreate the group, the reconciler
-                    group_ready = False  # covers whatever was lost.
+                # Redis was flushed or restarted: recreate the group (the reconciler covers whatever
+                # was lost).
+                if "NOGROUP" in str(exc):
+                    group_ready = False
                     log.warning("intake stream group missing; recreating it")
                     continue
                 log.warning("dispatcher: %s", exc)

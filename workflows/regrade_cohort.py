@@ -170,9 +170,8 @@ class RegradeCohort:
             self.in_flight -= 1
         self.totals.graded += result.graded
         self.totals.changed += result.changed
-        self.queue.extendleft(
-            reversed(result.not_done)
-        )  # paused or cancelled mid-chunk: do them later
+        # Paused or cancelled mid-chunk: do them later
+        self.queue.extendleft(reversed(result.not_done))
 
     @workflow.run
     async def run(self, inp: RegradeInput) -> str:

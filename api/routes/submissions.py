@@ -224,13 +224,11 @@ async def create_submission(
                     },
                 )
             ).first()
-    except (
-        IntegrityError
-    ):  # another submission of this user is queued or grading (the one-pending index)
+    # Another submission of this user is queued or grading (the one-pending index)
+    except IntegrityError:
         raise pending_error(await pending_submission(session, user.id) or "unknown") from None
-    except (
-        Exception
-    ):  # not accepted (PostgreSQL down: a 503): the attempt does not count against the rate limit
+    # Not accepted (PostgreSQL down: a 503): the attempt does not count against the rate limit
+    except Exception:
         await refund_rate(redis, user)
         raise
     if row is None:
@@ -372,9 +370,8 @@ async def submission_events(
     await session.close()
 
     async def reread() -> dict[str, Any] | None:
-        async with (
-            sessions() as fresh
-        ):  # its own session: a long stream holds no database connection
+        # Its own session: a long stream holds no database connection
+        async with sessions() as fresh:
             try:
                 return await visible_payload(fresh, redis, user, sub_id)
             except ApiError:
@@ -391,9 +388,8 @@ async def submission_events(
             while current["status"] in PENDING_STATUSES:
                 try:
                     update = await asyncio.wait_for(updates.get(), KEEPALIVE_SECONDS)
-                except (
-                    TimeoutError
-                ):  # quiet: re-read, in case an update was published while Redis reconnected
+                # Quiet: re-read, in case an update was published while Redis reconnected
+                except TimeoutError:
                     yield b": keepalive\n\n"
                     update = await reread()
                 if moved_on(current, update):

@@ -119,6 +119,5 @@ def save_readme_screenshot(page, name: str) -> None:
         else ROOT / "test-output" / "readme"
     )
     folder.mkdir(parents=True, exist_ok=True)
-    page.screenshot(
-        path=str(folder / f"{name}.png"), animations="disabled"
-    )  # bars drawn at their final width
+    # Bars drawn at their final width
+    page.screenshot(path=str(folder / f"{name}.png"), animations="disabled")

@@ -149,9 +149,8 @@ def world(own_stack: Stack) -> dict:
     own_stack.wait_graded(owner, sub["id"])
     with own_stack.client(own_stack.tokens["ada"]) as c:
         started = c.post("/regrades", json={"cohort": "demo", "assignment_id": 1}).json()
-        batch_id = (
-            started.get("id") or started["running_batch_id"]
-        )  # fuzzing may have left one running
+        # Fuzzing may have left one running
+        batch_id = started.get("id") or started["running_batch_id"]
         wait_for(
             lambda: (
                 c.get(f"/regrades/{batch_id}").json()["status"]
@@ -212,9 +211,8 @@ def test_authorization_matrix(
         )
     token = world["tokens"][who]
     if who in ("owner", "other_student") and body == "code":
-        token = (
-            own_stack.new_user()
-        )  # one pending submission per student: a fresh one for each submit
+        # One pending submission per student: a fresh one for each submit
+        token = own_stack.new_user()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     url = own_stack.api_url + "/api/v1" + path.format(**world["ids"])
     with httpx.Client(timeout=60) as c:

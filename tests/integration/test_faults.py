@@ -211,9 +211,8 @@ def freeze_during_a_burst(
         return stale
 
     assert older_than_postgres() == []
-    time.sleep(
-        5 if not FULL else 60
-    )  # late writes from the freeze land at the thaw: read again later
+    # Late writes from the freeze land at the thaw: read again later
+    time.sleep(5 if not FULL else 60)
     assert older_than_postgres() == []
     print(
         f"\nRedis frozen {freeze} s during a burst of {burst}: {len(ids)} graded once, "

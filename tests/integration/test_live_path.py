@@ -78,9 +78,8 @@ def test_a_removed_user_or_a_changed_token_is_refused_within_seconds(stack: Stac
     with stack.client(removed) as a, stack.client(changed) as b:
         ids = {}
         for name, c in (("removed", a), ("changed", b)):
-            for _ in range(
-                4
-            ):  # the API processes (likely each of them) now hold the token in their caches
+            # The API processes (likely each of them) now hold the token in their caches
+            for _ in range(4):
                 me = c.get("/me")
                 assert me.status_code == 200
             ids[name] = me.json()["id"]
@@ -176,8 +175,7 @@ def test_the_locustfile_runs_headless_against_the_stack_without_failures(
     total = rows[("", "Aggregated")]
     assert int(total["Request Count"]) > 20 and int(total["Failure Count"]) == 0, total
     assert code == 0
-    assert (
-        int(rows[("POST", "/assignments/{id}/submissions")]["Request Count"]) >= 3
-    )  # the rush submitted
+    # The rush submitted
+    assert int(rows[("POST", "/assignments/{id}/submissions")]["Request Count"]) >= 3
     assert int(rows[("GRADING", "submit -> result")]["Request Count"]) >= 3
     assert int(rows[("GET", "/submissions/{id}/events")]["Request Count"]) >= 3

@@ -312,13 +312,14 @@ def test_a_busy_metrics_address_stops_the_worker_with_a_clear_message(stack: Sta
     import subprocess
     import sys
 
+    # The stack's own worker already serves on that address
     result = subprocess.run(
         [sys.executable, "-m", "gradeflow", "worker"],
         env=stack.env,
         capture_output=True,
         text=True,
         timeout=120,
-    )  # the stack's own worker already serves on that address
+    )
     assert result.returncode == 2
     assert (
         f"cannot serve metrics on {stack.env['GRADEFLOW_WORKER_METRICS_ADDRESS']}" in result.stderr

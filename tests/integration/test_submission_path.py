@@ -126,9 +126,8 @@ def test_the_result_cache_survives_redis_forgetting_everything(stack: Stack):
     import redis
 
     r = redis.Redis.from_url(stack.env["GRADEFLOW_REDIS_URL"])
-    assert (
-        r.delete(*r.keys("gradeflow:submission:*")) >= 1
-    )  # every cached status, the first one's included
+    # Every cached status, the first one's included
+    assert r.delete(*r.keys("gradeflow:submission:*")) >= 1
     again = submit(stack, stack.new_user(), code)
     assert again.status_code == 201
     assert again.json()["cached"] is True and again.json()["passed"] is True
