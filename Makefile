@@ -24,11 +24,12 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  { echo "Chromium is missing: install Debian's 'chromium' package for the browser tests" >&2; exit 1; }
 
-# Style and the dependency rule: ruff (lint, and format at 100 columns) and import-linter's contracts
-# (pyproject.toml). mypy is configured there too and joins this target once its remaining errors are fixed.
+# Style, types and the dependency rule, configured in pyproject.toml: ruff (lint, and format at 100 columns),
+# mypy, and import-linter's contracts.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 test: install browser lint

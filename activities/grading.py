@@ -190,10 +190,11 @@ class GradingActivities:
                 claimed = await session.execute(
                     update(Submission)
                     .where(Submission.id == sub_id, Submission.status == "queued")
-                    .values(status="grading"),
+                    .values(status="grading")
+                    .returning(Submission.id),
                     execution_options={"synchronize_session": False},
                 )
-                if claimed.rowcount:
+                if claimed.first() is not None:
                     sub.status = "grading"
                     await self._publish(sub)
         started_at = datetime.now(UTC)

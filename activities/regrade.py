@@ -12,10 +12,10 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
-from sqlalchemy import and_, bindparam, func, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -129,9 +129,10 @@ class RegradeActivities:
         self.slots = asyncio.Semaphore(concurrency)
 
     async def _control(self, batch_id: str) -> str | None:
-        """ "paused" or "cancelled" when an instructor holds the batch (Redis first, PostgreSQL if Redis is down)."""
+        """Whether an instructor holds the batch: "paused", "cancelled" or None (Redis first, PostgreSQL if Redis
+        is down)."""
         try:
-            return await self.redis.get(redis_keys.regrade_control(batch_id))
+            return cast(str | None, await self.redis.get(redis_keys.regrade_control(batch_id)))
         except Exception:  # noqa: BLE001
             async with self.sessions() as session:
                 status = await session.scalar(
@@ -146,8 +147,9 @@ class RegradeActivities:
         batch_id = uuid.UUID(ref.batch_id)
         async with self.sessions() as session, session.begin():
             batch = await session.get(RegradeBatch, batch_id)
+            assert batch is not None  # the API stores the batch before it starts the workflow
             scope = latest_in_scope(batch.cohort_id, batch.assignment_id).subquery()
-            total = await session.scalar(select(func.count()).select_from(scope))
+            total = await session.scalar(select(func.count()).select_from(scope)) or 0
             batch.total = total
             if batch.status == "queued":
                 batch.status = "running"
@@ -290,7 +292,9 @@ class RegradeActivities:
                     )
                 )
             if fresh:
-                table = Submission.__table__  # Core executemany: one statement, many rows
+                table = cast(
+                    Table, Submission.__table__
+                )  # Core executemany: one statement, many rows
                 await session.execute(
                     update(table)
                     .where(table.c.id == bindparam("sid"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg.exceptions as pg
@@ -18,7 +19,7 @@ import sqlalchemy.exc as sa
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.service import RPCError, RPCStatusCode
@@ -151,7 +152,7 @@ def _field(loc: tuple) -> str:
     return ".".join(parts) or "body"
 
 
-def validation_message(errors: list[dict[str, Any]]) -> str:
+def validation_message(errors: Sequence[Any]) -> str:
     messages = []
     for err in errors:
         if err.get("type") == "json_invalid":
@@ -282,7 +283,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         # FastAPI answers a body it cannot decode with a bare 400; say what is wrong instead.
         if isinstance(exc.__cause__, UnicodeDecodeError):
             return JSONResponse(

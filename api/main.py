@@ -109,15 +109,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # No pre-ping: with asyncpg it costs three round trips per checkout. After a PostgreSQL restart the first
         # failure invalidates the whole pool, so one request fails instead of every request paying.
         app.state.engine = make_engine(
-            settings.database_url,
-            pre_ping=False,  # type: ignore[arg-type]
+            settings.need("database_url"),
+            pre_ping=False,
             statement_timeout=STATEMENT_TIMEOUT_SECONDS,
         )
         app.state.sessions = make_sessionmaker(app.state.engine)
-        app.state.redis = redis_keys.connect(settings.redis_url)  # type: ignore[arg-type]
+        app.state.redis = redis_keys.connect(settings.need("redis_url"))
         app.state.temporal = LazyTemporal(settings)
         app.state.tokens = TokenCache(app.state.engine, settings.token_cache_seconds)
-        app.state.events = EventHub(settings.redis_url)  # type: ignore[arg-type]
+        app.state.events = EventHub(settings.need("redis_url"))
         app.state.events.start()
         yield
         await app.state.events.close()

@@ -135,7 +135,7 @@ class GradingSpec(Body):
 
     test_code: str = Field("", max_length=200_000, description=TEST_CODE_HELP)
     io_cases: list[IOCase] = Field(default_factory=list, max_length=50)
-    limits: Limits = Field(default_factory=Limits)
+    limits: Limits = Field(default_factory=lambda: Limits())
 
     @field_validator("test_code")
     @classmethod
@@ -234,7 +234,7 @@ def assignment_out(a: Assignment, staff: bool) -> AssignmentOut:
         for c in a.io_cases or []
         if not c.get("hidden")
     ]
-    fields = dict(
+    fields: dict[str, Any] = dict(
         id=a.id,
         slug=a.slug,
         title=a.title,

@@ -31,7 +31,7 @@ async def _with_session(settings: Settings, fn):
     from gradeflow.db import in_transaction
 
     settings.require("database_url")
-    return await in_transaction(settings.database_url, fn)  # type: ignore[arg-type]
+    return await in_transaction(settings.need("database_url"), fn)
 
 
 def seed(settings: Settings, demo: bool = True) -> dict[str, str]:

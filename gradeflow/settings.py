@@ -98,6 +98,11 @@ class Settings(BaseSettings):
             return self.model_copy(update=updates)
         return self
 
+    def need(self, name: str) -> str:
+        """A service address that must be known, or the message `require` gives."""
+        self.require(name)
+        return str(getattr(self, name))
+
     def require(self, *names: str) -> None:
         """Fail with a message that says what to set when a service address is unknown."""
         unset = [n for n in names if getattr(self, n) is None]

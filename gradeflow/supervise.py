@@ -118,7 +118,8 @@ class Supervisor:
         transport = SupervisorTransport(None, None, f"unix://{self.socket}")
         return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, timeout: float = 30) -> subprocess.Popen:
+        """Start supervisord and wait until it answers; returns its process."""
         self.socket.unlink(missing_ok=True)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf)],
@@ -130,7 +131,7 @@ class Supervisor:
         while True:
             try:
                 if self.rpc.getState()["statename"] == "RUNNING":
-                    return
+                    return self.proc
             except (OSError, xmlrpc.client.Fault):
                 pass
             if self.proc.poll() is not None:

@@ -7,6 +7,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -101,13 +102,13 @@ async def synthetic_cohort(
     )
     now = datetime.now(UTC)
     ids: list[uuid.UUID] = []
-    rows = []
+    graded: list[dict[str, Any]] = []
     for i, user_id in enumerate(user_ids):
         for assignment_id, options in answers.items():
             answer = options[i % len(options)]
             sub_id = uuid.uuid4()
             ids.append(sub_id)
-            rows.append(
+            graded.append(
                 {
                     "id": sub_id,
                     "assignment_id": assignment_id,
@@ -128,11 +129,11 @@ async def synthetic_cohort(
                     "graded_at": now,
                 }
             )
-            if len(rows) >= BATCH:
-                await session.execute(insert(Submission), rows)
-                rows = []
-    if rows:
-        await session.execute(insert(Submission), rows)
+            if len(graded) >= BATCH:
+                await session.execute(insert(Submission), graded)
+                graded = []
+    if graded:
+        await session.execute(insert(Submission), graded)
     return ids
 
 

@@ -183,14 +183,12 @@ def up(settings: Settings) -> int:
                 f"starting {', '.join(p.name for p in programs)} (embedded, supervised)…",
                 flush=True,
             )
-        supervisor.start()
+        supervised = supervisor.start()
         if "redis" in supervisor.programs:
-            wait_for_port(settings.redis_port, supervisor.proc, "Redis", logs / "redis.log")
+            wait_for_port(settings.redis_port, supervised, "Redis", logs / "redis.log")
         if "temporal" in supervisor.programs:
-            wait_for_port(
-                settings.temporal_port, supervisor.proc, "Temporal", logs / "temporal.log"
-            )
-        wait_for_database(settings.database_url)  # type: ignore[arg-type]
+            wait_for_port(settings.temporal_port, supervised, "Temporal", logs / "temporal.log")
+        wait_for_database(settings.need("database_url"))
         settings.runtime_file.write_text(
             json.dumps(
                 {name: getattr(settings, name) for name in SERVICE_FIELDS}

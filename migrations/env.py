@@ -21,9 +21,7 @@ def database_url() -> str:
     url = config.attributes.get("database_url")
     if url:
         return url
-    settings = get_settings()
-    settings.require("database_url")
-    return settings.database_url  # type: ignore[return-value]
+    return get_settings().need("database_url")
 
 
 def do_run_migrations(connection: Connection) -> None:

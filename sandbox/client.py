@@ -136,9 +136,13 @@ class Sandbox:
         )
 
     @property
+    def _runs_dir(self) -> str:
+        assert self._dir is not None, "the sandbox was not started"
+        return self._dir
+
+    @property
     def _socket_path(self) -> str:
-        assert self._dir is not None
-        return os.path.join(self._dir, "sandbox.sock")
+        return os.path.join(self._runs_dir, "sandbox.sock")
 
     def _make_dir(self) -> None:
         """A private (0700) directory for the fork server's socket and every run's files; it names its owner so
@@ -151,7 +155,7 @@ class Sandbox:
         self._make_dir()
         # Empty environment and no inherited descriptors: the fork server holds no secret to leak.
         self._server = await asyncio.create_subprocess_exec(
-            *self._argv("--socket", self._socket_path, "--runs-dir", self._dir),
+            *self._argv("--socket", self._socket_path, "--runs-dir", self._runs_dir),
             env={},
             cwd="/",
             stdin=asyncio.subprocess.DEVNULL,
@@ -159,6 +163,7 @@ class Sandbox:
             close_fds=True,
         )
         try:
+            assert self._server.stdout is not None  # stdout=PIPE
             line = await asyncio.wait_for(self._server.stdout.readline(), 30)
         except TimeoutError:
             line = b""
@@ -290,10 +295,10 @@ class Sandbox:
     async def _via_fresh_interpreter(self, payload: dict, timeout: float) -> dict[str, Any]:
         ours, theirs = socket.socketpair()
         proc = await asyncio.create_subprocess_exec(
-            *self._argv("--once", "--runs-dir", self._dir),
+            *self._argv("--once", "--runs-dir", self._runs_dir),
             env={},
             cwd="/",
-            stdin=theirs,
+            stdin=theirs.fileno(),
             stdout=asyncio.subprocess.DEVNULL,
             close_fds=True,
         )

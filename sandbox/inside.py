@@ -52,6 +52,7 @@ def describe(exc: BaseException) -> dict[str, Any]:
 def serve(channel: socket.socket) -> None:
     """Import the submission as `solution`, send its manifest, then answer calls until the judge hangs up."""
     spec = importlib.util.spec_from_file_location("solution", os.path.join(os.getcwd(), SOURCE))
+    assert spec is not None and spec.loader is not None  # a .py file always has a spec and a loader
     module = importlib.util.module_from_spec(spec)
     sys.modules["solution"] = module
     try:

@@ -361,6 +361,7 @@ def remote_exception(info: Any) -> BaseException:
     except Exception:  # noqa: BLE001 - builtin exceptions with unusual signatures
         exc = RuntimeError(text)
     kind = info.get("kind")
+    # A marker on a builtin exception instance (its type must stay the builtin, for assertRaises).
     exc.gradeflow_kind = kind if kind in VERDICT_OF_KIND else "runtime"  # type: ignore[attr-defined]
     return exc
 
@@ -381,7 +382,7 @@ def proxy_module(remote: Remote, manifest: dict[str, Any]) -> types.ModuleType:
         else:
             setattr(module, name, wire.decode_value(entry.get("value")))
         names.append(name)
-    module.__all__ = names
+    module.__dict__["__all__"] = names
     return module
 
 

@@ -14,6 +14,7 @@ import os
 import socket
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
@@ -150,7 +151,8 @@ class Dispatcher:
                 count=count,
                 block=block,
             )
-            entries = [e for _, stream_entries in reply for e in stream_entries]
+            # [(stream, [(entry id, fields), ...])]: redis-py's reply types cannot say so.
+            entries = [e for _, stream_entries in cast(list[Any], reply) for e in stream_entries]
             await self._handle(entries)
             if entries:
                 return len(entries)

@@ -34,12 +34,12 @@ async def run_worker(settings: Settings) -> None:
     lower_priority(settings.worker_nice)
     # No pre-ping: every activity is retried on a database error, and the ping costs a round trip per use.
     engine = make_engine(
-        settings.database_url,  # type: ignore[arg-type]
+        settings.need("database_url"),
         pool_size=settings.grading_concurrency + settings.regrade_chunks_per_worker,
         pre_ping=False,
     )
     sessions = make_sessionmaker(engine)
-    redis = redis_keys.connect(settings.redis_url)  # type: ignore[arg-type]
+    redis = redis_keys.connect(settings.need("redis_url"))
     runtime = None
     if settings.worker_metrics_address:
         try:
@@ -54,8 +54,8 @@ async def run_worker(settings: Settings) -> None:
             raise SystemExit(2) from None
         log.info("Prometheus metrics at http://%s/metrics", settings.worker_metrics_address)
     client = await connect(
-        settings.temporal_address,
-        settings.temporal_namespace,  # type: ignore[arg-type]
+        settings.need("temporal_address"),
+        settings.temporal_namespace,
         wait_seconds=300,
         runtime=runtime,
     )

@@ -39,10 +39,8 @@ def metrics_runtime(bind_address: str) -> Runtime:
 
 # For callers that answer people (the API): give up on an unreachable Temporal within seconds, so the answer is a
 # prompt 503 rather than a wait of the SDK's default ten seconds of retries.
-PROMPT = dict(
-    retry_config=RetryConfig(max_interval_millis=1000, max_elapsed_time_millis=3000, max_retries=4),
-    connect_timeout=timedelta(seconds=3),
-)
+PROMPT_RETRY = RetryConfig(max_interval_millis=1000, max_elapsed_time_millis=3000, max_retries=4)
+PROMPT_CONNECT_TIMEOUT = timedelta(seconds=3)
 
 
 async def connect(
@@ -60,7 +58,11 @@ async def connect(
     while True:
         try:
             return await Client.connect(
-                address, namespace=namespace, runtime=runtime, **(PROMPT if prompt else {})
+                address,
+                namespace=namespace,
+                runtime=runtime,
+                retry_config=PROMPT_RETRY if prompt else None,
+                connect_timeout=PROMPT_CONNECT_TIMEOUT if prompt else None,
             )
         except Exception as exc:  # noqa: BLE001 - the SDK raises RuntimeError for connection failures
             if loop.time() >= deadline:

@@ -177,12 +177,12 @@ class RegradeCohort:
     async def run(self, inp: RegradeInput) -> str:
         self.paused, self.cancelled, self.run_number = inp.paused, inp.cancelled, inp.run
         self.queue.extend(inp.leftover)
-        bookkeeping = dict(
-            start_to_close_timeout=REGRADE_BOOKKEEPING_START_TO_CLOSE, retry_policy=INFRA_RETRY
-        )
         if not inp.started:
             await workflow.execute_activity_method(
-                RegradeActivities.start, BatchRef(inp.batch_id), **bookkeeping
+                RegradeActivities.start,
+                BatchRef(inp.batch_id),
+                start_to_close_timeout=REGRADE_BOOKKEEPING_START_TO_CLOSE,
+                retry_policy=INFRA_RETRY,
             )
         cursor = (inp.after_assignment, inp.after_user)
         exhausted = inp.exhausted
@@ -219,7 +219,8 @@ class RegradeCohort:
                         cursor[1],
                         inp.page_size,
                     ),
-                    **bookkeeping,
+                    start_to_close_timeout=REGRADE_BOOKKEEPING_START_TO_CLOSE,
+                    retry_policy=INFRA_RETRY,
                 )
                 pages += 1
                 self.queue.extend(page.submission_ids)
@@ -247,6 +248,9 @@ class RegradeCohort:
             await workflow.wait(list(tasks))
         status = "cancelled" if self.cancelled else "completed"
         await workflow.execute_activity_method(
-            RegradeActivities.finish, BatchEnd(inp.batch_id, status), **bookkeeping
+            RegradeActivities.finish,
+            BatchEnd(inp.batch_id, status),
+            start_to_close_timeout=REGRADE_BOOKKEEPING_START_TO_CLOSE,
+            retry_policy=INFRA_RETRY,
         )
         return status

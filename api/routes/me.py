@@ -10,6 +10,7 @@ from api.params import AssignmentFilter
 from api.schemas import SIGNED_IN, MeOut, ProgressOut, SubmissionOut, assignment_out, errors
 from gradeflow.models import Assignment, Cohort, Enrollment, Submission
 from gradeflow.views import submission_payload
+from gradeflow.vocabulary import Role
 
 router = APIRouter(prefix="/me", tags=["me"], responses=errors(*SIGNED_IN))
 POINTS_PER_SOLVED = 100
@@ -29,7 +30,7 @@ async def me(user: CurrentUser, session: SessionDep):
         .scalars()
         .all()
     )
-    return MeOut(id=user.id, name=user.name, role=user.role, cohorts=list(cohorts))
+    return MeOut(id=user.id, name=user.name, role=Role(user.role), cohorts=list(cohorts))
 
 
 @router.get("/submissions", response_model=list[SubmissionOut])

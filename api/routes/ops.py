@@ -143,7 +143,7 @@ async def find_workflows(
     return found
 
 
-def _name(event_type: int) -> str:
+def _name(event_type: EventType.ValueType) -> str:
     return EventType.Name(event_type).removeprefix("EVENT_TYPE_").lower()
 
 

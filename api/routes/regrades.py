@@ -11,7 +11,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
@@ -121,7 +121,7 @@ async def start_regrade(
                     (RegradeBatch.assignment_id.is_(None))
                     | (RegradeBatch.assignment_id == body.assignment_id)
                     if body.assignment_id is not None
-                    else True,
+                    else true(),
                 )
             )
         )

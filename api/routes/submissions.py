@@ -72,7 +72,9 @@ async def check_rate(redis: Redis, user: Principal, per_minute: int) -> None:
     key = redis_keys.rate_limit(user.id, window)
     try:
         async with redis.pipeline(transaction=True) as pipe:
-            count, _ = await pipe.incr(key).expire(key, 120).execute()
+            pipe.incr(key)
+            pipe.expire(key, 120)
+            count, _ = await pipe.execute()
     except Exception:  # noqa: BLE001 - without Redis, accept rather than refuse
         return
     if count > per_minute:
@@ -157,7 +159,7 @@ async def answer_from_cache(
 
 
 async def cache_status(
-    redis: Redis, payload: dict[str, Any], intake: dict[str, str] | None = None
+    redis: Redis, payload: dict[str, Any], intake: dict[Any, Any] | None = None
 ) -> bool:
     """Put a submission's status in Redis (and, for a new one, its id on the intake stream) in one round trip.
     Returns False when Redis did not take it: the reconciler then starts the grading from PostgreSQL."""
