@@ -166,8 +166,8 @@ class GradingActivities:
         except Exception as exc:  # noqa: BLE001
             log.warning("redis update for submission %s failed: %s", sub.id, exc)
 
-    @activity.defn(name="grade_submission")
-    async def grade(self, req: GradingRequest) -> GradingOutcome:
+    @activity.defn
+    async def grade_submission(self, req: GradingRequest) -> GradingOutcome:
         sub_id = uuid.UUID(req.submission_id)
         async with self.sessions() as session:
             await autocommit(session)
@@ -237,7 +237,7 @@ class GradingActivities:
         async with self.sandboxes:
             return await self.sandbox.run_in_sandbox(job)
 
-    @activity.defn(name="check_solution")
+    @activity.defn
     async def check_solution(self, check: SolutionCheck) -> SolutionCheckResult:
         """Grade a reference solution against draft tests (nothing is stored)."""
         result = await self._heartbeating(
@@ -250,8 +250,8 @@ class GradingActivities:
         )
         return SolutionCheckResult(result.verdict, result.passed, result.message, result.tests)
 
-    @activity.defn(name="record_grading")
-    async def record(self, req: RecordRequest) -> None:
+    @activity.defn
+    async def record_grading(self, req: RecordRequest) -> None:
         out = req.outcome
         sub_id = uuid.UUID(out.submission_id)
         batch_id = uuid.UUID(out.regrade_batch_id) if out.regrade_batch_id else None
@@ -315,8 +315,8 @@ class GradingActivities:
             report_finished(sub)
             self.on_finished(out.submission_id)
 
-    @activity.defn(name="record_grading_failure")
-    async def record_failure(self, req: GradingFailure) -> None:
+    @activity.defn
+    async def record_grading_failure(self, req: GradingFailure) -> None:
         async with self.sessions() as session, session.begin():
             sub = (
                 await session.execute(

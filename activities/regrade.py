@@ -142,8 +142,8 @@ class RegradeActivities:
                 status or ""
             )
 
-    @activity.defn(name="start_regrade")
-    async def start(self, ref: BatchRef) -> int:
+    @activity.defn
+    async def start_regrade(self, ref: BatchRef) -> int:
         batch_id = uuid.UUID(ref.batch_id)
         async with self.sessions() as session, session.begin():
             batch = await session.get(RegradeBatch, batch_id)
@@ -156,8 +156,8 @@ class RegradeActivities:
             batch.started_at = batch.started_at or datetime.now(UTC)
         return total
 
-    @activity.defn(name="fetch_regrade_page")
-    async def fetch_page(self, req: PageRequest) -> Page:
+    @activity.defn
+    async def fetch_regrade_page(self, req: PageRequest) -> Page:
         """One page of the scope by keyset on (assignment, student): never every id in one payload."""
         scope = (
             latest_in_scope(req.cohort_id, req.assignment_id)
@@ -178,8 +178,8 @@ class RegradeActivities:
             len(rows) < req.limit,
         )
 
-    @activity.defn(name="regrade_chunk")
-    async def grade_chunk(self, req: ChunkRequest) -> ChunkResult:
+    @activity.defn
+    async def regrade_chunk(self, req: ChunkRequest) -> ChunkResult:
         batch_id = uuid.UUID(req.batch_id)
         ids = [uuid.UUID(i) for i in req.submission_ids]
         async with self.sessions() as session:
@@ -337,8 +337,8 @@ class RegradeActivities:
             except Exception:  # noqa: BLE001
                 pass
 
-    @activity.defn(name="record_regrade_errors")
-    async def record_errors(self, failure: ChunkFailure) -> int:
+    @activity.defn
+    async def record_regrade_errors(self, failure: ChunkFailure) -> int:
         """After the last attempt: one grading_run per submission that could not be graded, verdict
         internal_error, score unchanged, so the batch still accounts for every submission exactly once."""
         batch_id = uuid.UUID(failure.batch_id)
@@ -396,8 +396,8 @@ class RegradeActivities:
             )
         return len(inserted)
 
-    @activity.defn(name="finish_regrade")
-    async def finish(self, end: BatchEnd) -> None:
+    @activity.defn
+    async def finish_regrade(self, end: BatchEnd) -> None:
         async with self.sessions() as session, session.begin():
             await session.execute(
                 update(RegradeBatch)

@@ -14,17 +14,23 @@ from gradeflow.settings import Settings, get_settings
 DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 
 
-def migrate(settings: Settings) -> None:
-    from alembic import command
+def alembic_config(database_url: str):
+    """Alembic's configuration for GradeFlow's migrations against `database_url` (no logging set-up of its own)."""
     from alembic.config import Config
 
-    settings.require("database_url")
-    root = Path(__file__).resolve().parent.parent
     config = Config()
-    config.set_main_option("script_location", str(root / "migrations"))
-    config.attributes["database_url"] = settings.database_url
+    config.set_main_option(
+        "script_location", str(Path(__file__).resolve().parent.parent / "migrations")
+    )
+    config.attributes["database_url"] = database_url
     config.attributes["configure_logging"] = False
-    command.upgrade(config, "head")
+    return config
+
+
+def migrate(settings: Settings) -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(settings.need("database_url")), "head")
 
 
 async def _with_session(settings: Settings, fn):

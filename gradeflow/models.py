@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -44,8 +46,14 @@ class Base(DeclarativeBase):
     pass
 
 
+def one_of(column: str, values: type[StrEnum]) -> str:
+    """A CHECK constraint's condition: the column holds one of the vocabulary's values."""
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
+
+
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = (CheckConstraint(one_of("role", Role), name="ck_users_role"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     role: Mapped[str] = mapped_column(String(20))
@@ -63,6 +71,8 @@ class Cohort(Base):
 
 class Enrollment(Base):
     __tablename__ = "enrollments"
+    # A cohort's members (the primary key serves a user's cohorts).
+    __table_args__ = (Index("ix_enrollments_cohort", "cohort_id", "user_id"),)
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
@@ -73,6 +83,7 @@ class Enrollment(Base):
 
 class Assignment(Base):
     __tablename__ = "assignments"
+    __table_args__ = (Index("ix_assignments_order", "order", "id"),)  # the course order
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     slug: Mapped[str] = mapped_column(String(100), unique=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -118,6 +129,7 @@ class Submission(Base):
     graded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     __table_args__ = (
+        CheckConstraint(one_of("status", SubmissionStatus), name="ck_submissions_status"),
         Index("ix_submissions_user_assignment", "user_id", "assignment_id", "created_at"),
         Index("ix_submissions_cache", "assignment_id", "code_hash", "test_version"),
         Index("ix_submissions_queued", "created_at", postgresql_where=text("status = 'queued'")),
@@ -133,6 +145,9 @@ class Submission(Base):
 
 class RegradeBatch(Base):
     __tablename__ = "regrade_batches"
+    __table_args__ = (
+        CheckConstraint(one_of("status", BatchStatus), name="ck_regrade_batches_status"),
+    )
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id"))
@@ -179,6 +194,12 @@ class GradingRun(Base):
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
+        # A batch's gradings (the changes report); live gradings have no batch and stay out of the index.
+        Index(
+            "ix_grading_runs_batch",
+            "regrade_batch_id",
+            postgresql_where=text("regrade_batch_id IS NOT NULL"),
+        ),
         # One grading per (submission, batch); NULL batch = the first grading. A retried batch never grades twice.
         UniqueConstraint(
             "submission_id",

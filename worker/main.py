@@ -82,7 +82,12 @@ async def run_worker(settings: Settings) -> None:
         client,
         task_queue=GRADING_TASK_QUEUE,
         workflows=[GradeSubmission, CheckSolution],
-        activities=[grading.grade, grading.record, grading.record_failure, grading.check_solution],
+        activities=[
+            grading.grade_submission,
+            grading.record_grading,
+            grading.record_grading_failure,
+            grading.check_solution,
+        ],
         max_concurrent_activities=settings.grading_concurrency,
         # Gradings are local activities (the sandboxes are bounded in GradingActivities): room for every grading
         # the dispatcher lets in, plus those the reconciler or an operator's retry start.
@@ -97,11 +102,11 @@ async def run_worker(settings: Settings) -> None:
         task_queue=REGRADE_TASK_QUEUE,
         workflows=[RegradeCohort, RegradeSubmission],
         activities=[
-            regrading.start,
-            regrading.fetch_page,
-            regrading.grade_chunk,
-            regrading.record_errors,
-            regrading.finish,
+            regrading.start_regrade,
+            regrading.fetch_regrade_page,
+            regrading.regrade_chunk,
+            regrading.record_regrade_errors,
+            regrading.finish_regrade,
         ],
         # Its own slots: however large a regrade, live submissions keep theirs.
         max_concurrent_activities=settings.regrade_chunks_per_worker,

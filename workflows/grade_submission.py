@@ -60,7 +60,7 @@ class GradeSubmission:
         try:
             outcome: GradingOutcome = await step(
                 local,
-                GradingActivities.grade,
+                GradingActivities.grade_submission,
                 GradingRequest(submission_id=inp.submission_id),
                 GRADE_START_TO_CLOSE,
                 heartbeat_timeout=GRADE_HEARTBEAT,
@@ -69,14 +69,14 @@ class GradeSubmission:
             # Retries are exhausted: the infrastructure, not the student, failed. Say so on the submission.
             await step(
                 local,
-                GradingActivities.record_failure,
+                GradingActivities.record_grading_failure,
                 GradingFailure(submission_id=inp.submission_id, message=str(err.cause or err)),
                 RECORD_START_TO_CLOSE,
             )
             return GradeSubmissionResult(inp.submission_id, "error", "internal_error", 0.0)
         await step(
             local,
-            GradingActivities.record,
+            GradingActivities.record_grading,
             RecordRequest(outcome=outcome, workflow_id=info.workflow_id, run_id=info.run_id),
             RECORD_START_TO_CLOSE,
         )

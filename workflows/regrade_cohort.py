@@ -82,7 +82,7 @@ class RegradeSubmission:
     async def run(self, inp: RegradeSubmissionInput) -> ChunkResult:
         info = workflow.info()
         return await workflow.execute_activity_method(
-            RegradeActivities.grade_chunk,
+            RegradeActivities.regrade_chunk,
             ChunkRequest(inp.batch_id, [inp.submission_id], info.workflow_id, info.run_id),
             start_to_close_timeout=REGRADE_CHUNK_START_TO_CLOSE,
             heartbeat_timeout=REGRADE_CHUNK_HEARTBEAT,
@@ -148,7 +148,7 @@ class RegradeCohort:
                 )
             else:
                 result = await workflow.execute_activity_method(
-                    RegradeActivities.grade_chunk,
+                    RegradeActivities.regrade_chunk,
                     ChunkRequest(inp.batch_id, ids, info.workflow_id, info.run_id),
                     start_to_close_timeout=REGRADE_CHUNK_START_TO_CLOSE,
                     heartbeat_timeout=REGRADE_CHUNK_HEARTBEAT,
@@ -157,7 +157,7 @@ class RegradeCohort:
         except ActivityError as err:
             # Retries exhausted: account for these submissions as errors rather than stall the batch.
             await workflow.execute_activity_method(
-                RegradeActivities.record_errors,
+                RegradeActivities.record_regrade_errors,
                 ChunkFailure(
                     inp.batch_id, ids, str(err.cause or err), info.workflow_id, info.run_id
                 ),
@@ -179,7 +179,7 @@ class RegradeCohort:
         self.queue.extend(inp.leftover)
         if not inp.started:
             await workflow.execute_activity_method(
-                RegradeActivities.start,
+                RegradeActivities.start_regrade,
                 BatchRef(inp.batch_id),
                 start_to_close_timeout=REGRADE_BOOKKEEPING_START_TO_CLOSE,
                 retry_policy=INFRA_RETRY,
@@ -210,7 +210,7 @@ class RegradeCohort:
                         )
                     )
                 page: Page = await workflow.execute_activity_method(
-                    RegradeActivities.fetch_page,
+                    RegradeActivities.fetch_regrade_page,
                     PageRequest(
                         inp.batch_id,
                         inp.cohort_id,
@@ -248,7 +248,7 @@ class RegradeCohort:
             await workflow.wait(list(tasks))
         status = "cancelled" if self.cancelled else "completed"
         await workflow.execute_activity_method(
-            RegradeActivities.finish,
+            RegradeActivities.finish_regrade,
             BatchEnd(inp.batch_id, status),
             start_to_close_timeout=REGRADE_BOOKKEEPING_START_TO_CLOSE,
             retry_policy=INFRA_RETRY,

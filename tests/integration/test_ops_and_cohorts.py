@@ -134,7 +134,7 @@ def test_stuck_and_failed_work_can_be_terminated_and_retried(stack: Stack):
 
 
 def test_a_grading_that_ended_in_error_can_be_retried(stack: Stack):
-    """Retries exhausted end the workflow normally with the submission in error (record_failure); the operator
+    """Retries exhausted end the workflow normally with the submission in error (record_grading_failure); the operator
     retries it from the problems list and it is graded in a new run of the same workflow id."""
     from sqlalchemy import update
 

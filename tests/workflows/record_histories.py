@@ -1,0 +1,69 @@
+"""Record the histories the replay tests replay: real runs of each workflow on a real stack, saved as JSON under
+tests/workflows/histories/. Run it again when a workflow changes on purpose (and keep the old files: a history
+recorded before a change must still replay after it):
+
+    .venv/bin/python -m tests.workflows.record_histories
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+from temporalio.client import Client
+
+from tests.conftest import launch_stack, wait_for
+from tests.integration.test_submission_path import RIGHT_HELLO, WRONG_HELLO, unique
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
+
+
+async def save(address: str, workflow_id: str, name: str) -> None:
+    """Every run of `workflow_id` (a continue-as-new chain has several), oldest first."""
+    client = await Client.connect(address)
+    runs = [w async for w in client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+    for number, run in enumerate(sorted(runs, key=lambda w: w.start_time), start=1):
+        history = await client.get_workflow_handle(workflow_id, run_id=run.run_id).fetch_history()
+        path = HISTORIES / f"{name}-run{number}.json"
+        path.write_text(history.to_json())
+        print(f"recorded {path.name} ({len(history.events)} events)")
+
+
+def main() -> None:
+    HISTORIES.mkdir(exist_ok=True)
+    with launch_stack(Path(tempfile.mkdtemp(prefix="gradeflow-histories-"))) as stack:
+        address = stack.temporal_address
+        for name, code in (("grade_submission-passed", RIGHT_HELLO), ("grade_submission-wrong", WRONG_HELLO)):
+            token = stack.new_user()
+            with stack.client(token) as c:
+                sub = c.post("/assignments/1/submissions", json={"code": unique(code)}).json()
+            stack.wait_graded(token, sub["id"])
+            asyncio.run(save(address, f"grade-{sub['id']}", name))
+
+        with stack.client(stack.tokens["ada"]) as c:
+            checked = c.post("/assignments/check", json={
+                "test_code": "import unittest\nclass T(unittest.TestCase):\n    def test_ok(self):\n"
+                             "        self.assertTrue(True)\n",
+                "reference_solution": "x = 1"})
+            assert checked.status_code == 200, checked.text
+            # A regrade of small pages (continue-as-new after each), paused and resumed on the way.
+            batch = c.post("/regrades", json={"cohort": "demo", "page_size": 1, "pages_per_run": 1,
+                                              "chunk_size": 1}).json()
+            c.post(f"/regrades/{batch['id']}/pause")
+            time.sleep(1)  # a pause that lasts: the history shows the workflow waiting
+            c.post(f"/regrades/{batch['id']}/resume")
+            wait_for(lambda: c.get(f"/regrades/{batch['id']}").json()["status"] in ("completed", "failed"), 300,
+                     "the regrade to finish")
+        asyncio.run(save(address, batch["workflow_id"], "regrade_cohort"))
+
+        async def last_check() -> str:
+            client = await Client.connect(address)
+            found = [w async for w in client.list_workflows("WorkflowType = 'CheckSolution'")]
+            return found[0].id
+        asyncio.run(save(address, asyncio.run(last_check()), "check_solution"))
+
+
+if __name__ == "__main__":
+    main()
