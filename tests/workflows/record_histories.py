@@ -35,7 +35,10 @@ def main() -> None:
     HISTORIES.mkdir(exist_ok=True)
     with launch_stack(Path(tempfile.mkdtemp(prefix="gradeflow-histories-"))) as stack:
         address = stack.temporal_address
-        for name, code in (("grade_submission-passed", RIGHT_HELLO), ("grade_submission-wrong", WRONG_HELLO)):
+        for name, code in (
+            ("grade_submission-passed", RIGHT_HELLO),
+            ("grade_submission-wrong", WRONG_HELLO),
+        ):
             token = stack.new_user()
             with stack.client(token) as c:
                 sub = c.post("/assignments/1/submissions", json={"code": unique(code)}).json()
@@ -43,25 +46,37 @@ def main() -> None:
             asyncio.run(save(address, f"grade-{sub['id']}", name))
 
         with stack.client(stack.tokens["ada"]) as c:
-            checked = c.post("/assignments/check", json={
-                "test_code": "import unittest\nclass T(unittest.TestCase):\n    def test_ok(self):\n"
-                             "        self.assertTrue(True)\n",
-                "reference_solution": "x = 1"})
+            checked = c.post(
+                "/assignments/check",
+                json={
+                    "test_code": "import unittest\nclass T(unittest.TestCase):\n    def test_ok(self):\n"
+                    "        self.assertTrue(True)\n",
+                    "reference_solution": "x = 1",
+                },
+            )
             assert checked.status_code == 200, checked.text
             # A regrade of small pages (continue-as-new after each), paused and resumed on the way.
-            batch = c.post("/regrades", json={"cohort": "demo", "page_size": 1, "pages_per_run": 1,
-                                              "chunk_size": 1}).json()
+            batch = c.post(
+                "/regrades",
+                json={"cohort": "demo", "page_size": 1, "pages_per_run": 1, "chunk_size": 1},
+            ).json()
             c.post(f"/regrades/{batch['id']}/pause")
             time.sleep(1)  # a pause that lasts: the history shows the workflow waiting
             c.post(f"/regrades/{batch['id']}/resume")
-            wait_for(lambda: c.get(f"/regrades/{batch['id']}").json()["status"] in ("completed", "failed"), 300,
-                     "the regrade to finish")
+            wait_for(
+                lambda: (
+                    c.get(f"/regrades/{batch['id']}").json()["status"] in ("completed", "failed")
+                ),
+                300,
+                "the regrade to finish",
+            )
         asyncio.run(save(address, batch["workflow_id"], "regrade_cohort"))
 
         async def last_check() -> str:
             client = await Client.connect(address)
             found = [w async for w in client.list_workflows("WorkflowType = 'CheckSolution'")]
             return found[0].id
+
         asyncio.run(save(address, asyncio.run(last_check()), "check_solution"))
 
 

@@ -28,6 +28,8 @@ def test_there_are_histories_of_every_workflow():
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 def test_a_recorded_history_replays(path: Path):
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[GradeSubmission, CheckSolution, RegradeCohort, RegradeSubmission])
+    replayer = Replayer(
+        workflows=[GradeSubmission, CheckSolution, RegradeCohort, RegradeSubmission]
+    )
     result = run_async(lambda: replayer.replay_workflow(history, raise_on_replay_failure=False))
     assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"
