@@ -31,6 +31,7 @@ from gradeflow.models import (
     RegradeBatch,
     Submission,
 )
+from gradeflow.redis_keys import best_effort
 from sandbox import Sandbox, SandboxError
 
 log = logging.getLogger(__name__)
@@ -329,13 +330,9 @@ class RegradeActivities:
                         changed=RegradeBatch.changed + result.changed,
                     )
                 )
-        if fresh:
-            try:  # the status cache must not show the old score
-                await self.redis.delete(
-                    *[redis_keys.submission_status(str(r["submission_id"])) for r in fresh]
-                )
-            except Exception:  # noqa: BLE001
-                pass
+        if fresh:  # the status cache must not show the old score
+            keys = [redis_keys.submission_status(str(r["submission_id"])) for r in fresh]
+            await best_effort(self.redis.delete(*keys), "the regraded statuses")
 
     @activity.defn
     async def record_regrade_errors(self, failure: ChunkFailure) -> int:
@@ -404,7 +401,6 @@ class RegradeActivities:
                 .where(RegradeBatch.id == uuid.UUID(end.batch_id))
                 .values(status=end.status, finished_at=datetime.now(UTC))
             )
-        try:
-            await self.redis.delete(redis_keys.regrade_control(end.batch_id))
-        except Exception:  # noqa: BLE001
-            pass
+        await best_effort(
+            self.redis.delete(redis_keys.regrade_control(end.batch_id)), "the batch's control flag"
+        )

@@ -1,6 +1,15 @@
-"""The one place that knows GradeFlow's Redis key names, and the one Redis client factory."""
+"""The one place that knows GradeFlow's Redis key names, the one Redis client factory, and the one way to make a
+Redis call whose failure must not fail its caller."""
+
+import logging
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import RedisError
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 INTAKE_STREAM = "gradeflow:intake"
 INTAKE_GROUP = "dispatchers"
@@ -42,3 +51,13 @@ def connect_subscriber(url: str) -> Redis:
     """A client for a long-lived subscription: no read timeout, since a channel is quiet between messages; a
     health check keeps a dead connection from going unnoticed."""
     return Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
+
+
+async def best_effort(command: Awaitable[T], what: str) -> T | None:
+    """Await a Redis command that may fail without failing the caller (Redis is a cache in front of PostgreSQL,
+    which holds the truth): its answer, or None, with a warning, when Redis did not answer."""
+    try:
+        return await command
+    except (RedisError, OSError) as exc:
+        log.warning("Redis unavailable for %s: %s", what, exc)
+        return None

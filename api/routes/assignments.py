@@ -27,6 +27,7 @@ from api.schemas import (
 )
 from gradeflow import redis_keys
 from gradeflow.models import TEST_ERROR, Assignment
+from gradeflow.redis_keys import best_effort
 from gradeflow.versions import test_version
 from workflows.check_solution import CheckSolution, SolutionCheck, SolutionCheckResult
 from workflows.config import GRADING_TASK_QUEUE
@@ -46,10 +47,8 @@ async def get_assignment(session, assignment_id: int) -> Assignment:
 
 
 async def purge_assignment_cache(redis) -> None:
-    try:
-        await redis.delete(redis_keys.ASSIGNMENTS_PUBLIC)
-    except Exception:  # noqa: BLE001 - a stale cache expires on its own
-        pass
+    # If Redis does not answer, the stale list expires on its own within five minutes.
+    await best_effort(redis.delete(redis_keys.ASSIGNMENTS_PUBLIC), "the assignment list's purge")
 
 
 def slugify(title: str) -> str:
@@ -61,21 +60,17 @@ async def list_assignments(user: CurrentUser, session: SessionDep, redis: RedisD
     """All assignments in course order. Students get the public view, served from the Redis cache."""
     staff = user.role in STAFF_ROLES
     if not staff:
-        try:
-            cached = await redis.get(redis_keys.ASSIGNMENTS_PUBLIC)
-            if cached:  # already the JSON a student gets: sent as it is
-                return Response(cached, media_type="application/json")
-        except Exception:  # noqa: BLE001 - Redis down: read PostgreSQL
-            cached = None
+        cached = await best_effort(redis.get(redis_keys.ASSIGNMENTS_PUBLIC), "the assignment list")
+        if cached:  # already the JSON a student gets: sent as it is
+            return Response(cached, media_type="application/json")
     rows = (
         await session.execute(select(Assignment).order_by(Assignment.position, Assignment.id))
     ).scalars()
     out = [assignment_out(a, staff).model_dump(mode="json") for a in rows]
     if not staff:
-        try:
-            await redis.set(redis_keys.ASSIGNMENTS_PUBLIC, json.dumps(out), ex=300)
-        except Exception:  # noqa: BLE001
-            pass
+        await best_effort(
+            redis.set(redis_keys.ASSIGNMENTS_PUBLIC, json.dumps(out), ex=300), "the assignment list"
+        )
     return out
 
 

@@ -30,6 +30,7 @@ from gradeflow.models import (
     Submission,
     User,
 )
+from gradeflow.redis_keys import best_effort
 from workflows.config import (
     ASSIGNMENT_KEY,
     COHORT_KEY,
@@ -223,13 +224,11 @@ async def _control(
         )
     handle = (await temporal_client(request)).get_workflow_handle(batch.workflow_id)
     # The flag first: gradings in flight check it before each submission, so they stop within one grading.
-    try:
-        if flag:
-            await redis.set(redis_keys.regrade_control(batch_id), flag, ex=7 * 24 * 3600)
-        else:
-            await redis.delete(redis_keys.regrade_control(batch_id))
-    except Exception:  # noqa: BLE001 - the activities fall back to the status in PostgreSQL
-        pass
+    # Without Redis the activities fall back to the batch's status in PostgreSQL.
+    key = redis_keys.regrade_control(batch_id)
+    await best_effort(
+        redis.set(key, flag, ex=7 * 24 * 3600) if flag else redis.delete(key), f"the {action} flag"
+    )
     batch.status = new_status
     await session.commit()
     try:

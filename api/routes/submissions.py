@@ -24,6 +24,7 @@ from api.schemas import SIGNED_IN, SubmissionCode, SubmissionCreate, SubmissionO
 from gradeflow import redis_keys
 from gradeflow.db import autocommit_connection
 from gradeflow.models import PENDING_STATUSES, TEST_ERROR, Submission
+from gradeflow.redis_keys import best_effort
 from gradeflow.status_cache import FINAL_RANK, moved_on, rank, write_forward
 from gradeflow.versions import code_hash
 from gradeflow.views import submission_payload
@@ -87,10 +88,8 @@ async def check_rate(redis: Redis, user: Principal, per_minute: int) -> None:
 
 
 async def refund_rate(redis: Redis, user: Principal) -> None:
-    try:
-        await redis.decr(redis_keys.rate_limit(user.id, int(time.time() // 60)))
-    except Exception:  # noqa: BLE001 - best effort
-        pass
+    key = redis_keys.rate_limit(user.id, int(time.time() // 60))
+    await best_effort(redis.decr(key), "the rate limit's refund")
 
 
 async def pending_submission(session: AsyncSession, user_id: int) -> uuid.UUID | None:
@@ -301,10 +300,9 @@ async def visible_payload(
     or an operator), else from PostgreSQL. Someone else's submission is a 404.
     A pending status in Redis is checked against PostgreSQL, which may already hold a later one (a status write
     that Redis lost): the answer is never older than the database. While PostgreSQL is unreachable, Redis answers."""
-    try:
-        cached = await redis.get(redis_keys.submission_status(str(sub_id)))
-    except Exception:  # noqa: BLE001
-        cached = None
+    cached = await best_effort(
+        redis.get(redis_keys.submission_status(str(sub_id))), "a status read"
+    )
     if cached:
         payload = orjson.loads(cached)
         # The cached payload is the author's view; an operator needs the staff view of broken tests.
