@@ -33,8 +33,9 @@ HEARTBEAT_EVERY_SECONDS = 1.0
 
 @dataclass
 class GradingRequest:
+    """A live grading (regrades grade in chunks: activities.regrade)."""
+
     submission_id: str
-    regrade_batch_id: str | None = None
 
 
 @dataclass
@@ -56,7 +57,6 @@ class GradingOutcome:
     attempt: int
     started_at: str
     finished_at: str
-    regrade_batch_id: str | None = None
 
 
 @dataclass
@@ -185,7 +185,7 @@ class GradingActivities:
                     non_retryable=True,
                 )
             sub, assignment = row
-            if req.regrade_batch_id is None and sub.status == "queued":
+            if sub.status == "queued":
                 # Only a queued submission becomes `grading`: a status never goes back.
                 claimed = await session.execute(
                     update(Submission)
@@ -218,7 +218,6 @@ class GradingActivities:
             attempt=activity.info().attempt,
             started_at=started_at.isoformat(),
             finished_at=finished_at.isoformat(),
-            regrade_batch_id=req.regrade_batch_id,
         )
 
     async def _heartbeating(self, job: SandboxJob):
@@ -254,7 +253,6 @@ class GradingActivities:
     async def record_grading(self, req: RecordRequest) -> None:
         out = req.outcome
         sub_id = uuid.UUID(out.submission_id)
-        batch_id = uuid.UUID(out.regrade_batch_id) if out.regrade_batch_id else None
         tests = out.tests
         details = {k: getattr(out, k) for k in DETAIL_FIELDS}
         # One statement, so one round trip and atomic: the grading run (once per submission and batch) and the
@@ -263,7 +261,7 @@ class GradingActivities:
             insert(GradingRun)
             .values(
                 submission_id=sub_id,
-                regrade_batch_id=batch_id,
+                regrade_batch_id=None,  # a live grading: the submission's first run
                 test_version=out.test_version,
                 verdict=out.verdict,
                 passed=out.passed,
@@ -311,9 +309,8 @@ class GradingActivities:
                 extra={"assignment_id": sub.assignment_id, "submission_id": str(sub.id)},
             )
         await self._publish(sub)
-        if batch_id is None:
-            report_finished(sub)
-            self.on_finished(out.submission_id)
+        report_finished(sub)
+        self.on_finished(out.submission_id)
 
     @activity.defn
     async def record_grading_failure(self, req: GradingFailure) -> None:
