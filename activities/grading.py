@@ -23,6 +23,7 @@ from gradeflow.db import autocommit
 from gradeflow.models import TEST_ERROR, TESTS_BROKEN, Assignment, GradingRun, Submission
 from gradeflow.status_cache import write_forward
 from gradeflow.views import submission_payload
+from gradeflow.vocabulary import SubmissionStatus, Verdict
 from sandbox import Sandbox, SandboxError, SandboxJob
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ def report_finished(sub: Submission) -> None:
         "status": sub.status,
         "verdict": sub.verdict,
     }
-    if sub.status == "error":
+    if sub.status == SubmissionStatus.ERROR:
         activity.logger.warning("submission %s: grading failed: %s", sub.id, sub.error, extra=extra)
     else:
         activity.logger.info("submission %s graded: %s", sub.id, sub.verdict, extra=extra)
@@ -185,17 +186,17 @@ class GradingActivities:
                     non_retryable=True,
                 )
             sub, assignment = row
-            if sub.status == "queued":
+            if sub.status == SubmissionStatus.QUEUED:
                 # Only a queued submission becomes `grading`: a status never goes back.
                 claimed = await session.execute(
                     update(Submission)
-                    .where(Submission.id == sub_id, Submission.status == "queued")
-                    .values(status="grading")
+                    .where(Submission.id == sub_id, Submission.status == SubmissionStatus.QUEUED)
+                    .values(status=SubmissionStatus.GRADING)
                     .returning(Submission.id),
                     execution_options={"synchronize_session": False},
                 )
                 if claimed.first() is not None:
-                    sub.status = "grading"
+                    sub.status = SubmissionStatus.GRADING
                     await self._publish(sub)
         started_at = datetime.now(UTC)
         result = await self._heartbeating(job_for(sub, assignment))
@@ -287,7 +288,7 @@ class GradingActivities:
                     update(Submission)
                     .where(Submission.id == sub_id)
                     .values(
-                        status="error" if broken else "graded",
+                        status=SubmissionStatus.ERROR if broken else SubmissionStatus.GRADED,
                         passed=None if broken else out.passed,
                         score=None if broken else out.score,
                         verdict=out.verdict,
@@ -320,8 +321,8 @@ class GradingActivities:
                     update(Submission)
                     .where(Submission.id == uuid.UUID(req.submission_id))
                     .values(
-                        status="error",
-                        verdict="internal_error",
+                        status=SubmissionStatus.ERROR,
+                        verdict=Verdict.INTERNAL_ERROR,
                         error=f"Grading failed after retries: {req.message}",
                         graded_at=datetime.now(UTC),
                     )

@@ -24,6 +24,7 @@ from temporalio.exceptions import ApplicationError
 from activities.grading import DETAIL_FIELDS, job_for, score_of
 from gradeflow import redis_keys
 from gradeflow.models import (
+    FINAL_STATUSES,
     TEST_ERROR,
     Assignment,
     Enrollment,
@@ -32,6 +33,7 @@ from gradeflow.models import (
     Submission,
 )
 from gradeflow.redis_keys import best_effort
+from gradeflow.vocabulary import BatchStatus, Verdict
 from sandbox import Sandbox, SandboxError
 
 log = logging.getLogger(__name__)
@@ -102,7 +104,7 @@ def latest_in_scope(cohort_id: int, assignment_id: int | None):
             Enrollment,
             and_(Enrollment.user_id == Submission.user_id, Enrollment.cohort_id == cohort_id),
         )
-        .where(Submission.status.in_(("graded", "error")))
+        .where(Submission.status.in_(FINAL_STATUSES))
         .distinct(Submission.assignment_id, Submission.user_id)
         .order_by(Submission.assignment_id, Submission.user_id, Submission.created_at.desc())
     )
@@ -152,8 +154,8 @@ class RegradeActivities:
             scope = latest_in_scope(batch.cohort_id, batch.assignment_id).subquery()
             total = await session.scalar(select(func.count()).select_from(scope)) or 0
             batch.total = total
-            if batch.status == "queued":
-                batch.status = "running"
+            if batch.status == BatchStatus.QUEUED:
+                batch.status = BatchStatus.RUNNING
             batch.started_at = batch.started_at or datetime.now(UTC)
         return total
 
@@ -360,7 +362,7 @@ class RegradeActivities:
                                     submission_id=s.id,
                                     regrade_batch_id=batch_id,
                                     test_version=version,
-                                    verdict="internal_error",
+                                    verdict=Verdict.INTERNAL_ERROR,
                                     passed=bool(s.passed),
                                     score=s.score or 0.0,
                                     previous_score=s.score,

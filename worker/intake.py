@@ -25,6 +25,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from gradeflow import redis_keys
 from gradeflow.models import Cohort, Submission
+from gradeflow.vocabulary import SubmissionStatus
 from workflows.start import start_grading as start
 
 log = logging.getLogger(__name__)
@@ -217,7 +218,9 @@ class Reconciler:
                 await session.execute(
                     select(Submission.id, Submission.assignment_id, Submission.user_id, Cohort.slug)
                     .outerjoin(Cohort, Submission.cohort_id == Cohort.id)
-                    .where(Submission.status == "queued", Submission.created_at < cutoff)
+                    .where(
+                        Submission.status == SubmissionStatus.QUEUED, Submission.created_at < cutoff
+                    )
                     .order_by(Submission.created_at)
                     .limit(self.batch)
                 )

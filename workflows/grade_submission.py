@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         RecordRequest,
     )
     from gradeflow.models import TEST_ERROR
+    from gradeflow.vocabulary import SubmissionStatus, Verdict
     from workflows.config import (
         GRADE_HEARTBEAT,
         GRADE_START_TO_CLOSE,
@@ -76,14 +77,18 @@ class GradeSubmission:
                 GradingFailure(submission_id=inp.submission_id, message=str(err.cause or err)),
                 RECORD_START_TO_CLOSE,
             )
-            return GradeSubmissionResult(inp.submission_id, "error", "internal_error", 0.0)
+            return GradeSubmissionResult(
+                inp.submission_id, SubmissionStatus.ERROR, Verdict.INTERNAL_ERROR, 0.0
+            )
         await step(
             local,
             GradingActivities.record_grading,
             RecordRequest(outcome=outcome, workflow_id=info.workflow_id, run_id=info.run_id),
             RECORD_START_TO_CLOSE,
         )
-        status = "error" if outcome.verdict == TEST_ERROR else "graded"  # broken tests grade nobody
+        status = (
+            SubmissionStatus.ERROR if outcome.verdict == TEST_ERROR else SubmissionStatus.GRADED
+        )  # broken tests grade nobody
         return GradeSubmissionResult(inp.submission_id, status, outcome.verdict, outcome.score)
 
 

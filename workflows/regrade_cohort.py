@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         PageRequest,
         RegradeActivities,
     )
+    from gradeflow.vocabulary import BatchStatus
     from workflows.config import (
         INFRA_RETRY,
         REGRADE_BOOKKEEPING_START_TO_CLOSE,
@@ -246,7 +247,7 @@ class RegradeCohort:
                 await workflow.wait(list(tasks))
         if tasks:
             await workflow.wait(list(tasks))
-        status = "cancelled" if self.cancelled else "completed"
+        status = BatchStatus.CANCELLED if self.cancelled else BatchStatus.COMPLETED
         await workflow.execute_activity_method(
             RegradeActivities.finish_regrade,
             BatchEnd(inp.batch_id, status),
