@@ -18,6 +18,7 @@ from gradeflow.db import autocommit_connection
 from gradeflow.models import Cohort, Enrollment, User
 from gradeflow.settings import Settings
 from gradeflow.tokens import hash_token
+from gradeflow.vocabulary import Role
 
 bearer = HTTPBearer(auto_error=False, description="An API token from `gradeflow users add`.")
 
@@ -134,7 +135,7 @@ def require_role(*roles: str):
     return Depends(check)
 
 
-Instructor = Annotated[Principal, require_role("instructor")]
+Instructor = Annotated[Principal, require_role(Role.INSTRUCTOR)]
 
 
 async def teaches(session: AsyncSession, user: Principal, cohort_id: int) -> bool:

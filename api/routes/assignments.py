@@ -29,11 +29,12 @@ from gradeflow import redis_keys
 from gradeflow.models import TEST_ERROR, Assignment
 from gradeflow.redis_keys import best_effort
 from gradeflow.versions import test_version
+from gradeflow.vocabulary import Role
 from workflows.check_solution import CheckSolution, SolutionCheck, SolutionCheckResult
 from workflows.config import GRADING_TASK_QUEUE
 
 router = APIRouter(prefix="/assignments", tags=["assignments"], responses=errors(*SIGNED_IN))
-STAFF_ROLES = ("instructor", "operator")
+STAFF_ROLES = (Role.INSTRUCTOR, Role.OPERATOR)
 CHECK_TIMEOUT = timedelta(minutes=2)
 
 

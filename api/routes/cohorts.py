@@ -10,14 +10,17 @@ from api.errors import ApiError
 from api.params import CohortSlug
 from api.schemas import STAFF, CohortMatrix, CohortOut, errors
 from gradeflow.models import Assignment, Cohort, Enrollment, Submission, User
+from gradeflow.vocabulary import Role
 
 router = APIRouter(prefix="/cohorts", tags=["cohorts"], responses=errors(*STAFF))
-Staff = require_role("instructor", "operator")
+Staff = require_role(Role.INSTRUCTOR, Role.OPERATOR)
 
 
 async def visible_cohort(session, user, slug: str) -> Cohort:
     cohort = (await session.execute(select(Cohort).where(Cohort.slug == slug))).scalar_one_or_none()
-    if cohort is None or not (user.role == "operator" or await teaches(session, user, cohort.id)):
+    if cohort is None or not (
+        user.role == Role.OPERATOR or await teaches(session, user, cohort.id)
+    ):
         raise ApiError(404, f"Cohort '{slug}' not found (or you do not teach it).")
     return cohort
 
@@ -28,14 +31,14 @@ async def list_cohorts(user: CurrentUser, session: SessionDep):
     students = (
         select(Enrollment.cohort_id, func.count().label("n"))
         .join(User, User.id == Enrollment.user_id)
-        .where(User.role == "student")
+        .where(User.role == Role.STUDENT)
         .group_by(Enrollment.cohort_id)
         .subquery()
     )
     query = select(Cohort, func.coalesce(students.c.n, 0)).outerjoin(
         students, students.c.cohort_id == Cohort.id
     )
-    if user.role != "operator":
+    if user.role != Role.OPERATOR:
         query = query.join(
             Enrollment, (Enrollment.cohort_id == Cohort.id) & (Enrollment.user_id == user.id)
         )
@@ -58,7 +61,7 @@ async def cohort_matrix(slug: CohortSlug, user: CurrentUser, session: SessionDep
         await session.execute(
             select(User.id, User.name)
             .join(Enrollment, Enrollment.user_id == User.id)
-            .where(Enrollment.cohort_id == cohort.id, User.role == "student")
+            .where(Enrollment.cohort_id == cohort.id, User.role == Role.STUDENT)
             .order_by(User.name)
         )
     ).all()

@@ -40,6 +40,7 @@ from api.schemas import (
 from gradeflow import redis_keys
 from gradeflow.models import Cohort, Submission
 from gradeflow.redis_keys import best_effort
+from gradeflow.vocabulary import Role, SubmissionStatus
 from workflows.config import (
     ASSIGNMENT_KEY,
     COHORT_KEY,
@@ -50,7 +51,7 @@ from workflows.config import (
 from workflows.start import start_grading
 
 router = APIRouter(prefix="/ops", tags=["ops"], responses=errors(*STAFF))
-Operator = Annotated[Principal, require_role("operator")]
+Operator = Annotated[Principal, require_role(Role.OPERATOR)]
 STATUSES = {
     "running": "Running",
     "completed": "Completed",
@@ -387,7 +388,7 @@ async def retry(
     if row is None:
         raise ApiError(404, f"Submission {sub_id} does not exist.")
     sub, cohort = row
-    if sub.status == "graded" and not regrade:
+    if sub.status == SubmissionStatus.GRADED and not regrade:
         raise ApiError(
             409,
             f"Submission {sub_id} was graded normally ({sub.verdict}, score {sub.score:g}); retry is "
@@ -405,7 +406,7 @@ async def retry(
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise temporal_refused(exc) from None
     before = (sub.status, sub.error)
-    sub.status, sub.error = "queued", None
+    sub.status, sub.error = SubmissionStatus.QUEUED, None
     try:
         await session.commit()
     except IntegrityError:  # the one-pending-submission-per-student rule

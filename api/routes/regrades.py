@@ -31,6 +31,7 @@ from gradeflow.models import (
     User,
 )
 from gradeflow.redis_keys import best_effort
+from gradeflow.vocabulary import BatchStatus
 from workflows.config import (
     ASSIGNMENT_KEY,
     COHORT_KEY,
@@ -52,7 +53,7 @@ def regrade_out(batch: RegradeBatch, cohort_slug: str) -> RegradeOut:
     rate = batch.done / elapsed if elapsed > 0 else 0.0
     eta = (
         (batch.total - batch.done) / rate
-        if rate > 0 and batch.status in ("running", "queued")
+        if rate > 0 and batch.status in (BatchStatus.RUNNING, BatchStatus.QUEUED)
         else None
     )
     return RegradeOut(
@@ -140,7 +141,7 @@ async def start_regrade(
         created_by=user.id,
         cohort_id=cohort.id,
         assignment_id=body.assignment_id,
-        status="queued",
+        status=BatchStatus.QUEUED,
     )
     batch.workflow_id = regrade_workflow_id(str(batch.id))
     session.add(batch)
@@ -170,7 +171,7 @@ async def start_regrade(
             search_attributes=TypedSearchAttributes(attributes),
         )
     except Exception as exc:  # noqa: BLE001 - Temporal unreachable: say so, leave nothing half-started
-        batch.status, batch.finished_at = "failed", datetime.now(UTC)
+        batch.status, batch.finished_at = BatchStatus.FAILED, datetime.now(UTC)
         await session.commit()
         raise ApiError(
             503,
@@ -247,7 +248,15 @@ async def pause_regrade(
 ):
     """Stop starting new gradings (within one grading); what is done stays recorded."""
     return await _control(
-        request, session, redis, user, batch_id, "pause", ("queued", "running"), "paused", "paused"
+        request,
+        session,
+        redis,
+        user,
+        batch_id,
+        "pause",
+        (BatchStatus.QUEUED, BatchStatus.RUNNING),
+        BatchStatus.PAUSED,
+        "paused",
     )
 
 
@@ -256,7 +265,15 @@ async def resume_regrade(
     batch_id: BatchId, user: Instructor, session: SessionDep, redis: RedisDep, request: Request
 ):
     return await _control(
-        request, session, redis, user, batch_id, "resume", ("paused",), "running", None
+        request,
+        session,
+        redis,
+        user,
+        batch_id,
+        "resume",
+        (BatchStatus.PAUSED,),
+        BatchStatus.RUNNING,
+        None,
     )
 
 
@@ -272,8 +289,8 @@ async def cancel_regrade(
         user,
         batch_id,
         "cancel",
-        ("queued", "running", "paused"),
-        "cancelling",
+        (BatchStatus.QUEUED, BatchStatus.RUNNING, BatchStatus.PAUSED),
+        BatchStatus.CANCELLING,
         "cancelled",
     )
 

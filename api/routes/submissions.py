@@ -28,6 +28,7 @@ from gradeflow.redis_keys import best_effort
 from gradeflow.status_cache import FINAL_RANK, moved_on, rank, write_forward
 from gradeflow.versions import code_hash
 from gradeflow.views import submission_payload
+from gradeflow.vocabulary import Role, SubmissionStatus
 from workflows.config import grade_workflow_id
 
 router = APIRouter(tags=["submissions"], responses=errors(*SIGNED_IN))
@@ -148,7 +149,12 @@ async def answer_from_cache(
         raise pending_error(pending)
     hit = await session.get(Submission, earlier_id)
     assert hit is not None  # submissions are never deleted
-    sub.status, sub.cached, sub.cached_from, sub.workflow_id = "graded", True, hit.id, None
+    sub.status, sub.cached, sub.cached_from, sub.workflow_id = (
+        SubmissionStatus.GRADED,
+        True,
+        hit.id,
+        None,
+    )
     sub.passed, sub.score, sub.verdict, sub.tests = hit.passed, hit.score, hit.verdict, hit.tests
     sub.details = hit.details or {}
     sub.test_version, sub.graded_at = test_version, datetime.now(UTC)
@@ -203,7 +209,7 @@ async def create_submission(
         cohort_id=user.cohort_id,
         code=body.code,
         code_hash=code_hash(body.code),
-        status="queued",
+        status=SubmissionStatus.QUEUED,
         workflow_id=grade_workflow_id(str(sub_id)),
         cached=False,
         tests=[],
@@ -277,10 +283,10 @@ async def create_submission(
 async def may_view(
     session: AsyncSession, user: Principal, owner_id: int, cohort_id: int | None
 ) -> bool:
-    if user.id == owner_id or user.role == "operator":
+    if user.id == owner_id or user.role == Role.OPERATOR:
         return True
     return (
-        user.role == "instructor"
+        user.role == Role.INSTRUCTOR
         and cohort_id is not None
         and await teaches(session, user, cohort_id)
     )
@@ -307,7 +313,7 @@ async def visible_payload(
         payload = orjson.loads(cached)
         # The cached payload is the author's view; an operator needs the staff view of broken tests.
         if payload["user_id"] == user.id or (
-            user.role == "operator" and payload["verdict"] != TEST_ERROR
+            user.role == Role.OPERATOR and payload["verdict"] != TEST_ERROR
         ):
             if rank(payload["status"]) == FINAL_RANK:
                 return payload
