@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -205,32 +206,47 @@ async def read_regrade(batch_id: BatchId, user: Instructor, session: SessionDep)
     return regrade_out(*await get_batch(session, user, batch_id))
 
 
+@dataclass(frozen=True)
+class Control:
+    """An instructor's action on a batch: the statuses it is allowed from, the status it sets, and the flag it
+    leaves in Redis for the gradings in flight (None: clear it)."""
+
+    allowed: tuple[BatchStatus, ...]
+    new_status: BatchStatus
+    flag: str | None
+
+
+CONTROLS = {
+    "pause": Control((BatchStatus.QUEUED, BatchStatus.RUNNING), BatchStatus.PAUSED, "paused"),
+    "resume": Control((BatchStatus.PAUSED,), BatchStatus.RUNNING, None),
+    "cancel": Control(
+        (BatchStatus.QUEUED, BatchStatus.RUNNING, BatchStatus.PAUSED),
+        BatchStatus.CANCELLING,
+        "cancelled",
+    ),
+}
+
+
 async def _control(
-    request: Request,
-    session: AsyncSession,
-    redis,
-    user: Principal,
-    batch_id: str,
-    action: str,
-    allowed: tuple[str, ...],
-    new_status: str,
-    flag: str | None,
+    request: Request, session: AsyncSession, redis, user: Principal, batch_id: str, action: str
 ) -> RegradeOut:
+    control = CONTROLS[action]
     batch, slug = await get_batch(session, user, batch_id)
-    if batch.status not in allowed:
+    if batch.status not in control.allowed:
         raise ApiError(
             409,
             f"Regrade {batch_id} is {batch.status}; it can be {action}d only when "
-            f"{' or '.join(allowed)}.",
+            f"{' or '.join(control.allowed)}.",
         )
     handle = (await temporal_client(request)).get_workflow_handle(batch.workflow_id)
     # The flag first: gradings in flight check it before each submission, so they stop within one grading.
     # Without Redis the activities fall back to the batch's status in PostgreSQL.
     key = redis_keys.regrade_control(batch_id)
+    flag = control.flag
     await best_effort(
         redis.set(key, flag, ex=7 * 24 * 3600) if flag else redis.delete(key), f"the {action} flag"
     )
-    batch.status = new_status
+    batch.status = control.new_status
     await session.commit()
     try:
         await handle.signal(action)
@@ -247,34 +263,14 @@ async def pause_regrade(
     batch_id: BatchId, user: Instructor, session: SessionDep, redis: RedisDep, request: Request
 ):
     """Stop starting new gradings (within one grading); what is done stays recorded."""
-    return await _control(
-        request,
-        session,
-        redis,
-        user,
-        batch_id,
-        "pause",
-        (BatchStatus.QUEUED, BatchStatus.RUNNING),
-        BatchStatus.PAUSED,
-        "paused",
-    )
+    return await _control(request, session, redis, user, batch_id, "pause")
 
 
 @router.post("/{batch_id}/resume", response_model=RegradeOut, responses=errors(404, 409))
 async def resume_regrade(
     batch_id: BatchId, user: Instructor, session: SessionDep, redis: RedisDep, request: Request
 ):
-    return await _control(
-        request,
-        session,
-        redis,
-        user,
-        batch_id,
-        "resume",
-        (BatchStatus.PAUSED,),
-        BatchStatus.RUNNING,
-        None,
-    )
+    return await _control(request, session, redis, user, batch_id, "resume")
 
 
 @router.post("/{batch_id}/cancel", response_model=RegradeOut, responses=errors(404, 409))
@@ -282,17 +278,7 @@ async def cancel_regrade(
     batch_id: BatchId, user: Instructor, session: SessionDep, redis: RedisDep, request: Request
 ):
     """End the batch; gradings already done stay recorded. The status becomes `cancelled` once it has stopped."""
-    return await _control(
-        request,
-        session,
-        redis,
-        user,
-        batch_id,
-        "cancel",
-        (BatchStatus.QUEUED, BatchStatus.RUNNING, BatchStatus.PAUSED),
-        BatchStatus.CANCELLING,
-        "cancelled",
-    )
+    return await _control(request, session, redis, user, batch_id, "cancel")
 
 
 @router.get(

@@ -13,6 +13,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -69,16 +70,17 @@ def check_code(code: str, max_bytes: int) -> None:
         raise ApiError(422, "code is empty. Paste your solution into the code field.")
 
 
-async def check_rate(redis: Redis, user: Principal, per_minute: int) -> None:
-    window = int(time.time() // 60)
-    key = redis_keys.rate_limit(user.id, window)
+async def check_rate(redis: Redis, user: Principal, per_minute: int) -> str | None:
+    """Count this submission in the user's minute; 429 past the limit. Returns the counter's key, so a
+    submission that is then not accepted can be taken back out of the same minute (None: Redis did not count)."""
+    key = redis_keys.rate_limit(user.id, int(time.time() // 60))
     try:
         async with redis.pipeline(transaction=True) as pipe:
             pipe.incr(key)
             pipe.expire(key, 120)
             count, _ = await pipe.execute()
-    except Exception:  # noqa: BLE001 - without Redis, accept rather than refuse
-        return
+    except (RedisError, OSError):  # without Redis, accept rather than refuse
+        return None
     if count > per_minute:
         retry = 60 - int(time.time()) % 60
         raise ApiError(
@@ -86,11 +88,7 @@ async def check_rate(redis: Redis, user: Principal, per_minute: int) -> None:
             f"Too many submissions: at most {per_minute} a minute. Try again in {retry} s.",
             headers={"Retry-After": str(retry)},
         )
-
-
-async def refund_rate(redis: Redis, user: Principal) -> None:
-    key = redis_keys.rate_limit(user.id, int(time.time() // 60))
-    await best_effort(redis.decr(key), "the rate limit's refund")
+    return key
 
 
 async def pending_submission(session: AsyncSession, user_id: int) -> uuid.UUID | None:
@@ -200,7 +198,7 @@ async def create_submission(
     """Submit code. 202: queued for grading (follow `links.events` or poll `links.self`). 201: identical code was
     graded before."""
     check_code(body.code, settings.max_code_bytes)
-    await check_rate(redis, user, settings.submissions_per_minute)
+    counted = await check_rate(redis, user, settings.submissions_per_minute)
     sub_id = uuid.uuid4()
     sub = Submission(
         id=sub_id,
@@ -236,7 +234,8 @@ async def create_submission(
         raise pending_error(await pending_submission(session, user.id) or "unknown") from None
     # Not accepted (PostgreSQL down: a 503): the attempt does not count against the rate limit
     except Exception:
-        await refund_rate(redis, user)
+        if counted is not None:
+            await best_effort(redis.decr(counted), "the rate limit's refund")
         raise
     if row is None:
         raise ApiError(

@@ -21,6 +21,31 @@ from tests.integration.test_submission_path import RIGHT_HELLO, unique
 pytestmark = pytest.mark.integration
 
 
+def up_env(tmp_path, **extra: str) -> tuple[dict[str, str], dict[str, int]]:
+    """The environment for a `gradeflow up` of its own under tmp_path: free ports, no GRADEFLOW_ setting
+    inherited from the test run, plus `extra` (GRADEFLOW_ names). Returns it with the ports."""
+    ports = {name: free_port() for name in ("REDIS", "TEMPORAL", "TEMPORAL_UI", "API", "DASHBOARD")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADEFLOW_")}
+    env |= {f"GRADEFLOW_{name}_PORT": str(port) for name, port in ports.items()}
+    env |= {
+        "GRADEFLOW_HOME": str(tmp_path / "home"),
+        "GRADEFLOW_WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+        **extra,
+    }
+    return env, ports
+
+
+def start_up(env: dict[str, str], out) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gradeflow", "up"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=out.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
 def json_lines(path, **match) -> list[dict]:
     """The JSON log lines of a file whose fields include `match`."""
     found = []
@@ -33,25 +58,11 @@ def json_lines(path, **match) -> list[dict]:
 
 
 def test_gradeflow_up_runs_everything_and_ctrl_c_stops_it(tmp_path):
-    ports = {name: free_port() for name in ("REDIS", "TEMPORAL", "TEMPORAL_UI", "API", "DASHBOARD")}
-    metrics = f"127.0.0.1:{free_port()}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADEFLOW_")}
-    env |= {f"GRADEFLOW_{name}_PORT": str(port) for name, port in ports.items()}
-    env |= {
-        "GRADEFLOW_HOME": str(tmp_path / "home"),
-        "GRADEFLOW_WORKER_METRICS_ADDRESS": metrics,
-        "GRADEFLOW_LOG_FORMAT": "json",
-    }
+    env, ports = up_env(tmp_path, GRADEFLOW_LOG_FORMAT="json")
+    metrics = env["GRADEFLOW_WORKER_METRICS_ADDRESS"]
     out = tmp_path / "up.out"
     api = f"http://127.0.0.1:{ports['API']}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gradeflow", "up"],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=out.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    proc = start_up(env, out)
     try:
         wait_for(
             lambda: "GradeFlow is running" in out.read_text(),
@@ -158,26 +169,13 @@ def test_gradeflow_up_restarts_what_dies_and_loses_nothing(tmp_path):
     from gradeflow.db import in_transaction
     from tests.conftest import run_async
 
-    ports = {name: free_port() for name in ("REDIS", "TEMPORAL", "TEMPORAL_UI", "API", "DASHBOARD")}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADEFLOW_")}
-    env |= {f"GRADEFLOW_{name}_PORT": str(port) for name, port in ports.items()}
+    env, ports = up_env(
+        tmp_path, GRADEFLOW_RECONCILE_AFTER_SECONDS="2", GRADEFLOW_RECONCILE_INTERVAL_SECONDS="0.5"
+    )
     home = tmp_path / "home"
-    env |= {
-        "GRADEFLOW_HOME": str(home),
-        "GRADEFLOW_WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
-        "GRADEFLOW_RECONCILE_AFTER_SECONDS": "2",
-        "GRADEFLOW_RECONCILE_INTERVAL_SECONDS": "0.5",
-    }
     out = tmp_path / "up.out"
     api = f"http://127.0.0.1:{ports['API']}/api/v1"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gradeflow", "up"],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=out.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    proc = start_up(env, out)
     unanswered: list[str] = []
     watching = threading.Event()
     try:
@@ -285,14 +283,9 @@ def test_gradeflow_up_restarts_what_dies_and_loses_nothing(tmp_path):
 
 
 def test_gradeflow_up_stops_and_says_why_when_a_role_keeps_failing(tmp_path):
-    ports = {name: free_port() for name in ("REDIS", "TEMPORAL", "TEMPORAL_UI", "API", "DASHBOARD")}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADEFLOW_")}
-    env |= {f"GRADEFLOW_{name}_PORT": str(port) for name, port in ports.items()}
-    env |= {
-        "GRADEFLOW_HOME": str(tmp_path / "home"),
-        "GRADEFLOW_WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
-        "GRADEFLOW_SANDBOX_MODE": "no-such-mode",
-    }  # the worker refuses to start, every time
+    env, _ = up_env(
+        tmp_path, GRADEFLOW_SANDBOX_MODE="no-such-mode"
+    )  # the worker refuses to start, every time
     result = subprocess.run(
         [sys.executable, "-m", "gradeflow", "up"],
         env=env,
