@@ -21,8 +21,8 @@ from pathlib import Path
 from supervisor.xmlrpc import SupervisorTransport
 
 # supervisord's process states (supervisor.states.ProcessStates), by name as its XML-RPC answers them.
-RUNNING, FATAL = "RUNNING", "FATAL"
-DOWN = ("EXITED", "BACKOFF", "STARTING", "STOPPED")
+RUNNING, STARTING, FATAL = "RUNNING", "STARTING", "FATAL"
+STOPPED = ("STOPPING", "STOPPED")  # stopped on purpose: not an exit to tell
 LABELS = {
     "postgres": "PostgreSQL",
     "redis": "Redis",
@@ -167,7 +167,8 @@ class Supervisor:
                     f"see {self.log(name)}"
                 )
                 fatal = name
-            elif was == RUNNING and (state in DOWN or (state == RUNNING and pid != old_pid)):
+            elif was in (RUNNING, STARTING) and old_pid and pid != old_pid and state not in STOPPED:
+                # its process is gone (or replaced): killed while running, or while still starting up
                 say(f"the {label} exited unexpectedly ({self.exit_reason(name)}); restarting it")
                 self._restarting.add(name)
             if state == RUNNING and name in self._restarting:
