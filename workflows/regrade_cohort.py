@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -33,12 +35,14 @@ with workflow.unsafe.imports_passed_through():
         REGRADE_CHUNK_START_TO_CLOSE,
     )
 
+In = TypeVar("In")
+Out = TypeVar("Out")
 
-@dataclass
-class RegradeInput:
-    batch_id: str
-    cohort_id: int
-    assignment_id: int | None = None
+
+@dataclass(frozen=True)
+class RegradeSettings:
+    """How a regrade runs, chosen when it starts and the same in every run."""
+
     # "chunks": one activity grades a chunk (the default, chosen by measurement: see BENCHMARKS.md);
     # "children": one child workflow per submission, each with its own history.
     strategy: str = "chunks"
@@ -46,7 +50,12 @@ class RegradeInput:
     chunk_size: int = 25
     chunks_in_flight: int = 4
     pages_per_run: int = 10
-    # Carried across continue-as-new:
+
+
+@dataclass
+class Carried:
+    """What one run hands the next across continue-as-new: where the paging stands and what is left to do."""
+
     started: bool = False
     after_assignment: int = 0
     after_user: int = 0
@@ -55,6 +64,57 @@ class RegradeInput:
     paused: bool = False
     cancelled: bool = False
     run: int = 1
+
+
+@dataclass
+class RegradeInput:
+    """What starts each run: the batch and its scope, its settings, and what the previous run carried.
+
+    Flat on purpose: this is the shape stored in the histories of regrades in flight (they replay against new
+    code after a deploy), so its fields are those of RegradeSettings and Carried side by side. Read them through
+    `settings` and `carried`; add fields only with defaults."""
+
+    batch_id: str
+    cohort_id: int
+    assignment_id: int | None = None
+    strategy: str = "chunks"
+    page_size: int = 500
+    chunk_size: int = 25
+    chunks_in_flight: int = 4
+    pages_per_run: int = 10
+    started: bool = False
+    after_assignment: int = 0
+    after_user: int = 0
+    exhausted: bool = False
+    leftover: list[str] = field(default_factory=list)
+    paused: bool = False
+    cancelled: bool = False
+    run: int = 1
+
+    @classmethod
+    def of(
+        cls,
+        batch_id: str,
+        cohort_id: int,
+        assignment_id: int | None = None,
+        settings: RegradeSettings | None = None,
+        carried: Carried | None = None,
+    ) -> RegradeInput:
+        return cls(
+            batch_id,
+            cohort_id,
+            assignment_id,
+            **asdict(settings or RegradeSettings()),
+            **asdict(carried or Carried()),
+        )
+
+    @property
+    def settings(self) -> RegradeSettings:
+        return RegradeSettings(**{f.name: getattr(self, f.name) for f in fields(RegradeSettings)})
+
+    @property
+    def carried(self) -> Carried:
+        return Carried(**{f.name: getattr(self, f.name) for f in fields(Carried)})
 
 
 @dataclass
@@ -93,6 +153,11 @@ class RegradeSubmission:
 
 @workflow.defn
 class RegradeCohort:
+    """One run pages through the scope and grades it in chunks; every few pages it continues as new, handing
+    the next run what it carried. The steps, in order: start the batch (first run only); then, until the scope is
+    done or cancelled, wait out a pause, fetch the next page when the queue is empty, keep `chunks_in_flight`
+    chunks grading, and wait for one to finish; at the end, wait for the last chunks and finish the batch."""
+
     def __init__(self) -> None:
         self.paused = False
         self.cancelled = False
@@ -100,6 +165,10 @@ class RegradeCohort:
         self.in_flight = 0
         self.totals = ChunkResult()
         self.run_number = 1
+        self.cursor = (0, 0)  # (assignment id, user id) of the last submission paged in
+        self.exhausted = False  # the last page has been fetched
+        self.pages = 0  # fetched by this run
+        self.chunks: set[asyncio.Task] = set()
 
     @workflow.signal
     def pause(self) -> None:
@@ -126,27 +195,111 @@ class RegradeCohort:
             self.totals.errors,
         )
 
-    async def _chunk(self, inp: RegradeInput, ids: list[str]) -> None:
+    @workflow.run
+    async def run(self, inp: RegradeInput) -> str:
+        settings = inp.settings
+        self._take_over(inp.carried)
+        if not inp.started:
+            await self._bookkeeping(RegradeActivities.start_regrade, BatchRef(inp.batch_id))
+        while await self._not_cancelled():
+            if not self.queue and not self.exhausted:
+                if self._run_is_full(settings):
+                    await self._continue_as_new(inp)
+                await self._fetch_page(inp, settings)
+            self._start_chunks(inp, settings)
+            if not self.chunks:
+                if not self.queue and self.exhausted:
+                    break
+                continue
+            await self._wait_for_chunks()
+        if self.chunks:
+            await workflow.wait(list(self.chunks))
+        status = BatchStatus.CANCELLED if self.cancelled else BatchStatus.COMPLETED
+        await self._bookkeeping(RegradeActivities.finish_regrade, BatchEnd(inp.batch_id, status))
+        return status
+
+    def _take_over(self, carried: Carried) -> None:
+        """Pick up where the previous run stopped."""
+        self.paused, self.cancelled, self.run_number = (
+            carried.paused,
+            carried.cancelled,
+            carried.run,
+        )
+        self.queue.extend(carried.leftover)
+        self.cursor = (carried.after_assignment, carried.after_user)
+        self.exhausted = carried.exhausted
+
+    async def _not_cancelled(self) -> bool:
+        """Wait out a pause; False once the regrade is cancelled."""
+        await workflow.wait_condition(lambda: not self.paused or self.cancelled)
+        return not self.cancelled
+
+    def _run_is_full(self, settings: RegradeSettings) -> bool:
+        return (
+            self.pages >= settings.pages_per_run or workflow.info().is_continue_as_new_suggested()
+        )
+
+    async def _continue_as_new(self, inp: RegradeInput) -> NoReturn:
+        """Let the chunks in flight finish, then hand the next run what is left (keeps the history small)."""
+        if self.chunks:
+            await workflow.wait(self.chunks)
+        carried = Carried(
+            started=True,
+            after_assignment=self.cursor[0],
+            after_user=self.cursor[1],
+            exhausted=self.exhausted,
+            leftover=list(self.queue),
+            paused=self.paused,
+            cancelled=self.cancelled,
+            run=inp.run + 1,
+        )
+        workflow.continue_as_new(
+            RegradeInput.of(inp.batch_id, inp.cohort_id, inp.assignment_id, inp.settings, carried)
+        )
+
+    async def _fetch_page(self, inp: RegradeInput, settings: RegradeSettings) -> None:
+        page: Page = await self._bookkeeping(
+            RegradeActivities.fetch_regrade_page,
+            PageRequest(
+                inp.batch_id,
+                inp.cohort_id,
+                inp.assignment_id,
+                self.cursor[0],
+                self.cursor[1],
+                settings.page_size,
+            ),
+        )
+        self.pages += 1
+        self.queue.extend(page.submission_ids)
+        self.cursor, self.exhausted = (page.after_assignment, page.after_user), page.last
+
+    def _start_chunks(self, inp: RegradeInput, settings: RegradeSettings) -> None:
+        """Keep up to `chunks_in_flight` chunks grading, unless paused or cancelled."""
+        while (
+            self.queue
+            and len(self.chunks) < settings.chunks_in_flight
+            and not self.paused
+            and not self.cancelled
+        ):
+            ids = [self.queue.popleft() for _ in range(min(settings.chunk_size, len(self.queue)))]
+            chunk = asyncio.ensure_future(self._chunk(inp, settings, ids))
+            self.chunks.add(chunk)
+            chunk.add_done_callback(self.chunks.discard)
+
+    async def _wait_for_chunks(self) -> None:
+        if self.queue or not self.exhausted:
+            # Keep the pipeline full: go on as soon as one chunk finishes (or a signal arrives).
+            await workflow.wait(list(self.chunks), return_when=asyncio.FIRST_COMPLETED)
+        else:
+            await workflow.wait(list(self.chunks))
+
+    async def _chunk(self, inp: RegradeInput, settings: RegradeSettings, ids: list[str]) -> None:
+        """Grade one chunk; one whose retries are exhausted is recorded as errors rather than stall the batch."""
         info = workflow.info()
         self.in_flight += 1
         try:
-            if inp.strategy == "children":
-                results = await asyncio.gather(
-                    *(
-                        workflow.execute_child_workflow(
-                            RegradeSubmission.run,
-                            RegradeSubmissionInput(inp.batch_id, sub_id),
-                            id=f"{info.workflow_id}-{sub_id}",
-                        )
-                        for sub_id in ids
-                    )
-                )
-                result = ChunkResult(
-                    sum(r.graded for r in results),
-                    sum(r.changed for r in results),
-                    sum(r.errors for r in results),
-                    [i for r in results for i in r.not_done],
-                )
+            if settings.strategy == "children":
+                result = await self._chunk_as_children(inp, ids)
             else:
                 result = await workflow.execute_activity_method(
                     RegradeActivities.regrade_chunk,
@@ -156,14 +309,11 @@ class RegradeCohort:
                     retry_policy=INFRA_RETRY,
                 )
         except ActivityError as err:
-            # Retries exhausted: account for these submissions as errors rather than stall the batch.
-            await workflow.execute_activity_method(
+            await self._bookkeeping(
                 RegradeActivities.record_regrade_errors,
                 ChunkFailure(
                     inp.batch_id, ids, str(err.cause or err), info.workflow_id, info.run_id
                 ),
-                start_to_close_timeout=REGRADE_BOOKKEEPING_START_TO_CLOSE,
-                retry_policy=INFRA_RETRY,
             )
             self.totals.errors += len(ids)
             return
@@ -174,84 +324,29 @@ class RegradeCohort:
         # Paused or cancelled mid-chunk: do them later
         self.queue.extendleft(reversed(result.not_done))
 
-    @workflow.run
-    async def run(self, inp: RegradeInput) -> str:
-        self.paused, self.cancelled, self.run_number = inp.paused, inp.cancelled, inp.run
-        self.queue.extend(inp.leftover)
-        if not inp.started:
-            await workflow.execute_activity_method(
-                RegradeActivities.start_regrade,
-                BatchRef(inp.batch_id),
-                start_to_close_timeout=REGRADE_BOOKKEEPING_START_TO_CLOSE,
-                retry_policy=INFRA_RETRY,
-            )
-        cursor = (inp.after_assignment, inp.after_user)
-        exhausted = inp.exhausted
-        pages = 0
-        tasks: set[asyncio.Task] = set()
-        while True:
-            await workflow.wait_condition(lambda: not self.paused or self.cancelled)
-            if self.cancelled:
-                break
-            if not self.queue and not exhausted:
-                if pages >= inp.pages_per_run or workflow.info().is_continue_as_new_suggested():
-                    if tasks:
-                        await workflow.wait(tasks)
-                    workflow.continue_as_new(
-                        replace(
-                            inp,
-                            started=True,
-                            after_assignment=cursor[0],
-                            after_user=cursor[1],
-                            exhausted=exhausted,
-                            leftover=list(self.queue),
-                            paused=self.paused,
-                            cancelled=self.cancelled,
-                            run=inp.run + 1,
-                        )
-                    )
-                page: Page = await workflow.execute_activity_method(
-                    RegradeActivities.fetch_regrade_page,
-                    PageRequest(
-                        inp.batch_id,
-                        inp.cohort_id,
-                        inp.assignment_id,
-                        cursor[0],
-                        cursor[1],
-                        inp.page_size,
-                    ),
-                    start_to_close_timeout=REGRADE_BOOKKEEPING_START_TO_CLOSE,
-                    retry_policy=INFRA_RETRY,
+    async def _chunk_as_children(self, inp: RegradeInput, ids: list[str]) -> ChunkResult:
+        results = await asyncio.gather(
+            *(
+                workflow.execute_child_workflow(
+                    RegradeSubmission.run,
+                    RegradeSubmissionInput(inp.batch_id, sub_id),
+                    id=f"{workflow.info().workflow_id}-{sub_id}",
                 )
-                pages += 1
-                self.queue.extend(page.submission_ids)
-                cursor, exhausted = (page.after_assignment, page.after_user), page.last
-            while (
-                self.queue
-                and len(tasks) < inp.chunks_in_flight
-                and not self.paused
-                and not self.cancelled
-            ):
-                ids = [self.queue.popleft() for _ in range(min(inp.chunk_size, len(self.queue)))]
-                task = asyncio.ensure_future(self._chunk(inp, ids))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-            if not tasks:
-                if not self.queue and exhausted:
-                    break
-                continue
-            if self.queue or not exhausted:
-                # Keep the pipeline full: go on as soon as one chunk finishes (or a signal arrives).
-                await workflow.wait(list(tasks), return_when=asyncio.FIRST_COMPLETED)
-            else:
-                await workflow.wait(list(tasks))
-        if tasks:
-            await workflow.wait(list(tasks))
-        status = BatchStatus.CANCELLED if self.cancelled else BatchStatus.COMPLETED
-        await workflow.execute_activity_method(
-            RegradeActivities.finish_regrade,
-            BatchEnd(inp.batch_id, status),
+                for sub_id in ids
+            )
+        )
+        return ChunkResult(
+            sum(r.graded for r in results),
+            sum(r.changed for r in results),
+            sum(r.errors for r in results),
+            [i for r in results for i in r.not_done],
+        )
+
+    async def _bookkeeping(self, activity: Callable[[Any, In], Awaitable[Out]], arg: In) -> Out:
+        """One of the short bookkeeping activities (start, page, errors, finish)."""
+        return await workflow.execute_activity_method(
+            activity,
+            arg,
             start_to_close_timeout=REGRADE_BOOKKEEPING_START_TO_CLOSE,
             retry_policy=INFRA_RETRY,
         )
-        return status
