@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import Table, and_, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,7 +25,6 @@ from temporalio.exceptions import ApplicationError
 from activities.grading import DETAIL_FIELDS, job_for, score_of
 from gradeflow import redis_keys
 from gradeflow.models import (
-    FINAL_STATUSES,
     TEST_ERROR,
     Assignment,
     Enrollment,
@@ -33,7 +33,7 @@ from gradeflow.models import (
     Submission,
 )
 from gradeflow.redis_keys import best_effort
-from gradeflow.vocabulary import BatchStatus, Verdict
+from gradeflow.vocabulary import FINAL_STATUSES, BatchStatus, Verdict
 from sandbox import Sandbox, SandboxError
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class RegradeActivities:
         is down)."""
         try:
             return cast(str | None, await self.redis.get(redis_keys.regrade_control(batch_id)))
-        except Exception:  # noqa: BLE001
+        except RedisError:
             async with self.sessions() as session:
                 status = await session.scalar(
                     select(RegradeBatch.status).where(RegradeBatch.id == uuid.UUID(batch_id))

@@ -1,4 +1,4 @@
-"""Request dependencies as types: database session, Redis, the authenticated user and role checks."""
+"""Request dependencies as types: database session, Redis, Temporal, the authenticated user and role checks."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
 from sqlalchemy import bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from temporalio.client import Client
 
-from api.errors import POSTGRES, TEMPORAL, ApiError, dependency_of, unavailable
+from api.errors import POSTGRES, ApiError, dependency_of
 from gradeflow.db import autocommit_connection
 from gradeflow.models import Cohort, Enrollment, User
 from gradeflow.settings import Settings
@@ -147,9 +148,11 @@ async def teaches(session: AsyncSession, user: Principal, cohort_id: int) -> boo
     )
 
 
-async def temporal_client(request: Request):
-    """The API's Temporal client, or a 503 that says Temporal is unavailable."""
-    try:
-        return await request.app.state.temporal()
-    except Exception:  # noqa: BLE001 - the SDK raises a bare RuntimeError when it cannot connect
-        raise unavailable(TEMPORAL, "cannot connect") from None
+async def get_temporal(request: Request) -> Client:
+    """The API's Temporal client: the SDK's lazy one, which connects on first use, so the API starts (and keeps
+    accepting submissions) while Temporal is down. A call that cannot reach Temporal raises, and ErrorsAsAnswers
+    answers 503 naming Temporal."""
+    return request.app.state.temporal
+
+
+TemporalDep = Annotated[Client, Depends(get_temporal)]

@@ -110,6 +110,8 @@ def dependency_of(exc: BaseException) -> str | None:
             return REDIS
         if isinstance(leaf, RPCError) and leaf.status in _TEMPORAL_DOWN:
             return TEMPORAL
+        if _temporal_connect_failed(leaf):
+            return TEMPORAL
         if any(isinstance(e, (OSError, TimeoutError)) for e in chain if e is not None):
             # A refused or timed-out connection, attributed by where it was raised.
             if _raised_in(leaf, "asyncpg", "sqlalchemy"):
@@ -119,6 +121,15 @@ def dependency_of(exc: BaseException) -> str | None:
             if _raised_in(leaf, "temporalio"):
                 return TEMPORAL
     return None
+
+
+def _temporal_connect_failed(exc: BaseException) -> bool:
+    """The SDK's lazy client could not connect: it says so with a bare RuntimeError."""
+    return (
+        isinstance(exc, RuntimeError)
+        and str(exc).startswith("Failed client connect")
+        and _raised_in(exc, "temporalio")
+    )
 
 
 def in_words(exc: BaseException) -> str:
@@ -136,9 +147,12 @@ def in_words(exc: BaseException) -> str:
             return "unreachable: loading its data"
     if isinstance(leaf, RPCError):
         return f"unreachable: {leaf.status.name.lower().replace('_', ' ')}"
-    # The Temporal SDK's connect failure
-    if isinstance(leaf, RuntimeError) and "connect" in str(leaf).lower():
-        return "unreachable: cannot connect"
+    if isinstance(leaf, RuntimeError) and str(leaf).startswith("Failed client connect"):
+        return (
+            "unreachable: connection refused (is it running?)"
+            if "refused" in str(leaf).lower()
+            else "unreachable: cannot connect"
+        )
     if dependency_of(leaf) is not None:
         return "unreachable: connection lost"
     return f"error: {type(leaf).__name__}"

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from temporalio.client import Client
 
 from api.deps import TokenCache
 from api.errors import BodyTooLarge, ErrorsAsAnswers, install_error_handlers
@@ -25,25 +23,6 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_HEADER_BYTES = 32 * 1024
 # No request waits longer on PostgreSQL than this: a stalled database becomes a 503, not a hung page.
 STATEMENT_TIMEOUT_SECONDS = 30
-
-
-class LazyTemporal:
-    """Connects on first use, so the API starts (and keeps accepting submissions) while Temporal is down."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.client: Client | None = None
-        self.lock = asyncio.Lock()
-
-    async def __call__(self) -> Client:
-        async with self.lock:
-            if self.client is None:
-                if self.settings.temporal_address is None:
-                    raise RuntimeError("GRADEFLOW_TEMPORAL_ADDRESS is not set")
-                self.client = await connect(
-                    self.settings.temporal_address, self.settings.temporal_namespace, prompt=True
-                )
-            return self.client
 
 
 class Limits:
@@ -102,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        settings.require("database_url", "redis_url")
+        settings.require("database_url", "redis_url", "temporal_address")
         # Each uvicorn worker is a fresh process: set up its logging too
         configure_logging(settings.log_format)
         app.state.settings = settings
@@ -115,7 +94,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.sessions = make_sessionmaker(app.state.engine)
         app.state.redis = redis_keys.connect(settings.need("redis_url"))
-        app.state.temporal = LazyTemporal(settings)
+        app.state.temporal = await connect(
+            settings.need("temporal_address"), settings.temporal_namespace, prompt=True, lazy=True
+        )
         app.state.tokens = TokenCache(app.state.engine, settings.token_cache_seconds)
         app.state.events = EventHub(settings.need("redis_url"))
         app.state.events.start()

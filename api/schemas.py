@@ -358,6 +358,10 @@ class RegradeOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    actions: list[Literal["pause", "resume", "cancel"]] = Field(
+        default_factory=list,
+        description="What the batch allows now: POST /regrades/{id}/<action>. Empty once it has ended.",
+    )
     links: dict[str, str] = Field(default_factory=dict)
 
 

@@ -8,20 +8,20 @@ from collections.abc import Callable
 import streamlit as st
 
 from dashboard.client import Api, ApiProblem
+from gradeflow.vocabulary import Verdict
 
-VERDICTS = {
-    "passed": "Correct: every test passed.",
-    "wrong_answer": "Not yet: some tests failed.",
-    "runtime_error": "Your code raised an error.",
-    "syntax_error": "Your code has a syntax error.",
-    "time_limit": "Your code ran out of time.",
-    "memory_limit": "Your code ran out of memory.",
-    "output_limit": "Your code printed too much.",
-    "internal_error": "The grader failed; this is not your fault. Try again shortly.",
-    "test_error": "The tests of this assignment are broken; your instructor has been told. Submit again once they "
-    "are fixed.",
+VERDICTS: dict[str, str] = {
+    Verdict.PASSED: "Correct: every test passed.",
+    Verdict.WRONG_ANSWER: "Not yet: some tests failed.",
+    Verdict.RUNTIME_ERROR: "Your code raised an error.",
+    Verdict.SYNTAX_ERROR: "Your code has a syntax error.",
+    Verdict.TIME_LIMIT: "Your code ran out of time.",
+    Verdict.MEMORY_LIMIT: "Your code ran out of memory.",
+    Verdict.OUTPUT_LIMIT: "Your code printed too much.",
+    Verdict.INTERNAL_ERROR: "The grader failed; this is not your fault. Try again shortly.",
+    Verdict.TEST_ERROR: "The tests of this assignment are broken; your instructor has been told. Submit again "
+    "once they are fixed.",
 }
-FINAL = ("graded", "error")
 
 
 def api() -> Api:
@@ -33,7 +33,7 @@ def me() -> dict:
 
 
 def verdict_words(verdict: str | None) -> str:
-    return VERDICTS.get(verdict or "internal_error", verdict or "")
+    return VERDICTS.get(verdict or Verdict.INTERNAL_ERROR, verdict or "")
 
 
 def call(fn, *args, **kwargs):

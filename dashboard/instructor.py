@@ -10,9 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.common import api, call, follow
+from gradeflow.vocabulary import BATCH_ENDED, BatchStatus, Verdict
 
 MARKS = {"solved": "✓ solved", "attempted": "~ attempted"}
-ACTIVE = ("queued", "running", "paused", "cancelling")
 CHANGE_COLUMNS = [
     "student",
     "assignment_id",
@@ -117,7 +117,7 @@ def regrades_page() -> None:
     )
     st.session_state["regrade_id"] = chosen
     # Progress while it runs; the changed scores once it has ended.
-    if follow(f"/regrades/{chosen}", lambda batch: batch["status"] not in ACTIVE, show_batch):
+    if follow(f"/regrades/{chosen}", lambda batch: batch["status"] in BATCH_ENDED, show_batch):
         changed_scores(chosen)
 
 
@@ -126,7 +126,7 @@ def show_batch(batch: dict) -> None:
     share = (
         batch["done"] / batch["total"]
         if batch["total"]
-        else (1.0 if batch["status"] == "completed" else 0.0)
+        else (1.0 if batch["status"] == BatchStatus.COMPLETED else 0.0)
     )
     st.progress(
         min(share, 1.0),
@@ -137,14 +137,12 @@ def show_batch(batch: dict) -> None:
     b.metric("Errors", batch["errors"])
     c.metric("Rate", f"{batch['rate_per_second']:.1f}/s")
     d.metric("ETA", f"{batch['eta_seconds']:.0f} s" if batch["eta_seconds"] is not None else "—")
-    buttons = st.columns(3)
-    for column, action, allowed in (
-        (buttons[0], "pause", ("queued", "running")),
-        (buttons[1], "resume", ("paused",)),
-        (buttons[2], "cancel", ("queued", "running", "paused")),
-    ):
+    # The API says which actions the batch allows now; the buttons follow it.
+    for column, action in zip(st.columns(3), ("pause", "resume", "cancel"), strict=True):
         if column.button(
-            action.capitalize(), key=f"{action}-{batch_id}", disabled=batch["status"] not in allowed
+            action.capitalize(),
+            key=f"{action}-{batch_id}",
+            disabled=action not in batch.get("actions", []),
         ):
             call(api().post, f"/regrades/{batch_id}/{action}")
             st.rerun(scope="app")
@@ -270,7 +268,7 @@ def assignments_page() -> None:
                 st.session_state["checked"] = fingerprint
                 checked = True
                 st.success("The reference solution passes these tests.")
-            elif result["verdict"] == "test_error":
+            elif result["verdict"] == Verdict.TEST_ERROR:
                 st.error(f"The tests themselves fail to load: fix them first. {result['message']}")
             else:
                 st.error(

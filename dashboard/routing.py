@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gradeflow.vocabulary import Role
+
 
 @dataclass(frozen=True)
 class PageSpec:
@@ -15,10 +17,10 @@ class PageSpec:
 
 
 ROLE_PAGES: dict[str, list[PageSpec]] = {
-    "student": [
+    Role.STUDENT: [
         PageSpec("learn", "Assignments", ":material/school:", "dashboard.student", "learn_page"),
     ],
-    "instructor": [
+    Role.INSTRUCTOR: [
         PageSpec("cohort", "Cohort", ":material/groups:", "dashboard.instructor", "cohort_page"),
         PageSpec(
             "regrades", "Regrades", ":material/autorenew:", "dashboard.instructor", "regrades_page"
@@ -31,7 +33,7 @@ ROLE_PAGES: dict[str, list[PageSpec]] = {
             "assignments_page",
         ),
     ],
-    "operator": [
+    Role.OPERATOR: [
         PageSpec(
             "workflows",
             "Workflows",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard.common import FINAL, api, call, follow, verdict_words
+from dashboard.common import api, call, follow, verdict_words
+from gradeflow.vocabulary import FINAL_STATUSES, Verdict
 
 try:  # a real code editor with Python highlighting when the component is installed
     from streamlit_ace import st_ace
@@ -47,7 +48,7 @@ def editor(assignment_id: int, start: str) -> str:
 
 
 def show_progress_or_result(sub: dict) -> None:
-    if sub["status"] in FINAL:
+    if sub["status"] in FINAL_STATUSES:
         show_result(sub)
     else:
         st.info(f"Grading… status: **{sub['status']}**", icon=":material/hourglass_top:")
@@ -55,7 +56,9 @@ def show_progress_or_result(sub: dict) -> None:
 
 def show_result(sub: dict) -> None:
     words = verdict_words(sub.get("verdict"))
-    if sub.get("verdict") == "test_error":  # not graded: nothing about the student's code to show
+    if (
+        sub.get("verdict") == Verdict.TEST_ERROR
+    ):  # not graded: nothing about the student's code to show
         st.warning(words, icon=":material/construction:")
         return
     score = f"Score {sub['score'] or 0:g} / {sub['max_score']:g}"
@@ -146,7 +149,7 @@ def learn_page() -> None:
         sub_path = f"/submissions/{st.session_state['submission_id']}"
         follow(
             sub_path,
-            lambda sub: sub["status"] in FINAL,
+            lambda sub: sub["status"] in FINAL_STATUSES,
             show_progress_or_result,
             events=f"{sub_path}/events",
         )

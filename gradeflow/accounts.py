@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.models import ROLES, Cohort, Enrollment, User
+from gradeflow.models import Cohort, Enrollment, User
 from gradeflow.tokens import hash_token, new_token
+from gradeflow.vocabulary import Role
 
 
 class AccountError(ValueError):
@@ -26,8 +27,8 @@ async def add_user(
     session: AsyncSession, name: str, role: str, cohort_slug: str | None = None
 ) -> tuple[User, str]:
     """Create a user; returns the user and their API token, which is shown only now (it is stored hashed)."""
-    if role not in ROLES:
-        raise AccountError(f"role must be one of {', '.join(ROLES)}, not '{role}'")
+    if role not in tuple(Role):
+        raise AccountError(f"role must be one of {', '.join(Role)}, not '{role}'")
     if (await session.execute(select(User).where(User.name == name))).scalar_one_or_none():
         raise AccountError(f"user '{name}' already exists")
     token = new_token()

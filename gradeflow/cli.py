@@ -10,6 +10,7 @@ from pathlib import Path
 
 from gradeflow.logs import configure as configure_logging
 from gradeflow.settings import Settings, get_settings
+from gradeflow.vocabulary import BATCH_ENDED, BatchStatus, Role
 
 DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 
@@ -156,13 +157,13 @@ def regrade(
             file=sys.stderr,
             flush=True,
         )
-        if batch["status"] in ("completed", "cancelled", "failed"):
+        if batch["status"] in BATCH_ENDED:
             print(file=sys.stderr)
             print(
                 f"{batch['status']}: {batch['done']} regraded, {batch['changed']} changed, {batch['errors']} "
                 f"errors. Changes: {settings.resolved_api_url}{batch['links']['changes']}?format=csv"
             )
-            return 0 if batch["status"] == "completed" else 1
+            return 0 if batch["status"] == BatchStatus.COMPLETED else 1
         time.sleep(0.5)
 
 
@@ -257,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add = users.add_parser("add", help="create a user and print their API token")
     add.add_argument("name")
-    add.add_argument("--role", required=True, choices=["student", "instructor", "operator"])
+    add.add_argument("--role", required=True, choices=list(Role))
     add.add_argument("--cohort", help="enroll the user in this cohort")
     cohorts = sub.add_parser("cohorts", help="manage cohorts").add_subparsers(
         dest="action", required=True

@@ -30,10 +30,6 @@ from gradeflow.vocabulary import BatchStatus, Role, SubmissionStatus, Verdict
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
-ROLES = tuple(Role)
-PENDING_STATUSES = (SubmissionStatus.QUEUED, SubmissionStatus.GRADING)
-BATCH_ACTIVE = (BatchStatus.QUEUED, BatchStatus.RUNNING, BatchStatus.PAUSED, BatchStatus.CANCELLING)
-FINAL_STATUSES = (SubmissionStatus.GRADED, SubmissionStatus.ERROR)
 # The verdict of a grading whose tests failed to load: the instructor's to fix, never retried, never scored.
 TEST_ERROR = Verdict.TEST_ERROR
 TESTS_BROKEN = (

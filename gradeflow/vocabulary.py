@@ -42,3 +42,10 @@ class Verdict(StrEnum):
         "internal_error"  # the grader failed after its retries: not the student's doing
     )
     TEST_ERROR = "test_error"  # the assignment's tests failed to load: the instructor's to fix
+
+
+# Groups the code asks about.
+PENDING_STATUSES = (SubmissionStatus.QUEUED, SubmissionStatus.GRADING)  # a grading is still to come
+FINAL_STATUSES = (SubmissionStatus.GRADED, SubmissionStatus.ERROR)  # the submission's result is in
+BATCH_ACTIVE = (BatchStatus.QUEUED, BatchStatus.RUNNING, BatchStatus.PAUSED, BatchStatus.CANCELLING)
+BATCH_ENDED = (BatchStatus.COMPLETED, BatchStatus.CANCELLED, BatchStatus.FAILED)

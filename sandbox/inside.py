@@ -111,7 +111,7 @@ def serve(channel: socket.socket) -> None:
                     },
                 }
             )
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001 - anything the student's code raised is its answer
             frame = wire.pack({**reply, "error": describe(exc)})
         channel.sendall(frame)
 
@@ -140,7 +140,7 @@ def run_program(channel: socket.socket) -> None:
         exec(code, {"__name__": "__main__", "__builtins__": builtins, "__file__": SOURCE})
     except SystemExit:
         raise
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:  # noqa: BLE001 - anything the student's code raised is reported
         info = describe(exc)
         sys.stderr.write(
             f"{info['message']}" + (f" (line {info['line']})" if info["line"] else "") + "\n"

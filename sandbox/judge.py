@@ -204,7 +204,7 @@ def _child(
             confine.drop_capabilities()
             confine.set_limits(limits)
             confine.install_seccomp(opts.simulate_missing)
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:  # noqa: BLE001 - whatever stopped confinement is reported, then exit
         try:
             wire.send(
                 socket.socket(fileno=inside.CHANNEL_FD),
@@ -217,7 +217,7 @@ def _child(
     except SystemExit as exc:
         _flush()
         os._exit(exc.code if isinstance(exc.code, int) and 0 <= exc.code < 128 else 1)
-    except BaseException:  # noqa: BLE001
+    except BaseException:  # noqa: BLE001 - the judge's child never unwinds into the monitor's code
         _flush()
         os._exit(1)
     _flush()
@@ -228,7 +228,7 @@ def _flush() -> None:  # pragma: no cover
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except BaseException:  # noqa: BLE001
+        except BaseException:  # noqa: BLE001 - a closed stream at exit is no error
             pass
 
 

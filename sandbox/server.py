@@ -15,7 +15,7 @@ import sys
 import time
 import unittest  # noqa: F401 - warm: imported once here, inherited by every judge
 
-from sandbox import confine, inside, judge, wire  # noqa: F401
+from sandbox import confine, inside, judge, wire  # noqa: F401 - warm, as above
 
 JOB_READ_SECONDS = 10
 
@@ -62,7 +62,7 @@ def serve_forever(path: str, opts: judge.Options) -> None:
             code = 0
             try:
                 handle(conn, opts)
-            except BaseException:  # noqa: BLE001
+            except BaseException:  # noqa: BLE001 - a forked handler must exit, never return to the loop
                 code = 1
             finally:
                 os._exit(code)

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.common import MetricMeter
 
 from gradeflow import redis_keys
-from gradeflow.models import PENDING_STATUSES, Submission
+from gradeflow.models import Submission
+from gradeflow.vocabulary import PENDING_STATUSES
 
 log = logging.getLogger(__name__)
 

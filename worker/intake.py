@@ -181,7 +181,7 @@ class Dispatcher:
                 delay = min(delay * 2, 10)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - Redis or Temporal trouble: back off, never die
+            except Exception as exc:  # Redis or Temporal trouble: back off, never die
                 log.warning(
                     "dispatcher: %s: %s; retrying in %.1fs",
                     type(exc).__name__,

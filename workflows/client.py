@@ -14,7 +14,7 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.service import RetryConfig
+from temporalio.service import RetryConfig, RPCError
 
 from workflows.config import SEARCH_ATTRIBUTES
 
@@ -49,9 +49,12 @@ async def connect(
     wait_seconds: float = 0,
     runtime: Runtime | None = None,
     prompt: bool = False,
+    lazy: bool = False,
 ) -> Client:
     """Connect, retrying for up to `wait_seconds` so a worker can start before Temporal is reachable. `prompt`:
-    every call on the client gives up within a few seconds when Temporal does not answer."""
+    every call on the client gives up within a few seconds when Temporal does not answer. `lazy`: connect on the
+    first call instead (the SDK's lazy client, which tries again on each call until it has connected), so the
+    caller starts while Temporal is down."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     delay = 0.5
@@ -63,8 +66,12 @@ async def connect(
                 runtime=runtime,
                 retry_config=PROMPT_RETRY if prompt else None,
                 connect_timeout=PROMPT_CONNECT_TIMEOUT if prompt else None,
+                lazy=lazy,
             )
-        except Exception as exc:  # noqa: BLE001 - the SDK raises RuntimeError for connection failures
+        except (
+            RuntimeError,
+            RPCError,
+        ) as exc:  # the SDK: could not connect / the server said no yet
             if loop.time() >= deadline:
                 raise
             log.warning("Temporal at %s not reachable yet (%s); retrying", address, exc)

@@ -1,19 +1,32 @@
-"""Starting a grading workflow: one place for its id, queue, timeout and search attributes."""
+"""Every workflow GradeFlow starts, started here: one place for their ids, queues, timeouts and search attributes.
+The API (gradings retried by operators, regrades, solution checks) and the worker's intake (gradings) call these;
+nothing else starts a workflow."""
 
 from __future__ import annotations
+
+import uuid
+from datetime import timedelta
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 
+from workflows.check_solution import CheckSolution, SolutionCheck, SolutionCheckResult
 from workflows.config import (
     ASSIGNMENT_KEY,
     COHORT_KEY,
     GRADE_WORKFLOW_EXECUTION_TIMEOUT,
     GRADING_TASK_QUEUE,
+    REGRADE_BATCH_KEY,
+    REGRADE_TASK_QUEUE,
+    REGRADE_WORKFLOW_EXECUTION_TIMEOUT,
     USER_KEY,
     grade_workflow_id,
 )
 from workflows.grade_submission import GradeSubmission, GradeSubmissionInput
+from workflows.regrade_cohort import RegradeCohort, RegradeInput, RegradeSettings
+
+# A solution check grades one solution, on the live queue: an instructor waits for it.
+CHECK_TIMEOUT = timedelta(minutes=2)
 
 
 async def start_grading(
@@ -48,4 +61,41 @@ async def start_grading(
                 SearchAttributePair(COHORT_KEY, cohort),
             ]
         ),
+    )
+
+
+async def start_regrade(
+    client: Client,
+    batch_id: str,
+    workflow_id: str,
+    cohort_id: int,
+    cohort: str,
+    assignment_id: int | None,
+    settings: RegradeSettings,
+) -> WorkflowHandle:
+    """Start RegradeCohort for a batch already recorded in PostgreSQL, on the regrade queue."""
+    attributes = [
+        SearchAttributePair(COHORT_KEY, cohort),
+        SearchAttributePair(REGRADE_BATCH_KEY, batch_id),
+    ]
+    if assignment_id is not None:
+        attributes.append(SearchAttributePair(ASSIGNMENT_KEY, str(assignment_id)))
+    return await client.start_workflow(
+        RegradeCohort.run,
+        RegradeInput.of(batch_id, cohort_id, assignment_id, settings),
+        id=workflow_id,
+        task_queue=REGRADE_TASK_QUEUE,
+        execution_timeout=REGRADE_WORKFLOW_EXECUTION_TIMEOUT,
+        search_attributes=TypedSearchAttributes(attributes),
+    )
+
+
+async def check_solution(client: Client, check: SolutionCheck) -> SolutionCheckResult:
+    """Grade a solution against draft tests through CheckSolution and wait for the result."""
+    return await client.execute_workflow(
+        CheckSolution.run,
+        check,
+        id=f"check-{uuid.uuid4()}",
+        task_queue=GRADING_TASK_QUEUE,
+        execution_timeout=CHECK_TIMEOUT,
     )

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
-from datetime import timedelta
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from temporalio.client import Client
 
-from api.deps import CurrentUser, Instructor, RedisDep, SessionDep
+from api.deps import CurrentUser, Instructor, RedisDep, SessionDep, TemporalDep
 from api.errors import TEMPORAL, ApiError, unavailable
 from api.params import AssignmentId
 from api.schemas import (
@@ -30,12 +29,11 @@ from gradeflow.models import TEST_ERROR, Assignment
 from gradeflow.redis_keys import best_effort
 from gradeflow.versions import test_version
 from gradeflow.vocabulary import Role
-from workflows.check_solution import CheckSolution, SolutionCheck, SolutionCheckResult
-from workflows.config import GRADING_TASK_QUEUE
+from workflows.check_solution import SolutionCheck, SolutionCheckResult
+from workflows.start import check_solution
 
 router = APIRouter(prefix="/assignments", tags=["assignments"], responses=errors(*SIGNED_IN))
 STAFF_ROLES = (Role.INSTRUCTOR, Role.OPERATOR)
-CHECK_TIMEOUT = timedelta(minutes=2)
 
 
 async def get_assignment(session, assignment_id: int) -> Assignment:
@@ -82,32 +80,27 @@ async def read_assignment(assignment_id: AssignmentId, user: CurrentUser, sessio
     return assignment_out(await get_assignment(session, assignment_id), user.role in STAFF_ROLES)
 
 
-async def run_check(request: Request, check: SolutionCheck) -> SolutionCheckResult:
+async def run_check(temporal: Client, check: SolutionCheck) -> SolutionCheckResult:
     """Grade `check` in the sandbox through the CheckSolution workflow; a 503 when the grader is unavailable."""
     try:
-        client = await request.app.state.temporal()
-        return await client.execute_workflow(
-            CheckSolution.run,
-            check,
-            id=f"check-{uuid.uuid4()}",
-            task_queue=GRADING_TASK_QUEUE,
-            execution_timeout=CHECK_TIMEOUT,
-        )
-    except Exception as exc:  # noqa: BLE001 - Temporal unreachable, no worker in time, or the check failed
+        return await check_solution(temporal, check)
+    # Whatever stopped it (Temporal unreachable, no worker within the check's timeout, the workflow failed),
+    # the grader could not check the tests: the instructor's answer is the same 503.
+    except Exception as exc:  # noqa: BLE001 - see above
         raise unavailable(
             TEMPORAL, f"the grader could not check the tests: {type(exc).__name__}"
         ) from None
 
 
 async def refuse_broken_tests(
-    request: Request, test_code: str, limits: dict, reference_solution: str | None
+    temporal: Client, test_code: str, limits: dict, reference_solution: str | None
 ) -> None:
     """Load the tests in the judge (against the reference solution, or an empty one) before saving them: tests
     that fail to load are refused with the error and its line, instead of failing every student's grading."""
     if not test_code.strip():
         return
     result = await run_check(
-        request,
+        temporal,
         SolutionCheck(
             code=reference_solution or "", test_code=test_code, io_cases=[], limits=limits
         ),
@@ -117,11 +110,11 @@ async def refuse_broken_tests(
 
 
 @router.post("/check", response_model=CheckResult, responses=errors(403))
-async def check_reference_solution(body: AssignmentCheck, _: Instructor, request: Request):
+async def check_reference_solution(body: AssignmentCheck, _: Instructor, temporal: TemporalDep):
     """Grade a reference solution against draft tests in the sandbox, without saving anything. Tests that fail
     to load answer at once with the verdict test_error and the error's line."""
     result = await run_check(
-        request,
+        temporal,
         SolutionCheck(
             code=body.reference_solution,
             test_code=body.test_code,
@@ -136,12 +129,16 @@ async def check_reference_solution(body: AssignmentCheck, _: Instructor, request
 
 @router.post("", status_code=201, response_model=AssignmentStaffOut, responses=errors(403, 409))
 async def create_assignment(
-    body: AssignmentCreate, _: Instructor, session: SessionDep, redis: RedisDep, request: Request
+    body: AssignmentCreate,
+    _: Instructor,
+    session: SessionDep,
+    redis: RedisDep,
+    temporal: TemporalDep,
 ):
     """Save a new assignment. Its tests are loaded in the judge first: tests that fail to load are refused (422)."""
     limits = body.limits.model_dump()
     io_cases = [c.model_dump() for c in body.io_cases]
-    await refuse_broken_tests(request, body.test_code, limits, body.reference_solution)
+    await refuse_broken_tests(temporal, body.test_code, limits, body.reference_solution)
     assignment = Assignment(
         slug=body.slug or slugify(body.title),
         title=body.title,
@@ -173,7 +170,7 @@ async def update_assignment(
     _: Instructor,
     session: SessionDep,
     redis: RedisDep,
-    request: Request,
+    temporal: TemporalDep,
 ):
     """Change any of the fields; a change to tests or limits gives the assignment a new test version. Changed
     tests are loaded in the judge first: tests that fail to load are refused (422)."""
@@ -191,7 +188,7 @@ async def update_assignment(
         raise ApiError(422, "an assignment needs test_code, io_cases or both")
     if "test_code" in changes:
         await refuse_broken_tests(
-            request, assignment.test_code, dict(assignment.limits), assignment.reference_solution
+            temporal, assignment.test_code, dict(assignment.limits), assignment.reference_solution
         )
     assignment.test_version = test_version(
         assignment.test_code, assignment.io_cases, assignment.limits

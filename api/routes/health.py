@@ -45,8 +45,7 @@ async def health(request: Request):
         await state.redis.ping()
 
     async def temporal():
-        client = await state.temporal()
-        await client.service_client.check_health()
+        await state.temporal.service_client.check_health()
 
     results = dict(
         zip(

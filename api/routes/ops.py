@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from google.protobuf.json_format import MessageToDict
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
@@ -17,7 +17,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import Principal, RedisDep, SessionDep, SettingsDep, require_role, temporal_client
+from api.deps import Principal, RedisDep, SessionDep, SettingsDep, TemporalDep, require_role
 from api.errors import TEMPORAL, ApiError, dependency_of, unavailable
 from api.params import (
     AssignmentFilter,
@@ -121,7 +121,7 @@ def workflow_out(w, settings) -> OpsWorkflow:
 @router.get("/workflows", response_model=list[OpsWorkflow])
 async def find_workflows(
     _: Operator,
-    request: Request,
+    client: TemporalDep,
     settings: SettingsDep,
     submission_id: SubmissionFilter = None,
     user_id: UserFilter = None,
@@ -138,7 +138,6 @@ async def find_workflows(
         except ValueError:
             raise ApiError(422, f"'{submission_id}' is not a submission id (a UUID).") from None
     query = visibility_query(submission_id, user_id, assignment_id, cohort, batch_id, status)
-    client = await temporal_client(request)
     found = []
     async for w in client.list_workflows(query or None, limit=limit):
         found.append(workflow_out(w, settings))
@@ -248,12 +247,11 @@ def local_activity_row(marker) -> dict[str, Any]:
 async def workflow_history(
     workflow_id: WorkflowId,
     _: Operator,
-    request: Request,
+    client: TemporalDep,
     settings: SettingsDep,
     run_id: uuid.UUID | None = Query(None, description="one run (default: the latest)"),
 ):
     """One workflow's history as a timeline, its pending activities (attempts, last failure) and a Web UI link."""
-    client = await temporal_client(request)
     handle = client.get_workflow_handle(workflow_id, run_id=str(run_id) if run_id else None)
     try:
         desc = await handle.describe()
@@ -285,7 +283,7 @@ async def workflow_history(
 @router.get("/problems", response_model=OpsProblems)
 async def problems(
     _: Operator,
-    request: Request,
+    client: TemporalDep,
     settings: SettingsDep,
     session: SessionDep,
     hours: int = Query(24, ge=1, le=24 * 30, description="failures this recent"),
@@ -297,7 +295,6 @@ async def problems(
     ),
 ):
     """Failed workflows, gradings running too long, and submissions stuck or in error."""
-    client = await temporal_client(request)
     stuck_for = timedelta(seconds=stuck_after_seconds)
     since = (datetime.now(UTC) - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
     stuck_before = (datetime.now(UTC) - stuck_for).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -366,7 +363,7 @@ def submission_of(workflow_id: str) -> uuid.UUID:
 async def retry(
     workflow_id: WorkflowId,
     _: Operator,
-    request: Request,
+    client: TemporalDep,
     settings: SettingsDep,
     session: SessionDep,
     redis: RedisDep,
@@ -395,7 +392,6 @@ async def retry(
             "for failed or stuck work. To grade it again anyway, add ?regrade=true.",
             verdict=sub.verdict,
         )
-    client = await temporal_client(request)
     try:
         desc = await client.get_workflow_handle(workflow_id).describe()
         if desc.status == WorkflowExecutionStatus.RUNNING:
@@ -439,11 +435,10 @@ async def terminate(
     workflow_id: WorkflowId,
     body: TerminateRequest,
     _: Operator,
-    request: Request,
+    client: TemporalDep,
     settings: SettingsDep,
 ):
     """Stop a stuck workflow now. A grading's submission can then be retried."""
-    client = await temporal_client(request)
     handle = client.get_workflow_handle(workflow_id)
     try:
         await handle.terminate(reason=body.reason)

@@ -10,19 +10,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from sqlalchemy import select, true
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.client import Client
 
-from api.deps import Instructor, Principal, RedisDep, SessionDep, teaches, temporal_client
-from api.errors import ApiError
+from api.deps import Instructor, Principal, RedisDep, SessionDep, TemporalDep, teaches
+from api.errors import TEMPORAL, ApiError, dependency_of, unavailable
 from api.params import BatchId
 from api.schemas import STAFF, RegradeChange, RegradeCreate, RegradeOut, errors
 from gradeflow import redis_keys
 from gradeflow.models import (
-    BATCH_ACTIVE,
     Assignment,
     Cohort,
     Enrollment,
@@ -32,16 +31,10 @@ from gradeflow.models import (
     User,
 )
 from gradeflow.redis_keys import best_effort
-from gradeflow.vocabulary import BatchStatus
-from workflows.config import (
-    ASSIGNMENT_KEY,
-    COHORT_KEY,
-    REGRADE_BATCH_KEY,
-    REGRADE_TASK_QUEUE,
-    REGRADE_WORKFLOW_EXECUTION_TIMEOUT,
-    regrade_workflow_id,
-)
-from workflows.regrade_cohort import RegradeCohort, RegradeInput
+from gradeflow.vocabulary import BATCH_ACTIVE, BatchStatus
+from workflows.config import regrade_workflow_id
+from workflows.regrade_cohort import RegradeSettings
+from workflows.start import start_regrade as start_regrade_workflow
 
 router = APIRouter(prefix="/regrades", tags=["regrades"], responses=errors(*STAFF))
 
@@ -72,6 +65,7 @@ def regrade_out(batch: RegradeBatch, cohort_slug: str) -> RegradeOut:
         created_at=batch.created_at,
         started_at=batch.started_at,
         finished_at=batch.finished_at,
+        actions=[action for action, control in CONTROLS.items() if batch.status in control.allowed],
         links={
             "self": f"/api/v1/regrades/{batch.id}",
             "changes": f"/api/v1/regrades/{batch.id}/changes",
@@ -100,7 +94,7 @@ async def get_batch(
 
 @router.post("", status_code=202, response_model=RegradeOut, responses=errors(404, 409))
 async def start_regrade(
-    body: RegradeCreate, user: Instructor, session: SessionDep, request: Request
+    body: RegradeCreate, user: Instructor, session: SessionDep, temporal: TemporalDep
 ):
     """Re-grade the latest submission of every student of `cohort` (optionally one assignment) against the
     current tests. Follow it at `links.self`."""
@@ -147,38 +141,28 @@ async def start_regrade(
     batch.workflow_id = regrade_workflow_id(str(batch.id))
     session.add(batch)
     await session.commit()
-    attributes = [
-        SearchAttributePair(COHORT_KEY, cohort.slug),
-        SearchAttributePair(REGRADE_BATCH_KEY, str(batch.id)),
-    ]
-    if body.assignment_id is not None:
-        attributes.append(SearchAttributePair(ASSIGNMENT_KEY, str(body.assignment_id)))
     try:
-        client = await request.app.state.temporal()
-        await client.start_workflow(
-            RegradeCohort.run,
-            RegradeInput(
-                batch_id=str(batch.id),
-                cohort_id=cohort.id,
-                assignment_id=body.assignment_id,
+        await start_regrade_workflow(
+            temporal,
+            str(batch.id),
+            batch.workflow_id,
+            cohort.id,
+            cohort.slug,
+            body.assignment_id,
+            RegradeSettings(
+                strategy=body.strategy,
                 page_size=body.page_size,
                 chunk_size=body.chunk_size,
                 pages_per_run=body.pages_per_run,
-                strategy=body.strategy,
             ),
-            id=batch.workflow_id,
-            task_queue=REGRADE_TASK_QUEUE,
-            execution_timeout=REGRADE_WORKFLOW_EXECUTION_TIMEOUT,
-            search_attributes=TypedSearchAttributes(attributes),
         )
-    except Exception as exc:  # noqa: BLE001 - Temporal unreachable: say so, leave nothing half-started
+    except Exception as exc:
+        # Nothing half-started: the batch is recorded as failed, and the answer says why.
         batch.status, batch.finished_at = BatchStatus.FAILED, datetime.now(UTC)
         await session.commit()
-        raise ApiError(
-            503,
-            f"Could not start the regrade: Temporal is unavailable ({type(exc).__name__}). "
-            "Nothing was changed; try again shortly.",
-        ) from None
+        if dependency_of(exc) == TEMPORAL:
+            raise unavailable(TEMPORAL, "could not start the regrade") from None
+        raise
     await session.refresh(batch)
     return regrade_out(batch, cohort.slug)
 
@@ -228,7 +212,7 @@ CONTROLS = {
 
 
 async def _control(
-    request: Request, session: AsyncSession, redis, user: Principal, batch_id: str, action: str
+    temporal: Client, session: AsyncSession, redis, user: Principal, batch_id: str, action: str
 ) -> RegradeOut:
     control = CONTROLS[action]
     batch, slug = await get_batch(session, user, batch_id)
@@ -238,7 +222,7 @@ async def _control(
             f"Regrade {batch_id} is {batch.status}; it can be {action}d only when "
             f"{' or '.join(control.allowed)}.",
         )
-    handle = (await temporal_client(request)).get_workflow_handle(batch.workflow_id)
+    before = batch.status
     # The flag first: gradings in flight check it before each submission, so they stop within one grading.
     # Without Redis the activities fall back to the batch's status in PostgreSQL.
     key = redis_keys.regrade_control(batch_id)
@@ -249,36 +233,45 @@ async def _control(
     batch.status = control.new_status
     await session.commit()
     try:
-        await handle.signal(action)
-    except Exception as exc:  # noqa: BLE001
-        raise ApiError(
-            503, f"Could not reach the regrade workflow ({type(exc).__name__}); try again shortly."
-        ) from None
+        workflow_id = batch.workflow_id or regrade_workflow_id(str(batch.id))
+        await temporal.get_workflow_handle(workflow_id).signal(action)
+    except Exception as exc:
+        if dependency_of(exc) != TEMPORAL:
+            raise
+        # The workflow did not hear it: put the batch back as it was, so the instructor can simply try again.
+        batch.status = before
+        await session.commit()
+        was = CONTROLS["pause"].flag if before == BatchStatus.PAUSED else None
+        await best_effort(
+            redis.set(key, was, ex=7 * 24 * 3600) if was else redis.delete(key),
+            f"the {action} flag",
+        )
+        raise unavailable(TEMPORAL, f"could not {action} the regrade") from None
     await session.refresh(batch)
     return regrade_out(batch, slug)
 
 
 @router.post("/{batch_id}/pause", response_model=RegradeOut, responses=errors(404, 409))
 async def pause_regrade(
-    batch_id: BatchId, user: Instructor, session: SessionDep, redis: RedisDep, request: Request
+    batch_id: BatchId, user: Instructor, session: SessionDep, redis: RedisDep, temporal: TemporalDep
 ):
     """Stop starting new gradings (within one grading); what is done stays recorded."""
-    return await _control(request, session, redis, user, batch_id, "pause")
+    return await _control(temporal, session, redis, user, batch_id, "pause")
 
 
 @router.post("/{batch_id}/resume", response_model=RegradeOut, responses=errors(404, 409))
 async def resume_regrade(
-    batch_id: BatchId, user: Instructor, session: SessionDep, redis: RedisDep, request: Request
+    batch_id: BatchId, user: Instructor, session: SessionDep, redis: RedisDep, temporal: TemporalDep
 ):
-    return await _control(request, session, redis, user, batch_id, "resume")
+    return await _control(temporal, session, redis, user, batch_id, "resume")
 
 
 @router.post("/{batch_id}/cancel", response_model=RegradeOut, responses=errors(404, 409))
 async def cancel_regrade(
-    batch_id: BatchId, user: Instructor, session: SessionDep, redis: RedisDep, request: Request
+    batch_id: BatchId, user: Instructor, session: SessionDep, redis: RedisDep, temporal: TemporalDep
 ):
     """End the batch; gradings already done stay recorded. The status becomes `cancelled` once it has stopped."""
-    return await _control(request, session, redis, user, batch_id, "cancel")
+    return await _control(temporal, session, redis, user, batch_id, "cancel")
 
 
 @router.get(

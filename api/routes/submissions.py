@@ -24,12 +24,12 @@ from api.params import AssignmentId, SubmissionId
 from api.schemas import SIGNED_IN, SubmissionCode, SubmissionCreate, SubmissionOut, errors
 from gradeflow import redis_keys
 from gradeflow.db import autocommit_connection
-from gradeflow.models import PENDING_STATUSES, TEST_ERROR, Submission
+from gradeflow.models import TEST_ERROR, Submission
 from gradeflow.redis_keys import best_effort
 from gradeflow.status_cache import FINAL_RANK, moved_on, rank, write_forward
 from gradeflow.versions import code_hash
 from gradeflow.views import submission_payload
-from gradeflow.vocabulary import Role, SubmissionStatus
+from gradeflow.vocabulary import PENDING_STATUSES, Role, SubmissionStatus
 from workflows.config import grade_workflow_id
 
 router = APIRouter(tags=["submissions"], responses=errors(*SIGNED_IN))
@@ -173,7 +173,7 @@ async def cache_status(
                 pipe.xadd(redis_keys.INTAKE_STREAM, intake)
             await pipe.execute()
         return True
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - any Redis failure: PostgreSQL holds it, the reconciler starts it
         return False
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -260,6 +261,26 @@ def test_temporal_unreachable_is_a_prompt_503_on_the_operators_pages(stack: Stac
             assert time.monotonic() - started < 10, f"{path} answered within seconds"
         health = httpx.get(f"{base}/health", timeout=10).json()
         assert health["temporal"].startswith("unreachable")
+        # An instructor's regrade actions say the same, and leave nothing half-done.
+        from gradeflow.synthetic import synthetic_cohort
+
+        slug = f"cohort-{uuid.uuid4().hex[:8]}"
+        stack.db(lambda session: synthetic_cohort(session, slug, 2, {}))
+        teacher = {"Authorization": f"Bearer {stack.new_user(role='instructor', cohort=slug)}"}
+        r = httpx.post(f"{base}/regrades", json={"cohort": slug}, headers=teacher, timeout=60)
+        assert (r.status_code, r.json().get("dependency")) == (503, "Temporal"), r.text
+        (batch,) = httpx.get(f"{base}/regrades", headers=teacher, timeout=10).json()
+        assert batch["status"] == "failed", "a regrade that could not start is not left queued"
+        stack.sql_write(
+            "UPDATE regrade_batches SET status = 'running' WHERE id = CAST(:id AS uuid)",
+            id=batch["id"],
+        )
+        r = httpx.post(f"{base}/regrades/{batch['id']}/pause", headers=teacher, timeout=60)
+        assert (r.status_code, r.json().get("dependency")) == (503, "Temporal"), r.text
+        after = httpx.get(f"{base}/regrades/{batch['id']}", headers=teacher, timeout=10).json()
+        assert (after["status"], after["actions"]) == ("running", ["pause", "cancel"]), (
+            "a pause the workflow never heard is not recorded: the instructor can try again"
+        )
         # Submitting needs no Temporal: the intake queue holds the submission until a worker starts it.
         with httpx.Client(
             base_url=base, headers={"Authorization": f"Bearer {stack.new_user()}"}

@@ -189,6 +189,7 @@ def test_pause_stops_new_gradings_within_a_second_and_resume_finishes(stack: Sta
         paused = c.post(f"/regrades/{started['id']}/pause")
     paused_at = datetime.now(UTC)
     assert paused.status_code == 200 and paused.json()["status"] == "paused"
+    assert paused.json()["actions"] == ["resume", "cancel"], "the API says what a batch allows now"
 
     async def in_flight(client: Client):
         return await client.get_workflow_handle(started["workflow_id"]).query("progress")
@@ -203,9 +204,11 @@ def test_pause_stops_new_gradings_within_a_second_and_resume_finishes(stack: Sta
     )
     with stack.client(teacher) as c:
         assert c.post(f"/regrades/{started['id']}/pause").status_code == 409
-        assert c.post(f"/regrades/{started['id']}/resume").json()["status"] == "running"
+        resumed = c.post(f"/regrades/{started['id']}/resume").json()
+        assert (resumed["status"], resumed["actions"]) == ("running", ["pause", "cancel"])
     done = wait_final(stack, teacher, started["id"])
     assert (done["status"], done["done"], done["errors"]) == ("completed", 300, 0)
+    assert done["actions"] == []
     assert sorted(r[0] for r in runs_of(stack, started["id"])) == sorted(submissions)
 
 

@@ -62,6 +62,10 @@ def test_in_words_says_what_is_wrong_without_a_stack():
         in_words(RuntimeError("Failed client connect: Server connection error"))
         == "unreachable: cannot connect"
     )
+    assert (
+        in_words(RuntimeError("Failed client connect: tcp connect error: Connection refused"))
+        == "unreachable: connection refused (is it running?)"
+    )
     assert in_words(KeyError("x")) == "error: KeyError"
 
 
@@ -125,3 +129,29 @@ def test_the_catch_all_answers_json_and_logs_one_line(caplog):
     )
     assert lines[0].request_id == request_id
     assert lines[1].getMessage().startswith("GET /stream -> 503: ConnectionError: lost")
+
+
+def test_a_lazy_temporal_client_that_cannot_connect_means_temporal():
+    """The API's client is the SDK's lazy one: its failure to connect (a bare RuntimeError from inside the SDK)
+    is a 503 naming Temporal, not a 500. Real SDK, nothing listening on the port."""
+    import socket
+
+    from tests.conftest import run_async
+    from workflows.client import connect
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens on it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    async def describe_something():
+        client = await connect(f"127.0.0.1:{port}", "default", prompt=True, lazy=True)
+        try:
+            await client.get_workflow_handle("grade-x").describe()
+        except Exception as exc:  # noqa: BLE001 - the test looks at whatever it raised
+            return exc
+        return None
+
+    exc = run_async(describe_something)
+    assert exc is not None and dependency_of(exc) == TEMPORAL, repr(exc)
+    assert in_words(exc) == "unreachable: connection refused (is it running?)"
+    assert dependency_of(RuntimeError("Failed client connect: raised by our own code")) is None

@@ -23,7 +23,7 @@ def told(sup: Supervisor, *steps: dict) -> list[str]:
     """Feed supervisord's answers one poll at a time; everything `up` printed after the first."""
     lines: list[str] = []
     for i, step in enumerate(steps):
-        sup.states = lambda step=step: {"worker": step}  # type: ignore[method-assign]
+        sup.states = lambda step=step: {"worker": step}  # the states supervisord would answer
         sup.watch(lines.append if i else (lambda line: None))
     return lines
 
