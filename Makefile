@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install browser load-tools run lint test test-unit screenshots bench loadtest clean
+.PHONY: install browser load-tools run lint test test-fast screenshots bench loadtest clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "GradeFlow needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
@@ -35,8 +35,10 @@ lint: install
 test: install browser lint
 	$(BIN)/python -m pytest -ra
 
-test-unit: install
-	$(BIN)/python -m pytest -ra tests/unit
+# The tests that need no PostgreSQL, Redis, Temporal dev server or sandbox: under a minute.
+test-fast: install
+	$(BIN)/python -m pytest -ra tests/api tests/activities tests/gradeflow tests/workflows \
+		tests/sandbox/test_wire.py tests/sandbox/test_verdicts.py
 
 # Refresh the README's pictures (docs/screenshots/) from the browser tests.
 screenshots: install browser

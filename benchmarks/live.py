@@ -24,7 +24,7 @@ from temporalio.worker import Worker
 
 from benchmarks.bare_workflow import BARE_TASK_QUEUE, BareWorkflow, bare_activity
 from benchmarks.report import machine, write_section
-from benchmarks.stack import BenchStack
+from benchmarks.stack import bench_stack
 from gradeflow.models import Assignment
 from gradeflow.settings import Settings
 from gradeflow.synthetic import synthetic_students
@@ -239,7 +239,7 @@ def need_load_tools() -> None:
 
 def main() -> None:
     need_load_tools()
-    with BenchStack() as stack:
+    with bench_stack() as stack:
 
         async def sum_id(session):
             return (

@@ -21,8 +21,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from benchmarks.report import machine, write_section
-from benchmarks.stack import BenchStack
+from benchmarks.stack import bench_stack
 from gradeflow.accounts import add_user
+from gradeflow.launch import Stack
 from gradeflow.models import Assignment
 from gradeflow.synthetic import synthetic_students
 
@@ -31,9 +32,7 @@ OUT = Path("test-output/loadtest")
 FINAL = ("graded", "error")
 
 
-def make_users(
-    stack: BenchStack, students: int, instructors: int, operators: int, path: Path
-) -> dict:
+def make_users(stack: Stack, students: int, instructors: int, operators: int, path: Path) -> dict:
     """A cohort of `students` and its staff; their tokens go to `path` for the locustfile."""
     slug = f"load-{uuid.uuid4().hex[:6]}"
 
@@ -132,9 +131,7 @@ def summary_table(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def lost_submissions(
-    stack: BenchStack, cohort: str, wait_seconds: float = 300
-) -> tuple[int, int, int]:
+def lost_submissions(stack: Stack, cohort: str, wait_seconds: float = 300) -> tuple[int, int, int]:
     """Waits for every submission of the cohort to be final; returns (submissions, graded exactly once, lost)."""
     query = (
         "SELECT s.status, s.cached, count(g.id) FROM submissions s JOIN cohorts c ON c.id = s.cohort_id "
@@ -173,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     prefix = OUT / f"{args.shape}-{time.strftime('%Y%m%d-%H%M%S')}"
     rush = args.rush if args.shape == "rush" else 0
-    with BenchStack() as stack, tempfile.TemporaryDirectory() as tmp:
+    with bench_stack() as stack, tempfile.TemporaryDirectory() as tmp:
         users = make_users(
             stack, args.students + rush, args.instructors, args.operators, Path(tmp) / "users.json"
         )

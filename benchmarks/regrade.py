@@ -14,8 +14,9 @@ import uuid
 from sqlalchemy import select
 
 from benchmarks.report import machine, write_section
-from benchmarks.stack import BenchStack
+from benchmarks.stack import bench_stack
 from gradeflow.accounts import add_user
+from gradeflow.launch import Stack
 from gradeflow.models import Assignment
 from gradeflow.settings import Settings
 from gradeflow.synthetic import DEMO_ANSWERS, synthetic_cohort
@@ -27,7 +28,7 @@ COMPARE = int(os.environ.get("BENCH_REGRADE_COMPARE", "1000"))
 RAW_SECONDS = float(os.environ.get("BENCH_RAW_SECONDS", "10"))
 
 
-def answers(stack: BenchStack) -> dict[int, list]:
+def answers(stack: Stack) -> dict[int, list]:
     async def ids(session):
         return dict((await session.execute(select(Assignment.slug, Assignment.id))).all())
 
@@ -35,7 +36,7 @@ def answers(stack: BenchStack) -> dict[int, list]:
     return {slugs[s]: a for s, a in DEMO_ANSWERS.items()}
 
 
-def cohort(stack: BenchStack, submissions: int) -> tuple[str, str]:
+def cohort(stack: Stack, submissions: int) -> tuple[str, str]:
     """A cohort with `submissions` graded submissions (two assignments per student) and its instructor."""
     slug = f"bench-{uuid.uuid4().hex[:6]}"
     by_assignment = answers(stack)
@@ -44,7 +45,7 @@ def cohort(stack: BenchStack, submissions: int) -> tuple[str, str]:
     return slug, token
 
 
-def regrade(stack: BenchStack, token: str, slug: str, **options) -> dict:
+def regrade(stack: Stack, token: str, slug: str, **options) -> dict:
     with stack.client(token) as c:
         batch = c.post("/regrades", json={"cohort": slug, **options}).json()
         while batch["status"] not in ("completed", "cancelled", "failed"):
@@ -88,7 +89,7 @@ def raw_sandbox_rate(jobs: list[SandboxJob], concurrency: int, seconds: float) -
     return asyncio.run(run())
 
 
-def live_latencies(stack: BenchStack, stop: threading.Event, out: list[float]) -> None:
+def live_latencies(stack: Stack, stop: threading.Event, out: list[float]) -> None:
     """Submit like students do, one after another, and time submit -> result visible."""
 
     async def make_students(session):
@@ -117,7 +118,7 @@ def live_latencies(stack: BenchStack, stop: threading.Event, out: list[float]) -
 
 def main() -> None:
     concurrency = Settings().regrade_concurrency
-    with BenchStack() as stack:
+    with bench_stack() as stack:
         jobs = [
             SandboxJob(code=a.code, test_code=test_code, limits=limits)
             for test_code, limits, options in stack.db(_assignment_jobs)

@@ -4,14 +4,11 @@ process dies, the operator told), stopped cleanly by Ctrl-C or SIGTERM."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
-
-import httpx
 
 from gradeflow.cli import migrate, seed
 from gradeflow.embedded import (
@@ -21,29 +18,18 @@ from gradeflow.embedded import (
     port_free,
     wait_for_port,
 )
+from gradeflow.launch import (
+    SERVICE_FIELDS,
+    role_argv,
+    role_env,
+    wait_healthy,
+    worker_metrics_address,
+)
 from gradeflow.seed import load_tokens
 from gradeflow.settings import Settings
-from gradeflow.supervise import Program, Supervisor
+from gradeflow.supervise import FATAL, Program, Supervisor
 
 ROLES = ("worker", "api", "dashboard")
-SERVICE_FIELDS = ("database_url", "redis_url", "temporal_address", "temporal_ui_url")
-DEFAULT_WORKER_METRICS = "127.0.0.1:9464"  # Prometheus' usual exporter port
-
-
-def role_env(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env["GRADEFLOW_HOME"] = str(settings.home)
-    for name in SERVICE_FIELDS:
-        value = getattr(settings, name)
-        if value:
-            env[f"GRADEFLOW_{name.upper()}"] = value
-    env["GRADEFLOW_API_URL"] = settings.resolved_api_url
-    env["GRADEFLOW_WORKER_METRICS_ADDRESS"] = worker_metrics_address(settings)
-    return env
-
-
-def worker_metrics_address(settings: Settings) -> str:
-    return settings.worker_metrics_address or DEFAULT_WORKER_METRICS
 
 
 def check_role_ports(settings: Settings) -> None:
@@ -60,22 +46,15 @@ def check_role_ports(settings: Settings) -> None:
             )
 
 
-def wait_healthy(url: str, supervisor: Supervisor, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for name, info in supervisor.states().items():
-            if info["statename"] == "FATAL":
-                raise ServiceError(
-                    f"the {name} could not start: {info['spawnerr'] or info['description']}; "
-                    f"see {supervisor.log(name)}"
-                )
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise ServiceError(f"{url} did not report healthy within {timeout:.0f} s")
+def could_not_start(supervisor: Supervisor) -> str | None:
+    """A role supervisord could not start, in words, or None."""
+    for name, info in supervisor.states().items():
+        if info["statename"] == FATAL:
+            return (
+                f"the {name} could not start: {info['spawnerr'] or info['description']}; "
+                f"see {supervisor.log(name)}"
+            )
+    return None
 
 
 def banner(settings: Settings, logs: Path) -> str:
@@ -149,7 +128,7 @@ def embedded_programs(settings: Settings, services: EmbeddedServices) -> list[Pr
 
 def role_programs() -> list[Program]:
     return [
-        Program(role, [sys.executable, "-m", "gradeflow", role], priority=30 + i, autostart=False)
+        Program(role, role_argv(role), priority=30 + i, autostart=False)
         for i, role in enumerate(ROLES)
     ]
 
@@ -202,7 +181,7 @@ def up(settings: Settings) -> int:
         print("starting worker, API and dashboard…", flush=True)
         for role in ROLES:
             supervisor.start_program(role)
-        wait_healthy(f"{settings.resolved_api_url}/api/v1/health", supervisor)
+        wait_healthy(settings.resolved_api_url, lambda: could_not_start(supervisor), timeout=90)
         print(banner(settings, logs), flush=True)
         supervisor.watch(lambda line: None)  # the states now, so only later changes are told
         while not stop.wait(0.5):

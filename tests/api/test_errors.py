@@ -1,5 +1,5 @@
-"""Pure logic of failing well: which dependency an exception means, the words /health uses, the forward-only
-status rank, and the catch-all middleware answering JSON (tested on a tiny ASGI app, no services)."""
+"""Failing well, without services: which dependency an exception means, the words /health uses, 422 messages
+as sentences, and the catch-all middleware answering JSON (tested on a tiny ASGI app)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from api.errors import (
     answer_for,
     dependency_of,
     in_words,
+    validation_message,
 )
-from gradeflow.status_cache import moved_on, rank
 from tests.conftest import run_async
 
 
@@ -79,13 +79,6 @@ def test_answers_for_failures_no_route_answered():
     assert status == 422 and "cannot be stored" in body["detail"]
     status, body, _ = answer_for(ZeroDivisionError("division by zero"), "r3")
     assert status == 500 and body["request_id"] == "r3" and "r3" in body["detail"]
-
-
-def test_a_status_only_moves_forward():
-    assert [rank(s) for s in ("queued", "grading", "graded", "error")] == [0, 1, 2, 2]
-    assert moved_on({"status": "queued"}, {"status": "grading"})
-    assert not moved_on({"status": "graded"}, {"status": "grading"})
-    assert not moved_on({"status": "graded"}, None)
 
 
 def app_that_fails() -> Starlette:
@@ -155,3 +148,20 @@ def test_a_lazy_temporal_client_that_cannot_connect_means_temporal():
     assert exc is not None and dependency_of(exc) == TEMPORAL, repr(exc)
     assert in_words(exc) == "unreachable: connection refused (is it running?)"
     assert dependency_of(RuntimeError("Failed client connect: raised by our own code")) is None
+
+
+def test_validation_messages_read_as_sentences():
+    assert (
+        validation_message([{"type": "missing", "loc": ("body", "code"), "msg": "Field required"}])
+        == "code is required."
+    )
+    assert validation_message(
+        [
+            {
+                "type": "json_invalid",
+                "loc": ("body", 3),
+                "msg": "JSON decode error",
+                "ctx": {"error": "Expecting value"},
+            }
+        ]
+    ).startswith("The request body is not valid JSON")

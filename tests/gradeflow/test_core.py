@@ -1,11 +1,19 @@
-"""Pure logic: content hashes, scoring, error messages, settings."""
+"""The shared core's pure logic: content hashes, settings from a running `gradeflow up`, the forward-only status
+rank, the vocabulary."""
 
 from __future__ import annotations
 
-from activities.grading import score_of
-from api.errors import validation_message
 from gradeflow import versions
 from gradeflow.settings import Settings
+from gradeflow.status_cache import moved_on, rank
+from gradeflow.vocabulary import (
+    BATCH_ACTIVE,
+    BATCH_ENDED,
+    FINAL_STATUSES,
+    PENDING_STATUSES,
+    BatchStatus,
+    SubmissionStatus,
+)
 
 
 def test_test_version_changes_with_tests_cases_and_limits_only():
@@ -20,31 +28,6 @@ def test_code_hash_is_exact():
     assert versions.code_hash("a") == versions.code_hash("a") != versions.code_hash("a ")
 
 
-def test_score_is_the_passed_fraction_of_points():
-    tests = [{"passed": True}, {"passed": False}, {"passed": True}, {"passed": True}]
-    assert score_of(tests, 100) == 75
-    assert score_of([], 100) == 0
-    weighted = [{"passed": True, "points": 1}, {"passed": False, "points": 3}]
-    assert score_of(weighted, 100) == 25
-
-
-def test_validation_messages_read_as_sentences():
-    assert (
-        validation_message([{"type": "missing", "loc": ("body", "code"), "msg": "Field required"}])
-        == "code is required."
-    )
-    assert validation_message(
-        [
-            {
-                "type": "json_invalid",
-                "loc": ("body", 3),
-                "msg": "JSON decode error",
-                "ctx": {"error": "Expecting value"},
-            }
-        ]
-    ).startswith("The request body is not valid JSON")
-
-
 def test_unset_services_come_from_a_running_up(tmp_path, monkeypatch):
     for var in ("DATABASE_URL", "REDIS_URL", "TEMPORAL_ADDRESS"):
         monkeypatch.delenv(f"GRADEFLOW_{var}", raising=False)
@@ -55,3 +38,16 @@ def test_unset_services_come_from_a_running_up(tmp_path, monkeypatch):
     assert settings.database_url == "postgresql://x/y"
     assert settings.redis_url == "redis://configured", "a configured service wins"
     assert settings.temporal_address is None
+
+
+def test_a_status_only_moves_forward():
+    assert [rank(s) for s in ("queued", "grading", "graded", "error")] == [0, 1, 2, 2]
+    assert moved_on({"status": "queued"}, {"status": "grading"})
+    assert not moved_on({"status": "graded"}, {"status": "grading"})
+    assert not moved_on({"status": "graded"}, None)
+
+
+def test_every_status_is_in_exactly_one_group():
+    assert sorted(PENDING_STATUSES + FINAL_STATUSES) == sorted(SubmissionStatus)
+    assert sorted(BATCH_ACTIVE + BATCH_ENDED) == sorted(BatchStatus)
+    assert not set(BATCH_ACTIVE) & set(BATCH_ENDED)
