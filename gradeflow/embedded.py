@@ -38,9 +38,10 @@ TEMPORAL_TUNING = (
 )
 
 
-# Temporal serves the grading, not the intake or the reads: like the worker, it yields the CPU to the API and the
-# databases when they are busy (a deadline rush is accepted first, then graded).
-GRADING_NICE = 5
+# Temporal serves the grading, not the intake or the reads: like the worker (GRADEFLOW_WORKER_NICE, the same value),
+# it yields the CPU to the API and the databases when they are busy, so a deadline rush is accepted first, then
+# graded. 15, not 5 or 10: measured with `python -m benchmarks.live` (BENCHMARKS.md, "step by step").
+GRADING_NICE = 15
 
 
 class ServiceError(RuntimeError):

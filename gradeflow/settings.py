@@ -56,8 +56,9 @@ class Settings(BaseSettings):
     regrade_concurrency: int = max(2, 2 * (os.cpu_count() or 1))
     regrade_chunks_per_worker: int = 4
     dispatch_batch: int = 100
-    # CPU priority of the worker below the API's (Unix niceness added at start; 0 keeps it equal).
-    worker_nice: int = 5
+    # CPU priority of the worker below the API's (Unix niceness added at start; 0 keeps it equal). The embedded
+    # Temporal dev server runs at the same (gradeflow.embedded.GRADING_NICE).
+    worker_nice: int = 15
     # Gradings one worker's intake dispatcher keeps started and unfinished; the rest of a burst waits in the
     # intake stream, where it costs nothing, until this worker (or another) has room.
     intake_in_flight: int = max(8, 8 * (os.cpu_count() or 1))
