@@ -80,6 +80,11 @@ class TokenCache:
         # following a result that Redis holds keep their page through a database outage.
         self.recent: TTLCache[str, Principal] = TTLCache(maxsize=max_entries, ttl=outage_ttl)
 
+    def forget(self, token_hash: str) -> None:
+        """A token that stopped working (revoked, rotated): refused from its next request on."""
+        self.entries.pop(token_hash, None)
+        self.recent.pop(token_hash, None)
+
     async def principal(self, token: str) -> Principal | None:
         key = hash_token(token)
         found = self.entries.get(key)

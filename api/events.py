@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -14,11 +14,17 @@ import orjson
 from gradeflow import redis_keys
 
 log = logging.getLogger(__name__)
+TOKENS_CHANNEL = redis_keys.TOKENS_CHANNEL.encode()
 
 
 class EventHub:
-    def __init__(self, redis_url: str) -> None:
+    """Also hears revoked tokens (redis_keys.TOKENS_CHANNEL) and passes their hashes to `on_revoked`."""
+
+    def __init__(
+        self, redis_url: str, on_revoked: Callable[[str], None] = lambda token_hash: None
+    ) -> None:
         self.redis = redis_keys.connect_subscriber(redis_url)
+        self.on_revoked = on_revoked
         self.listeners: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
         self.task: asyncio.Task | None = None
 
@@ -60,11 +66,17 @@ class EventHub:
         while True:
             try:
                 async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                    await pubsub.subscribe(redis_keys.EVENTS_CHANNEL)
+                    await pubsub.subscribe(redis_keys.EVENTS_CHANNEL, redis_keys.TOKENS_CHANNEL)
                     delay = 0.5
                     while True:
                         message = await pubsub.get_message(timeout=5.0)
-                        if message is not None and message["type"] == "message":
+                        if message is None or message["type"] != "message":
+                            continue
+                        if (
+                            message["channel"] == TOKENS_CHANNEL
+                        ):  # bytes: this client decodes nothing
+                            self.on_revoked(message["data"].decode())
+                        else:
                             self._deliver(message["data"])
             except asyncio.CancelledError:
                 raise

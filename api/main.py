@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.need("temporal_address"), settings.temporal_namespace, prompt=True, lazy=True
         )
         app.state.tokens = TokenCache(app.state.engine, settings.token_cache_seconds)
-        app.state.events = EventHub(settings.need("redis_url"))
+        app.state.events = EventHub(settings.need("redis_url"), on_revoked=app.state.tokens.forget)
         app.state.events.start()
         yield
         await app.state.events.close()

@@ -418,6 +418,34 @@ class CohortOut(BaseModel):
     students: int
 
 
+class RosterImport(Body):
+    csv: str = Field(
+        max_length=900_000,
+        description="The roster as CSV text: a header row naming its columns (name, and optionally email, "
+        "sis_id, role: student or instructor), then one row per person.",
+        examples=["name,email,sis_id\nada.l,ada@example.edu,S1001\n"],
+    )
+
+
+class RosterPerson(BaseModel):
+    name: str
+    email: str | None
+    sis_id: str | None
+    role: Role
+    token: str = Field(
+        description="Their API token: shown only in this answer (it is stored hashed)."
+    )
+
+
+class RosterOut(BaseModel):
+    cohort: str
+    created: list[RosterPerson]
+    enrolled: list[str] = Field(
+        description="Already on GradeFlow, now in the cohort (their tokens unchanged)."
+    )
+    already: list[str] = Field(description="Already in the cohort: nothing changed.")
+
+
 class CohortMatrix(BaseModel):
     cohort: str
     assignments: list[dict[str, Any]]

@@ -74,6 +74,164 @@ def users_add(settings: Settings, name: str, role: str, cohort: str | None) -> i
     return 0
 
 
+def users_list(settings: Settings, cohort: str | None) -> int:
+    from sqlalchemy import func, select
+
+    from gradeflow.models import Cohort, Enrollment, User
+
+    async def run(session):
+        cohorts = (
+            select(Enrollment.user_id, func.string_agg(Cohort.slug, ",").label("slugs"))
+            .join(Cohort, Cohort.id == Enrollment.cohort_id)
+            .group_by(Enrollment.user_id)
+            .subquery()
+        )
+        query = select(User, cohorts.c.slugs).outerjoin(cohorts, cohorts.c.user_id == User.id)
+        return (await session.execute(query.order_by(User.name))).all()
+
+    rows = [
+        (u, slugs)
+        for u, slugs in asyncio.run(_with_session(settings, run))
+        if not cohort or cohort in (slugs or "").split(",")
+    ]
+    print(f"{'name':<24} {'role':<10} {'email':<28} {'sis_id':<12} {'token':<8} cohorts")
+    for user, slugs in rows:
+        print(
+            f"{user.name:<24} {user.role:<10} {user.email or '-':<28} {user.sis_id or '-':<12} "
+            f"{'revoked' if user.revoked_at else 'active':<8} {slugs or '-'}"
+        )
+    print(f"{len(rows)} users")
+    return 0
+
+
+def users_token(settings: Settings, who: str, action: str) -> int:
+    """`users revoke` / `users rotate`: the old token stops working at once (every API process is told)."""
+    from gradeflow import redis_keys
+    from gradeflow.accounts import AccountError
+    from gradeflow.roster import find_user, revoke, rotate
+
+    async def run(session):
+        user = await find_user(session, who)
+        if action == "revoke":
+            return user.name, await revoke(session, user), None
+        old, token = await rotate(session, user)
+        return user.name, old, token
+
+    async def announce(token_hash: str) -> None:
+        redis = redis_keys.connect(settings.need("redis_url"))
+        try:
+            await redis_keys.announce_revoked(redis, token_hash)
+        finally:
+            await redis.aclose()
+
+    try:
+        name, old_hash, token = asyncio.run(_with_session(settings, run))
+    except AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if settings.redis_url:
+        asyncio.run(announce(old_hash))
+    if token is None:
+        print(
+            f"revoked the token of '{name}': it stops working now. `gradeflow users rotate {name}` "
+            "gives them a new one."
+        )
+    else:
+        print(
+            f"new API token for '{name}' (shown only now, keep it secret; the old one stops working now):"
+        )
+        print(token)
+    return 0
+
+
+def roster_import(settings: Settings, cohort: str, path: Path, tokens_path: Path | None) -> int:
+    """Import a roster CSV into a cohort; the new people's tokens go to a file only its owner can read."""
+    import csv
+    import time
+
+    from sqlalchemy import select
+
+    from gradeflow.accounts import AccountError
+    from gradeflow.models import Cohort
+    from gradeflow.roster import import_roster, parse
+
+    try:
+        rows = parse(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"error: cannot read {path}: {exc}", file=sys.stderr)
+        return 1
+    except AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    out = tokens_path or settings.home / "tokens" / f"{cohort}-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+
+    async def run(session):
+        found = (await session.execute(select(Cohort).where(Cohort.slug == cohort))).scalar()
+        if found is None:
+            raise AccountError(
+                f"cohort '{cohort}' does not exist; create it with `gradeflow cohorts add`"
+            )
+        return await import_roster(session, found, rows)
+
+    try:
+        # Refuse to overwrite, and create it readable by its owner only, before anything is imported.
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        print(f"error: cannot write the tokens to {out}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        result = asyncio.run(_with_session(settings, run))
+    except AccountError as exc:
+        os.close(fd)
+        out.unlink()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    with os.fdopen(fd, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["name", "email", "sis_id", "role", "token"])
+        for row, token in result.created:
+            writer.writerow([row.name, row.email or "", row.sis_id or "", row.role, token])
+    if not result.created:
+        out.unlink()
+    print(
+        f"cohort '{cohort}': {len(result.created)} created, {len(result.enrolled)} already on GradeFlow "
+        f"and now enrolled, {len(result.already)} already in the cohort."
+    )
+    if result.created:
+        print(f"their tokens (shown nowhere else; give each person theirs) are in {out}")
+    return 0
+
+
+def cohorts_list(settings: Settings) -> int:
+    from sqlalchemy import func, select
+
+    from gradeflow.models import Cohort, Enrollment, User
+    from gradeflow.vocabulary import Role
+
+    async def run(session):
+        return (
+            await session.execute(
+                select(
+                    Cohort.slug,
+                    Cohort.title,
+                    func.count(User.id).filter(User.role == Role.STUDENT),
+                    func.count(User.id).filter(User.role != Role.STUDENT),
+                )
+                .outerjoin(Enrollment, Enrollment.cohort_id == Cohort.id)
+                .outerjoin(User, User.id == Enrollment.user_id)
+                .group_by(Cohort.id)
+                .order_by(Cohort.slug)
+            )
+        ).all()
+
+    rows = asyncio.run(_with_session(settings, run))
+    print(f"{'cohort':<24} {'students':>8} {'staff':>6}  title")
+    for slug, title, students, staff in rows:
+        print(f"{slug:<24} {students:>8} {staff:>6}  {title}")
+    return 0
+
+
 def cohorts_add(settings: Settings, slug: str, title: str) -> int:
     from gradeflow.accounts import AccountError, add_cohort
 
@@ -260,12 +418,33 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=list(Role))
     add.add_argument("--cohort", help="enroll the user in this cohort")
+    ulist = users.add_parser(
+        "list", help="users, their roles, emails, SIS ids, cohorts and token state"
+    )
+    ulist.add_argument("--cohort", help="only the members of this cohort")
+    for action, words in (
+        ("revoke", "make a user's token stop working at once"),
+        ("rotate", "give a user a new token (the old one stops working at once)"),
+    ):
+        users.add_parser(action, help=words).add_argument("who", help="name, email or SIS id")
     cohorts = sub.add_parser("cohorts", help="manage cohorts").add_subparsers(
         dest="action", required=True
     )
     cadd = cohorts.add_parser("add", help="create a cohort")
     cadd.add_argument("slug")
     cadd.add_argument("--title", default="")
+    cohorts.add_parser("list", help="cohorts with their numbers of students and staff")
+    roster = sub.add_parser(
+        "roster", help="import a roster CSV (name,email,sis_id,role) into a cohort"
+    )
+    roster.add_argument("cohort")
+    roster.add_argument("file", type=Path)
+    roster.add_argument(
+        "--tokens",
+        type=Path,
+        help="where to write the new people's tokens (a new file, readable by you only; default: "
+        "$GRADEFLOW_HOME/tokens/COHORT-TIME.csv)",
+    )
     return parser
 
 
@@ -292,10 +471,18 @@ def main(argv: list[str] | None = None) -> int:
         return regrade(settings, args.cohort, args.assignment, args.follow, args.token)
     elif args.command == "demo-cohort":
         return demo_cohort(settings, args.slug, args.students)
-    elif args.command == "users":
+    elif args.command == "users" and args.action == "add":
         return users_add(settings, args.name, args.role, args.cohort)
+    elif args.command == "users" and args.action == "list":
+        return users_list(settings, args.cohort)
+    elif args.command == "users":
+        return users_token(settings, args.who, args.action)
+    elif args.command == "cohorts" and args.action == "list":
+        return cohorts_list(settings)
     elif args.command == "cohorts":
         return cohorts_add(settings, args.slug, args.title)
+    elif args.command == "roster":
+        return roster_import(settings, args.cohort, args.file, args.tokens)
     return 0
 
 

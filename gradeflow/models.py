@@ -55,6 +55,11 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # From a roster: how the school knows them (both unique; a gradebook export matches on them).
+    email: Mapped[str | None] = mapped_column(String(254), index=True, unique=True)
+    sis_id: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
+    # Set when their token was revoked (the stored hash then matches no token); cleared by a new token.
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Cohort(Base):

@@ -14,6 +14,9 @@ log = logging.getLogger(__name__)
 INTAKE_STREAM = "gradeflow:intake"
 INTAKE_GROUP = "dispatchers"
 EVENTS_CHANNEL = "gradeflow:events"
+# Token hashes that stopped working (revoked or rotated): every API process forgets them at once, instead of within
+# its token cache's few seconds.
+TOKENS_CHANNEL = "gradeflow:tokens-revoked"
 ASSIGNMENTS_PUBLIC = "gradeflow:assignments:public"
 
 STATUS_TTL_SECONDS = 3600
@@ -61,3 +64,9 @@ async def best_effort(command: Awaitable[T], what: str) -> T | None:
     except (RedisError, OSError) as exc:
         log.warning("Redis unavailable for %s: %s", what, exc)
         return None
+
+
+async def announce_revoked(redis: Redis, token_hash: str) -> None:
+    """Tell every API process that a token stopped working (without Redis they refuse it once their cache entry
+    expires: within GRADEFLOW_TOKEN_CACHE_SECONDS)."""
+    await best_effort(redis.publish(TOKENS_CHANNEL, token_hash), "the revoked token")

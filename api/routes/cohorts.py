@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from sqlalchemy import Integer, case, func, select
+from sqlalchemy.exc import IntegrityError
 
-from api.deps import CurrentUser, SessionDep, require_role, teaches
+from api.deps import CurrentUser, Instructor, SessionDep, require_role, teaches
 from api.errors import ApiError
 from api.params import CohortSlug
-from api.schemas import STAFF, CohortMatrix, CohortOut, errors
+from api.schemas import (
+    STAFF,
+    CohortMatrix,
+    CohortOut,
+    RosterImport,
+    RosterOut,
+    RosterPerson,
+    errors,
+)
+from gradeflow.accounts import AccountError
 from gradeflow.models import Assignment, Cohort, Enrollment, Submission, User
+from gradeflow.roster import import_roster, parse
 from gradeflow.vocabulary import Role
 
 router = APIRouter(prefix="/cohorts", tags=["cohorts"], responses=errors(*STAFF))
@@ -99,4 +110,47 @@ async def cohort_matrix(slug: CohortSlug, user: CurrentUser, session: SessionDep
         students=[
             {"id": s.id, "name": s.name, "cells": by_student.get(s.id, {})} for s in students
         ],
+    )
+
+
+@router.post(
+    "/{slug}/roster", status_code=201, response_model=RosterOut, responses=errors(403, 404, 409)
+)
+async def import_cohort_roster(
+    slug: CohortSlug, body: RosterImport, user: Instructor, session: SessionDep
+):
+    """Add people to a cohort you teach from a roster (CSV). New people get a token, in this answer only;
+    people already on GradeFlow (same name, email or SIS id) are enrolled and keep theirs. A roster with a bad
+    row changes nothing: the 422 names every bad row. Operators are created with `gradeflow users add`, not here."""
+    cohort = (await session.execute(select(Cohort).where(Cohort.slug == slug))).scalar_one_or_none()
+    if cohort is None:
+        raise ApiError(404, f"Cohort '{slug}' does not exist.")
+    if not await teaches(session, user, cohort.id):
+        raise ApiError(
+            403, f"You do not teach cohort '{slug}'; only its instructors can add to it."
+        )
+    try:
+        rows = parse(body.csv)
+        if any(r.role == Role.OPERATOR for r in rows):
+            raise AccountError(
+                "a roster cannot create operators; an administrator adds them with `gradeflow users add`"
+            )
+        result = await import_roster(session, cohort, rows)
+        await session.commit()
+    except AccountError as exc:
+        await session.rollback()
+        raise ApiError(422, f"csv: {exc}") from None
+    except IntegrityError:  # someone took one of these names or ids in the meantime
+        await session.rollback()
+        raise ApiError(
+            409, "Another change added some of these people meanwhile; import the roster again."
+        ) from None
+    return RosterOut(
+        cohort=slug,
+        created=[
+            RosterPerson(name=r.name, email=r.email, sis_id=r.sis_id, role=Role(r.role), token=t)
+            for r, t in result.created
+        ],
+        enrolled=result.enrolled,
+        already=result.already,
     )

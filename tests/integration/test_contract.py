@@ -109,6 +109,7 @@ ROUTES = [
     ("GET", "/me/progress", None, SIGNED_IN),
     ("GET", "/cohorts", None, cells(401, 403, 403, OK, OK, OK)),
     ("GET", "/cohorts/{cohort}/matrix", None, COHORT_STAFF),
+    ("POST", "/cohorts/{cohort}/roster", "roster", cells(401, 403, 403, OK, 403, 403)),
     ("POST", "/regrades", "regrade", cells(401, 403, 403, OK, 403, 403)),
     ("GET", "/regrades", None, INSTRUCTORS),
     ("GET", "/regrades/{batch}", None, COHORT_INSTRUCTOR),
@@ -195,6 +196,7 @@ def body_for(kind: str | None) -> dict | None:
         "code": {"code": unique(RIGHT_HELLO)},
         "regrade": {"cohort": "demo", "assignment_id": 1},
         "terminate": {"reason": "authorization matrix"},
+        "roster": {"csv": f"name\nmatrix-{uuid.uuid4().hex[:8]}\n"},
     }[kind]
 
 
@@ -228,3 +230,21 @@ def test_authorization_matrix(
     else:
         assert response.status_code == want, (who, response.status_code, response.text)
         assert response.headers["content-type"].startswith("application/json")
+
+
+def test_the_matrix_covers_every_operation(own_stack: Stack):
+    import re
+
+    spec = httpx.get(f"{own_stack.api_url}/openapi.json", timeout=30).json()
+    prefix = "/api/v1"
+
+    def shape(path: str) -> str:
+        return re.sub(r"\{[^}]+\}", "{}", path.removeprefix(prefix))
+
+    operations = {
+        (method.upper(), shape(path))
+        for path, item in spec["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    }
+    assert operations == {(m, shape(p)) for m, p, _, _ in ROUTES}
