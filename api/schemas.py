@@ -11,7 +11,7 @@ from pydantic.json_schema import SkipJsonSchema
 from api.params import INT32_MAX, no_nul
 from gradeflow.limits import DEFAULT_LIMITS, LIMIT_BOUNDS
 from gradeflow.models import Assignment
-from gradeflow.vocabulary import BatchStatus, Role, SubmissionStatus, Verdict
+from gradeflow.vocabulary import BatchStatus, GradeRule, Role, SubmissionStatus, Verdict
 
 
 class Body(BaseModel):
@@ -444,6 +444,30 @@ class RosterOut(BaseModel):
         description="Already on GradeFlow, now in the cohort (their tokens unchanged)."
     )
     already: list[str] = Field(description="Already in the cohort: nothing changed.")
+
+
+class GradebookColumn(BaseModel):
+    id: int
+    title: str
+    points: float
+
+
+class GradebookStudent(BaseModel):
+    name: str
+    email: str | None
+    sis_id: str | None
+    grades: dict[str, float | None] = Field(
+        description="assignment id -> grade (points x share of test points earned); null: nothing graded"
+    )
+    total: float
+
+
+class GradebookOut(BaseModel):
+    cohort: str
+    rule: GradeRule = Field(description="best: a student's best graded score; latest: their latest")
+    assignments: list[GradebookColumn]
+    students: list[GradebookStudent]
+    points_possible: float
 
 
 class CohortMatrix(BaseModel):

@@ -79,6 +79,30 @@ def cohort_page() -> None:
         ),
         use_container_width=True,
     )
+    gradebook_download(slug)
+
+
+def gradebook_download(slug: str) -> None:
+    """The cohort's grades as a file an LMS imports (the API's gradebook, in the layout chosen)."""
+    st.subheader("Gradebook")
+    layout = st.radio(
+        "Layout",
+        ["canvas", "moodle", "json"],
+        horizontal=True,
+        key="gradebook-layout",
+        format_func={"canvas": "Canvas CSV", "moodle": "Moodle CSV", "json": "JSON"}.get,
+    )
+    book = call(api().get, f"/cohorts/{slug}/gradebook", params={"format": layout})
+    if book is None:
+        return
+    data = json.dumps(book, indent=2) if layout == "json" else book
+    st.download_button(
+        f"Download the {layout} gradebook",
+        data,
+        file_name=f"{slug}-gradebook-{layout}.{'json' if layout == 'json' else 'csv'}",
+        mime="application/json" if layout == "json" else "text/csv",
+        key="gradebook-download",
+    )
 
 
 def regrades_page() -> None:

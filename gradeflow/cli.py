@@ -10,7 +10,7 @@ from pathlib import Path
 
 from gradeflow.logs import configure as configure_logging
 from gradeflow.settings import Settings, get_settings
-from gradeflow.vocabulary import BATCH_ENDED, BatchStatus, Role
+from gradeflow.vocabulary import BATCH_ENDED, BatchStatus, GradeRule, Role
 
 DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 
@@ -232,15 +232,67 @@ def cohorts_list(settings: Settings) -> int:
     return 0
 
 
-def cohorts_add(settings: Settings, slug: str, title: str) -> int:
+def cohorts_add(settings: Settings, slug: str, title: str, rule: str) -> int:
     from gradeflow.accounts import AccountError, add_cohort
 
+    async def run(session):
+        cohort = await add_cohort(session, slug, title)
+        cohort.grade_rule = rule
+
     try:
-        asyncio.run(_with_session(settings, lambda s: add_cohort(s, slug, title)))
+        asyncio.run(_with_session(settings, run))
     except AccountError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"created cohort '{slug}'")
+    print(f"created cohort '{slug}' (grades: each student's {rule} graded score)")
+    return 0
+
+
+def cohorts_rule(settings: Settings, slug: str, rule: str) -> int:
+    from sqlalchemy import update
+
+    from gradeflow.models import Cohort
+
+    async def run(session):
+        return (
+            await session.execute(update(Cohort).where(Cohort.slug == slug).values(grade_rule=rule))
+        ).rowcount
+
+    if not asyncio.run(_with_session(settings, run)):
+        print(f"error: cohort '{slug}' does not exist", file=sys.stderr)
+        return 1
+    print(f"cohort '{slug}': a student's grade is now their {rule} graded score")
+    return 0
+
+
+def gradebook_out(settings: Settings, slug: str, layout: str, out: Path | None) -> int:
+    import json
+
+    from sqlalchemy import select
+
+    from gradeflow import gradebook
+    from gradeflow.models import Cohort
+
+    async def run(session):
+        cohort = (await session.execute(select(Cohort).where(Cohort.slug == slug))).scalar()
+        return None if cohort is None else await gradebook.build(session, cohort)
+
+    book = asyncio.run(_with_session(settings, run))
+    if book is None:
+        print(f"error: cohort '{slug}' does not exist", file=sys.stderr)
+        return 1
+    text = (
+        json.dumps(gradebook.as_json(book), indent=2) + "\n"
+        if layout == "json"
+        else gradebook.canvas_csv(book)
+        if layout == "canvas"
+        else gradebook.moodle_csv(book)
+    )
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text)
+        print(f"wrote the {layout} gradebook of '{slug}' ({len(book.students)} students) to {out}")
     return 0
 
 
@@ -433,6 +485,19 @@ def build_parser() -> argparse.ArgumentParser:
     cadd = cohorts.add_parser("add", help="create a cohort")
     cadd.add_argument("slug")
     cadd.add_argument("--title", default="")
+    cadd.add_argument(
+        "--grade-rule",
+        choices=list(GradeRule),
+        default=GradeRule.BEST,
+        help="a student's grade for an assignment: their best or their latest graded score",
+    )
+    crule = cohorts.add_parser("rule", help="set whether grades are the best or the latest score")
+    crule.add_argument("slug")
+    crule.add_argument("rule", choices=list(GradeRule))
+    book = sub.add_parser("gradebook", help="a cohort's grades, for an LMS to import")
+    book.add_argument("cohort")
+    book.add_argument("--format", choices=["canvas", "moodle", "json"], default="canvas")
+    book.add_argument("--out", type=Path, help="write to this file (default: standard output)")
     cohorts.add_parser("list", help="cohorts with their numbers of students and staff")
     roster = sub.add_parser(
         "roster", help="import a roster CSV (name,email,sis_id,role) into a cohort"
@@ -479,8 +544,12 @@ def main(argv: list[str] | None = None) -> int:
         return users_token(settings, args.who, args.action)
     elif args.command == "cohorts" and args.action == "list":
         return cohorts_list(settings)
+    elif args.command == "cohorts" and args.action == "rule":
+        return cohorts_rule(settings, args.slug, args.rule)
     elif args.command == "cohorts":
-        return cohorts_add(settings, args.slug, args.title)
+        return cohorts_add(settings, args.slug, args.title, args.grade_rule)
+    elif args.command == "gradebook":
+        return gradebook_out(settings, args.cohort, args.format, args.out)
     elif args.command == "roster":
         return roster_import(settings, args.cohort, args.file, args.tokens)
     return 0

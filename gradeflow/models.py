@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from gradeflow.vocabulary import BatchStatus, Role, SubmissionStatus, Verdict
+from gradeflow.vocabulary import BatchStatus, GradeRule, Role, SubmissionStatus, Verdict
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -64,10 +64,17 @@ class User(Base):
 
 class Cohort(Base):
     __tablename__ = "cohorts"
+    __table_args__ = (
+        CheckConstraint(one_of("grade_rule", GradeRule), name="ck_cohorts_grade_rule"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     slug: Mapped[str] = mapped_column(String(100), unique=True)
     title: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # A student's grade for an assignment: their best graded score, or their latest (gradebook, progress).
+    grade_rule: Mapped[str] = mapped_column(
+        String(10), default=GradeRule.BEST, server_default=GradeRule.BEST.value
+    )
 
 
 class Enrollment(Base):

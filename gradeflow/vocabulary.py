@@ -44,6 +44,13 @@ class Verdict(StrEnum):
     TEST_ERROR = "test_error"  # the assignment's tests failed to load: the instructor's to fix
 
 
+class GradeRule(StrEnum):
+    """Which graded submission is a student's grade for an assignment (a cohort's setting)."""
+
+    BEST = "best"
+    LATEST = "latest"
+
+
 # Groups the code asks about.
 PENDING_STATUSES = (SubmissionStatus.QUEUED, SubmissionStatus.GRADING)  # a grading is still to come
 FINAL_STATUSES = (SubmissionStatus.GRADED, SubmissionStatus.ERROR)  # the submission's result is in

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
 from sqlalchemy import Integer, case, func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -13,11 +16,13 @@ from api.schemas import (
     STAFF,
     CohortMatrix,
     CohortOut,
+    GradebookOut,
     RosterImport,
     RosterOut,
     RosterPerson,
     errors,
 )
+from gradeflow import gradebook
 from gradeflow.accounts import AccountError
 from gradeflow.models import Assignment, Cohort, Enrollment, Submission, User
 from gradeflow.roster import import_roster, parse
@@ -110,6 +115,42 @@ async def cohort_matrix(slug: CohortSlug, user: CurrentUser, session: SessionDep
         students=[
             {"id": s.id, "name": s.name, "cells": by_student.get(s.id, {})} for s in students
         ],
+    )
+
+
+@router.get(
+    "/{slug}/gradebook",
+    response_model=GradebookOut,
+    dependencies=[Staff],
+    responses={
+        **errors(404),
+        200: {
+            "description": "The gradebook: JSON, or a CSV file in Canvas's or Moodle's import layout",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+    },
+)
+async def read_gradebook(
+    slug: CohortSlug,
+    user: CurrentUser,
+    session: SessionDep,
+    layout: Literal["json", "canvas", "moodle"] = Query(
+        "json",
+        alias="format",
+        description="json; canvas or moodle: a CSV file their gradebook import reads",
+    ),
+):
+    """One row per student, one grade per assignment by the cohort's rule (best or latest graded score), with
+    partial credit; an empty cell where nothing was graded. The layouts are described in the README."""
+    cohort = await visible_cohort(session, user, slug)
+    book = await gradebook.build(session, cohort)
+    if layout == "json":
+        return gradebook.as_json(book)
+    text = gradebook.canvas_csv(book) if layout == "canvas" else gradebook.moodle_csv(book)
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{slug}-gradebook-{layout}.csv"'},
     )
 
 

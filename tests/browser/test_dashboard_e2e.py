@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -72,6 +73,13 @@ def test_instructor_starts_a_regrade_and_watches_it_reach_100_percent(
     expect(page.get_by_test_id("stDataFrame")).to_be_visible()  # the students x assignments matrix
     expect(page.get_by_test_id("stVegaLiteChart").locator("canvas, svg").first).to_be_visible()
     save_readme_screenshot(page, "instructor")
+    with page.expect_download() as downloading:
+        page.get_by_role("button", name="Download the canvas gradebook").click()
+    download = downloading.value
+    assert download.suggested_filename == "demo-gradebook-canvas.csv"
+    header, points = Path(download.path()).read_text().splitlines()[:2]
+    assert header.startswith("Student,ID,SIS User ID,SIS Login ID,Section,Hello (1),")
+    assert points.startswith("Points Possible,,,,,")
     page.get_by_role("link", name="Regrades").click()
     page.get_by_role("button", name="Start regrade").click()
     expect(page.get_by_text(re.compile(r"^100% · \d+ of \d+ · completed$"))).to_be_visible(

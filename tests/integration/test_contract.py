@@ -109,6 +109,7 @@ ROUTES = [
     ("GET", "/me/progress", None, SIGNED_IN),
     ("GET", "/cohorts", None, cells(401, 403, 403, OK, OK, OK)),
     ("GET", "/cohorts/{cohort}/matrix", None, COHORT_STAFF),
+    ("GET", "/cohorts/{cohort}/gradebook", None, COHORT_STAFF),
     ("POST", "/cohorts/{cohort}/roster", "roster", cells(401, 403, 403, OK, 403, 403)),
     ("POST", "/regrades", "regrade", cells(401, 403, 403, OK, 403, 403)),
     ("GET", "/regrades", None, INSTRUCTORS),
