@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from sqlalchemy import select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from api.deps import Instructor, Principal, RedisDep, SessionDep, TemporalDep, teaches
 from api.errors import TEMPORAL, ApiError, dependency_of, unavailable
@@ -162,6 +163,8 @@ async def start_regrade(
         await session.commit()
         if dependency_of(exc) == TEMPORAL:
             raise unavailable(TEMPORAL, "could not start the regrade") from None
+        if isinstance(exc, RPCError):  # e.g. a search attribute the worker could not register
+            raise unavailable(TEMPORAL, f"it refused the regrade: {exc.message}") from None
         raise
     await session.refresh(batch)
     return regrade_out(batch, cohort.slug)
@@ -236,8 +239,6 @@ async def _control(
         workflow_id = batch.workflow_id or regrade_workflow_id(str(batch.id))
         await temporal.get_workflow_handle(workflow_id).signal(action)
     except Exception as exc:
-        if dependency_of(exc) != TEMPORAL:
-            raise
         # The workflow did not hear it: put the batch back as it was, so the instructor can simply try again.
         batch.status = before
         await session.commit()
@@ -246,7 +247,13 @@ async def _control(
             redis.set(key, was, ex=7 * 24 * 3600) if was else redis.delete(key),
             f"the {action} flag",
         )
-        raise unavailable(TEMPORAL, f"could not {action} the regrade") from None
+        if dependency_of(exc) == TEMPORAL:
+            raise unavailable(TEMPORAL, f"could not {action} the regrade") from None
+        if isinstance(exc, RPCError):  # e.g. its workflow was terminated by an operator
+            raise ApiError(
+                409, f"The regrade's workflow did not take the {action}: {exc.message}."
+            ) from None
+        raise
     await session.refresh(batch)
     return regrade_out(batch, slug)
 

@@ -227,6 +227,21 @@ def test_cancel_ends_the_batch_with_what_was_done_recorded(stack: Stack):
         assert c.post(f"/regrades/{started['id']}/resume").status_code == 409
 
 
+def test_an_action_its_workflow_cannot_take_is_a_409_that_changes_nothing(stack: Stack):
+    slug, teacher, _ = cohort_with(stack, 100, slow_answers())
+    started = start(stack, teacher, cohort=slug, chunk_size=10)
+
+    async def terminate(client: Client):
+        await client.get_workflow_handle(started["workflow_id"]).terminate("by hand, for the test")
+
+    temporal(stack, terminate)
+    with stack.client(teacher) as c:
+        before = c.get(f"/regrades/{started['id']}").json()["status"]
+        r = c.post(f"/regrades/{started['id']}/pause")
+        assert r.status_code == 409 and "did not take the pause" in r.json()["detail"], r.text
+        assert c.get(f"/regrades/{started['id']}").json()["status"] == before
+
+
 def test_worker_killed_mid_batch_of_2000_completes_with_one_run_each(stack: Stack):
     slug, teacher, submissions = cohort_with(
         stack, 1000, {"hello": DEMO_ANSWERS["hello"], "sum": DEMO_ANSWERS["sum"]}
