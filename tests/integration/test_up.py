@@ -157,7 +157,15 @@ def supervised_pid(home, name: str) -> int:
     info = xmlrpc.client.ServerProxy(
         "http://127.0.0.1", transport=transport
     ).supervisor.getProcessInfo(name)
-    return info["pid"] if info["statename"] == "RUNNING" else 0
+    return info["pid"] if info["statename"] in ("STARTING", "RUNNING") else 0
+
+
+def kill_supervised(home, name: str) -> int:
+    """SIGKILL the process group of one of `up`'s processes, once it has one; returns its pid. (Never
+    killpg(0): that is the test's own group.)"""
+    pid = wait_for(lambda: supervised_pid(home, name), 30, f"the {name} to have a process")
+    os.killpg(pid, signal.SIGKILL)
+    return pid
 
 
 def test_gradeflow_up_restarts_what_dies_and_loses_nothing(tmp_path):
@@ -220,8 +228,7 @@ def test_gradeflow_up_restarts_what_dies_and_loses_nothing(tmp_path):
             return ids
 
         ids = burst(tokens[:10])
-        worker = supervised_pid(home, "worker")
-        os.killpg(worker, signal.SIGKILL)
+        worker = kill_supervised(home, "worker")
         killed_at = time.monotonic()
         wait_for(
             lambda: supervised_pid(home, "worker") not in (0, worker),
@@ -232,8 +239,7 @@ def test_gradeflow_up_restarts_what_dies_and_loses_nothing(tmp_path):
         ids += burst(tokens[10:20])
 
         for name in ("temporal", "redis"):
-            pid = supervised_pid(home, name)
-            os.killpg(pid, signal.SIGKILL)
+            pid = kill_supervised(home, name)
             wait_for(
                 lambda name=name, pid=pid: supervised_pid(home, name) not in (0, pid),
                 30,
