@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from gradeflow import redis_keys
 from gradeflow.db import autocommit
 from gradeflow.models import TEST_ERROR, TESTS_BROKEN, Assignment, GradingRun, Submission
+from gradeflow.policy import score_of
 from gradeflow.status_cache import write_forward
 from gradeflow.views import submission_payload
 from gradeflow.vocabulary import SubmissionStatus, Verdict
@@ -103,14 +104,6 @@ def job_for(sub: Submission, assignment: Assignment, nice: int = 0) -> SandboxJo
         limits=dict(assignment.limits),
         nice=nice,
     )
-
-
-def score_of(tests: list[dict[str, Any]], max_score: float) -> float:
-    """The assignment's points times the share of test points earned (a unittest test is worth 1)."""
-    total = sum(t.get("points", 1) for t in tests)
-    if not total:
-        return 0.0
-    return round(max_score * sum(t.get("points", 1) for t in tests if t["passed"]) / total, 2)
 
 
 def report_finished(sub: Submission) -> None:
@@ -206,7 +199,7 @@ class GradingActivities:
             test_version=assignment.test_version,
             verdict=result.verdict,
             passed=result.passed,
-            score=score_of(result.tests, sub.max_score),
+            score=score_of(result.tests, sub.max_score, sub.credit),
             max_score=sub.max_score,
             tests=result.tests,
             message=result.message,

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.grading import DETAIL_FIELDS, job_for, score_of
+from activities.grading import DETAIL_FIELDS, job_for
 from gradeflow import redis_keys
 from gradeflow.models import (
     TEST_ERROR,
@@ -32,6 +32,7 @@ from gradeflow.models import (
     RegradeBatch,
     Submission,
 )
+from gradeflow.policy import score_of
 from gradeflow.redis_keys import best_effort
 from gradeflow.vocabulary import FINAL_STATUSES, BatchStatus, Verdict
 from sandbox import Sandbox, SandboxError
@@ -250,7 +251,7 @@ class RegradeActivities:
             score = (
                 (sub.score or 0.0)
                 if graded.verdict == TEST_ERROR
-                else score_of(graded.tests, sub.max_score)
+                else score_of(graded.tests, sub.max_score, sub.credit)
             )
             runs.append(
                 dict(

@@ -27,6 +27,7 @@ AssignmentFilter = Annotated[
 ]
 UserFilter = Annotated[int | None, Query(ge=1, le=INT32_MAX, description="Only this user's")]
 CohortSlug = Annotated[Text, Path(max_length=100, description="A cohort's slug")]
+UserName = Annotated[Text, Path(max_length=100, description="A user's login name")]
 WorkflowId = Annotated[Text, Path(max_length=300, description="A Temporal workflow id")]
 BatchId = Annotated[
     Text,

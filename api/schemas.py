@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from api.params import INT32_MAX, no_nul
@@ -197,6 +197,33 @@ class AssignmentUpdate(Body):
         return _check_python(v, "test_code") if v else v
 
 
+class LateWindow(BaseModel):
+    hours: float = Field(
+        gt=0, le=24 * 365, description="how long after the due date the window ends"
+    )
+    credit: float = Field(ge=0, le=1, description="the credit cap of a submission in it (0.5: 50%)")
+
+
+class TermsOut(BaseModel):
+    """A student's terms for an assignment, by the server's clock: their dates (an extension's, if granted), how
+    much credit a submission now would get, and their submissions used and left."""
+
+    release_at: datetime | None
+    due_at: datetime | None
+    closes_at: datetime | None
+    late_windows: list[LateWindow]
+    extended: bool
+    submissions_used: int
+    submissions_left: int | None
+    min_minutes_between: int | None
+    open_now: bool
+    credit_now: float
+    window_now: str
+    message_now: str = Field(
+        description="why a submission now would be refused; empty when it would not"
+    )
+
+
 class AssignmentOut(BaseModel):
     """What students see: never the test source or hidden tests."""
 
@@ -210,6 +237,9 @@ class AssignmentOut(BaseModel):
     limits: dict[str, Any]
     examples: list[dict[str, Any]] = Field(
         default_factory=list, description="The visible I/O cases"
+    )
+    terms: TermsOut | None = Field(
+        None, description="GET /assignments/{id} as a student: your dates and submissions"
     )
 
 
@@ -295,6 +325,11 @@ class SubmissionOut(BaseModel):
         "assignment's tests failed to load, with the line",
     )
     cached: bool
+    credit: float = Field(
+        1.0, description="its credit cap: 1 on time, a late window's share after the due date"
+    )
+    late: bool = False
+    window: str = Field("on time", description="the window it came in, in words")
     workflow_id: str | None
     created_at: str | None
     graded_at: str | None
@@ -444,6 +479,71 @@ class RosterOut(BaseModel):
         description="Already on GradeFlow, now in the cohort (their tokens unchanged)."
     )
     already: list[str] = Field(description="Already in the cohort: nothing changed.")
+
+
+class Dates(Body):
+    """A body with dates: each with its time zone, between 2000 and 2200."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _sane_date(cls, value: Any) -> Any:
+        if isinstance(value, datetime) and not (
+            datetime(2000, 1, 1, tzinfo=UTC) <= value <= datetime(2200, 1, 1, tzinfo=UTC)
+        ):
+            raise ValueError("must be a date between 2000 and 2200")
+        return value
+
+
+class OfferingIn(Dates):
+    """An assignment's terms in a cohort; every field may be omitted (no date: no limit)."""
+
+    release_at: AwareDatetime | None = Field(None, description="invisible to students before")
+    due_at: AwareDatetime | None = Field(None, description="full credit up to")
+    close_at: AwareDatetime | None = Field(
+        None,
+        description="refused from (default: when the last late window ends, else the due date)",
+    )
+    late_windows: list[LateWindow] = Field(
+        default_factory=list,
+        max_length=10,
+        description="after the due date, each with its credit cap",
+    )
+    max_submissions: int | None = Field(None, ge=1, le=10_000)
+    min_minutes_between: int | None = Field(None, ge=1, le=7 * 24 * 60)
+
+
+class OfferingOut(BaseModel):
+    cohort: str
+    assignment_id: int
+    title: str
+    release_at: datetime | None
+    due_at: datetime | None
+    close_at: datetime | None
+    late_windows: list[LateWindow]
+    max_submissions: int | None
+    min_minutes_between: int | None
+    policy_version: int
+    extensions: int
+
+
+class ExtensionIn(Dates):
+    due_at: AwareDatetime = Field(description="the student's own due date")
+    close_at: AwareDatetime | None = Field(
+        None,
+        description="their own close (default: when the late windows end after their due date)",
+    )
+    reason: str = Field("", max_length=500)
+
+
+class ExtensionOut(BaseModel):
+    cohort: str
+    assignment_id: int
+    student: str
+    due_at: datetime
+    close_at: datetime | None
+    granted_by: str
+    reason: str
+    created_at: datetime
 
 
 class GradebookColumn(BaseModel):

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from benchmarks.report import machine, write_section
 from benchmarks.stack import bench_stack
-from gradeflow.accounts import add_user
+from gradeflow.accounts import add_cohort, add_user
 from gradeflow.launch import Stack
 from gradeflow.models import Assignment
 from gradeflow.settings import Settings
@@ -93,8 +93,12 @@ def live_latencies(stack: Stack, stop: threading.Event, out: list[float]) -> Non
     """Submit like students do, one after another, and time submit -> result visible."""
 
     async def make_students(session):
+        cohort = f"live-{uuid.uuid4().hex[:8]}"
+        await add_cohort(
+            session, cohort
+        )  # offered the course: students submit as members of a cohort
         return [
-            (await add_user(session, f"live-{uuid.uuid4().hex[:8]}", "student", None))[1]
+            (await add_user(session, f"live-{uuid.uuid4().hex[:8]}", "student", cohort))[1]
             for _ in range(400)
         ]
 

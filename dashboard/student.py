@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pandas as pd
 import streamlit as st
 
@@ -121,6 +123,7 @@ def learn_page() -> None:
         f"Assignment {assignment['order']} of {len(assignments)} · {assignment['points']} points"
         + (" · solved" if assignment["id"] in solved else "")
     )
+    show_terms(assignment["id"])
     st.markdown(assignment["handout"])
     for example in assignment.get("examples") or []:
         st.code(f"input:\n{example['stdin']}\nexpected output:\n{example['stdout']}", language=None)
@@ -176,3 +179,39 @@ def learn_page() -> None:
                 hide_index=True,
                 use_container_width=True,
             )
+
+
+def show_terms(assignment_id: int) -> None:
+    """The student's dates and limits for this assignment, and what a submission now would earn."""
+    one = call(api().get, f"/assignments/{assignment_id}")
+    terms = (one or {}).get("terms")
+    if not terms:
+        return
+    parts = []
+    if terms["due_at"]:
+        due = datetime.fromisoformat(terms["due_at"])
+        left = due - datetime.now(UTC)
+        parts.append(
+            f"due {due:%Y-%m-%d %H:%M} UTC"
+            + (f" ({humanize(left)} left)" if left.total_seconds() > 0 else "")
+            + (" · your extension" if terms["extended"] else "")
+        )
+    if terms["closes_at"] and terms["closes_at"] != terms["due_at"]:
+        parts.append(f"closes {datetime.fromisoformat(terms['closes_at']):%Y-%m-%d %H:%M} UTC")
+    if terms["submissions_left"] is not None:
+        parts.append(f"{terms['submissions_left']} submissions left")
+    if parts:
+        st.caption(" · ".join(parts))
+    if not terms["open_now"]:
+        st.warning(terms["message_now"])
+    elif terms["credit_now"] < 1:
+        st.warning(f"Submitting now is late: {terms['window_now']}.")
+
+
+def humanize(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes >= 48 * 60:
+        return f"{minutes // (24 * 60)} days"
+    if minutes >= 120:
+        return f"{minutes // 60} h"
+    return f"{minutes} min"

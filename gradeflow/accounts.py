@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, true
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.models import Cohort, Enrollment, User
+from gradeflow.models import Assignment, Cohort, Enrollment, Offering, User
 from gradeflow.tokens import hash_token, new_token
 from gradeflow.vocabulary import Role
 
@@ -14,13 +15,40 @@ class AccountError(ValueError):
     pass
 
 
-async def add_cohort(session: AsyncSession, slug: str, title: str = "") -> Cohort:
+async def add_cohort(
+    session: AsyncSession, slug: str, title: str = "", offer_course: bool = True
+) -> Cohort:
+    """A new cohort, offered every assignment of the course with no dates (its instructors then set them), or
+    nothing (`offer_course=False`: its instructors offer assignments one by one)."""
     if (await session.execute(select(Cohort).where(Cohort.slug == slug))).scalar_one_or_none():
         raise AccountError(f"cohort '{slug}' already exists")
     cohort = Cohort(slug=slug, title=title or slug)
     session.add(cohort)
     await session.flush()
+    if offer_course:
+        await offer(session, cohorts=[cohort.id])
     return cohort
+
+
+async def offer(
+    session: AsyncSession, cohorts: list[int] | None = None, assignments: list[int] | None = None
+) -> None:
+    """Offer assignments (default: all) to cohorts (default: all), with no dates; offerings that exist stay."""
+    await session.execute(
+        pg_insert(Offering)
+        .from_select(
+            ["cohort_id", "assignment_id"],
+            select(Cohort.id, Assignment.id)
+            .join_from(
+                Cohort, Assignment, true()
+            )  # every cohort with every assignment, as filtered
+            .where(
+                Cohort.id.in_(cohorts) if cohorts is not None else true(),
+                Assignment.id.in_(assignments) if assignments is not None else true(),
+            ),
+        )
+        .on_conflict_do_nothing()
+    )
 
 
 async def add_user(

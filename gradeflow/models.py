@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -132,6 +133,13 @@ class Submission(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The latest grading's message, stdout/stderr excerpts, cpu_ms, wall_ms, peak_memory_kb and sandbox.
     details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Its credit cap (1: on time; a late window's share), whether it came late, and how that was derived
+    # (received at, effective due date, window, policy version): its score is points x share x credit.
+    credit: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
+    late: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    derivation: Mapped[dict[str, Any]] = mapped_column(
+        JSONType, default=dict, server_default=text("'{}'::jsonb")
+    )
     workflow_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     graded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -216,3 +224,51 @@ class GradingRun(Base):
             postgresql_nulls_not_distinct=True,
         ),
     )
+
+
+class Offering(Base):
+    """An assignment offered to a cohort, with the cohort's own dates and policy (no dates: always open)."""
+
+    __tablename__ = "offerings"
+    __table_args__ = (Index("ix_offerings_assignment", "assignment_id"),)
+    cohort_id: Mapped[int] = mapped_column(
+        ForeignKey("cohorts.id", ondelete="CASCADE"), primary_key=True
+    )
+    assignment_id: Mapped[int] = mapped_column(
+        ForeignKey("assignments.id", ondelete="CASCADE"), primary_key=True
+    )
+    release_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Submissions refused from then on (None: when the last late window ends, or at the due date without one).
+    close_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # [{"hours": after the due date, "credit": the cap, 0-1}], in order: a late submission gets the first window
+    # it falls in.
+    late_windows: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONType, default=list, server_default=text("'[]'::jsonb")
+    )
+    max_submissions: Mapped[int | None] = mapped_column(Integer)
+    min_minutes_between: Mapped[int | None] = mapped_column(Integer)
+    policy_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class Extension(Base):
+    """One student's own dates for an offering: who granted them, and why."""
+
+    __tablename__ = "extensions"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["cohort_id", "assignment_id"],
+            ["offerings.cohort_id", "offerings.assignment_id"],
+            ondelete="CASCADE",
+        ),
+    )
+    cohort_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    close_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    granted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -17,7 +17,13 @@ EVENTS_CHANNEL = "gradeflow:events"
 # Token hashes that stopped working (revoked or rotated): every API process forgets them at once, instead of within
 # its token cache's few seconds.
 TOKENS_CHANNEL = "gradeflow:tokens-revoked"
-ASSIGNMENTS_PUBLIC = "gradeflow:assignments:public"
+# A cohort's assignment list as its students get it; the set names every such key, for the purge.
+ASSIGNMENT_LISTS = "gradeflow:assignments:lists"
+
+
+def assignments_public(cohort_id: int) -> str:
+    return f"gradeflow:assignments:public:{cohort_id}"
+
 
 STATUS_TTL_SECONDS = 3600
 

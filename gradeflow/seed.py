@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.accounts import add_cohort, add_user
+from gradeflow.accounts import add_cohort, add_user, offer
 from gradeflow.limits import DEFAULT_LIMITS
 from gradeflow.models import Assignment, Cohort
 from gradeflow.seed_course import COURSE
@@ -45,6 +45,8 @@ async def seed_assignments(session: AsyncSession) -> int:
                 test_version=test_version(item.test_code, [], limits),
             )
         )
+    await session.flush()
+    await offer(session)  # to any cohort there already is
     return len(COURSE)
 
 

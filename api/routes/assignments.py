@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Response
 from sqlalchemy import select
@@ -12,6 +13,13 @@ from temporalio.client import Client
 
 from api.deps import CurrentUser, Instructor, RedisDep, SessionDep, TemporalDep
 from api.errors import TEMPORAL, ApiError, unavailable
+from api.offerings import (
+    next_release,
+    offered_to,
+    submission_rules,
+    teaches_assignment,
+    terms_out,
+)
 from api.params import AssignmentId
 from api.schemas import (
     SIGNED_IN,
@@ -25,7 +33,8 @@ from api.schemas import (
     errors,
 )
 from gradeflow import redis_keys
-from gradeflow.models import TEST_ERROR, Assignment
+from gradeflow.accounts import offer
+from gradeflow.models import TEST_ERROR, Assignment, Enrollment
 from gradeflow.redis_keys import best_effort
 from gradeflow.versions import test_version
 from gradeflow.vocabulary import Role
@@ -46,8 +55,20 @@ async def get_assignment(session, assignment_id: int) -> Assignment:
 
 
 async def purge_assignment_cache(redis) -> None:
-    # If Redis does not answer, the stale list expires on its own within five minutes.
-    await best_effort(redis.delete(redis_keys.ASSIGNMENTS_PUBLIC), "the assignment list's purge")
+    """Every cohort's cached list goes (if Redis does not answer, each expires on its own within five minutes)."""
+    keys = await best_effort(redis.smembers(redis_keys.ASSIGNMENT_LISTS), "the assignment lists")
+    if keys:
+        await best_effort(
+            redis.delete(*keys, redis_keys.ASSIGNMENT_LISTS), "the assignment lists' purge"
+        )
+
+
+async def cohorts_taught(session, user) -> list[int]:
+    return list(
+        (
+            await session.execute(select(Enrollment.cohort_id).where(Enrollment.user_id == user.id))
+        ).scalars()
+    )
 
 
 def slugify(title: str) -> str:
@@ -56,20 +77,31 @@ def slugify(title: str) -> str:
 
 @router.get("", response_model=list[AssignmentStaffOut] | list[AssignmentOut])
 async def list_assignments(user: CurrentUser, session: SessionDep, redis: RedisDep):
-    """All assignments in course order. Students get the public view, served from the Redis cache."""
-    staff = user.role in STAFF_ROLES
-    if not staff:
-        cached = await best_effort(redis.get(redis_keys.ASSIGNMENTS_PUBLIC), "the assignment list")
-        if cached:  # already the JSON a student gets: sent as it is
-            return Response(cached, media_type="application/json")
-    rows = (
-        await session.execute(select(Assignment).order_by(Assignment.position, Assignment.id))
-    ).scalars()
-    out = [assignment_out(a, staff).model_dump(mode="json") for a in rows]
-    if not staff:
-        await best_effort(
-            redis.set(redis_keys.ASSIGNMENTS_PUBLIC, json.dumps(out), ex=300), "the assignment list"
-        )
+    """In course order: staff see every assignment; a student sees those their cohort offers and has released
+    (the public view, served from a Redis cache per cohort)."""
+    if user.role in STAFF_ROLES:
+        rows = (
+            await session.execute(select(Assignment).order_by(Assignment.position, Assignment.id))
+        ).scalars()
+        return [assignment_out(a, True).model_dump(mode="json") for a in rows]
+    if user.cohort_id is None:
+        return []
+    key = redis_keys.assignments_public(user.cohort_id)
+    cached = await best_effort(redis.get(key), "the assignment list")
+    if cached:  # already the JSON a student gets: sent as it is
+        return Response(cached, media_type="application/json")
+    now = datetime.now(UTC)
+    out = [
+        assignment_out(a, False).model_dump(mode="json")
+        for a in await offered_to(session, user, now)
+    ]
+    # Kept until the next release in the cohort at most, so a released assignment appears on time.
+    upcoming = await next_release(session, user.cohort_id, now)
+    ttl = 300 if upcoming is None else max(1, min(300, int((upcoming - now).total_seconds())))
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.set(key, json.dumps(out), ex=ttl)
+        pipe.sadd(redis_keys.ASSIGNMENT_LISTS, key)
+        await best_effort(pipe.execute(), "the assignment list")
     return out
 
 
@@ -77,7 +109,20 @@ async def list_assignments(user: CurrentUser, session: SessionDep, redis: RedisD
     "/{assignment_id}", response_model=AssignmentStaffOut | AssignmentOut, responses=errors(404)
 )
 async def read_assignment(assignment_id: AssignmentId, user: CurrentUser, session: SessionDep):
-    return assignment_out(await get_assignment(session, assignment_id), user.role in STAFF_ROLES)
+    """Staff: any assignment. Students: one their cohort offers and has released, with its rules for them now
+    (due date, late windows, submissions left)."""
+    assignment = await get_assignment(session, assignment_id)
+    if user.role in STAFF_ROLES:
+        return assignment_out(assignment, True)
+    found = await submission_rules(session, user, assignment_id)
+    if found is None or not found[0].released(found[1].now):
+        raise ApiError(
+            404,
+            f"Assignment {assignment_id} does not exist or is not offered to your cohort. "
+            "GET /api/v1/assignments lists yours.",
+        )
+    rules, row = found
+    return assignment_out(assignment, False).model_copy(update={"terms": terms_out(rules, row)})
 
 
 async def run_check(temporal: Client, check: SolutionCheck) -> SolutionCheckResult:
@@ -130,12 +175,13 @@ async def check_reference_solution(body: AssignmentCheck, _: Instructor, tempora
 @router.post("", status_code=201, response_model=AssignmentStaffOut, responses=errors(403, 409))
 async def create_assignment(
     body: AssignmentCreate,
-    _: Instructor,
+    user: Instructor,
     session: SessionDep,
     redis: RedisDep,
     temporal: TemporalDep,
 ):
-    """Save a new assignment. Its tests are loaded in the judge first: tests that fail to load are refused (422)."""
+    """Save a new assignment, offered (with no dates) to the cohorts you teach. Its tests are loaded in the judge
+    first: tests that fail to load are refused (422)."""
     limits = body.limits.model_dump()
     io_cases = [c.model_dump() for c in body.io_cases]
     await refuse_broken_tests(temporal, body.test_code, limits, body.reference_solution)
@@ -158,6 +204,8 @@ async def create_assignment(
         raise ApiError(
             409, f"An assignment with slug '{assignment.slug}' already exists; choose another slug."
         ) from None
+    await offer(session, cohorts=await cohorts_taught(session, user), assignments=[assignment.id])
+    await session.commit()
     await session.refresh(assignment)
     await purge_assignment_cache(redis)
     return assignment_out(assignment, staff=True)
@@ -167,7 +215,7 @@ async def create_assignment(
 async def update_assignment(
     assignment_id: AssignmentId,
     body: AssignmentUpdate,
-    _: Instructor,
+    user: Instructor,
     session: SessionDep,
     redis: RedisDep,
     temporal: TemporalDep,
@@ -175,6 +223,11 @@ async def update_assignment(
     """Change any of the fields; a change to tests or limits gives the assignment a new test version. Changed
     tests are loaded in the judge first: tests that fail to load are refused (422)."""
     assignment = await get_assignment(session, assignment_id)
+    if not await teaches_assignment(session, user, assignment_id):
+        raise ApiError(
+            403,
+            f"Assignment {assignment_id} is not offered to a cohort you teach; its instructors edit it.",
+        )
     changes = body.model_dump(exclude_unset=True)
     if "limits" in changes:
         changes["limits"] = body.limits.model_dump() if body.limits else assignment.limits

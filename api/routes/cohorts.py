@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Query
@@ -9,22 +10,29 @@ from fastapi.responses import Response
 from sqlalchemy import Integer, case, func, select
 from sqlalchemy.exc import IntegrityError
 
-from api.deps import CurrentUser, Instructor, SessionDep, require_role, teaches
+from api.deps import CurrentUser, Instructor, RedisDep, SessionDep, require_role, teaches
 from api.errors import ApiError
-from api.params import CohortSlug
+from api.offerings import teaches_assignment
+from api.params import AssignmentId, CohortSlug, UserName
 from api.schemas import (
     STAFF,
     CohortMatrix,
     CohortOut,
+    ExtensionIn,
+    ExtensionOut,
     GradebookOut,
+    LateWindow,
+    OfferingIn,
+    OfferingOut,
     RosterImport,
     RosterOut,
     RosterPerson,
     errors,
 )
-from gradeflow import gradebook
+from gradeflow import gradebook, redis_keys
 from gradeflow.accounts import AccountError
-from gradeflow.models import Assignment, Cohort, Enrollment, Submission, User
+from gradeflow.models import Assignment, Cohort, Enrollment, Extension, Offering, Submission, User
+from gradeflow.redis_keys import best_effort
 from gradeflow.roster import import_roster, parse
 from gradeflow.vocabulary import Role
 
@@ -194,4 +202,173 @@ async def import_cohort_roster(
         ],
         enrolled=result.enrolled,
         already=result.already,
+    )
+
+
+async def taught_cohort(session, user, slug: str) -> Cohort:
+    cohort = (await session.execute(select(Cohort).where(Cohort.slug == slug))).scalar_one_or_none()
+    if cohort is None:
+        raise ApiError(404, f"Cohort '{slug}' does not exist.")
+    if not await teaches(session, user, cohort.id):
+        raise ApiError(
+            403, f"You do not teach cohort '{slug}'; only its instructors can change it."
+        )
+    return cohort
+
+
+def offering_out(slug: str, o: Offering, title: str, extensions: int) -> OfferingOut:
+    return OfferingOut(
+        cohort=slug,
+        assignment_id=o.assignment_id,
+        title=title,
+        release_at=o.release_at,
+        due_at=o.due_at,
+        close_at=o.close_at,
+        late_windows=[LateWindow(**w) for w in o.late_windows or []],
+        max_submissions=o.max_submissions,
+        min_minutes_between=o.min_minutes_between,
+        policy_version=o.policy_version,
+        extensions=extensions,
+    )
+
+
+@router.get(
+    "/{slug}/assignments",
+    response_model=list[OfferingOut],
+    dependencies=[Staff],
+    responses=errors(404),
+)
+async def list_offerings(slug: CohortSlug, user: CurrentUser, session: SessionDep):
+    """The assignments the cohort offers, with their dates and policies, in course order."""
+    cohort = await visible_cohort(session, user, slug)
+    extensions = (
+        select(Extension.assignment_id, func.count().label("n"))
+        .where(Extension.cohort_id == cohort.id)
+        .group_by(Extension.assignment_id)
+        .subquery()
+    )
+    rows = (
+        await session.execute(
+            select(Offering, Assignment.title, func.coalesce(extensions.c.n, 0))
+            .join(Assignment, Assignment.id == Offering.assignment_id)
+            .outerjoin(extensions, extensions.c.assignment_id == Offering.assignment_id)
+            .where(Offering.cohort_id == cohort.id)
+            .order_by(Assignment.position, Assignment.id)
+        )
+    ).all()
+    return [offering_out(slug, o, title, n) for o, title, n in rows]
+
+
+@router.put(
+    "/{slug}/assignments/{assignment_id}",
+    response_model=OfferingOut,
+    responses=errors(403, 404),
+)
+async def set_offering(
+    slug: CohortSlug,
+    assignment_id: AssignmentId,
+    body: OfferingIn,
+    user: Instructor,
+    session: SessionDep,
+    redis: RedisDep,
+):
+    """Offer an assignment to a cohort you teach, or change its terms there (the whole set: what is omitted is
+    cleared). The server's clock applies them to every submission from now on."""
+    cohort = await taught_cohort(session, user, slug)
+    assignment = await session.get(Assignment, assignment_id)
+    if assignment is None:
+        raise ApiError(404, f"Assignment {assignment_id} does not exist.")
+    problems = []
+    if body.release_at and body.due_at and body.release_at > body.due_at:
+        problems.append("release_at is after due_at")
+    if body.close_at and body.due_at and body.close_at < body.due_at:
+        problems.append("close_at is before due_at")
+    hours = [w.hours for w in body.late_windows]
+    if hours != sorted(set(hours)):
+        problems.append(
+            "late_windows must be in order of hours, each ending later than the one before"
+        )
+    if body.late_windows and body.due_at is None:
+        problems.append("late_windows need a due_at to count from")
+    if problems:
+        raise ApiError(422, "; ".join(problems) + ".")
+    offering = await session.get(Offering, (cohort.id, assignment_id))
+    if offering is None:
+        # Offering it is sharing it, and whoever teaches a cohort that offers it may edit it: only those who
+        # may edit it already can share it.
+        if not await teaches_assignment(session, user, assignment_id):
+            raise ApiError(
+                403,
+                f"Assignment {assignment_id} is not offered to a cohort you teach; ask its instructors to "
+                f"offer it to '{slug}'.",
+            )
+        offering = Offering(cohort_id=cohort.id, assignment_id=assignment_id, policy_version=0)
+        session.add(offering)
+    offering.release_at, offering.due_at, offering.close_at = (
+        body.release_at,
+        body.due_at,
+        body.close_at,
+    )
+    offering.late_windows = [w.model_dump() for w in body.late_windows]
+    offering.max_submissions, offering.min_minutes_between = (
+        body.max_submissions,
+        body.min_minutes_between,
+    )
+    offering.policy_version = (offering.policy_version or 0) + 1
+    await session.commit()
+    await best_effort(redis.delete(redis_keys.assignments_public(cohort.id)), "the assignment list")
+    n = await session.scalar(
+        select(func.count()).where(
+            Extension.cohort_id == cohort.id, Extension.assignment_id == assignment_id
+        )
+    )
+    return offering_out(slug, offering, assignment.title, n or 0)
+
+
+@router.put(
+    "/{slug}/assignments/{assignment_id}/extensions/{student}",
+    response_model=ExtensionOut,
+    responses=errors(403, 404),
+)
+async def grant_extension(
+    slug: CohortSlug,
+    assignment_id: AssignmentId,
+    student: UserName,
+    body: ExtensionIn,
+    user: Instructor,
+    session: SessionDep,
+):
+    """Give one student of a cohort you teach their own due date (and close) for an assignment, with the reason;
+    granting again replaces it."""
+    cohort = await taught_cohort(session, user, slug)
+    if await session.get(Offering, (cohort.id, assignment_id)) is None:
+        raise ApiError(404, f"Cohort '{slug}' does not offer assignment {assignment_id}.")
+    member = (
+        await session.execute(
+            select(User)
+            .join(Enrollment, Enrollment.user_id == User.id)
+            .where(User.name == student, Enrollment.cohort_id == cohort.id)
+        )
+    ).scalar_one_or_none()
+    if member is None:
+        raise ApiError(404, f"No student '{student}' in cohort '{slug}'.")
+    if body.close_at and body.close_at < body.due_at:
+        raise ApiError(422, "close_at is before due_at.")
+    extension = await session.get(Extension, (cohort.id, assignment_id, member.id))
+    if extension is None:
+        extension = Extension(cohort_id=cohort.id, assignment_id=assignment_id, user_id=member.id)
+        session.add(extension)
+    extension.due_at, extension.close_at, extension.reason = body.due_at, body.close_at, body.reason
+    extension.granted_by = user.id
+    extension.created_at = datetime.now(UTC)
+    await session.commit()
+    return ExtensionOut(
+        cohort=slug,
+        assignment_id=assignment_id,
+        student=student,
+        due_at=extension.due_at,
+        close_at=extension.close_at,
+        granted_by=user.name,
+        reason=extension.reason,
+        created_at=extension.created_at,
     )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from fastapi import APIRouter, Query
 from sqlalchemy import distinct, select
 
 from api.deps import CurrentUser, SessionDep
+from api.offerings import offered_to
 from api.params import AssignmentFilter
 from api.schemas import SIGNED_IN, MeOut, ProgressOut, SubmissionOut, assignment_out, errors
 from gradeflow.models import Assignment, Cohort, Enrollment, Submission
@@ -62,10 +65,16 @@ async def my_progress(user: CurrentUser, session: SessionDep):
             )
         ).scalars()
     )
-    assignments = (
-        await session.execute(select(Assignment).order_by(Assignment.position, Assignment.id))
-    ).scalars()
-    ordered = list(assignments)
+    if user.role == Role.STUDENT:  # what their cohort offers and has released
+        ordered = await offered_to(session, user, datetime.now(UTC))
+    else:
+        ordered = list(
+            (
+                await session.execute(
+                    select(Assignment).order_by(Assignment.position, Assignment.id)
+                )
+            ).scalars()
+        )
     upcoming = next((a for a in ordered if a.id not in solved), None)
     return ProgressOut(
         points=POINTS_PER_SOLVED * len(solved),

@@ -16,15 +16,17 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from api.deps import CurrentUser, Principal, RedisDep, SessionDep, SettingsDep, teaches
 from api.errors import POSTGRES, ApiError, dependency_of
+from api.offerings import is_student, submission_rules
 from api.params import AssignmentId, SubmissionId
 from api.schemas import SIGNED_IN, SubmissionCode, SubmissionCreate, SubmissionOut, errors
 from gradeflow import redis_keys
 from gradeflow.db import autocommit_connection
 from gradeflow.models import TEST_ERROR, Submission
+from gradeflow.policy import decide, score_of
 from gradeflow.redis_keys import best_effort
 from gradeflow.status_cache import FINAL_RANK, moved_on, rank, write_forward
 from gradeflow.versions import code_hash
@@ -127,15 +129,38 @@ WITH a AS (
     ORDER BY s.graded_at DESC LIMIT 1
 ), queued AS (
     INSERT INTO submissions (id, assignment_id, user_id, cohort_id, code, code_hash, status, max_score, tests,
-                             details, cached, workflow_id, created_at)
+                             details, cached, workflow_id, created_at, credit, late, derivation)
     SELECT :id, a.id, :user_id, :cohort_id, :code, :code_hash, 'queued', a.points, '[]', '{}', false,
-           :workflow_id, now()
+           :workflow_id, now(), :credit, :late, CAST(:derivation AS jsonb)
     FROM a WHERE NOT EXISTS (SELECT 1 FROM earlier)
     RETURNING created_at
 )
 SELECT a.points, a.test_version, (SELECT id FROM earlier) AS earlier_id, (SELECT created_at FROM queued) AS created_at
 FROM a
 """)
+
+
+async def terms_of(
+    conn: AsyncConnection, user: Principal, assignment_id: int
+) -> tuple[float, bool, dict[str, Any]]:
+    """A student's submission under their cohort's rules for the assignment: (credit, late, how that was
+    derived), or the refusal (404 not offered or not yet released, 403 closed or out of submissions, 429 too soon).
+    Staff try assignments out under no rules."""
+    if not is_student(user):
+        return 1.0, False, {}
+    found = await submission_rules(conn, user, assignment_id)
+    if found is None:
+        raise ApiError(
+            404,
+            f"Assignment {assignment_id} does not exist or is not offered to your cohort. "
+            "GET /api/v1/assignments lists yours.",
+        )
+    rules, row = found
+    verdict = decide(rules, row.now, row.used, row.last_at, row.title)
+    if not verdict.allowed:
+        headers = {"Retry-After": str(verdict.retry_after)} if verdict.retry_after else None
+        raise ApiError(verdict.status, verdict.message, headers=headers)
+    return verdict.credit, verdict.late, verdict.derivation(row.now, rules)
 
 
 async def answer_from_cache(
@@ -153,7 +178,10 @@ async def answer_from_cache(
         hit.id,
         None,
     )
-    sub.passed, sub.score, sub.verdict, sub.tests = hit.passed, hit.score, hit.verdict, hit.tests
+    sub.passed, sub.verdict, sub.tests = hit.passed, hit.verdict, hit.tests
+    sub.score = score_of(
+        hit.tests, sub.max_score, sub.credit
+    )  # this submission's credit, not the earlier one's
     sub.details = hit.details or {}
     sub.test_version, sub.graded_at = test_version, datetime.now(UTC)
     sub.created_at = sub.graded_at
@@ -215,6 +243,8 @@ async def create_submission(
     )
     try:
         async with autocommit_connection(request.app.state.engine) as conn:
+            terms = await terms_of(conn, user, assignment_id)
+            sub.credit, sub.late, sub.derivation = terms
             row = (
                 await conn.execute(
                     INTAKE,
@@ -226,13 +256,17 @@ async def create_submission(
                         "code": body.code,
                         "code_hash": sub.code_hash,
                         "workflow_id": sub.workflow_id,
+                        "credit": sub.credit,
+                        "late": sub.late,
+                        "derivation": orjson.dumps(sub.derivation).decode(),
                     },
                 )
             ).first()
     # Another submission of this user is queued or grading (the one-pending index)
     except IntegrityError:
         raise pending_error(await pending_submission(session, user.id) or "unknown") from None
-    # Not accepted (PostgreSQL down: a 503): the attempt does not count against the rate limit
+    # Not accepted (refused by the assignment's rules, or PostgreSQL down: a 503): the attempt does not count
+    # against the rate limit
     except Exception:
         if counted is not None:
             await best_effort(redis.decr(counted), "the rate limit's refund")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from activities.grading import job_for, score_of
+from activities.grading import job_for
 from gradeflow.models import Assignment, Submission
+from gradeflow.policy import score_of
 
 
 def test_score_is_the_passed_share_of_test_points():
@@ -39,3 +40,7 @@ def test_a_job_carries_the_assignments_current_tests_and_limits():
     assert job.limits == assignment.limits and job.limits is not assignment.limits
     assignment.io_cases = None
     assert job_for(Submission(code=""), assignment).io_cases == []
+
+
+def test_the_credit_cap_scales_the_score():
+    assert score_of([{"passed": True}, {"passed": False}], 10, credit=0.5) == 2.5

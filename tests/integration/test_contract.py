@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gradeflow.tokens import hash_token
 from tests.conftest import Stack, wait_for
 from tests.integration.test_submission_path import RIGHT_HELLO, submit, unique
 
@@ -111,6 +112,19 @@ ROUTES = [
     ("GET", "/cohorts/{cohort}/matrix", None, COHORT_STAFF),
     ("GET", "/cohorts/{cohort}/gradebook", None, COHORT_STAFF),
     ("POST", "/cohorts/{cohort}/roster", "roster", cells(401, 403, 403, OK, 403, 403)),
+    ("GET", "/cohorts/{cohort}/assignments", None, COHORT_STAFF),
+    (
+        "PUT",
+        "/cohorts/{cohort}/assignments/{assignment}",
+        "offering",
+        cells(401, 403, 403, OK, 403, 403),
+    ),
+    (
+        "PUT",
+        "/cohorts/{cohort}/assignments/{assignment}/extensions/{student}",
+        "extension",
+        cells(401, 403, 403, OK, 403, 403),
+    ),
     ("POST", "/regrades", "regrade", cells(401, 403, 403, OK, 403, 403)),
     ("GET", "/regrades", None, INSTRUCTORS),
     ("GET", "/regrades/{batch}", None, COHORT_INSTRUCTOR),
@@ -130,9 +144,6 @@ ROUTES = [
         cells(401, 403, 403, 403, 403, 404),
     ),
 ]
-# Assignments have no owner yet: any instructor may edit any assignment. The courses issue gives them cohorts;
-# until then this cell is known to fail.
-KNOWN_GAPS = {("PUT", "/assignments/{assignment}", "other_instructor")}
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +153,9 @@ def world(own_stack: Stack) -> dict:
     from gradeflow.accounts import add_cohort, add_user
 
     other_cohort = f"other-{uuid.uuid4().hex[:6]}"
-    own_stack.db(lambda s: add_cohort(s, other_cohort))
+    own_stack.db(
+        lambda s: add_cohort(s, other_cohort, offer_course=False)
+    )  # offers nothing of demo's
     other_instructor = own_stack.db(
         lambda s: add_user(s, f"teacher-{other_cohort}", "instructor", other_cohort)
     )[1]
@@ -178,6 +191,9 @@ def world(own_stack: Stack) -> dict:
             "workflow": f"grade-{sub['id']}",
             "batch": batch_id,
             "cohort": "demo",
+            "student": own_stack.sql(
+                "SELECT name FROM users WHERE token_hash = :h", h=hash_token(owner)
+            )[0][0],
         },
     }
 
@@ -198,6 +214,8 @@ def body_for(kind: str | None) -> dict | None:
         "regrade": {"cohort": "demo", "assignment_id": 1},
         "terminate": {"reason": "authorization matrix"},
         "roster": {"csv": f"name\nmatrix-{uuid.uuid4().hex[:8]}\n"},
+        "offering": {},  # no dates: as the demo course is
+        "extension": {"due_at": "2099-01-01T00:00:00Z", "reason": "authorization matrix"},
     }[kind]
 
 
@@ -205,15 +223,7 @@ def body_for(kind: str | None) -> dict | None:
 @pytest.mark.parametrize(
     "method, path, body, expected", ROUTES, ids=[f"{m} {p}" for m, p, _, _ in ROUTES]
 )
-def test_authorization_matrix(
-    own_stack: Stack, world: dict, method, path, body, expected, who, request
-):
-    if (method, path, who) in KNOWN_GAPS:
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="assignments have no owner until the courses issue", strict=True
-            )
-        )
+def test_authorization_matrix(own_stack: Stack, world: dict, method, path, body, expected, who):
     token = world["tokens"][who]
     if who in ("owner", "other_student") and body == "code":
         # One pending submission per student: a fresh one for each submit

@@ -1,0 +1,123 @@
+"""Which assignments a cohort offers and on what terms, as the routes ask it: what a student may see, the rules of
+their next submission, and who may edit an assignment. The rules themselves are gradeflow.policy's."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from api.deps import Principal
+from api.schemas import LateWindow, TermsOut
+from gradeflow.models import Assignment, Enrollment, Offering
+from gradeflow.policy import Rules, decide
+from gradeflow.vocabulary import Role
+
+# One round trip: the offering, the student's extension, the assignment's title, and their submissions so far.
+SUBMISSION_RULES = text("""
+SELECT o.release_at, o.due_at, o.close_at, o.late_windows, o.max_submissions, o.min_minutes_between,
+       o.policy_version, e.user_id IS NOT NULL AS extended, e.due_at AS ext_due_at,
+       e.close_at AS ext_close_at, a.title,
+       (SELECT count(*) FROM submissions s
+         WHERE s.user_id = :user_id AND s.assignment_id = o.assignment_id AND s.cohort_id = o.cohort_id) AS used,
+       (SELECT max(s.created_at) FROM submissions s
+         WHERE s.user_id = :user_id AND s.assignment_id = o.assignment_id AND s.cohort_id = o.cohort_id) AS last_at,
+       now() AS now
+FROM offerings o JOIN assignments a ON a.id = o.assignment_id
+LEFT JOIN extensions e
+       ON e.cohort_id = o.cohort_id AND e.assignment_id = o.assignment_id AND e.user_id = :user_id
+WHERE o.cohort_id = :cohort_id AND o.assignment_id = :assignment_id
+""")
+
+
+class _Dates:
+    def __init__(self, due_at: datetime | None, close_at: datetime | None) -> None:
+        self.due_at, self.close_at = due_at, close_at
+
+
+async def submission_rules(
+    conn: AsyncConnection | AsyncSession, user: Principal, assignment_id: int
+) -> tuple[Rules, Any] | None:
+    """The rules a student's submission to `assignment_id` falls under, with the row they came from (title, used,
+    last_at, now: the database's clock); None when their cohort does not offer it."""
+    if user.cohort_id is None:
+        return None
+    row = (
+        await conn.execute(
+            SUBMISSION_RULES,
+            {"user_id": user.id, "cohort_id": user.cohort_id, "assignment_id": assignment_id},
+        )
+    ).first()
+    if row is None:
+        return None
+    extension = _Dates(row.ext_due_at, row.ext_close_at) if row.extended else None
+    return Rules.of(row, extension), row
+
+
+def is_student(user: Principal) -> bool:
+    return user.role == Role.STUDENT
+
+
+async def offered_to(session: AsyncSession, user: Principal, now: datetime) -> list[Assignment]:
+    """The assignments a student's cohort offers and has released, in course order."""
+    if user.cohort_id is None:
+        return []
+    return list(
+        (
+            await session.execute(
+                select(Assignment)
+                .join(Offering, Offering.assignment_id == Assignment.id)
+                .where(
+                    Offering.cohort_id == user.cohort_id,
+                    or_(Offering.release_at.is_(None), Offering.release_at <= now),
+                )
+                .order_by(Assignment.position, Assignment.id)
+            )
+        ).scalars()
+    )
+
+
+async def next_release(session: AsyncSession, cohort_id: int, now: datetime) -> datetime | None:
+    return await session.scalar(
+        select(Offering.release_at)
+        .where(Offering.cohort_id == cohort_id, Offering.release_at > now)
+        .order_by(Offering.release_at)
+        .limit(1)
+    )
+
+
+async def teaches_assignment(session: AsyncSession, user: Principal, assignment_id: int) -> bool:
+    """Whether the instructor teaches a cohort that offers the assignment."""
+    return bool(
+        await session.scalar(
+            select(
+                exists().where(
+                    Offering.assignment_id == assignment_id,
+                    Enrollment.cohort_id == Offering.cohort_id,
+                    Enrollment.user_id == user.id,
+                )
+            )
+        )
+    )
+
+
+def terms_out(rules: Rules, row: Any) -> TermsOut:
+    verdict = decide(rules, row.now, row.used, row.last_at, row.title)
+    return TermsOut(
+        release_at=rules.release_at,
+        due_at=rules.due_at,
+        closes_at=rules.closes_at(),
+        late_windows=[LateWindow(hours=h, credit=c) for h, c in rules.late_windows],
+        extended=bool(row.extended),
+        submissions_used=row.used,
+        submissions_left=(
+            None if rules.max_submissions is None else max(0, rules.max_submissions - row.used)
+        ),
+        min_minutes_between=rules.min_minutes_between,
+        open_now=verdict.allowed,
+        credit_now=verdict.credit if verdict.allowed else 0.0,
+        window_now=verdict.window if verdict.allowed else "",
+        message_now="" if verdict.allowed else verdict.message,
+    )
