@@ -1,9 +1,11 @@
-"""Instructors' pages: the cohort at a glance, regrades, and writing assignments."""
+"""Instructors' pages: the cohort at a glance, regrades, writing assignments, and their dates in each cohort."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+from datetime import UTC, date, datetime, time, timedelta
 
 import altair as alt
 import pandas as pd
@@ -313,3 +315,136 @@ def assignments_page() -> None:
             st.success(
                 f"Saved “{saved[1]['title']}” (test version {saved[1]['test_version'][:8]})."
             )
+
+
+WINDOW = re.compile(r"\s*(\d+(?:\.\d+)?)\s*h\s*=\s*(\d+(?:\.\d+)?)\s*%\s*")
+
+
+def parse_windows(text: str) -> list[dict[str, float]] | None:
+    """ "24h=50%, 72h=25%" as the API's late windows, in order of hours; None if it does not read so."""
+    if not text.strip():
+        return []
+    windows = []
+    for part in text.split(","):
+        m = WINDOW.fullmatch(part)
+        if m is None:
+            return None
+        windows.append({"hours": float(m.group(1)), "credit": float(m.group(2)) / 100})
+    return sorted(windows, key=lambda w: w["hours"])
+
+
+def moment(label: str, current: str | None, key: str, default: datetime) -> str | None:
+    """An optional date and time (UTC): None unless its box is ticked."""
+    now = datetime.fromisoformat(current) if current else None
+    on = st.checkbox(label, value=now is not None, key=f"{key}-on")
+    if not on:
+        return None
+    left, right = st.columns(2)
+    start = now or default
+    day: date = left.date_input(f"{label}: day (UTC)", start.date(), key=f"{key}-day")
+    at: time = right.time_input(
+        f"{label}: time (UTC)", start.time().replace(tzinfo=None), key=f"{key}-time"
+    )
+    return datetime.combine(day, at, tzinfo=UTC).isoformat()
+
+
+def dates_page() -> None:
+    """An assignment's terms in a cohort (release, due, late windows, close, limits) and students' extensions."""
+    st.title("Dates")
+    slug = pick_cohort("dates-cohort")
+    if not slug:
+        return
+    offerings = call(api().get, f"/cohorts/{slug}/assignments")
+    if not offerings:
+        if offerings == []:
+            st.info("This cohort offers no assignment yet.")
+        return
+    by_id = {o["assignment_id"]: o for o in offerings}
+    chosen = st.selectbox(
+        "Assignment",
+        list(by_id),
+        format_func=lambda i: (
+            by_id[i]["title"]
+            + (f" · due {by_id[i]['due_at'][:16].replace('T', ' ')}" if by_id[i]["due_at"] else "")
+        ),
+        key="dates-assignment",
+    )
+    current = by_id[chosen]
+    key = f"terms-{slug}-{chosen}-{current['policy_version']}"
+    soon = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=7)
+    release_at = moment(
+        "Release", current["release_at"], f"{key}-release", soon - timedelta(days=7)
+    )
+    due_at = moment("Due", current["due_at"], f"{key}-due", soon)
+    close_at = moment("Hard close", current["close_at"], f"{key}-close", soon + timedelta(days=3))
+    windows_text = st.text_input(
+        "Late windows",
+        ", ".join(f"{w['hours']:g}h={w['credit']:.0%}" for w in current["late_windows"] or []),
+        key=f"{key}-windows",
+        help="e.g. 24h=50%, 72h=25%: a submission up to 24 hours after the due date gets at most half the "
+        "points, up to 72 hours a quarter. Without a hard close, submissions close when the last window ends.",
+    )
+    windows = parse_windows(windows_text)
+    if windows is None:
+        st.error("Write late windows as HOURSh=PERCENT%, separated by commas: 24h=50%, 72h=25%.")
+        return
+    left, right = st.columns(2)
+    max_submissions = left.number_input(
+        "Max submissions (0: no limit)",
+        0,
+        10_000,
+        current["max_submissions"] or 0,
+        key=f"{key}-max",
+    )
+    min_minutes = right.number_input(
+        "Minutes between submissions (0: none)",
+        0,
+        7 * 24 * 60,
+        current["min_minutes_between"] or 0,
+        key=f"{key}-gap",
+    )
+    if st.button("Save dates", type="primary", key=f"{key}-save"):
+        saved = call(
+            api().put,
+            f"/cohorts/{slug}/assignments/{chosen}",
+            json={
+                "release_at": release_at,
+                "due_at": due_at,
+                "close_at": close_at,
+                "late_windows": windows,
+                "max_submissions": int(max_submissions) or None,
+                "min_minutes_between": int(min_minutes) or None,
+            },
+        )
+        if saved:
+            st.success(
+                f"Saved: version {saved['policy_version']} of these terms applies from now on."
+            )
+    st.subheader("Extension for one student")
+    matrix = call(api().get, f"/cohorts/{slug}/matrix") or {"students": []}
+    students = [s["name"] for s in matrix["students"]]
+    if not students:
+        st.info("No students in this cohort yet.")
+        return
+    with st.form(f"extension-{slug}-{chosen}"):
+        who = st.selectbox("Student", students, key="extension-student")
+        start = datetime.fromisoformat(current["due_at"]) if current["due_at"] else soon
+        left, right = st.columns(2)
+        day = left.date_input(
+            "Their due day (UTC)", start.date() + timedelta(days=2), key="extension-day"
+        )
+        at = right.time_input(
+            "Their due time (UTC)", start.time().replace(tzinfo=None), key="extension-time"
+        )
+        reason = st.text_input("Reason", key="extension-reason")
+        if st.form_submit_button("Grant the extension"):
+            granted = call(
+                api().put,
+                f"/cohorts/{slug}/assignments/{chosen}/extensions/{who}",
+                json={
+                    "due_at": datetime.combine(day, at, tzinfo=UTC).isoformat(),
+                    "reason": reason,
+                },
+            )
+            if granted:
+                st.success(f"{who} is now due {granted['due_at'][:16].replace('T', ' ')} UTC.")

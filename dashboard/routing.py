@@ -32,6 +32,7 @@ ROLE_PAGES: dict[str, list[PageSpec]] = {
             "dashboard.instructor",
             "assignments_page",
         ),
+        PageSpec("dates", "Dates", ":material/event:", "dashboard.instructor", "dates_page"),
     ],
     Role.OPERATOR: [
         PageSpec(

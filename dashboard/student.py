@@ -67,6 +67,8 @@ def show_result(sub: dict) -> None:
     (st.success if sub.get("passed") else st.error)(
         f"{words} {score}" + (" (identical code was graded before)" if sub.get("cached") else "")
     )
+    if sub.get("late"):
+        st.info(f"Submitted after the due date ({sub.get('window')}).", icon=":material/schedule:")
     if sub.get("error"):
         st.warning(sub["error"])
     if sub.get("message") and not sub["tests"]:

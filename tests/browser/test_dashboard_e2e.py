@@ -133,3 +133,67 @@ def test_operator_retries_a_grading_that_ended_in_error(stack: Stack, dashboard_
     ).to_be_visible()
     graded = stack.wait_graded(student, sub["id"])
     assert (graded["status"], graded["passed"]) == ("graded", True)
+
+
+def test_instructor_sets_a_due_date_and_an_extension_and_a_late_student_sees_the_cap(
+    stack: Stack, dashboard_url: str, new_page
+):
+    from datetime import UTC, datetime, timedelta
+
+    from gradeflow.accounts import add_cohort
+
+    slug = f"dates-{uuid.uuid4().hex[:6]}"
+    stack.db(lambda session: add_cohort(session, slug))
+    teacher = stack.new_user(role="instructor", cohort=slug)
+    from gradeflow.tokens import hash_token
+
+    tokens = [stack.new_user(cohort=slug) for _ in range(2)]
+    named = sorted(
+        (stack.sql("SELECT name FROM users WHERE token_hash = :h", h=hash_token(t))[0][0], t)
+        for t in tokens
+    )
+    # The extension form offers the cohort's students by name: the first is chosen.
+    (extended_name, extended_student), (_, late_student) = named
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+
+    page = new_page()
+    sign_in(page, dashboard_url, teacher)
+    page.get_by_role("link", name="Dates").click()
+    page.get_by_text("Due", exact=True).click()  # the "Due" box: the assignment gets a due date
+    for part, value in (
+        ("year", yesterday.year),
+        ("month", yesterday.month),
+        ("day", yesterday.day),
+    ):
+        segment = page.get_by_role("spinbutton", name=f"{part}, Due: day (UTC)")
+        segment.click()
+        page.keyboard.type(f"{value:02d}")
+    page.get_by_role("textbox", name="Late windows").click()  # leaves the date: the app gets it
+    page.get_by_role("textbox", name="Late windows").fill("48h=50%")
+    page.get_by_role("textbox", name="Late windows").press("Enter")
+    page.get_by_role("button", name="Save dates").click()
+    expect(page.get_by_text(re.compile(r"^Saved: version \d+ of these terms"))).to_be_visible()
+    page.get_by_label("Reason").fill("was ill")
+    page.get_by_role("button", name="Grant the extension").click()
+    expect(
+        page.get_by_text(re.compile(rf"^{re.escape(extended_name)} is now due "))
+    ).to_be_visible()
+
+    student = new_page()
+    sign_in(student, dashboard_url, late_student)
+    expect(student.get_by_text(re.compile(r"due \d{4}-\d\d-\d\d \d\d:\d\d UTC"))).to_be_visible()
+    expect(
+        student.get_by_text("Submitting now is late: late, within 48 h: 50% credit.")
+    ).to_be_visible()
+    type_code(student, f"# {uuid.uuid4()}\ndef hello():\n    return 'Hello'\n")
+    student.get_by_role("button", name="Submit").click()
+    expect(
+        student.get_by_text(re.compile(r"Correct: every test passed\. Score 50 / 100"))
+    ).to_be_visible()
+    expect(
+        student.get_by_text("Submitted after the due date (late, within 48 h: 50% credit).")
+    ).to_be_visible()
+
+    extended = new_page()
+    sign_in(extended, dashboard_url, extended_student)
+    expect(extended.get_by_text(re.compile(r"· your extension"))).to_be_visible()

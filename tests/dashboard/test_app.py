@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.instructor import parse_windows
 from dashboard.routing import pages_for
 from gradeflow.embedded import free_port
 
@@ -15,7 +16,12 @@ APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 
 def test_each_role_gets_its_own_pages():
     assert [p.title for p in pages_for("student")] == ["Assignments"]
-    assert [p.title for p in pages_for("instructor")] == ["Cohort", "Regrades", "Assignments"]
+    assert [p.title for p in pages_for("instructor")] == [
+        "Cohort",
+        "Regrades",
+        "Assignments",
+        "Dates",
+    ]
     assert [p.title for p in pages_for("operator")] == ["Workflows", "Failed and stuck", "Metrics"]
     assert pages_for("nobody") == []
     for role in ("student", "instructor", "operator"):
@@ -74,3 +80,12 @@ def test_sign_out_is_offered_at_once_and_forgets_the_token(monkeypatch, stack):
     assert at.sidebar.text_input(key="token_input").value == ""
     assert "Sign in with your API token" in at.info[0].value
     assert "me" not in at.session_state
+
+
+def test_the_dashboard_reads_late_windows_as_instructors_write_them():
+    assert parse_windows("72h=25%, 24h = 50 %") == [
+        {"hours": 24.0, "credit": 0.5},
+        {"hours": 72.0, "credit": 0.25},
+    ]
+    assert parse_windows("  ") == []
+    assert parse_windows("24h=50") is None and parse_windows("one day=50%") is None
