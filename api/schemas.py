@@ -337,7 +337,11 @@ class SubmissionOut(BaseModel):
 
 
 class ProgressOut(BaseModel):
-    points: int = Field(description="100 per distinct solved assignment")
+    points: float = Field(
+        description="The sum of your grades: per assignment, its points x the share of tests passed x the "
+        "submission's credit, from your best (or latest, as your cohort counts) graded submission"
+    )
+    points_possible: float = Field(0.0, description="The sum of the assignments' points")
     solved: list[int]
     total_assignments: int
     next_assignment: AssignmentOut | None = Field(

@@ -63,20 +63,27 @@ def cohort_page() -> None:
         st.info("No students in this cohort yet.")
         return
     solved = [sum(c["state"] == "solved" for c in s["cells"].values()) for s in matrix["students"]]
+    # Points on the one grade scale the gradebook and the students' pages use.
+    book = call(api().get, f"/cohorts/{slug}/gradebook") or {"students": [], "rule": "best"}
+    totals = [s["total"] for s in book["students"]] or [0.0]
     a, b, c = st.columns(3)
     a.metric("Students", len(rows))
-    b.metric("Median points", int(100 * pd.Series(solved).median()))
+    b.metric("Median points", f"{pd.Series(totals).median():g}")
     c.metric("Solved everything", sum(n == len(titles) for n in solved))
     st.subheader("Students × assignments")
     st.caption("✓ solved · ~ attempted · · not started")
     st.dataframe(pd.DataFrame(rows).set_index("student"), use_container_width=True)
     st.subheader("Score distribution")
-    points = pd.DataFrame({"points": [100 * n for n in solved]})
+    points = pd.DataFrame({"points": totals})
     st.altair_chart(
         alt.Chart(points)
         .mark_bar()
         .encode(
-            x=alt.X("points:O", title="points (100 per solved assignment)"),
+            x=alt.X(
+                "points:Q",
+                bin=alt.Bin(maxbins=20),
+                title=f"points (each student's {book['rule']} graded score per assignment, summed)",
+            ),
             y=alt.Y("count():Q", title="students", axis=alt.Axis(tickMinStep=1, format="d")),
         ),
         use_container_width=True,

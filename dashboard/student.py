@@ -92,7 +92,7 @@ def learn_page() -> None:
     solved = set(progress["solved"])
     total = max(len(assignments), 1)
     with st.sidebar:
-        st.metric("Points", progress["points"])
+        st.metric("Points", f"{progress['points']:g}")
         st.progress(
             min(len(solved) / total, 1.0), text=f"{len(solved)} of {len(assignments)} solved"
         )

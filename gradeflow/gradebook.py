@@ -112,6 +112,28 @@ async def build(session: AsyncSession, cohort: Cohort) -> Gradebook:
     )
 
 
+async def grades_of(
+    session: AsyncSession, user_id: int, cohort_id: int | None, rule: str
+) -> dict[int, float]:
+    """One student's grade per assignment, by `rule`, from their graded submissions made in `cohort_id`."""
+    scores: dict[int, list[float]] = {}
+    for assignment_id, score in await session.execute(
+        select(Submission.assignment_id, Submission.score)
+        .where(
+            Submission.user_id == user_id,
+            Submission.cohort_id == cohort_id
+            if cohort_id is not None
+            else Submission.cohort_id.is_(None),
+            Submission.status == SubmissionStatus.GRADED,
+            Submission.score.is_not(None),
+        )
+        .order_by(Submission.created_at, Submission.id)
+    ):
+        if score is not None:
+            scores.setdefault(assignment_id, []).append(score)
+    return {a: grade(s, rule) for a, s in scores.items()}
+
+
 def _number(value: float | None) -> str:
     if value is None:
         return ""

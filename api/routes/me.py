@@ -11,12 +11,12 @@ from api.deps import CurrentUser, SessionDep
 from api.offerings import offered_to
 from api.params import AssignmentFilter
 from api.schemas import SIGNED_IN, MeOut, ProgressOut, SubmissionOut, assignment_out, errors
+from gradeflow.gradebook import grades_of
 from gradeflow.models import Assignment, Cohort, Enrollment, Submission
 from gradeflow.views import submission_payload
-from gradeflow.vocabulary import Role
+from gradeflow.vocabulary import GradeRule, Role
 
 router = APIRouter(prefix="/me", tags=["me"], responses=errors(*SIGNED_IN))
-POINTS_PER_SOLVED = 100
 
 
 @router.get("", response_model=MeOut)
@@ -55,7 +55,8 @@ async def my_submissions(
 
 @router.get("/progress", response_model=ProgressOut)
 async def my_progress(user: CurrentUser, session: SessionDep):
-    """Points (100 per distinct solved assignment) and the first unsolved assignment in course order."""
+    """Points: the sum of your grades (each assignment's points x the share of tests passed x its credit, from
+    your best or your latest graded submission, as your cohort counts them); the first unsolved assignment."""
     solved = set(
         (
             await session.execute(
@@ -75,9 +76,14 @@ async def my_progress(user: CurrentUser, session: SessionDep):
                 )
             ).scalars()
         )
+    cohort = await session.get(Cohort, user.cohort_id) if user.cohort_id is not None else None
+    grades = await grades_of(
+        session, user.id, user.cohort_id, cohort.grade_rule if cohort else GradeRule.BEST
+    )
     upcoming = next((a for a in ordered if a.id not in solved), None)
     return ProgressOut(
-        points=POINTS_PER_SOLVED * len(solved),
+        points=round(sum(grades.get(a.id, 0.0) for a in ordered), 2),
+        points_possible=float(sum(a.points for a in ordered)),
         solved=sorted(solved),
         total_assignments=len(ordered),
         next_assignment=assignment_out(upcoming, staff=False) if upcoming else None,

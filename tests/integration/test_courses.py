@@ -91,6 +91,8 @@ def test_a_late_window_caps_the_credit(stack: Stack):
     assert graded["passed"] and graded["late"] and graded["credit"] == 0.5
     assert graded["score"] == graded["max_score"] * 0.5
     assert graded["window"] == "late, within 24 h: 50% credit"
+    with stack.client(student) as c:
+        assert c.get("/me/progress").json()["points"] == graded["score"], "points on the same scale"
     (derivation,) = stack.sql(
         "SELECT derivation FROM submissions WHERE id = CAST(:id AS uuid)", id=graded["id"]
     )[0]

@@ -187,3 +187,14 @@ def test_only_the_cohorts_staff_read_its_gradebook(stack: Stack, course: dict):
     ):
         with stack.client(token) as c:
             assert c.get(f"/cohorts/{course['slug']}/gradebook").status_code == status
+
+
+def test_a_students_points_are_their_gradebook_total(stack: Stack, course: dict):
+    for rule in ("latest", "best"):
+        assert cli(stack, "cohorts", "rule", course["slug"], rule).returncode == 0
+        totals = {s["name"]: s["total"] for s in gradebook(stack, course, "json")["students"]}
+        for name, person in course["people"].items():
+            with stack.client(person["token"]) as c:
+                progress = c.get("/me/progress").json()
+            assert progress["points"] == totals[name], (rule, name)
+    assert progress["points_possible"] == sum(a["points"] for a in course["assignments"])

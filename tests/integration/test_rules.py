@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 
 import httpx
@@ -108,8 +109,14 @@ def test_unknown_assignment_is_404(stack: Stack):
 
 
 def test_too_many_submissions_is_429(stack: Stack):
-    token = stack.new_user()  # the test stack allows 12 a minute
-    codes = [submit(stack, token, unique(RIGHT_HELLO)).status_code for _ in range(13)]
+    # The limit counts per clock minute (the test stack allows 12): a burst that straddles a minute boundary
+    # is counted in two, so such a burst is tried again by a fresh student.
+    for _ in range(3):
+        minute = int(time.time() // 60)
+        token = stack.new_user()
+        codes = [submit(stack, token, unique(RIGHT_HELLO)).status_code for _ in range(13)]
+        if int(time.time() // 60) == minute:
+            break
     assert codes[0] in (201, 202)
     assert codes[-1] == 429
     response = submit(stack, token, unique(RIGHT_HELLO))
