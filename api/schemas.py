@@ -516,6 +516,28 @@ class OfferingIn(Dates):
     min_minutes_between: int | None = Field(None, ge=1, le=7 * 24 * 60)
 
 
+class CreditChangeOut(BaseModel):
+    student: str
+    submission_id: str
+    old_credit: float
+    new_credit: float
+    old_score: float | None
+    new_score: float | None
+    why: str
+
+
+class RecomputeOut(BaseModel):
+    """A recount of grades after terms changed: no code is run again."""
+
+    id: str
+    status: Literal["running", "completed", "failed"]
+    reason: str
+    checked: int = Field(description="graded submissions looked at")
+    changed: int = Field(description="whose credit, and so score, changed")
+    changes: list[CreditChangeOut] = Field(default_factory=list)
+    links: dict[str, str] = Field(default_factory=dict)
+
+
 class OfferingOut(BaseModel):
     cohort: str
     assignment_id: int
@@ -528,6 +550,9 @@ class OfferingOut(BaseModel):
     min_minutes_between: int | None
     policy_version: int
     extensions: int
+    recompute: RecomputeOut | None = Field(
+        None, description="The recount of the grades these terms changed, if any were graded"
+    )
 
 
 class ExtensionIn(Dates):
@@ -548,6 +573,7 @@ class ExtensionOut(BaseModel):
     granted_by: str
     reason: str
     created_at: datetime
+    recompute: RecomputeOut | None = None
 
 
 class GradebookColumn(BaseModel):

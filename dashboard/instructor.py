@@ -427,6 +427,7 @@ def dates_page() -> None:
             st.success(
                 f"Saved: version {saved['policy_version']} of these terms applies from now on."
             )
+            recount_note(saved.get("recompute"))
     st.subheader("Extension for one student")
     matrix = call(api().get, f"/cohorts/{slug}/matrix") or {"students": []}
     students = [s["name"] for s in matrix["students"]]
@@ -455,3 +456,19 @@ def dates_page() -> None:
             )
             if granted:
                 st.success(f"{who} is now due {granted['due_at'][:16].replace('T', ' ')} UTC.")
+                recount_note(granted.get("recompute"))
+
+
+def recount_note(recompute: dict | None) -> None:
+    """What changed terms do to grades already given: recounted in the background, no code run again."""
+    if not recompute:
+        return
+    if recompute["status"] == "failed":
+        st.warning(
+            "The grades these terms affect could not be recounted now (Temporal unavailable)."
+        )
+    else:
+        st.info(
+            "The grades these terms affect are being recounted from when each submission came in (no code "
+            f"is run again): GET {recompute['links']['self']} lists whose grade changed."
+        )

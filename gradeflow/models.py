@@ -272,3 +272,44 @@ class Extension(Base):
     granted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Recompute(Base):
+    """One recount of grades after an offering's terms or a student's extension changed: no code is run again."""
+
+    __tablename__ = "recomputes"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('running', 'completed', 'failed')", name="ck_recomputes_status"
+        ),
+        Index("ix_recomputes_cohort", "cohort_id", "created_at"),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    checked: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    changed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    workflow_id: Mapped[str | None] = mapped_column(String(100))
+
+
+class CreditChange(Base):
+    """The ledger: a submission whose credit a recompute changed, from what to what, and why."""
+
+    __tablename__ = "credit_changes"
+    recompute_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("recomputes.id", ondelete="CASCADE"), primary_key=True
+    )
+    submission_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    old_credit: Mapped[float] = mapped_column(Float)
+    new_credit: Mapped[float] = mapped_column(Float)
+    old_score: Mapped[float | None] = mapped_column(Float)
+    new_score: Mapped[float | None] = mapped_column(Float)
+    why: Mapped[str] = mapped_column(Text)

@@ -122,9 +122,15 @@ def decide(
                 f"{rules.min_minutes_between} min).",
                 retry_after=seconds,
             )
-    if rules.due_at is None or now <= rules.due_at:
+    return credit_at(rules, now)
+
+
+def credit_at(rules: Rules, received_at: datetime) -> Verdict:
+    """The credit of a submission received at `received_at` under `rules`, whatever else they say: how a
+    submission already accepted is recounted when its terms change (an extension, another late window)."""
+    if rules.due_at is None or received_at <= rules.due_at:
         return Verdict(True)
-    late_by = now - rules.due_at
+    late_by = received_at - rules.due_at
     for hours, credit in rules.late_windows:
         if late_by <= timedelta(hours=hours):
             return Verdict(

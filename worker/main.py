@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from temporalio.worker import Worker
 
+from activities.courses import CourseActivities
 from activities.grading import GradingActivities
 from activities.regrade import RegradeActivities
 from gradeflow import redis_keys
@@ -22,6 +23,7 @@ from workflows.check_solution import CheckSolution
 from workflows.client import connect, ensure_search_attributes, metrics_runtime
 from workflows.config import GRADING_TASK_QUEUE, REGRADE_TASK_QUEUE
 from workflows.grade_submission import GradeSubmission
+from workflows.recompute import RecomputeGrades
 from workflows.regrade_cohort import RegradeCohort, RegradeSubmission
 
 log = logging.getLogger("gradeflow.worker")
@@ -97,11 +99,13 @@ async def run_worker(settings: Settings) -> None:
         graceful_shutdown_timeout=timedelta(seconds=30),
     )
     regrading = RegradeActivities(sessions, redis, sandbox, settings.regrade_concurrency)
+    courses = CourseActivities(sessions, redis)
     regrades = Worker(
         client,
         task_queue=REGRADE_TASK_QUEUE,
-        workflows=[RegradeCohort, RegradeSubmission],
+        workflows=[RegradeCohort, RegradeSubmission, RecomputeGrades],
         activities=[
+            courses.recompute_credit,
             regrading.start_regrade,
             regrading.fetch_regrade_page,
             regrading.regrade_chunk,

@@ -23,6 +23,7 @@ from workflows.config import (
     grade_workflow_id,
 )
 from workflows.grade_submission import GradeSubmission, GradeSubmissionInput
+from workflows.recompute import RecomputeGrades, RecomputeRequest
 from workflows.regrade_cohort import RegradeCohort, RegradeInput, RegradeSettings
 
 # A solution check grades one solution, on the live queue: an instructor waits for it.
@@ -98,4 +99,20 @@ async def check_solution(client: Client, check: SolutionCheck) -> SolutionCheckR
         id=f"check-{uuid.uuid4()}",
         task_queue=GRADING_TASK_QUEUE,
         execution_timeout=CHECK_TIMEOUT,
+    )
+
+
+def recompute_workflow_id(recompute_id: str) -> str:
+    return f"recompute-{recompute_id}"
+
+
+async def start_recompute(client: Client, recompute_id: str, cohort: str) -> WorkflowHandle:
+    """Start RecomputeGrades for a recompute already recorded in PostgreSQL, on the regrade queue."""
+    return await client.start_workflow(
+        RecomputeGrades.run,
+        RecomputeRequest(recompute_id),
+        id=recompute_workflow_id(recompute_id),
+        task_queue=REGRADE_TASK_QUEUE,
+        execution_timeout=REGRADE_WORKFLOW_EXECUTION_TIMEOUT,
+        search_attributes=TypedSearchAttributes([SearchAttributePair(COHORT_KEY, cohort)]),
     )

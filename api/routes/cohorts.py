@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -9,8 +11,18 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from sqlalchemy import Integer, case, func, select
 from sqlalchemy.exc import IntegrityError
+from temporalio.client import Client
 
-from api.deps import CurrentUser, Instructor, RedisDep, SessionDep, require_role, teaches
+from api.deps import (
+    CurrentUser,
+    Instructor,
+    Principal,
+    RedisDep,
+    SessionDep,
+    TemporalDep,
+    require_role,
+    teaches,
+)
 from api.errors import ApiError
 from api.offerings import teaches_assignment
 from api.params import AssignmentId, CohortSlug, UserName
@@ -18,12 +30,14 @@ from api.schemas import (
     STAFF,
     CohortMatrix,
     CohortOut,
+    CreditChangeOut,
     ExtensionIn,
     ExtensionOut,
     GradebookOut,
     LateWindow,
     OfferingIn,
     OfferingOut,
+    RecomputeOut,
     RosterImport,
     RosterOut,
     RosterPerson,
@@ -31,11 +45,23 @@ from api.schemas import (
 )
 from gradeflow import gradebook, redis_keys
 from gradeflow.accounts import AccountError
-from gradeflow.models import Assignment, Cohort, Enrollment, Extension, Offering, Submission, User
+from gradeflow.models import (
+    Assignment,
+    Cohort,
+    CreditChange,
+    Enrollment,
+    Extension,
+    Offering,
+    Recompute,
+    Submission,
+    User,
+)
 from gradeflow.redis_keys import best_effort
 from gradeflow.roster import import_roster, parse
-from gradeflow.vocabulary import Role
+from gradeflow.vocabulary import Role, SubmissionStatus
+from workflows.start import recompute_workflow_id, start_recompute
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/cohorts", tags=["cohorts"], responses=errors(*STAFF))
 Staff = require_role(Role.INSTRUCTOR, Role.OPERATOR)
 
@@ -271,6 +297,7 @@ async def set_offering(
     user: Instructor,
     session: SessionDep,
     redis: RedisDep,
+    temporal: TemporalDep,
 ):
     """Offer an assignment to a cohort you teach, or change its terms there (the whole set: what is omitted is
     cleared). The server's clock applies them to every submission from now on."""
@@ -322,7 +349,17 @@ async def set_offering(
             Extension.cohort_id == cohort.id, Extension.assignment_id == assignment_id
         )
     )
-    return offering_out(slug, offering, assignment.title, n or 0)
+    out = offering_out(slug, offering, assignment.title, n or 0)
+    out.recompute = await recount(
+        session,
+        temporal,
+        cohort,
+        assignment_id,
+        None,
+        user,
+        f"{user.name} changed the terms (version {offering.policy_version})",
+    )
+    return out
 
 
 @router.put(
@@ -337,6 +374,7 @@ async def grant_extension(
     body: ExtensionIn,
     user: Instructor,
     session: SessionDep,
+    temporal: TemporalDep,
 ):
     """Give one student of a cohort you teach their own due date (and close) for an assignment, with the reason;
     granting again replaces it."""
@@ -362,7 +400,18 @@ async def grant_extension(
     extension.granted_by = user.id
     extension.created_at = datetime.now(UTC)
     await session.commit()
+    recompute = await recount(
+        session,
+        temporal,
+        cohort,
+        assignment_id,
+        member.id,
+        user,
+        f"{user.name} granted {student} an extension to {body.due_at:%Y-%m-%d %H:%M %Z}"
+        + (f" ({body.reason})" if body.reason else ""),
+    )
     return ExtensionOut(
+        recompute=recompute,
         cohort=slug,
         assignment_id=assignment_id,
         student=student,
@@ -371,4 +420,97 @@ async def grant_extension(
         granted_by=user.name,
         reason=extension.reason,
         created_at=extension.created_at,
+    )
+
+
+async def recount(
+    session,
+    temporal: Client,
+    cohort: Cohort,
+    assignment_id: int,
+    user_id: int | None,
+    by: Principal,
+    reason: str,
+) -> RecomputeOut | None:
+    """Start recounting the grades that changed terms affect (None when nothing affected is graded yet)."""
+    affected = select(Submission.id).where(
+        Submission.cohort_id == cohort.id,
+        Submission.assignment_id == assignment_id,
+        Submission.status == SubmissionStatus.GRADED,
+    )
+    if user_id is not None:
+        affected = affected.where(Submission.user_id == user_id)
+    if not await session.scalar(select(affected.exists())):
+        return None
+    job = Recompute(
+        id=uuid.uuid4(),
+        cohort_id=cohort.id,
+        assignment_id=assignment_id,
+        user_id=user_id,
+        reason=reason,
+        status="running",
+        created_by=by.id,
+    )
+    job.workflow_id = recompute_workflow_id(str(job.id))
+    session.add(job)
+    await session.commit()
+    try:
+        await start_recompute(temporal, str(job.id), cohort.slug)
+    except Exception as exc:  # noqa: BLE001 - the terms are saved; the recount says it could not start
+        job.status, job.finished_at = "failed", datetime.now(UTC)
+        await session.commit()
+        log.warning("recompute %s could not start: %s", job.id, exc)
+    return recompute_out(cohort.slug, job, [])
+
+
+def recompute_out(slug: str, job: Recompute, changes: list) -> RecomputeOut:
+    return RecomputeOut(
+        id=str(job.id),
+        status=job.status,
+        reason=job.reason,
+        checked=job.checked,
+        changed=job.changed,
+        changes=changes,
+        links={"self": f"/api/v1/cohorts/{slug}/recomputes/{job.id}"},
+    )
+
+
+@router.get(
+    "/{slug}/recomputes/{recompute_id}",
+    response_model=RecomputeOut,
+    dependencies=[Staff],
+    responses=errors(404),
+)
+async def read_recompute(
+    slug: CohortSlug, recompute_id: uuid.UUID, user: CurrentUser, session: SessionDep
+):
+    """A recount of grades: its status and whose grade changed, from what to what, and why."""
+    cohort = await visible_cohort(session, user, slug)
+    job = await session.get(Recompute, recompute_id)
+    if job is None or job.cohort_id != cohort.id:
+        raise ApiError(404, f"No recompute {recompute_id} in cohort '{slug}'.")
+    rows = (
+        await session.execute(
+            select(CreditChange, User.name)
+            .join(Submission, Submission.id == CreditChange.submission_id)
+            .join(User, User.id == Submission.user_id)
+            .where(CreditChange.recompute_id == job.id)
+            .order_by(User.name, Submission.created_at)
+        )
+    ).all()
+    return recompute_out(
+        slug,
+        job,
+        [
+            CreditChangeOut(
+                student=name,
+                submission_id=str(c.submission_id),
+                old_credit=c.old_credit,
+                new_credit=c.new_credit,
+                old_score=c.old_score,
+                new_score=c.new_score,
+                why=c.why,
+            )
+            for c, name in rows
+        ],
     )

@@ -119,6 +119,7 @@ ROUTES = [
         "offering",
         cells(401, 403, 403, OK, 403, 403),
     ),
+    ("GET", "/cohorts/{cohort}/recomputes/{recompute}", None, COHORT_STAFF),
     (
         "PUT",
         "/cohorts/{cohort}/assignments/{assignment}/extensions/{student}",
@@ -176,6 +177,15 @@ def world(own_stack: Stack) -> dict:
             120,
             "the matrix's regrade batch to come to rest",
         )
+    owner_name = own_stack.sql("SELECT name FROM users WHERE token_hash = :h", h=hash_token(owner))[
+        0
+    ][0]
+    with own_stack.client(own_stack.tokens["ada"]) as c:
+        # The owner's graded submission is recounted: a recompute to read
+        recompute = c.put(
+            f"/cohorts/demo/assignments/1/extensions/{owner_name}",
+            json={"due_at": "2099-01-01T00:00:00Z", "reason": "authorization matrix"},
+        ).json()["recompute"]["id"]
     return {
         "tokens": {
             "anonymous": None,
@@ -191,9 +201,8 @@ def world(own_stack: Stack) -> dict:
             "workflow": f"grade-{sub['id']}",
             "batch": batch_id,
             "cohort": "demo",
-            "student": own_stack.sql(
-                "SELECT name FROM users WHERE token_hash = :h", h=hash_token(owner)
-            )[0][0],
+            "student": owner_name,
+            "recompute": recompute,
         },
     }
 

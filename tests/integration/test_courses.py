@@ -185,3 +185,60 @@ def test_a_cohort_offering_nothing_shows_its_students_nothing(stack: Stack):
         assert c.get("/assignments").json() == []
         assert c.get("/me/progress").json()["next_assignment"] is None
     assert submit(stack, student).status_code == 404
+
+
+def test_an_extension_recounts_exactly_the_affected_grades_without_running_code(stack: Stack):
+    from tests.conftest import run_async, wait_for
+
+    slug, teacher, [(late_name, late), (_, other)] = course(stack, students=2)
+    set_terms(stack, teacher, slug, due_at=iso(-H), late_windows=[{"hours": 24, "credit": 0.5}])
+    capped = stack.wait_graded(late, submit(stack, late).json()["id"])
+    untouched = stack.wait_graded(other, submit(stack, other).json()["id"])
+    assert capped["credit"] == untouched["credit"] == 0.5
+    runs_before = stack.sql("SELECT count(*) FROM grading_runs")[0][0]
+
+    with stack.client(teacher) as c:
+        granted = c.put(
+            f"/cohorts/{slug}/assignments/{HELLO}/extensions/{late_name}",
+            json={"due_at": iso(24 * H), "reason": "was ill"},
+        ).json()
+        recompute = granted["recompute"]
+        assert recompute is not None, granted
+        report = wait_for(
+            lambda: (
+                (r := c.get(recompute["links"]["self"].removeprefix("/api/v1")).json())["status"]
+                == "completed"
+                and r
+            ),
+            60,
+            "the recompute to finish",
+        )
+    assert (report["checked"], report["changed"]) == (1, 1), "only the extended student's grade"
+    (change,) = report["changes"]
+    assert (change["student"], change["submission_id"]) == (late_name, capped["id"])
+    assert (change["old_credit"], change["new_credit"]) == (0.5, 1.0)
+    assert (change["old_score"], change["new_score"]) == (capped["score"], capped["max_score"])
+    assert "granted" in change["why"] and "was ill" in change["why"] and "on time" in change["why"]
+    with stack.client(late) as c:
+        now = c.get(f"/submissions/{capped['id']}").json()
+        assert (now["score"], now["credit"], now["late"]) == (capped["max_score"], 1.0, False)
+        assert c.get("/me/progress").json()["points"] == capped["max_score"]
+    with stack.client(other) as c:
+        assert c.get(f"/submissions/{untouched['id']}").json()["credit"] == 0.5
+
+    # No code ran again: no new grading run, and Temporal saw a recount, not a grading.
+    assert stack.sql("SELECT count(*) FROM grading_runs")[0][0] == runs_before
+
+    kinds = wait_for(  # Temporal's visibility is eventually consistent
+        lambda: (k := run_async(lambda: _kinds(stack, slug))).count("RecomputeGrades") == 1 and k,
+        30,
+        "the recompute in Temporal's workflow list",
+    )
+    assert kinds.count("GradeSubmission") == 2, kinds
+
+
+async def _kinds(stack: Stack, slug: str) -> list[str]:
+    from temporalio.client import Client
+
+    client = await Client.connect(stack.temporal_address)
+    return [w.workflow_type async for w in client.list_workflows(f"GradeflowCohort = '{slug}'")]
