@@ -2,7 +2,8 @@
 tests/workflows/histories/. Run it again when a workflow changes on purpose (and keep the old files: a history
 recorded before a change must still replay after it):
 
-    .venv/bin/python -m tests.workflows.record_histories
+    .venv/bin/python -m tests.workflows.record_histories                    # all of them
+    .venv/bin/python -m tests.workflows.record_histories recompute_grades   # only those named
 """
 
 from __future__ import annotations
@@ -31,54 +32,94 @@ async def save(address: str, workflow_id: str, name: str) -> None:
         print(f"recorded {path.name} ({len(history.events)} events)")
 
 
-def main() -> None:
+def record_recompute(stack) -> None:
+    """A late submission capped by a late window, then an extension for its student: the recount."""
+    from datetime import UTC, datetime, timedelta
+
+    from gradeflow.accounts import add_cohort
+    from gradeflow.tokens import hash_token
+
+    slug = f"histories-{int(time.time())}"
+    stack.db(lambda session: add_cohort(session, slug))
+    teacher, student = stack.new_user(role="instructor", cohort=slug), stack.new_user(cohort=slug)
+    (name,) = stack.sql("SELECT name FROM users WHERE token_hash = :h", h=hash_token(student))[0]
+    due = datetime.now(UTC) - timedelta(hours=1)
+    with stack.client(teacher) as c:
+        c.put(
+            f"/cohorts/{slug}/assignments/1",
+            json={"due_at": due.isoformat(), "late_windows": [{"hours": 24, "credit": 0.5}]},
+        ).raise_for_status()
+    with stack.client(student) as c:
+        sub = c.post("/assignments/1/submissions", json={"code": unique(RIGHT_HELLO)}).json()
+    stack.wait_graded(student, sub["id"])
+    with stack.client(teacher) as c:
+        granted = c.put(
+            f"/cohorts/{slug}/assignments/1/extensions/{name}",
+            json={"due_at": (due + timedelta(days=2)).isoformat(), "reason": "histories"},
+        ).json()
+        report = granted["recompute"]["links"]["self"].removeprefix("/api/v1")
+        wait_for(lambda: c.get(report).json()["status"] == "completed", 60, "the recompute")
+    asyncio.run(
+        save(stack.temporal_address, f"recompute-{granted['recompute']['id']}", "recompute_grades")
+    )
+
+
+def main(only: set[str]) -> None:
     HISTORIES.mkdir(exist_ok=True)
     with launch_stack(Path(tempfile.mkdtemp(prefix="gradeflow-histories-"))) as stack:
-        address = stack.temporal_address
-        for name, code in (
-            ("grade_submission-passed", RIGHT_HELLO),
-            ("grade_submission-wrong", WRONG_HELLO),
-        ):
-            token = stack.new_user()
-            with stack.client(token) as c:
-                sub = c.post("/assignments/1/submissions", json={"code": unique(code)}).json()
-            stack.wait_graded(token, sub["id"])
-            asyncio.run(save(address, f"grade-{sub['id']}", name))
+        if not only or "recompute_grades" in only:
+            record_recompute(stack)
+        if only - {"recompute_grades"} or not only:
+            record_the_rest(stack)
 
-        with stack.client(stack.tokens["ada"]) as c:
-            checked = c.post(
-                "/assignments/check",
-                json={
-                    "test_code": "import unittest\nclass T(unittest.TestCase):\n    def test_ok(self):\n"
-                    "        self.assertTrue(True)\n",
-                    "reference_solution": "x = 1",
-                },
-            )
-            assert checked.status_code == 200, checked.text
-            # A regrade of small pages (continue-as-new after each), paused and resumed on the way.
-            batch = c.post(
-                "/regrades",
-                json={"cohort": "demo", "page_size": 1, "pages_per_run": 1, "chunk_size": 1},
-            ).json()
-            c.post(f"/regrades/{batch['id']}/pause")
-            time.sleep(1)  # a pause that lasts: the history shows the workflow waiting
-            c.post(f"/regrades/{batch['id']}/resume")
-            wait_for(
-                lambda: (
-                    c.get(f"/regrades/{batch['id']}").json()["status"] in ("completed", "failed")
-                ),
-                300,
-                "the regrade to finish",
-            )
-        asyncio.run(save(address, batch["workflow_id"], "regrade_cohort"))
 
-        async def last_check() -> str:
-            client = await Client.connect(address)
-            found = [w async for w in client.list_workflows("WorkflowType = 'CheckSolution'")]
-            return found[0].id
+def record_the_rest(stack) -> None:
+    """Gradings passed and wrong, a solution check, and a regrade across continue-as-new."""
+    address = stack.temporal_address
+    for name, code in (
+        ("grade_submission-passed", RIGHT_HELLO),
+        ("grade_submission-wrong", WRONG_HELLO),
+    ):
+        token = stack.new_user()
+        with stack.client(token) as c:
+            sub = c.post("/assignments/1/submissions", json={"code": unique(code)}).json()
+        stack.wait_graded(token, sub["id"])
+        asyncio.run(save(address, f"grade-{sub['id']}", name))
 
-        asyncio.run(save(address, asyncio.run(last_check()), "check_solution"))
+    with stack.client(stack.tokens["ada"]) as c:
+        checked = c.post(
+            "/assignments/check",
+            json={
+                "test_code": "import unittest\nclass T(unittest.TestCase):\n    def test_ok(self):\n"
+                "        self.assertTrue(True)\n",
+                "reference_solution": "x = 1",
+            },
+        )
+        assert checked.status_code == 200, checked.text
+        # A regrade of small pages (continue-as-new after each), paused and resumed on the way.
+        batch = c.post(
+            "/regrades",
+            json={"cohort": "demo", "page_size": 1, "pages_per_run": 1, "chunk_size": 1},
+        ).json()
+        c.post(f"/regrades/{batch['id']}/pause")
+        time.sleep(1)  # a pause that lasts: the history shows the workflow waiting
+        c.post(f"/regrades/{batch['id']}/resume")
+        wait_for(
+            lambda: c.get(f"/regrades/{batch['id']}").json()["status"] in ("completed", "failed"),
+            300,
+            "the regrade to finish",
+        )
+    asyncio.run(save(address, batch["workflow_id"], "regrade_cohort"))
+
+    async def last_check() -> str:
+        client = await Client.connect(address)
+        found = [w async for w in client.list_workflows("WorkflowType = 'CheckSolution'")]
+        return found[0].id
+
+    asyncio.run(save(address, asyncio.run(last_check()), "check_solution"))
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(set(sys.argv[1:]))

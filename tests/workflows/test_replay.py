@@ -15,6 +15,7 @@ from temporalio.worker import Replayer
 from tests.conftest import run_async
 from workflows.check_solution import CheckSolution
 from workflows.grade_submission import GradeSubmission
+from workflows.recompute import RecomputeGrades
 from workflows.regrade_cohort import RegradeCohort, RegradeSubmission
 
 HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))
@@ -22,14 +23,20 @@ HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"
 
 def test_there_are_histories_of_every_workflow():
     kinds = {path.name.split("-run")[0].split("-")[0] for path in HISTORIES}
-    assert {"grade_submission", "regrade_cohort", "check_solution"} <= kinds
+    assert {"grade_submission", "regrade_cohort", "check_solution", "recompute_grades"} <= kinds
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 def test_a_recorded_history_replays(path: Path):
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     replayer = Replayer(
-        workflows=[GradeSubmission, CheckSolution, RegradeCohort, RegradeSubmission]
+        workflows=[
+            GradeSubmission,
+            CheckSolution,
+            RegradeCohort,
+            RegradeSubmission,
+            RecomputeGrades,
+        ]
     )
     result = run_async(lambda: replayer.replay_workflow(history, raise_on_replay_failure=False))
     assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"
