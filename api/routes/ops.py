@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from google.protobuf.json_format import MessageToDict
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
@@ -38,9 +38,9 @@ from api.schemas import (
     errors,
 )
 from gradeflow import redis_keys
-from gradeflow.models import Cohort, Submission
+from gradeflow.models import Cohort, RegradeBatch, Submission
 from gradeflow.redis_keys import best_effort
-from gradeflow.vocabulary import Role, SubmissionStatus
+from gradeflow.vocabulary import BATCH_ACTIVE, BatchStatus, Role, SubmissionStatus
 from workflows.config import (
     ASSIGNMENT_KEY,
     COHORT_KEY,
@@ -437,11 +437,19 @@ async def terminate(
     _: Operator,
     client: TemporalDep,
     settings: SettingsDep,
+    session: SessionDep,
 ):
-    """Stop a stuck workflow now. A grading's submission can then be retried."""
+    """Stop a stuck workflow now. A grading's submission can then be retried; a regrade's batch ends `failed`
+    (what it graded stays recorded)."""
     handle = client.get_workflow_handle(workflow_id)
     try:
         await handle.terminate(reason=body.reason)
+        await session.execute(
+            update(RegradeBatch)
+            .where(RegradeBatch.workflow_id == workflow_id, RegradeBatch.status.in_(BATCH_ACTIVE))
+            .values(status=BatchStatus.FAILED, finished_at=func.now())
+        )
+        await session.commit()
         return workflow_out(await handle.describe(), settings)
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from sqlalchemy import select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import Instructor, Principal, RedisDep, SessionDep, TemporalDep, teaches
 from api.errors import TEMPORAL, ApiError, dependency_of, unavailable
@@ -249,9 +249,21 @@ async def _control(
         )
         if dependency_of(exc) == TEMPORAL:
             raise unavailable(TEMPORAL, f"could not {action} the regrade") from None
-        if isinstance(exc, RPCError):  # e.g. its workflow was terminated by an operator
+        if (
+            isinstance(exc, RPCError)
+            and exc.status == RPCStatusCode.NOT_FOUND
+            and action == "cancel"
+        ):
+            # Its workflow has ended (terminated by an operator, or timed out): nothing left to stop.
+            batch.status, batch.finished_at = BatchStatus.CANCELLED, datetime.now(UTC)
+            await session.commit()
+            await session.refresh(batch)
+            return regrade_out(batch, slug)
+        if isinstance(exc, RPCError):
             raise ApiError(
-                409, f"The regrade's workflow did not take the {action}: {exc.message}."
+                409,
+                f"The regrade's workflow did not take the {action}: {exc.message}. If it has ended, "
+                "cancel the regrade to close it.",
             ) from None
         raise
     await session.refresh(batch)

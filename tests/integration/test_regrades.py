@@ -240,6 +240,23 @@ def test_an_action_its_workflow_cannot_take_is_a_409_that_changes_nothing(stack:
         r = c.post(f"/regrades/{started['id']}/pause")
         assert r.status_code == 409 and "did not take the pause" in r.json()["detail"], r.text
         assert c.get(f"/regrades/{started['id']}").json()["status"] == before
+        # Nothing left to stop: cancelling closes the batch, and the cohort can be regraded again
+        cancelled = c.post(f"/regrades/{started['id']}/cancel").json()
+        assert (cancelled["status"], cancelled["actions"]) == ("cancelled", [])
+        again = start(stack, teacher, cohort=slug, chunk_size=50)
+        assert wait_final(stack, teacher, again["id"])["status"] == "completed"
+
+
+def test_an_operator_terminating_a_regrade_ends_its_batch(stack: Stack):
+    slug, teacher, _ = cohort_with(stack, 100, slow_answers())
+    started = start(stack, teacher, cohort=slug, chunk_size=10)
+    with stack.client(stack.tokens["otto"]) as c:
+        r = c.post(
+            f"/ops/workflows/{started['workflow_id']}/terminate", json={"reason": "stuck, by hand"}
+        )
+        assert r.status_code == 200, r.text
+    batch_now = batch(stack, teacher, started["id"])
+    assert batch_now["status"] == "failed" and batch_now["finished_at"] is not None
 
 
 def test_worker_killed_mid_batch_of_2000_completes_with_one_run_each(stack: Stack):
