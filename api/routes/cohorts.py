@@ -130,6 +130,8 @@ async def cohort_matrix(slug: CohortSlug, user: CurrentUser, session: SessionDep
                 Enrollment,
                 (Enrollment.user_id == Submission.user_id) & (Enrollment.cohort_id == cohort.id),
             )
+            # Only what they did in this cohort: a student in two cohorts shows each its own work
+            .where(Submission.cohort_id == cohort.id)
             .group_by(Submission.user_id, Submission.assignment_id)
         )
     ).all()

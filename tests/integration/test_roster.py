@@ -76,10 +76,15 @@ def test_an_instructor_imports_500_students_whose_tokens_work(stack: Stack):
 
 
 def test_people_already_on_gradeflow_are_enrolled_and_keep_their_tokens(stack: Stack):
+    from tests.integration.test_submission_path import RIGHT_HELLO, unique
+
     slug, teacher = cohort_taught(stack)
     prefix = uuid.uuid4().hex[:6]
     with stack.client(teacher) as c:
-        assert c.post(f"/cohorts/{slug}/roster", json={"csv": roster(2, prefix)}).status_code == 201
+        first = c.post(f"/cohorts/{slug}/roster", json={"csv": roster(2, prefix)}).json()["created"]
+    with stack.client(first[0]["token"]) as c:
+        sub = c.post("/assignments/1/submissions", json={"code": unique(RIGHT_HELLO)}).json()
+    stack.wait_graded(first[0]["token"], sub["id"])
     other, other_teacher = cohort_taught(stack)
     # The same people, known to the second cohort by their SIS ids only, plus one new.
     text = f"name,sis_id\n{prefix}-x,{prefix}-S00000\n{prefix}-new,\n"
@@ -88,6 +93,13 @@ def test_people_already_on_gradeflow_are_enrolled_and_keep_their_tokens(stack: S
     assert body["enrolled"] == [f"{prefix}-0"] and [p["name"] for p in body["created"]] == [
         f"{prefix}-new"
     ]
+    with stack.client(other_teacher) as c:
+        matrix = c.get(f"/cohorts/{other}/matrix").json()
+        cells = {s["name"]: s["cells"] for s in matrix["students"]}
+        assert cells[f"{prefix}-0"] == {}, (
+            "the work done in another cohort is not this cohort's to see"
+        )
+        assert c.get(f"/submissions/{sub['id']}").status_code == 404
 
 
 @pytest.mark.parametrize(
