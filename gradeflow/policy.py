@@ -57,7 +57,7 @@ class Rules:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Decision:
     """What the rules say of a submission made `now`: allowed (with its credit) or refused (status, message)."""
 
     allowed: bool
@@ -94,19 +94,19 @@ def when(moment: datetime) -> str:
 
 def decide(
     rules: Rules, now: datetime, used: int = 0, last_at: datetime | None = None, title: str = ""
-) -> Verdict:
+) -> Decision:
     what = f"'{title}'" if title else "this assignment"
     if not rules.released(now):
-        return Verdict(False, 404, f"{what} is not open yet.")
+        return Decision(False, 404, f"{what} is not open yet.")
     closes = rules.closes_at()
     if closes is not None and now >= closes:
-        return Verdict(
+        return Decision(
             False,
             403,
             f"Submissions to {what} closed at {when(closes)}. Ask your instructor for an extension.",
         )
     if rules.max_submissions is not None and used >= rules.max_submissions:
-        return Verdict(
+        return Decision(
             False,
             403,
             f"You have used all {rules.max_submissions} submissions to {what}. Your best result counts.",
@@ -115,7 +115,7 @@ def decide(
         wait = last_at + timedelta(minutes=rules.min_minutes_between) - now
         if wait > timedelta(0):
             seconds = int(wait.total_seconds()) + 1
-            return Verdict(
+            return Decision(
                 False,
                 429,
                 f"Wait {seconds} s before submitting to {what} again (at most one submission every "
@@ -125,18 +125,18 @@ def decide(
     return credit_at(rules, now)
 
 
-def credit_at(rules: Rules, received_at: datetime) -> Verdict:
+def credit_at(rules: Rules, received_at: datetime) -> Decision:
     """The credit of a submission received at `received_at` under `rules`, whatever else they say: how a
     submission already accepted is recounted when its terms change (an extension, another late window)."""
     if rules.due_at is None or received_at <= rules.due_at:
-        return Verdict(True)
+        return Decision(True)
     late_by = received_at - rules.due_at
     for hours, credit in rules.late_windows:
         if late_by <= timedelta(hours=hours):
-            return Verdict(
+            return Decision(
                 True,
                 credit=credit,
                 late=True,
                 window=f"late, within {hours:g} h: {credit:.0%} credit",
             )
-    return Verdict(True, credit=0.0, late=True, window="late, after every late window: no credit")
+    return Decision(True, credit=0.0, late=True, window="late, after every late window: no credit")
