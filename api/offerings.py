@@ -19,15 +19,14 @@ from gradeflow.vocabulary import Role
 SUBMISSION_RULES = text("""
 SELECT o.release_at, o.due_at, o.close_at, o.late_windows, o.max_submissions, o.min_minutes_between,
        o.policy_version, e.user_id IS NOT NULL AS extended, e.due_at AS ext_due_at,
-       e.close_at AS ext_close_at, a.title,
-       (SELECT count(*) FROM submissions s
-         WHERE s.user_id = :user_id AND s.assignment_id = o.assignment_id AND s.cohort_id = o.cohort_id) AS used,
-       (SELECT max(s.created_at) FROM submissions s
-         WHERE s.user_id = :user_id AND s.assignment_id = o.assignment_id AND s.cohort_id = o.cohort_id) AS last_at,
-       now() AS now
+       e.close_at AS ext_close_at, a.title, mine.used, mine.last_at, now() AS now
 FROM offerings o JOIN assignments a ON a.id = o.assignment_id
 LEFT JOIN extensions e
        ON e.cohort_id = o.cohort_id AND e.assignment_id = o.assignment_id AND e.user_id = :user_id
+CROSS JOIN LATERAL (
+    SELECT count(*) AS used, max(s.created_at) AS last_at FROM submissions s
+    WHERE s.user_id = :user_id AND s.assignment_id = o.assignment_id AND s.cohort_id = o.cohort_id
+) mine
 WHERE o.cohort_id = :cohort_id AND o.assignment_id = :assignment_id
 """)
 

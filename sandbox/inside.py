@@ -58,17 +58,7 @@ def serve(channel: socket.socket) -> None:
     try:
         spec.loader.exec_module(module)
     except SyntaxError as exc:
-        wire.send(
-            channel,
-            {
-                "import_error": {
-                    "type": "SyntaxError",
-                    "kind": "syntax",
-                    "line": exc.lineno,
-                    "message": f"SyntaxError: {exc.msg}",
-                }
-            },
-        )
+        wire.send(channel, {"import_error": syntax_error(exc)})
         return
     except BaseException as exc:  # noqa: BLE001 - whatever the import does is the student's result
         wire.send(channel, {"import_error": describe(exc)})
@@ -116,23 +106,23 @@ def serve(channel: socket.socket) -> None:
         channel.sendall(frame)
 
 
+def syntax_error(exc: SyntaxError) -> dict:
+    """A submission that does not compile, as the judge reads it: the message and its line."""
+    return {
+        "type": "SyntaxError",
+        "kind": "syntax",
+        "line": exc.lineno,
+        "message": f"SyntaxError: {exc.msg}",
+    }
+
+
 def run_program(channel: socket.socket) -> None:
     """I/O case: run the submission as __main__ reading stdin; its stdout is compared outside."""
     try:
         with open(SOURCE, "rb") as f:
             code = compile(f.read(), SOURCE, "exec")
     except SyntaxError as exc:
-        wire.send(
-            channel,
-            {
-                "import_error": {
-                    "type": "SyntaxError",
-                    "kind": "syntax",
-                    "line": exc.lineno,
-                    "message": f"SyntaxError: {exc.msg}",
-                }
-            },
-        )
+        wire.send(channel, {"import_error": syntax_error(exc)})
         return
     wire.send(channel, {"started": True})
     channel.close()  # nothing the program does can speak to the judge

@@ -46,3 +46,7 @@ def grade_workflow_id(submission_id: str) -> str:
 
 def regrade_workflow_id(batch_id: str) -> str:
     return f"regrade-{batch_id}"
+
+
+def recompute_workflow_id(recompute_id: str) -> str:
+    return f"recompute-{recompute_id}"

@@ -21,6 +21,7 @@ from workflows.config import (
     REGRADE_WORKFLOW_EXECUTION_TIMEOUT,
     USER_KEY,
     grade_workflow_id,
+    recompute_workflow_id,
 )
 from workflows.grade_submission import GradeSubmission, GradeSubmissionInput
 from workflows.recompute import RecomputeGrades, RecomputeRequest
@@ -100,10 +101,6 @@ async def check_solution(client: Client, check: SolutionCheck) -> SolutionCheckR
         task_queue=GRADING_TASK_QUEUE,
         execution_timeout=CHECK_TIMEOUT,
     )
-
-
-def recompute_workflow_id(recompute_id: str) -> str:
-    return f"recompute-{recompute_id}"
 
 
 async def start_recompute(client: Client, recompute_id: str, cohort: str) -> WorkflowHandle:

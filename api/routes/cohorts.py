@@ -59,7 +59,8 @@ from gradeflow.models import (
 from gradeflow.redis_keys import best_effort
 from gradeflow.roster import import_roster, parse
 from gradeflow.vocabulary import Role, SubmissionStatus
-from workflows.start import recompute_workflow_id, start_recompute
+from workflows.config import recompute_workflow_id
+from workflows.start import start_recompute
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/cohorts", tags=["cohorts"], responses=errors(*STAFF))
@@ -199,13 +200,7 @@ async def import_cohort_roster(
     """Add people to a cohort you teach from a roster (CSV). New people get a token, in this answer only;
     people already on GradeFlow (same name, email or SIS id) are enrolled and keep theirs. A roster with a bad
     row changes nothing: the 422 names every bad row. Operators are created with `gradeflow users add`, not here."""
-    cohort = (await session.execute(select(Cohort).where(Cohort.slug == slug))).scalar_one_or_none()
-    if cohort is None:
-        raise ApiError(404, f"Cohort '{slug}' does not exist.")
-    if not await teaches(session, user, cohort.id):
-        raise ApiError(
-            403, f"You do not teach cohort '{slug}'; only its instructors can add to it."
-        )
+    cohort = await taught_cohort(session, user, slug)
     try:
         rows = parse(body.csv)
         if any(r.role == Role.OPERATOR for r in rows):
