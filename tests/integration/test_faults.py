@@ -115,7 +115,10 @@ def test_postgres_stopped_under_load_answers_503s_and_loses_nothing(own_stack: S
     for t in threads:
         t.start()
     try:
-        time.sleep(2)  # load, then the outage under it
+        # Load first (every student submitting and polling), then the outage under it
+        wait_for(
+            lambda: len(traffic.accepted) >= len(tokens), 60, "every student to have submitted"
+        )
         stack.services.stop_postgres()
         during = traffic.cached_polls.copy()
         time.sleep(outage)
@@ -185,7 +188,7 @@ def freeze_during_a_burst(
     threads = [threading.Thread(target=follow, args=(t,)) for t in tokens]
     for t in threads:
         t.start()
-    time.sleep(1)
+    wait_for(lambda: len(ids) >= burst // 2, 60, "the burst to be under way")
     os.kill(redis.pid, signal.SIGSTOP)
     time.sleep(freeze)
     os.kill(redis.pid, signal.SIGCONT)
