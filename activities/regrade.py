@@ -150,7 +150,9 @@ class RegradeActivities:
     async def start_regrade(self, ref: BatchRef) -> int:
         batch_id = uuid.UUID(ref.batch_id)
         async with self.sessions() as session, session.begin():
-            batch = await session.get(RegradeBatch, batch_id)
+            # Locked: an operator terminating the workflow meanwhile marks the batch failed, and this
+            # transaction must not write "running" back over it.
+            batch = await session.get(RegradeBatch, batch_id, with_for_update=True)
             assert batch is not None  # the API stores the batch before it starts the workflow
             scope = latest_in_scope(batch.cohort_id, batch.assignment_id).subquery()
             total = await session.scalar(select(func.count()).select_from(scope)) or 0
