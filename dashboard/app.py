@@ -1,4 +1,5 @@
-"""GradeFlow's dashboard: sign in with an API token, then the pages of your role. It talks to the API only."""
+"""GradeFlow's dashboard: signed in by its cookie (dashboard/session.py), the pages of your role. It talks to the API
+only."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import importlib
 
 import streamlit as st
 
+from dashboard import session
 from dashboard.client import Api, ApiProblem
 from dashboard.routing import pages_for
 from gradeflow.settings import Settings
@@ -13,23 +15,30 @@ from gradeflow.settings import Settings
 st.set_page_config(page_title="GradeFlow", page_icon=":material/task_alt:", layout="wide")
 
 
+def base_url() -> str:
+    return str(st.get_option("server.baseUrlPath") or "")
+
+
 def api_url() -> str:
     return Settings().with_runtime().resolved_api_url
 
 
+def link(href: str, label: str, primary: bool = False) -> None:
+    """A link that opens in this tab (st.link_button opens a new one): sign-in and sign-out are pages of their
+    own beside the app."""
+    st.html(session.link_html(href, label, primary))
+
+
 def sign_in() -> bool:
-    """Token in the sidebar; checked against the API. Returns True when signed in."""
-    with st.sidebar:
-        st.header("GradeFlow")
-        token = st.text_input(
-            "API token",
-            type="password",
-            key="token_input",
-            help="Your personal token (from your instructor, or printed by `gradeflow up`).",
-        )
+    """The token from the sign-in cookie (set by dashboard/server.py's form), checked against the API. Returns
+    True when signed in."""
+    st.sidebar.header("GradeFlow")
+    token = session.current_token()
+    sign_in_url = session.url_path(base_url(), session.SIGN_IN_PATH)
     if not token:
         st.title("GradeFlow")
-        st.info("Sign in with your API token in the sidebar.")
+        st.info("Sign in with your API token to see your assignments.")
+        link(sign_in_url, "Sign in", primary=True)
         return False
     if st.session_state.get("signed_in_token") != token:
         client = Api(api_url(), token)
@@ -38,12 +47,11 @@ def sign_in() -> bool:
         except ApiProblem as exc:
             st.session_state.pop("me", None)
             st.error(str(exc))
+            link(sign_in_url, "Sign in again")
             return False
         st.session_state["api"], st.session_state["signed_in_token"] = client, token
-    if st.sidebar.button("Sign out"):
-        for key in list(st.session_state):
-            del st.session_state[key]
-        st.rerun()
+    with st.sidebar:
+        link(session.url_path(base_url(), session.SIGN_OUT_PATH), "Sign out")
     return True
 
 

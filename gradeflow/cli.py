@@ -12,7 +12,7 @@ from gradeflow.logs import configure as configure_logging
 from gradeflow.settings import Settings, get_settings
 from gradeflow.vocabulary import BATCH_ENDED, BatchStatus, GradeRule, Role
 
-DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "server.py"
 
 
 def alembic_config(database_url: str):

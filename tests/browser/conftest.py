@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from dashboard.session import SIGN_IN_PATH
 from gradeflow.embedded import free_port
 from tests.conftest import Role, Stack, answers, wait_for
 
@@ -104,11 +105,11 @@ def new_page(browser, request, stack: Stack, dashboard_url: str):
 
 
 def sign_in(page, url: str, token: str) -> None:
-    page.goto(url)
-    page.locator("input[type=password]").fill(token)
-    page.keyboard.press("Enter")
+    """Through the sign-in form, as a person does: it sets the dashboard's cookie and opens the app."""
+    page.goto(f"{url}/{SIGN_IN_PATH}")
+    page.get_by_label("API token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
     page.get_by_text("Signed in as").wait_for()
-    page.locator("input[type=password]").blur()  # no focus ring on the token field in pictures
 
 
 def save_readme_screenshot(page, name: str) -> None:

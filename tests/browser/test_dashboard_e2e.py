@@ -193,6 +193,10 @@ def test_instructor_sets_a_due_date_and_an_extension_and_a_late_student_sees_the
     expect(
         student.get_by_text("Submitted after the due date (late, within 48 h: 50% credit).")
     ).to_be_visible()
+    # A reload keeps the student signed in (the dashboard's http-only cookie).
+    student.reload()
+    expect(student.get_by_text("Signed in as")).to_be_visible()
+    expect(student.get_by_role("link", name="Sign in")).to_have_count(0)
 
     extended = new_page()
     sign_in(extended, dashboard_url, extended_student)
