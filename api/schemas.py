@@ -532,6 +532,9 @@ class RecomputeOut(BaseModel):
     id: str
     status: Literal["running", "completed", "failed"]
     reason: str
+    assignment_id: int | None = None
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
     checked: int = Field(description="graded submissions looked at")
     changed: int = Field(description="whose credit, and so score, changed")
     changes: list[CreditChangeOut] = Field(default_factory=list)
@@ -604,8 +607,9 @@ class CohortMatrix(BaseModel):
     cohort: str
     assignments: list[dict[str, Any]]
     students: list[dict[str, Any]] = Field(
-        description="id, name, cells: {assignment id: {state, best_score, "
-        "attempts}}; a missing cell is not started"
+        description="id, name, cells: {assignment id: {state (solved, attempted or missing: past the "
+        "student's due date with nothing submitted), best_score, attempts, late (their work came only after "
+        "the due date)}}; an absent cell is not started (and not yet due)"
     )
 
 

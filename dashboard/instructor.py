@@ -14,7 +14,7 @@ import streamlit as st
 from dashboard.common import api, call, follow
 from gradeflow.vocabulary import BATCH_ENDED, BatchStatus, Verdict
 
-MARKS = {"solved": "✓ solved", "attempted": "~ attempted"}
+MARKS = {"solved": "✓ solved", "attempted": "~ attempted", "missing": "✗ missing"}
 CHANGE_COLUMNS = [
     "student",
     "assignment_id",
@@ -43,6 +43,14 @@ def pick_cohort(key: str) -> str | None:
     )
 
 
+def mark(cell: dict | None) -> str:
+    """One cell of the matrix as the instructor reads it."""
+    if cell is None:
+        return "·"
+    text = MARKS.get(cell["state"], cell["state"])
+    return f"{text} (late)" if cell.get("late") else text
+
+
 def cohort_page() -> None:
     st.title("Cohort")
     slug = pick_cohort("cohort-page")
@@ -53,25 +61,28 @@ def cohort_page() -> None:
         return
     titles = {str(a["id"]): f"{a['order']}. {a['title']}" for a in matrix["assignments"]}
     rows = [
-        {
-            "student": s["name"],
-            **{titles[a]: MARKS.get(s["cells"].get(a, {}).get("state"), "·") for a in titles},
-        }
+        {"student": s["name"], **{titles[a]: mark(s["cells"].get(a)) for a in titles}}
         for s in matrix["students"]
     ]
     if not rows:
         st.info("No students in this cohort yet.")
         return
+    cells = [c for s in matrix["students"] for c in s["cells"].values()]
     solved = [sum(c["state"] == "solved" for c in s["cells"].values()) for s in matrix["students"]]
     # Points on the one grade scale the gradebook and the students' pages use.
     book = call(api().get, f"/cohorts/{slug}/gradebook") or {"students": [], "rule": "best"}
     totals = [s["total"] for s in book["students"]] or [0.0]
-    a, b, c = st.columns(3)
+    a, b, c, d, e = st.columns(5)
     a.metric("Students", len(rows))
     b.metric("Median points", f"{pd.Series(totals).median():g}")
     c.metric("Solved everything", sum(n == len(titles) for n in solved))
+    d.metric("Missing work", sum(c["state"] == "missing" for c in cells))
+    e.metric("Turned in late", sum(bool(c.get("late")) for c in cells))
     st.subheader("Students × assignments")
-    st.caption("✓ solved · ~ attempted · · not started")
+    st.caption(
+        "✓ solved · ~ attempted · ✗ missing (past the student's due date, nothing submitted) · "
+        "· not started · (late): submitted only after the due date"
+    )
     st.dataframe(pd.DataFrame(rows).set_index("student"), use_container_width=True)
     st.subheader("Score distribution")
     points = pd.DataFrame({"points": totals})
@@ -428,6 +439,11 @@ def dates_page() -> None:
                 f"Saved: version {saved['policy_version']} of these terms applies from now on."
             )
             recount_note(saved.get("recompute"))
+    extension_form(slug, chosen, current, soon)
+    recounts_section(slug, chosen)
+
+
+def extension_form(slug: str, chosen: int, current: dict, soon: datetime) -> None:
     st.subheader("Extension for one student")
     matrix = call(api().get, f"/cohorts/{slug}/matrix") or {"students": []}
     students = [s["name"] for s in matrix["students"]]
@@ -470,5 +486,83 @@ def recount_note(recompute: dict | None) -> None:
     else:
         st.info(
             "The grades these terms affect are being recounted from when each submission came in (no code "
-            f"is run again): GET {recompute['links']['self']} lists whose grade changed."
+            "is run again): see Recounted grades below."
         )
+
+
+def recounts_section(slug: str, assignment_id: int) -> None:
+    """The score ledger for this assignment: each recount after terms or an extension changed, and whose grade it
+    changed, from what to what, and why. Followed live while one runs."""
+    st.subheader("Recounted grades")
+    jobs = recounts_of(slug, assignment_id)
+    if jobs is None:
+        return
+    if any(j["status"] == "running" for j in jobs):
+        live_recounts(slug, assignment_id)
+    else:
+        show_recounts(slug, jobs)
+
+
+def recounts_of(slug: str, assignment_id: int) -> list[dict] | None:
+    jobs = call(api().get, f"/cohorts/{slug}/recomputes", params={"limit": 200})
+    return None if jobs is None else [j for j in jobs if j["assignment_id"] == assignment_id]
+
+
+@st.fragment(run_every=1.0)
+def live_recounts(slug: str, assignment_id: int) -> None:
+    jobs = recounts_of(slug, assignment_id)
+    if jobs is not None and not any(j["status"] == "running" for j in jobs):
+        st.rerun()  # all done: the whole page again, without the timer
+    show_recounts(slug, jobs or [])
+
+
+# Whose grade changed is read for this many of the latest recounts (each one is a request).
+RECOUNTS_IN_DETAIL = 3
+
+
+def show_recounts(slug: str, jobs: list[dict]) -> None:
+    if not jobs:
+        st.caption(
+            "None yet. When this assignment's terms or a student's extension change, the grades they affect are "
+            "recounted from when each submission came in (no code is run again) and listed here."
+        )
+        return
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "when (UTC)": j["created_at"][:19].replace("T", " "),
+                    "status": j["status"],
+                    "grades looked at": j["checked"],
+                    "changed": j["changed"],
+                    "why": j["reason"],
+                }
+                for j in jobs
+            ]
+        ),
+        hide_index=True,
+        use_container_width=True,
+    )
+    for j in [j for j in jobs if j["changed"]][:RECOUNTS_IN_DETAIL]:
+        report = call(api().get, j["links"]["self"].removeprefix("/api/v1"))
+        if not report:
+            continue
+        with st.expander(
+            f"{j['created_at'][:16].replace('T', ' ')} · {j['reason']}: {j['changed']} changed"
+        ):
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {
+                            "student": c["student"],
+                            "old score": c["old_score"],
+                            "new score": c["new_score"],
+                            "credit": f"{c['old_credit']:.0%} → {c['new_credit']:.0%}",
+                            "why": c["why"],
+                        }
+                        for c in report["changes"]
+                    ]
+                ),
+                hide_index=True,
+                use_container_width=True,
+            )

@@ -4,7 +4,7 @@ A student's grade for an assignment follows the cohort's rule (gradeflow.vocabul
 score, or the score of their latest graded submission. A score is the assignment's points times the share of test
 points the submission earned (partial credit). A student with no graded submission of an assignment has no grade
 for it (an empty cell, which LMSs read as "not graded", not as zero). Only submissions made as a member of the
-cohort count.
+cohort count, and only the assignments the cohort offers have a column.
 
 Layouts:
 - `canvas`: Canvas's gradebook import: `Student, ID, SIS User ID, SIS Login ID, Section`, then one column per
@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.models import Assignment, Cohort, Enrollment, Submission, User
+from gradeflow.models import Assignment, Cohort, Enrollment, Offering, Submission, User
 from gradeflow.vocabulary import GradeRule, Role, SubmissionStatus
 
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
@@ -69,7 +69,12 @@ async def build(session: AsyncSession, cohort: Cohort) -> Gradebook:
     assignments = [
         Column(a.id, a.title, float(a.points))
         for a in (
-            await session.execute(select(Assignment).order_by(Assignment.position, Assignment.id))
+            await session.execute(
+                select(Assignment)
+                .join(Offering, Offering.assignment_id == Assignment.id)
+                .where(Offering.cohort_id == cohort.id)
+                .order_by(Assignment.position, Assignment.id)
+            )
         ).scalars()
     ]
     students = (

@@ -101,13 +101,18 @@ async def list_cohorts(user: CurrentUser, session: SessionDep):
     "/{slug}/matrix", response_model=CohortMatrix, dependencies=[Staff], responses=errors(404)
 )
 async def cohort_matrix(slug: CohortSlug, user: CurrentUser, session: SessionDep):
-    """Students x assignments: solved, attempted or not started, with the best score and the attempts."""
+    """Students x the assignments the cohort offers: solved, attempted, not started or missing (past the student's
+    due date, their extension's if they have one, with nothing submitted), whether their work came only after the
+    due date (late), with the best score and the attempts."""
     cohort = await visible_cohort(session, user, slug)
-    assignments = (
-        (await session.execute(select(Assignment).order_by(Assignment.position, Assignment.id)))
-        .scalars()
-        .all()
-    )
+    offered = (
+        await session.execute(
+            select(Assignment, Offering.due_at)
+            .join(Offering, Offering.assignment_id == Assignment.id)
+            .where(Offering.cohort_id == cohort.id)
+            .order_by(Assignment.position, Assignment.id)
+        )
+    ).all()
     students = (
         await session.execute(
             select(User.id, User.name)
@@ -126,6 +131,7 @@ async def cohort_matrix(slug: CohortSlug, user: CurrentUser, session: SessionDep
                 ),
                 func.max(Submission.score).label("best"),
                 func.count().label("attempts"),
+                func.bool_and(Submission.late).label("late_only"),
             )
             .join(
                 Enrollment,
@@ -136,22 +142,44 @@ async def cohort_matrix(slug: CohortSlug, user: CurrentUser, session: SessionDep
             .group_by(Submission.user_id, Submission.assignment_id)
         )
     ).all()
+    extended = {
+        (e.user_id, e.assignment_id): e.due_at
+        for e in (
+            await session.execute(
+                select(Extension.user_id, Extension.assignment_id, Extension.due_at).where(
+                    Extension.cohort_id == cohort.id
+                )
+            )
+        ).all()
+    }
     by_student: dict[int, dict[str, dict]] = {}
     for c in cells:
         by_student.setdefault(c.user_id, {})[str(c.assignment_id)] = {
             "state": "solved" if c.solved else "attempted",
             "best_score": c.best,
             "attempts": c.attempts,
+            "late": bool(c.late_only),
         }
+    now = datetime.now(UTC)
+    for s in students:
+        mine = by_student.setdefault(s.id, {})
+        for a, due in offered:
+            due = extended.get((s.id, a.id), due)
+            if str(a.id) not in mine and due is not None and due <= now:
+                mine[str(a.id)] = {"state": "missing", "best_score": None, "attempts": 0}
     return CohortMatrix(
         cohort=cohort.slug,
         assignments=[
-            {"id": a.id, "title": a.title, "order": a.position, "points": a.points}
-            for a in assignments
+            {
+                "id": a.id,
+                "title": a.title,
+                "order": a.position,
+                "points": a.points,
+                "due_at": due.isoformat() if due else None,
+            }
+            for a, due in offered
         ],
-        students=[
-            {"id": s.id, "name": s.name, "cells": by_student.get(s.id, {})} for s in students
-        ],
+        students=[{"id": s.id, "name": s.name, "cells": by_student[s.id]} for s in students],
     )
 
 
@@ -447,6 +475,7 @@ async def recount(
         reason=reason,
         status="running",
         created_by=by.id,
+        created_at=datetime.now(UTC),
     )
     job.workflow_id = recompute_workflow_id(str(job.id))
     session.add(job)
@@ -465,11 +494,40 @@ def recompute_out(slug: str, job: Recompute, changes: list) -> RecomputeOut:
         id=str(job.id),
         status=job.status,
         reason=job.reason,
+        assignment_id=job.assignment_id,
+        created_at=job.created_at,
+        finished_at=job.finished_at,
         checked=job.checked,
         changed=job.changed,
         changes=changes,
         links={"self": f"/api/v1/cohorts/{slug}/recomputes/{job.id}"},
     )
+
+
+@router.get(
+    "/{slug}/recomputes",
+    response_model=list[RecomputeOut],
+    dependencies=[Staff],
+    responses=errors(404),
+)
+async def list_recomputes(
+    slug: CohortSlug,
+    user: CurrentUser,
+    session: SessionDep,
+    limit: int = Query(20, ge=1, le=200, description="the most recent first"),
+):
+    """The cohort's recounts of grades (the score ledger's entries), most recent first, without their changes
+    (GET one for whose grade changed)."""
+    cohort = await visible_cohort(session, user, slug)
+    jobs = (
+        await session.execute(
+            select(Recompute)
+            .where(Recompute.cohort_id == cohort.id)
+            .order_by(Recompute.created_at.desc())
+            .limit(limit)
+        )
+    ).scalars()
+    return [recompute_out(slug, job, []) for job in jobs]
 
 
 @router.get(

@@ -153,7 +153,7 @@ def test_instructor_sets_a_due_date_and_an_extension_and_a_late_student_sees_the
         for t in tokens
     )
     # The extension form offers the cohort's students by name: the first is chosen.
-    (extended_name, extended_student), (_, late_student) = named
+    (extended_name, extended_student), (late_name, late_student) = named
     yesterday = datetime.now(UTC) - timedelta(days=1)
 
     page = new_page()
@@ -201,3 +201,23 @@ def test_instructor_sets_a_due_date_and_an_extension_and_a_late_student_sees_the
     extended = new_page()
     sign_in(extended, dashboard_url, extended_student)
     expect(extended.get_by_text(re.compile(r"· your extension"))).to_be_visible()
+
+    # The instructor's cohort page counts the late work (the extended student's is not due yet: not missing).
+    page.get_by_role("link", name="Cohort").click()
+    metric = page.get_by_test_id("stMetric")
+    expect(metric.filter(has_text="Turned in late").get_by_test_id("stMetricValue")).to_have_text(
+        "1"
+    )
+    expect(metric.filter(has_text="Missing work").get_by_test_id("stMetricValue")).to_have_text("0")
+
+    # An extension for the late student recounts their grade (no code run again): the ledger shows it.
+    page.get_by_role("link", name="Dates").click()
+    page.get_by_test_id("stSelectbox").filter(has_text="Student").click()
+    page.get_by_role("option", name=late_name).click()
+    page.get_by_label("Reason").fill("missed the bus")
+    page.get_by_role("button", name="Grant the extension").click()
+    changes = page.get_by_test_id("stExpander").filter(has_text="(missed the bus): 1 changed")
+    changes.click()
+    expect(changes.get_by_text("50% → 100%")).to_be_attached()  # the grid draws on a canvas
+    changes.scroll_into_view_if_needed()
+    save_readme_screenshot(page, "instructor-recount")

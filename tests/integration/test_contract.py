@@ -119,6 +119,7 @@ ROUTES = [
         "offering",
         cells(401, 403, 403, OK, 403, 403),
     ),
+    ("GET", "/cohorts/{cohort}/recomputes", None, COHORT_STAFF),
     ("GET", "/cohorts/{cohort}/recomputes/{recompute}", None, COHORT_STAFF),
     (
         "PUT",

@@ -181,10 +181,36 @@ def test_a_cohort_offering_nothing_shows_its_students_nothing(stack: Stack):
     lonely = f"lonely-{uuid.uuid4().hex[:6]}"
     stack.db(lambda session: add_cohort(session, lonely, offer_course=False))
     student = stack.new_user(cohort=lonely)
+    teacher = stack.new_user(role="instructor", cohort=lonely)
     with stack.client(student) as c:
         assert c.get("/assignments").json() == []
         assert c.get("/me/progress").json()["next_assignment"] is None
     assert submit(stack, student).status_code == 404
+    with stack.client(teacher) as c:  # nor its instructors: no column for what it does not offer
+        assert c.get(f"/cohorts/{lonely}/matrix").json()["assignments"] == []
+        assert c.get(f"/cohorts/{lonely}/gradebook").json()["assignments"] == []
+
+
+def test_the_matrix_shows_late_and_missing_work_by_each_students_own_due_date(stack: Stack):
+    slug, teacher, [(late, late_token), (absent, _), (extended, _)] = course(stack, students=3)
+    set_terms(stack, teacher, slug, due_at=iso(-H), late_windows=[{"hours": 24, "credit": 0.5}])
+    set_terms(stack, teacher, slug, assignment=3, due_at=iso(24 * H))
+    with stack.client(teacher) as c:
+        r = c.put(
+            f"/cohorts/{slug}/assignments/{HELLO}/extensions/{extended}",
+            json={"due_at": iso(24 * H), "reason": "was ill"},
+        )
+        assert r.status_code == 200, r.text
+    stack.wait_graded(late_token, submit(stack, late_token).json()["id"])
+    with stack.client(teacher) as c:
+        matrix = c.get(f"/cohorts/{slug}/matrix").json()
+    due = {a["id"]: a["due_at"] for a in matrix["assignments"]}
+    assert due[HELLO] is not None and due[3] is not None and due[2] is None
+    cells = {s["name"]: s["cells"] for s in matrix["students"]}
+    assert cells[late][str(HELLO)]["state"] == "solved" and cells[late][str(HELLO)]["late"]
+    assert cells[absent][str(HELLO)] == {"state": "missing", "best_score": None, "attempts": 0}
+    assert str(HELLO) not in cells[extended], "their own due date has not passed"
+    assert all("3" not in row and "2" not in row for row in cells.values()), "not due yet, or never"
 
 
 def test_an_extension_recounts_exactly_the_affected_grades_without_running_code(stack: Stack):
@@ -219,6 +245,10 @@ def test_an_extension_recounts_exactly_the_affected_grades_without_running_code(
     assert (change["old_credit"], change["new_credit"]) == (0.5, 1.0)
     assert (change["old_score"], change["new_score"]) == (capped["score"], capped["max_score"])
     assert "granted" in change["why"] and "was ill" in change["why"] and "on time" in change["why"]
+    with stack.client(teacher) as c:  # the ledger: the cohort's recounts, most recent first
+        (listed,) = c.get(f"/cohorts/{slug}/recomputes").json()
+    assert (listed["id"], listed["status"], listed["changed"]) == (recompute["id"], "completed", 1)
+    assert listed["assignment_id"] == HELLO and listed["finished_at"] >= listed["created_at"]
     with stack.client(late) as c:
         now = c.get(f"/submissions/{capped['id']}").json()
         assert (now["score"], now["credit"], now["late"]) == (capped["max_score"], 1.0, False)
