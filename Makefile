@@ -53,6 +53,7 @@ load-tools:
 bench: install load-tools
 	$(BIN)/python -m benchmarks.sandbox
 	$(BIN)/python -m benchmarks.regrade
+	$(BIN)/python -m benchmarks.similarity
 	$(BIN)/python -m benchmarks.live
 
 # Locust's students, instructors and operators against the embedded stack: make loadtest SHAPE=steady|rush

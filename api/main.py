@@ -11,7 +11,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.deps import TokenCache
 from api.errors import BodyTooLarge, ErrorsAsAnswers, install_error_handlers
 from api.events import EventHub
-from api.routes import assignments, cohorts, health, me, ops, regrades, submissions
+from api.routes import (
+    assignments,
+    cohorts,
+    health,
+    me,
+    ops,
+    regrades,
+    similarity,
+    submissions,
+)
 from gradeflow import redis_keys
 from gradeflow.db import make_engine, make_sessionmaker
 from gradeflow.logs import configure as configure_logging
@@ -121,7 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last, so outermost: it answers for everything inside it
     app.add_middleware(ErrorsAsAnswers)
 
-    for module in (health, assignments, submissions, me, cohorts, regrades, ops):
+    for module in (health, assignments, submissions, me, cohorts, regrades, similarity, ops):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
 

@@ -11,7 +11,15 @@ from pydantic.json_schema import SkipJsonSchema
 from api.params import INT32_MAX, no_nul
 from gradeflow.limits import DEFAULT_LIMITS, LIMIT_BOUNDS
 from gradeflow.models import Assignment
-from gradeflow.vocabulary import BatchStatus, GradeRule, Role, SubmissionStatus, Verdict
+from gradeflow.vocabulary import (
+    BatchStatus,
+    GradeRule,
+    PairReview,
+    ReportStatus,
+    Role,
+    SubmissionStatus,
+    Verdict,
+)
 
 
 class Body(BaseModel):
@@ -130,6 +138,9 @@ TEST_CODE_HELP = (
 )
 
 
+STARTER_HELP = "Code students start from: their editor opens with it, and similarity reports do not count it as shared"
+
+
 class GradingSpec(Body):
     """What a submission is graded against: unittest tests, I/O cases (at least one of the two) and limits."""
 
@@ -160,6 +171,7 @@ class AssignmentBase(GradingSpec):
     )
     points: int = Field(100, ge=1, le=10_000)
     reference_solution: str | None = Field(None, max_length=65_536)
+    starter_code: str = Field("", max_length=65_536, description=STARTER_HELP)
 
 
 class AssignmentCreate(AssignmentBase):
@@ -183,9 +195,20 @@ class AssignmentUpdate(Body):
     io_cases: list[IOCase] | SkipJsonSchema[None] = Field(None, max_length=50)
     limits: Limits | SkipJsonSchema[None] = None
     reference_solution: str | None = Field(None, max_length=65_536)
+    starter_code: str | SkipJsonSchema[None] = Field(
+        None, max_length=65_536, description=STARTER_HELP
+    )
 
     @field_validator(
-        "title", "handout", "order", "points", "test_code", "io_cases", "limits", mode="before"
+        "title",
+        "handout",
+        "order",
+        "points",
+        "test_code",
+        "io_cases",
+        "limits",
+        "starter_code",
+        mode="before",
     )
     @classmethod
     def not_null(cls, v: Any) -> Any:
@@ -238,6 +261,7 @@ class AssignmentOut(BaseModel):
     examples: list[dict[str, Any]] = Field(
         default_factory=list, description="The visible I/O cases"
     )
+    starter_code: str = Field("", description=STARTER_HELP)
     terms: TermsOut | None = Field(
         None, description="GET /assignments/{id} as a student: your dates and submissions"
     )
@@ -274,6 +298,7 @@ def assignment_out(a: Assignment, staff: bool) -> AssignmentOut:
         language=a.language,
         limits=a.limits,
         examples=examples,
+        starter_code=a.starter_code or "",
     )
     if staff:
         return AssignmentStaffOut(
@@ -624,3 +649,62 @@ class CheckResult(BaseModel):
     passed: bool
     message: str
     tests: list[TestResultOut]
+
+
+# --- similarity reports ---------------------------------------------------------------------------------------
+
+
+class SimilarityCreate(Body):
+    cohort: str = Field(max_length=100, description="The cohort's slug")
+    assignment_id: int = Field(ge=1, le=INT32_MAX, description="The assignment compared")
+
+
+class SimilarityReview(Body):
+    review: PairReview = Field(description="flagged, dismissed, or open again")
+    note: str = Field("", max_length=2000)
+
+
+class Fragment(BaseModel):
+    a: list[int] = Field(description="first and last line in the first student's code")
+    b: list[int] = Field(description="first and last line in the second student's code")
+    fingerprints: int = Field(description="shared fingerprints in it (its size)")
+
+
+class SimilarPairOut(BaseModel):
+    rank: int
+    a_student: str
+    b_student: str
+    a_submission: str
+    b_submission: str
+    similarity: float = Field(description="2 x shared / (fingerprints of A + of B), 0 to 1")
+    share_a: float = Field(description="share of A's fingerprints that B also has")
+    share_b: float
+    longest_lines: int = Field(description="lines of the largest shared fragment (in A)")
+    review: PairReview = PairReview.OPEN
+    note: str = ""
+
+
+class SimilarPairDetail(SimilarPairOut):
+    a_code: str
+    b_code: str
+    fragments: list[Fragment]
+
+
+class SimilarityReportOut(BaseModel):
+    id: str
+    cohort: str
+    assignment_id: int
+    status: ReportStatus
+    created_at: datetime
+    cutoff: datetime = Field(description="submissions received up to here are compared")
+    finished_at: datetime | None = None
+    total: int = Field(description="students' latest submissions compared")
+    fingerprinted: int
+    candidates: int = Field(description="pairs that share a fingerprint, scored")
+    newer: int = Field(
+        0,
+        description="students whose latest submission came after the cutoff: start a new report to include them",
+    )
+    error: str | None = None
+    pairs: list[SimilarPairOut] = Field(default_factory=list)
+    links: dict[str, str] = Field(default_factory=dict)

@@ -275,6 +275,13 @@ def assignments_page() -> None:
         height=160,
         key=f"{key}-ref",
     )
+    starter = st.text_area(
+        "Starter code",
+        (current or {}).get("starter_code") or "",
+        height=120,
+        key=f"{key}-starter",
+        help="Students' editors open with it; similarity reports do not count it as shared.",
+    )
     try:
         io_cases = json.loads(io_text or "[]")
     except ValueError as exc:
@@ -282,6 +289,7 @@ def assignments_page() -> None:
         return
     draft = {
         "title": title,
+        "starter_code": starter,
         "order": int(order),
         "points": int(points),
         "handout": handout,

@@ -33,6 +33,13 @@ ROLE_PAGES: dict[str, list[PageSpec]] = {
             "assignments_page",
         ),
         PageSpec("dates", "Dates", ":material/event:", "dashboard.instructor", "dates_page"),
+        PageSpec(
+            "similarity",
+            "Similarity",
+            ":material/compare:",
+            "dashboard.similarity",
+            "similarity_page",
+        ),
     ],
     Role.OPERATOR: [
         PageSpec(

@@ -18,12 +18,15 @@ except ImportError:  # pragma: no cover
 STARTER = "# Write your solution here\n"
 
 
-def starting_code(assignment_id: int, history: list[dict]) -> str:
-    """The student's latest submission for this assignment (so they go on where they stopped), else a starter."""
-    key = f"start-{assignment_id}"
+def starting_code(assignment: dict, history: list[dict]) -> str:
+    """The student's latest submission for this assignment (so they go on where they stopped), else the
+    instructor's starter code, else a comment."""
+    key = f"start-{assignment['id']}"
     if key not in st.session_state:
         latest = call(api().get, f"/submissions/{history[0]['id']}/code") if history else None
-        st.session_state[key] = latest["code"] if latest else STARTER
+        st.session_state[key] = (
+            latest["code"] if latest else (assignment.get("starter_code") or STARTER)
+        )
     return st.session_state[key]
 
 
@@ -64,9 +67,7 @@ def show_result(sub: dict) -> None:
         st.warning(words, icon=":material/construction:")
         return
     score = f"Score {sub['score'] or 0:g} / {sub['max_score']:g}"
-    (st.success if sub.get("passed") else st.error)(
-        f"{words} {score}" + (" (identical code was graded before)" if sub.get("cached") else "")
-    )
+    (st.success if sub.get("passed") else st.error)(f"{words} {score}")
     if sub.get("late"):
         st.info(f"Submitted after the due date ({sub.get('window')}).", icon=":material/schedule:")
     if sub.get("error"):
@@ -133,7 +134,7 @@ def learn_page() -> None:
         call(api().get, "/me/submissions", params={"assignment_id": assignment["id"], "limit": 20})
         or []
     )
-    code = editor(assignment["id"], starting_code(assignment["id"], history))
+    code = editor(assignment["id"], starting_code(assignment, history))
     st.caption(f"{len(code.splitlines())} lines · {len(code)} characters · limit 64 KiB")
     if st.button("Submit", type="primary", key=f"submit-{assignment['id']}"):
         result = call(
@@ -173,7 +174,6 @@ def learn_page() -> None:
                             "status": h["status"],
                             "verdict": h["verdict"] or "",
                             "score": h["score"],
-                            "cached": h["cached"],
                         }
                         for h in history
                     ]

@@ -321,6 +321,83 @@ def demo_cohort(settings: Settings, slug: str, students: int) -> int:
     return 0
 
 
+def instructor_api(settings: Settings, token: str | None):
+    """An HTTP client for the API as the instructor whose token is given (or $GRADEFLOW_TOKEN)."""
+    import httpx
+
+    token = token or os.environ.get("GRADEFLOW_TOKEN")
+    if not token:
+        print(
+            "error: give an instructor's API token with --token or GRADEFLOW_TOKEN", file=sys.stderr
+        )
+        return None
+    return httpx.Client(
+        base_url=f"{settings.resolved_api_url}/api/v1",
+        timeout=30,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def similarity(
+    settings: Settings,
+    cohort: str,
+    assignment: int,
+    token: str | None,
+    top: int,
+    csv_path: str | None,
+) -> int:
+    """Start a similarity report through the API, follow it, print the most similar pairs (and save the CSV)."""
+    import time
+
+    import httpx
+
+    api = instructor_api(settings, token)
+    if api is None:
+        return 2
+    try:
+        response = api.post(
+            "/similarity/reports", json={"cohort": cohort, "assignment_id": assignment}
+        )
+    except httpx.HTTPError as exc:
+        print(
+            f"error: the API at {settings.resolved_api_url} is not reachable ({exc})",
+            file=sys.stderr,
+        )
+        return 1
+    if response.status_code != 202:
+        print(f"error: {response.json().get('detail', response.text)}", file=sys.stderr)
+        return 1
+    report = response.json()
+    print(f"similarity report {report['id']} started", file=sys.stderr)
+    while report["status"] in ("queued", "running"):
+        time.sleep(0.5)
+        report = api.get(f"/similarity/reports/{report['id']}", params={"pairs": top}).json()
+        print(
+            f"\r{report['status']}: {report['fingerprinted']}/{report['total']} fingerprinted   ",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+    print(file=sys.stderr)
+    if report["status"] != "completed":
+        print(f"{report['status']}: {report.get('error') or ''}", file=sys.stderr)
+        return 1
+    print(
+        f"{report['total']} students compared, {report['candidates']} pairs shared something; "
+        f"the {min(top, len(report['pairs']))} most similar:"
+    )
+    print(f"{'rank':>4}  {'similar':>7}  {'lines':>5}  students")
+    for p in report["pairs"][:top]:
+        print(
+            f"{p['rank']:>4}  {p['similarity']:>7.0%}  {p['longest_lines']:>5}  "
+            f"{p['a_student']} / {p['b_student']}"
+        )
+    if csv_path:
+        Path(csv_path).write_text(api.get(f"/similarity/reports/{report['id']}/export").text)
+        print(f"every pair: {csv_path}")
+    return 0
+
+
 def regrade(
     settings: Settings, cohort: str, assignment: int | None, follow: bool, token: str | None
 ) -> int:
@@ -329,17 +406,9 @@ def regrade(
 
     import httpx
 
-    token = token or os.environ.get("GRADEFLOW_TOKEN")
-    if not token:
-        print(
-            "error: give an instructor's API token with --token or GRADEFLOW_TOKEN", file=sys.stderr
-        )
+    api = instructor_api(settings, token)
+    if api is None:
         return 2
-    api = httpx.Client(
-        base_url=f"{settings.resolved_api_url}/api/v1",
-        timeout=30,
-        headers={"Authorization": f"Bearer {token}"},
-    )
     try:
         response = api.post("/regrades", json={"cohort": cohort, "assignment_id": assignment})
     except httpx.HTTPError as exc:
@@ -458,6 +527,15 @@ def build_parser() -> argparse.ArgumentParser:
     rg.add_argument("--assignment", type=int, help="only this assignment id")
     rg.add_argument("--follow", action="store_true", help="show a progress bar until it ends")
     rg.add_argument("--token", help="an instructor's API token (default: $GRADEFLOW_TOKEN)")
+    sim = sub.add_parser(
+        "similarity",
+        help="a similarity report of one assignment in a cohort, through the API (an instructor's token)",
+    )
+    sim.add_argument("cohort")
+    sim.add_argument("--assignment", type=int, required=True, help="the assignment id")
+    sim.add_argument("--top", type=int, default=20, help="pairs to print (default 20)")
+    sim.add_argument("--csv", help="also save every pair as CSV here")
+    sim.add_argument("--token", help="an instructor's API token (default: $GRADEFLOW_TOKEN)")
     demo = sub.add_parser(
         "demo-cohort", help="a synthetic cohort of students with graded submissions to regrade"
     )
@@ -534,6 +612,8 @@ def main(argv: list[str] | None = None) -> int:
         seed(settings, demo=not args.no_demo_users)
     elif args.command == "regrade":
         return regrade(settings, args.cohort, args.assignment, args.follow, args.token)
+    elif args.command == "similarity":
+        return similarity(settings, args.cohort, args.assignment, args.token, args.top, args.csv)
     elif args.command == "demo-cohort":
         return demo_cohort(settings, args.slug, args.students)
     elif args.command == "users" and args.action == "add":

@@ -24,10 +24,18 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from gradeflow.vocabulary import BatchStatus, GradeRule, Role, SubmissionStatus, Verdict
+from gradeflow.vocabulary import (
+    BatchStatus,
+    GradeRule,
+    PairReview,
+    ReportStatus,
+    Role,
+    SubmissionStatus,
+    Verdict,
+)
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -106,6 +114,8 @@ class Assignment(Base):
     # Content hash of tests + limits: keys the result cache and tells regrades what changed.
     test_version: Mapped[str] = mapped_column(String(64))
     reference_solution: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Code handed to students to start from: their editor opens with it, and similarity reports ignore it.
+    starter_code: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -313,3 +323,84 @@ class CreditChange(Base):
     old_score: Mapped[float | None] = mapped_column(Float)
     new_score: Mapped[float | None] = mapped_column(Float)
     why: Mapped[str] = mapped_column(Text)
+
+
+class CodeFingerprints(Base):
+    """A distinct code's winnowed fingerprints (gradeflow.fingerprints), computed once and kept: by its hash (the
+    result cache's key) and the scheme (language, k, window) that produced them."""
+
+    __tablename__ = "code_fingerprints"
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tokens: Mapped[int] = mapped_column(Integer)
+    hashes: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    starts: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    ends: Mapped[list[int]] = mapped_column(ARRAY(Integer))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SimilarityReport(Base):
+    """Who may have copied from whom in one cohort's submissions of one assignment (each student's latest), as
+    of `cutoff`: computed by the SimilarityReport workflow."""
+
+    __tablename__ = "similarity_reports"
+    __table_args__ = (
+        CheckConstraint(one_of("status", ReportStatus), name="ck_similarity_reports_status"),
+        Index("ix_similarity_reports_scope", "cohort_id", "assignment_id", "created_at"),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(20), default=ReportStatus.QUEUED)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Submissions received up to here are in the report; later ones make it out of date.
+    cutoff: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # students' codes
+    fingerprinted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    candidates: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # pairs scored
+    workflow_id: Mapped[str | None] = mapped_column(String(100))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class SimilarPair(Base):
+    """One pair of a report, ranked: both students' submissions, how much they share and where."""
+
+    __tablename__ = "similarity_pairs"
+    report_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("similarity_reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    a_submission: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE")
+    )
+    b_submission: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE")
+    )
+    similarity: Mapped[float] = mapped_column(Float)
+    share_a: Mapped[float] = mapped_column(Float)
+    share_b: Mapped[float] = mapped_column(Float)
+    longest_lines: Mapped[int] = mapped_column(Integer)
+    # [{"a": [first, last], "b": [first, last], "fingerprints": n}], longest first
+    fragments: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+
+
+class PairNote(Base):
+    """An instructor's review of a pair of submissions (kept across reports): flagged or dismissed, with a note."""
+
+    __tablename__ = "similarity_reviews"
+    __table_args__ = (CheckConstraint(one_of("review", PairReview), name="ck_similarity_reviews"),)
+    a_submission: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    b_submission: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    review: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

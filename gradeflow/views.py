@@ -28,7 +28,9 @@ def submission_payload(sub: Submission, staff: bool = False) -> dict[str, Any]:
         "peak_memory_kb": details.get("peak_memory_kb"),
         "sandbox": details.get("sandbox"),
         "error": sub.error,
-        "cached": sub.cached,
+        # Whether the result cache answered: staff only. A student is never told that their result came from an
+        # identical submission (someone else's, often): that would say that someone else submitted this code.
+        "cached": sub.cached if staff else False,
         "credit": sub.credit if sub.credit is not None else 1.0,
         "late": bool(sub.late),
         "window": (sub.derivation or {}).get("window", "on time"),

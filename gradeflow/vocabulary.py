@@ -30,6 +30,24 @@ class BatchStatus(StrEnum):
     FAILED = "failed"
 
 
+class ReportStatus(StrEnum):
+    """A similarity report's life: started, computing, done (or stopped)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class PairReview(StrEnum):
+    """What an instructor made of a similar pair."""
+
+    OPEN = "open"
+    FLAGGED = "flagged"
+    DISMISSED = "dismissed"
+
+
 class Verdict(StrEnum):
     PASSED = "passed"
     WRONG_ANSWER = "wrong_answer"

@@ -12,6 +12,7 @@ from temporalio.worker import Worker
 from activities.courses import CourseActivities
 from activities.grading import GradingActivities
 from activities.regrade import RegradeActivities
+from activities.similarity import SimilarityActivities
 from gradeflow import redis_keys
 from gradeflow.db import make_engine, make_sessionmaker
 from gradeflow.priority import lower_priority
@@ -25,6 +26,7 @@ from workflows.config import GRADING_TASK_QUEUE, REGRADE_TASK_QUEUE
 from workflows.grade_submission import GradeSubmission
 from workflows.recompute import RecomputeGrades
 from workflows.regrade_cohort import RegradeCohort, RegradeSubmission
+from workflows.similarity import SimilarityReportWorkflow
 
 log = logging.getLogger("gradeflow.worker")
 
@@ -100,12 +102,17 @@ async def run_worker(settings: Settings) -> None:
     )
     regrading = RegradeActivities(sessions, redis, sandbox, settings.regrade_concurrency)
     courses = CourseActivities(sessions, redis)
+    similarity = SimilarityActivities(sessions)
     regrades = Worker(
         client,
         task_queue=REGRADE_TASK_QUEUE,
-        workflows=[RegradeCohort, RegradeSubmission, RecomputeGrades],
+        workflows=[RegradeCohort, RegradeSubmission, RecomputeGrades, SimilarityReportWorkflow],
         activities=[
             courses.recompute_credit,
+            similarity.start_similarity,
+            similarity.fingerprint_page,
+            similarity.score_pairs,
+            similarity.finish_similarity,
             regrading.start_regrade,
             regrading.fetch_regrade_page,
             regrading.regrade_chunk,

@@ -50,3 +50,7 @@ def regrade_workflow_id(batch_id: str) -> str:
 
 def recompute_workflow_id(recompute_id: str) -> str:
     return f"recompute-{recompute_id}"
+
+
+def similarity_workflow_id(report_id: str) -> str:
+    return f"similarity-{report_id}"

@@ -22,10 +22,12 @@ from workflows.config import (
     USER_KEY,
     grade_workflow_id,
     recompute_workflow_id,
+    similarity_workflow_id,
 )
 from workflows.grade_submission import GradeSubmission, GradeSubmissionInput
 from workflows.recompute import RecomputeGrades, RecomputeRequest
 from workflows.regrade_cohort import RegradeCohort, RegradeInput, RegradeSettings
+from workflows.similarity import SimilarityInput, SimilarityReportWorkflow
 
 # A solution check grades one solution, on the live queue: an instructor waits for it.
 CHECK_TIMEOUT = timedelta(minutes=2)
@@ -112,4 +114,23 @@ async def start_recompute(client: Client, recompute_id: str, cohort: str) -> Wor
         task_queue=REGRADE_TASK_QUEUE,
         execution_timeout=REGRADE_WORKFLOW_EXECUTION_TIMEOUT,
         search_attributes=TypedSearchAttributes([SearchAttributePair(COHORT_KEY, cohort)]),
+    )
+
+
+async def start_similarity(
+    client: Client, report_id: str, cohort: str, assignment_id: int
+) -> WorkflowHandle:
+    """Start SimilarityReport for a report already recorded in PostgreSQL, on the regrade queue."""
+    return await client.start_workflow(
+        SimilarityReportWorkflow.run,
+        SimilarityInput(report_id),
+        id=similarity_workflow_id(report_id),
+        task_queue=REGRADE_TASK_QUEUE,
+        execution_timeout=REGRADE_WORKFLOW_EXECUTION_TIMEOUT,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(COHORT_KEY, cohort),
+                SearchAttributePair(ASSIGNMENT_KEY, str(assignment_id)),
+            ]
+        ),
     )

@@ -195,6 +195,7 @@ async def create_assignment(
         io_cases=io_cases,
         limits=limits,
         reference_solution=body.reference_solution,
+        starter_code=body.starter_code,
         test_version=test_version(body.test_code, io_cases, limits),
     )
     session.add(assignment)

@@ -25,7 +25,7 @@ from api.params import AssignmentId, SubmissionId
 from api.schemas import SIGNED_IN, SubmissionCode, SubmissionCreate, SubmissionOut, errors
 from gradeflow import redis_keys
 from gradeflow.db import autocommit_connection
-from gradeflow.models import TEST_ERROR, Submission
+from gradeflow.models import Submission
 from gradeflow.policy import decide, score_of
 from gradeflow.redis_keys import best_effort
 from gradeflow.status_cache import FINAL_RANK, moved_on, rank, write_forward
@@ -210,7 +210,7 @@ async def cache_status(
     status_code=202,
     response_model=SubmissionOut,
     responses={
-        201: {"model": SubmissionOut, "description": "Identical code was graded before: cached"},
+        201: {"model": SubmissionOut, "description": "Graded at once: the result is final"},
         **errors(404, 409, 429),
     },
 )
@@ -223,8 +223,8 @@ async def create_submission(
     settings: SettingsDep,
     request: Request,
 ):
-    """Submit code. 202: queued for grading (follow `links.events` or poll `links.self`). 201: identical code was
-    graded before."""
+    """Submit code. 202: queued for grading (follow `links.events` or poll `links.self`). 201: graded at once
+    (identical code was graded before; the student is not told so)."""
     check_code(body.code, settings.max_code_bytes)
     counted = await check_rate(redis, user, settings.submissions_per_minute)
     sub_id = uuid.uuid4()
@@ -344,10 +344,9 @@ async def visible_payload(
     )
     if cached:
         payload = orjson.loads(cached)
-        # The cached payload is the author's view; an operator needs the staff view of broken tests.
-        if payload["user_id"] == user.id or (
-            user.role == Role.OPERATOR and payload["verdict"] != TEST_ERROR
-        ):
+        # The cached payload is the author's view; staff read the staff view from PostgreSQL (whether the result
+        # cache answered, why tests failed to load).
+        if payload["user_id"] == user.id:
             if rank(payload["status"]) == FINAL_RANK:
                 return payload
             try:

@@ -22,6 +22,7 @@ def test_each_role_gets_its_own_pages():
         "Regrades",
         "Assignments",
         "Dates",
+        "Similarity",
     ]
     assert [p.title for p in pages_for("operator")] == ["Workflows", "Failed and stuck", "Metrics"]
     assert pages_for("nobody") == []
@@ -90,3 +91,19 @@ def test_the_dashboard_reads_late_windows_as_instructors_write_them():
     ]
     assert parse_windows("  ") == []
     assert parse_windows("24h=50") is None and parse_windows("one day=50%") is None
+
+
+def test_a_pair_side_by_side_marks_each_shared_fragment_and_escapes_the_code():
+    from dashboard.similarity import FRAGMENT_COLOURS, highlighted
+
+    code = "import os\n\ndef f(x):\n    return x < 1\n"
+    fragments = [
+        {"a": [3, 4], "b": [1, 2], "fingerprints": 3},
+        {"a": [1, 1], "b": [5, 5], "fingerprints": 1},
+    ]
+    page = highlighted(code, fragments, "a")
+    assert page.count('data-shared="1"') == 3
+    assert (
+        f"background:{FRAGMENT_COLOURS[0]}" in page and f"background:{FRAGMENT_COLOURS[1]}" in page
+    )
+    assert "x &lt; 1" in page and "x < 1" not in page

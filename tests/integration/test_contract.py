@@ -15,8 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gradeflow.synthetic import Answer, synthetic_cohort
 from gradeflow.tokens import hash_token
 from tests.conftest import Stack, wait_for
+from tests.integration.test_similarity import ORIGINAL, RENAMED, STARTER
 from tests.integration.test_submission_path import RIGHT_HELLO, submit, unique
 
 pytestmark = pytest.mark.integration
@@ -93,6 +95,8 @@ OPERATORS = cells(401, 403, 403, 403, 403, OK)
 OWNER_AND_STAFF = cells(401, OK, 404, OK, 404, OK)
 COHORT_STAFF = cells(401, 403, 403, OK, 404, OK)
 COHORT_INSTRUCTOR = cells(401, 403, 403, OK, 404, 403)
+# Similarity reports: the cohort's instructors only; anyone else who is signed in is refused outright.
+SIMILARITY = cells(401, 403, 403, OK, 403, 403)
 
 ROUTES = [
     ("GET", "/health", None, cells(OK, OK, OK, OK, OK, OK)),
@@ -127,6 +131,13 @@ ROUTES = [
         "extension",
         cells(401, 403, 403, OK, 403, 403),
     ),
+    ("POST", "/similarity/reports", "similarity", SIMILARITY),
+    ("GET", "/similarity/reports?cohort={similar_cohort}", None, SIMILARITY),
+    ("GET", "/similarity/reports/{report}", None, SIMILARITY),
+    ("GET", "/similarity/reports/{report}/export", None, SIMILARITY),
+    ("GET", "/similarity/reports/{report}/pairs/1", None, SIMILARITY),
+    ("PUT", "/similarity/reports/{report}/pairs/1/review", "review", SIMILARITY),
+    ("POST", "/similarity/reports/{report}/cancel", None, SIMILARITY),  # completed: a 409
     ("POST", "/regrades", "regrade", cells(401, 403, 403, OK, 403, 403)),
     ("GET", "/regrades", None, INSTRUCTORS),
     ("GET", "/regrades/{batch}", None, COHORT_INSTRUCTOR),
@@ -186,6 +197,31 @@ def world(own_stack: Stack) -> dict:
             120,
             "the matrix's regrade batch to complete",
         )
+    # A similarity report with a pair, in a cohort of ada's own.
+    similar_cohort = f"similar-{uuid.uuid4().hex[:6]}"
+    own_stack.db(lambda s: add_cohort(s, similar_cohort))
+    own_stack.db(
+        lambda s: synthetic_cohort(
+            s,
+            similar_cohort,
+            2,
+            {1: [Answer(STARTER + ORIGINAL, True, 1.0), Answer(STARTER + RENAMED, True, 1.0)]},
+        )
+    )
+    own_stack.sql_write(
+        "INSERT INTO enrollments (user_id, cohort_id) SELECT u.id, c.id FROM users u, cohorts c "
+        "WHERE u.name = 'ada' AND c.slug = :slug",
+        slug=similar_cohort,
+    )
+    with own_stack.client(own_stack.tokens["ada"]) as c:
+        started = c.post("/similarity/reports", json={"cohort": similar_cohort, "assignment_id": 1})
+        assert started.status_code == 202, started.text
+        report = started.json()["id"]
+        wait_for(
+            lambda: c.get(f"/similarity/reports/{report}").json()["pairs"],
+            120,
+            "the matrix's similarity report to complete with its pair",
+        )
     owner_name = own_stack.sql("SELECT name FROM users WHERE token_hash = :h", h=hash_token(owner))[
         0
     ][0]
@@ -212,6 +248,8 @@ def world(own_stack: Stack) -> dict:
             "cohort": "demo",
             "student": owner_name,
             "recompute": recompute,
+            "similar_cohort": similar_cohort,
+            "report": report,
         },
     }
 
@@ -234,6 +272,8 @@ def body_for(kind: str | None) -> dict | None:
         "roster": {"csv": f"name\nmatrix-{uuid.uuid4().hex[:8]}\n"},
         "offering": {},  # no dates: as the demo course is
         "extension": {"due_at": "2099-01-01T00:00:00Z", "reason": "authorization matrix"},
+        "similarity": {"cohort": "", "assignment_id": 1},  # the world's similar_cohort
+        "review": {"review": "flagged", "note": "authorization matrix"},
     }[kind]
 
 
@@ -249,7 +289,10 @@ def test_authorization_matrix(own_stack: Stack, world: dict, method, path, body,
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     url = own_stack.api_url + "/api/v1" + path.format(**world["ids"])
     with httpx.Client(timeout=60) as c:
-        response = c.request(method, url, json=body_for(body), headers=headers)
+        payload = body_for(body)
+        if body == "similarity":
+            payload = {**payload, "cohort": world["ids"]["similar_cohort"]}
+        response = c.request(method, url, json=payload, headers=headers)
     want = expected[who]
     if want == OK:
         assert 200 <= response.status_code < 300 or response.status_code in (409, 429), (
@@ -268,7 +311,7 @@ def test_the_matrix_covers_every_operation(own_stack: Stack):
     prefix = "/api/v1"
 
     def shape(path: str) -> str:
-        return re.sub(r"\{[^}]+\}", "{}", path.removeprefix(prefix))
+        return re.sub(r"\{[^}]+\}|\d+", "{}", path.removeprefix(prefix).split("?")[0])
 
     operations = {
         (method.upper(), shape(path))
