@@ -285,7 +285,7 @@ def rank_pairs(
         ),
         reverse=True,
     )
-    kept = []
+    kept: list[tuple[str, str, fp.Comparison]] = []
     for similarity, a, b in likely:
         if similarity < MIN_SIMILARITY or len(kept) >= MAX_PAIRS:
             break
