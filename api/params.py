@@ -37,6 +37,14 @@ BatchId = Annotated[
         json_schema_extra={"format": "uuid"},
     ),
 ]
+ReportId = Annotated[
+    Text,
+    Path(
+        max_length=100,
+        description="A similarity report's id (a UUID)",
+        json_schema_extra={"format": "uuid"},
+    ),
+]
 SubmissionId = Annotated[
     Text,
     Path(

@@ -20,7 +20,7 @@ from temporalio.service import RPCError
 
 from api.deps import Instructor, Principal, SessionDep, TemporalDep, teaches
 from api.errors import TEMPORAL, ApiError, dependency_of, unavailable
-from api.params import Text
+from api.params import ReportId, Text
 from api.schemas import (
     STAFF,
     SimilarityCreate,
@@ -237,7 +237,7 @@ async def create_similarity_report(
     return await report_out(session, report, cohort.slug, pairs=0)
 
 
-@router.get("/reports", response_model=list[SimilarityReportOut])
+@router.get("/reports", response_model=list[SimilarityReportOut], responses=errors(404))
 async def list_similarity_reports(
     user: Instructor,
     session: SessionDep,
@@ -254,9 +254,6 @@ async def list_similarity_reports(
         await session.execute(query.order_by(SimilarityReport.created_at.desc()).limit(limit))
     ).scalars()
     return [await report_out(session, r, cohort, pairs=0) for r in reports]
-
-
-ReportId = Text
 
 
 @router.get("/reports/{report_id}", response_model=SimilarityReportOut, responses=errors(404))

@@ -5,6 +5,8 @@ the cohort (and nobody else) read, review, export and cancel, and students are n
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -322,3 +324,19 @@ def test_only_the_cohorts_instructors_reach_its_reports(stack: Stack):
         assert c.get(f"/similarity/reports/{uuid.uuid4()}").status_code == 404
         assert c.get("/similarity/reports/not-a-uuid").status_code == 422
         assert c.get(f"/similarity/reports/{rid}/pairs/99").status_code == 404
+
+    # The CLI, as the instructor: a report of its own, the pair printed, every pair saved as CSV.
+    out = stack.home / f"{slug}.csv"
+    cli = subprocess.run(
+        [sys.executable, "-m", "gradeflow", "similarity", slug, "--assignment", str(assignment)]
+        + ["--csv", str(out)],
+        env={**stack.env, "GRADEFLOW_TOKEN": teacher},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert "2 students compared" in cli.stdout and f"{slug}-student-000000" in cli.stdout, (
+        cli.stdout
+    )
+    assert out.read_text().startswith("rank,similarity,student_a,student_b")
