@@ -64,12 +64,41 @@ def record_recompute(stack) -> None:
     )
 
 
+def record_similarity(stack) -> None:
+    """A similarity report over a copied pair and an independent solution: every step, on two pages."""
+    from gradeflow.accounts import add_cohort
+    from gradeflow.synthetic import Answer, synthetic_cohort
+    from tests.integration.test_similarity import INDEPENDENT, ORIGINAL, RENAMED
+
+    slug = f"histories-similar-{int(time.time())}"
+    stack.db(lambda session: add_cohort(session, slug))
+    codes = [ORIGINAL, RENAMED, INDEPENDENT[0]]
+    stack.db(
+        lambda session: synthetic_cohort(
+            session, slug, len(codes), {1: [Answer(c, True, 1.0) for c in codes]}
+        )
+    )
+    teacher = stack.new_user(role="instructor", cohort=slug)
+    with stack.client(teacher) as c:
+        report = c.post("/similarity/reports", json={"cohort": slug, "assignment_id": 1}).json()
+        wait_for(
+            lambda: c.get(f"/similarity/reports/{report['id']}").json()["status"] == "completed",
+            60,
+            "the similarity report",
+        )
+    asyncio.run(save(stack.temporal_address, f"similarity-{report['id']}", "similarity_report"))
+
+
+RECORDERS = {"recompute_grades": record_recompute, "similarity_report": record_similarity}
+
+
 def main(only: set[str]) -> None:
     HISTORIES.mkdir(exist_ok=True)
     with launch_stack(Path(tempfile.mkdtemp(prefix="gradeflow-histories-"))) as stack:
-        if not only or "recompute_grades" in only:
-            record_recompute(stack)
-        if only - {"recompute_grades"} or not only:
+        for name, record in RECORDERS.items():
+            if not only or name in only:
+                record(stack)
+        if only - set(RECORDERS) or not only:
             record_the_rest(stack)
 
 

@@ -17,13 +17,20 @@ from workflows.check_solution import CheckSolution
 from workflows.grade_submission import GradeSubmission
 from workflows.recompute import RecomputeGrades
 from workflows.regrade_cohort import RegradeCohort, RegradeSubmission
+from workflows.similarity import SimilarityReportWorkflow
 
 HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))
 
 
 def test_there_are_histories_of_every_workflow():
     kinds = {path.name.split("-run")[0].split("-")[0] for path in HISTORIES}
-    assert {"grade_submission", "regrade_cohort", "check_solution", "recompute_grades"} <= kinds
+    assert {
+        "grade_submission",
+        "regrade_cohort",
+        "check_solution",
+        "recompute_grades",
+        "similarity_report",
+    } <= kinds
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
@@ -36,6 +43,7 @@ def test_a_recorded_history_replays(path: Path):
             RegradeCohort,
             RegradeSubmission,
             RecomputeGrades,
+            SimilarityReportWorkflow,
         ]
     )
     result = run_async(lambda: replayer.replay_workflow(history, raise_on_replay_failure=False))
