@@ -142,7 +142,11 @@ class SimilarityActivities:
                 (
                     await session.execute(
                         select(Submission.code_hash, Submission.code)
-                        .where(Submission.code_hash.in_(missing))
+                        # (assignment, code hash): the result cache's index
+                        .where(
+                            Submission.assignment_id == report.assignment_id,
+                            Submission.code_hash.in_(missing),
+                        )
                         .distinct(Submission.code_hash)
                     )
                 ).all()
