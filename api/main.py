@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -11,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.deps import TokenCache
 from api.errors import BodyTooLarge, ErrorsAsAnswers, install_error_handlers
 from api.events import EventHub
+from api.metrics import RequestMetrics, metrics, operation_paths
 from api.routes import (
     assignments,
     cohorts,
@@ -25,7 +27,7 @@ from gradeflow import redis_keys
 from gradeflow.db import make_engine, make_sessionmaker
 from gradeflow.logs import configure as configure_logging
 from gradeflow.settings import Settings, get_settings
-from workflows.client import connect
+from workflows.client import connect, temporal_access
 
 API_PREFIX = "/api/v1"
 MAX_BODY_BYTES = 1024 * 1024
@@ -104,7 +106,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessions = make_sessionmaker(app.state.engine)
         app.state.redis = redis_keys.connect(settings.need("redis_url"))
         app.state.temporal = await connect(
-            settings.need("temporal_address"), settings.temporal_namespace, prompt=True, lazy=True
+            settings.need("temporal_address"),
+            settings.temporal_namespace,
+            prompt=True,
+            lazy=True,
+            access=temporal_access(settings),
         )
         app.state.tokens = TokenCache(app.state.engine, settings.token_cache_seconds)
         app.state.events = EventHub(settings.need("redis_url"), on_revoked=app.state.tokens.forget)
@@ -127,11 +133,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     app.add_middleware(Limits, max_body_bytes=MAX_BODY_BYTES, max_header_bytes=MAX_HEADER_BYTES)
-    # Added last, so outermost: it answers for everything inside it
+    # Outside all but the metrics: it answers for everything inside it
     app.add_middleware(ErrorsAsAnswers)
 
     for module in (health, assignments, submissions, me, cohorts, regrades, similarity, ops):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(health.probes)
+    app.add_route("/metrics", metrics, include_in_schema=False)
+    # Outermost: it counts every answer, those of the error handlers and the size limits included
+    templates = functools.cache(lambda: operation_paths(app.openapi()))
+    app.add_middleware(RequestMetrics, templates=templates)
     return app
 
 

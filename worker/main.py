@@ -21,7 +21,13 @@ from sandbox import UNSAFE_WARNING, IsolationUnavailable, Sandbox
 from worker.gauges import QueueGauges
 from worker.intake import Dispatcher, Reconciler
 from workflows.check_solution import CheckSolution
-from workflows.client import connect, ensure_search_attributes, metrics_runtime
+from workflows.client import (
+    SearchAttributesMissing,
+    connect,
+    ensure_search_attributes,
+    metrics_runtime,
+    temporal_access,
+)
 from workflows.config import GRADING_TASK_QUEUE, REGRADE_TASK_QUEUE
 from workflows.grade_submission import GradeSubmission
 from workflows.recompute import RecomputeGrades
@@ -62,8 +68,13 @@ async def run_worker(settings: Settings) -> None:
         settings.temporal_namespace,
         wait_seconds=300,
         runtime=runtime,
+        access=temporal_access(settings),
     )
-    await ensure_search_attributes(client)
+    try:
+        await ensure_search_attributes(client)
+    except SearchAttributesMissing as exc:
+        log.error("%s", exc)
+        raise SystemExit(2) from None
     sandbox = Sandbox(
         settings.sandbox_mode,
         unsafe=settings.unsafe_grading,

@@ -58,3 +58,30 @@ async def health(request: Request):
     return JSONResponse(
         {"status": "ok" if healthy else "degraded", **results}, status_code=200 if healthy else 503
     )
+
+
+# Probes for orchestrators (Kubernetes, compose healthchecks), at the root and not in the API's schema. Neither says
+# more than which dependency is missing: the details are /api/v1/health's.
+probes = APIRouter(include_in_schema=False)
+
+
+@probes.get("/livez")
+async def livez():
+    """The process answers: restart it only when this fails."""
+    return {"status": "alive"}
+
+
+@probes.get("/readyz")
+async def readyz(request: Request):
+    """PostgreSQL and Redis answer (what every request needs; Temporal is not: submissions are accepted while it is
+    down). 503 names the first missing dependency, never an exception's text."""
+    state = request.app.state
+
+    async def database():
+        async with state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    for name, probe in (("postgresql", database), ("redis", state.redis.ping)):
+        if await _check(probe) != "ok":
+            return JSONResponse({"status": "not ready", "dependency": name}, status_code=503)
+    return {"status": "ready"}

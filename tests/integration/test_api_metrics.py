@@ -1,0 +1,72 @@
+"""The API's own metrics and probes (issue #14): /metrics counts requests by route template and status, with their
+latency, across every API process; /livez and /readyz answer without details."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import Stack
+
+pytestmark = pytest.mark.integration
+
+
+def scrape(stack: Stack) -> dict[tuple[str, tuple], float]:
+    r = httpx.get(f"{stack.api_url}/metrics", timeout=10)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(r.text)
+        for s in family.samples
+    }
+
+
+def requests(samples, route: str, status: str, method: str = "GET") -> float:
+    key = (
+        "gradeflow_api_requests_total",
+        (("method", method), ("route", route), ("status", status)),
+    )
+    return samples.get(key, 0.0)
+
+
+def test_metrics_count_requests_by_route_template_and_status(stack: Stack):
+    before = scrape(stack)
+    student = stack.new_user()
+    with stack.client(student) as c:
+        for _ in range(5):  # spread over the API's processes by the kernel
+            assert c.get("/assignments").status_code == 200
+        assert c.get(f"/submissions/{uuid.uuid4()}").status_code == 404
+    assert httpx.get(f"{stack.api_url}/api/v1/me", timeout=10).status_code == 401
+    assert httpx.get(f"{stack.api_url}/no/such/page", timeout=10).status_code == 404
+    after = scrape(stack)
+
+    assert (
+        requests(after, "/api/v1/assignments", "200")
+        - requests(before, "/api/v1/assignments", "200")
+        == 5
+    )
+    one = "/api/v1/submissions/{submission_id}"
+    assert requests(after, one, "404") - requests(before, one, "404") == 1, (
+        "the template, not the path"
+    )
+    assert requests(after, "/api/v1/me", "401") - requests(before, "/api/v1/me", "401") == 1
+    assert requests(after, "unmatched", "404") - requests(before, "unmatched", "404") == 1
+    assert not any(str(uuid.UUID(int=0))[:8] in str(k) for k in after)  # no raw ids as labels
+    count = (
+        "gradeflow_api_request_duration_seconds_count",
+        (("method", "GET"), ("route", "/api/v1/assignments")),
+    )
+    assert after[count] - before.get(count, 0.0) == 5
+    assert any(name == "gradeflow_api_request_duration_seconds_bucket" for name, _ in after)
+
+
+def test_the_probes_answer_without_details(stack: Stack):
+    live = httpx.get(f"{stack.api_url}/livez", timeout=10)
+    ready = httpx.get(f"{stack.api_url}/readyz", timeout=10)
+    assert (live.status_code, live.json()) == (200, {"status": "alive"})
+    assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
+    schema = httpx.get(f"{stack.api_url}/openapi.json", timeout=10).json()
+    assert not {"/livez", "/readyz", "/metrics"} & set(schema["paths"])
