@@ -42,8 +42,9 @@ async def _with_session(settings: Settings, fn):
     return await in_transaction(settings.need("database_url"), fn)
 
 
-def seed(settings: Settings, demo: bool = True) -> dict[str, str]:
-    """Seed the course (once) and, with `demo`, the demo cohort and users; returns new demo tokens."""
+def seed(settings: Settings, demo: bool = True, print_tokens: bool = False) -> dict[str, str]:
+    """Seed the course (once) and, with `demo`, the demo cohort and users; returns new demo tokens (printed too
+    with `print_tokens`: a container's operator reads them in its output)."""
     from gradeflow.seed import save_tokens, seed_assignments, seed_demo
 
     async def run(session):
@@ -55,8 +56,16 @@ def seed(settings: Settings, demo: bool = True) -> dict[str, str]:
     if created:
         print(f"seeded {created} assignments")
     if tokens:
-        path = save_tokens(settings.home, tokens)
-        print(f"seeded the demo cohort; its tokens are in {path}")
+        try:
+            path = save_tokens(settings.home, tokens)
+            print(f"seeded the demo cohort; its tokens are in {path}")
+        except OSError as exc:  # a read-only home: the tokens exist only now, so they are printed
+            print(f"seeded the demo cohort, but could not save its tokens ({exc})", file=sys.stderr)
+            print_tokens = True
+        if print_tokens:
+            print("Demo tokens (shown once here; keep them secret):")
+            for name, token in tokens.items():
+                print(f"  {name:<6} {token}")
     return tokens
 
 
@@ -540,6 +549,9 @@ def build_parser() -> argparse.ArgumentParser:
     seed_p.add_argument(
         "--no-demo-users", action="store_true", help="only the course, no demo cohort/users"
     )
+    seed_p.add_argument(
+        "--print-tokens", action="store_true", help="also print the new demo users' tokens"
+    )
     rg = sub.add_parser(
         "regrade", help="re-grade a cohort through the API (needs an instructor's token)"
     )
@@ -629,7 +641,7 @@ def main(argv: list[str] | None = None) -> int:
         migrate(settings)
         print("database is up to date")
     elif args.command == "seed":
-        seed(settings, demo=not args.no_demo_users)
+        seed(settings, demo=not args.no_demo_users, print_tokens=args.print_tokens)
     elif args.command == "regrade":
         return regrade(settings, args.cohort, args.assignment, args.follow, args.token)
     elif args.command == "similarity":

@@ -14,15 +14,38 @@ import socket
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
 from temporalio.common import MetricMeter
+from temporalio.service import RPCError
 
 from gradeflow import redis_keys
 from gradeflow.models import Submission
 from gradeflow.vocabulary import PENDING_STATUSES
+from workflows.config import GRADING_TASK_QUEUE, REGRADE_TASK_QUEUE
 
 log = logging.getLogger(__name__)
+TASK_QUEUES = (GRADING_TASK_QUEUE, REGRADE_TASK_QUEUE)
 LEASE_KEY = "gradeflow:gauges:sampler"
 LEASE_SECONDS = 15.0
+
+
+async def task_queue_backlog(client: Client, queue: str) -> int:
+    """Temporal's approximate backlog of a task queue: its workflow tasks and its activity tasks."""
+    total = 0
+    for kind in (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY):
+        answer = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=queue),
+                task_queue_type=kind,
+                report_stats=True,
+            )
+        )
+        total += answer.stats.approximate_backlog_count
+    return total
 
 
 class QueueGauges:
@@ -31,6 +54,7 @@ class QueueGauges:
         sessions: async_sessionmaker[AsyncSession],
         redis: Redis,
         meter: MetricMeter,
+        temporal: Client | None = None,
         interval_seconds: float = 5.0,
     ) -> None:
         self.sessions = sessions
@@ -44,6 +68,12 @@ class QueueGauges:
             "gradeflow_submissions_pending",
             "Submissions waiting for a result in PostgreSQL, by status",
         )
+        self.backlog = meter.create_gauge(
+            "gradeflow_task_queue_backlog",
+            "Tasks waiting for a worker in a Temporal task queue (Temporal's approximate backlog, workflow and "
+            "activity tasks): the signal to scale workers on",
+        )
+        self.temporal = temporal
 
     async def holds_lease(self) -> bool:
         """Take the sampling lease if nobody holds it, or renew it if this worker does."""
@@ -65,7 +95,17 @@ class QueueGauges:
             for status in PENDING_STATUSES:
                 self.pending.set(0, {"status": status})
             self.stream.set(0)
+            for queue in TASK_QUEUES:
+                self.backlog.set(0, {"task_queue": queue})
             return
+        if self.temporal is not None:
+            for queue in TASK_QUEUES:
+                try:
+                    self.backlog.set(
+                        await task_queue_backlog(self.temporal, queue), {"task_queue": queue}
+                    )
+                except RPCError as exc:
+                    log.debug("backlog of %s unavailable: %s", queue, exc)
         async with self.sessions() as session:
             counts = dict(
                 (

@@ -150,7 +150,7 @@ async def run_worker(settings: Settings) -> None:
     if runtime is not None:
         background.append(
             asyncio.create_task(
-                QueueGauges(sessions, redis, runtime.metric_meter).run(), name="gauges"
+                QueueGauges(sessions, redis, runtime.metric_meter, client).run(), name="gauges"
             )
         )
     log.info(

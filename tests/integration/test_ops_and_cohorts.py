@@ -298,6 +298,12 @@ def test_worker_serves_prometheus_metrics(stack: Stack):
             k.startswith("gradeflow_submissions_pending{") and f'status="{status}"' in k
             for k in after
         )
+    # Temporal's backlog per task queue, the signal to scale workers on
+    for queue in ("gradeflow-grading", "gradeflow-regrade"):
+        assert any(
+            k.startswith("gradeflow_task_queue_backlog{") and f'task_queue="{queue}"' in k
+            for k in after
+        ), sorted(k for k in after if "backlog" in k)
     assert (
         matching(
             after,
