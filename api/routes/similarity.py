@@ -9,6 +9,7 @@ import io
 import logging
 import uuid
 from datetime import UTC, datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
@@ -20,7 +21,7 @@ from temporalio.service import RPCError
 
 from api.deps import Instructor, Principal, SessionDep, TemporalDep, teaches
 from api.errors import TEMPORAL, ApiError, dependency_of, unavailable
-from api.params import ReportId, Text
+from api.params import AssignmentFilter, ReportId, Text
 from api.schemas import (
     STAFF,
     SimilarityCreate,
@@ -241,8 +242,8 @@ async def create_similarity_report(
 async def list_similarity_reports(
     user: Instructor,
     session: SessionDep,
-    cohort: Text = Query(max_length=100, description="The cohort's slug"),
-    assignment_id: int | None = Query(None, ge=1, le=2**31 - 1, description="Only this assignment"),
+    cohort: Annotated[Text, Query(max_length=100, description="The cohort's slug")],
+    assignment_id: AssignmentFilter = None,
     limit: int = Query(20, ge=1, le=200),
 ):
     """A cohort's reports, most recent first (without their pairs)."""
