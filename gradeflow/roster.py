@@ -64,7 +64,15 @@ def identities(name: str, email: str | None, sis_id: str | None) -> list[str]:
 
 def parse(text: str) -> list[RosterRow]:
     """The rows of a roster, or AccountError naming every bad row (line numbers as a spreadsheet shows them)."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        return _parse(text)
+    except csv.Error as exc:  # e.g. a quote left open: the file is not CSV
+        raise AccountError(f"the roster is not valid CSV ({exc})") from None
+
+
+def _parse(text: str) -> list[RosterRow]:
+    # newline="": the csv module reads \r, \n and \r\n line ends itself, as spreadsheets write them
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     header = [h.strip().lower() for h in next(reader, [])]
     if "name" not in header:
         raise AccountError(
