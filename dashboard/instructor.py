@@ -43,6 +43,29 @@ def pick_cohort(key: str) -> str | None:
     )
 
 
+def pick_offering(key: str) -> tuple[str, dict] | None:
+    """A cohort the instructor teaches and one assignment it offers (with its terms), or None with a message."""
+    slug = pick_cohort(f"{key}-cohort")
+    if not slug:
+        return None
+    offerings = call(api().get, f"/cohorts/{slug}/assignments")
+    if not offerings:
+        if offerings == []:
+            st.info("This cohort offers no assignment yet.")
+        return None
+    by_id = {o["assignment_id"]: o for o in offerings}
+    chosen = st.selectbox(
+        "Assignment",
+        list(by_id),
+        format_func=lambda i: (
+            by_id[i]["title"]
+            + (f" · due {by_id[i]['due_at'][:16].replace('T', ' ')}" if by_id[i]["due_at"] else "")
+        ),
+        key=f"{key}-assignment",
+    )
+    return slug, by_id[chosen]
+
+
 def mark(cell: dict | None) -> str:
     """One cell of the matrix as the instructor reads it."""
     if cell is None:
@@ -377,25 +400,11 @@ def moment(label: str, current: str | None, key: str, default: datetime) -> str 
 def dates_page() -> None:
     """An assignment's terms in a cohort (release, due, late windows, close, limits) and students' extensions."""
     st.title("Dates")
-    slug = pick_cohort("dates-cohort")
-    if not slug:
+    picked = pick_offering("dates")
+    if picked is None:
         return
-    offerings = call(api().get, f"/cohorts/{slug}/assignments")
-    if not offerings:
-        if offerings == []:
-            st.info("This cohort offers no assignment yet.")
-        return
-    by_id = {o["assignment_id"]: o for o in offerings}
-    chosen = st.selectbox(
-        "Assignment",
-        list(by_id),
-        format_func=lambda i: (
-            by_id[i]["title"]
-            + (f" · due {by_id[i]['due_at'][:16].replace('T', ' ')}" if by_id[i]["due_at"] else "")
-        ),
-        key="dates-assignment",
-    )
-    current = by_id[chosen]
+    slug, current = picked
+    chosen = current["assignment_id"]
     key = f"terms-{slug}-{chosen}-{current['policy_version']}"
     soon = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=7)
     release_at = moment(

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.common import api, call
-from dashboard.instructor import pick_cohort
+from dashboard.instructor import pick_offering
 from gradeflow.vocabulary import PairReview, ReportStatus
 
 # One colour per shared fragment, the same on both sides (the largest fragments first).
@@ -47,18 +47,11 @@ def similarity_page() -> None:
         "Each student's latest submission compared with everyone else's: names, literals, comments and layout do "
         "not hide a copy; the starter code and what most students write do not count as shared."
     )
-    slug = pick_cohort("similarity-cohort")
-    if not slug:
+    picked = pick_offering("similarity")
+    if picked is None:
         return
-    offerings = call(api().get, f"/cohorts/{slug}/assignments")
-    if not offerings:
-        if offerings == []:
-            st.info("This cohort offers no assignment yet.")
-        return
-    titles = {o["assignment_id"]: o["title"] for o in offerings}
-    assignment = st.selectbox(
-        "Assignment", list(titles), format_func=lambda a: titles[a], key="similarity-assignment"
-    )
+    slug, offering = picked
+    assignment = offering["assignment_id"]
     reports = call(
         api().get,
         "/similarity/reports",

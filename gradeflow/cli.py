@@ -348,6 +348,24 @@ def instructor_api(settings: Settings, token: str | None):
     )
 
 
+def start_through_api(settings: Settings, api, path: str, body: dict) -> dict | None:
+    """POST `body` to start something (202); None after printing why it did not start."""
+    import httpx
+
+    try:
+        response = api.post(path, json=body)
+    except httpx.HTTPError as exc:
+        print(
+            f"error: the API at {settings.resolved_api_url} is not reachable ({exc})",
+            file=sys.stderr,
+        )
+        return None
+    if response.status_code != 202:
+        print(f"error: {response.json().get('detail', response.text)}", file=sys.stderr)
+        return None
+    return response.json()
+
+
 def similarity(
     settings: Settings,
     cohort: str,
@@ -359,25 +377,14 @@ def similarity(
     """Start a similarity report through the API, follow it, print the most similar pairs (and save the CSV)."""
     import time
 
-    import httpx
-
     api = instructor_api(settings, token)
     if api is None:
         return 2
-    try:
-        response = api.post(
-            "/similarity/reports", json={"cohort": cohort, "assignment_id": assignment}
-        )
-    except httpx.HTTPError as exc:
-        print(
-            f"error: the API at {settings.resolved_api_url} is not reachable ({exc})",
-            file=sys.stderr,
-        )
+    report = start_through_api(
+        settings, api, "/similarity/reports", {"cohort": cohort, "assignment_id": assignment}
+    )
+    if report is None:
         return 1
-    if response.status_code != 202:
-        print(f"error: {response.json().get('detail', response.text)}", file=sys.stderr)
-        return 1
-    report = response.json()
     print(f"similarity report {report['id']} started", file=sys.stderr)
     while report["status"] in ("queued", "running"):
         time.sleep(0.5)
@@ -414,23 +421,14 @@ def regrade(
     """Start a regrade through the API (as the instructor whose token is given) and optionally follow it."""
     import time
 
-    import httpx
-
     api = instructor_api(settings, token)
     if api is None:
         return 2
-    try:
-        response = api.post("/regrades", json={"cohort": cohort, "assignment_id": assignment})
-    except httpx.HTTPError as exc:
-        print(
-            f"error: the API at {settings.resolved_api_url} is not reachable ({exc})",
-            file=sys.stderr,
-        )
+    batch = start_through_api(
+        settings, api, "/regrades", {"cohort": cohort, "assignment_id": assignment}
+    )
+    if batch is None:
         return 1
-    if response.status_code != 202:
-        print(f"error: {response.json().get('detail', response.text)}", file=sys.stderr)
-        return 1
-    batch = response.json()
     print(f"regrade {batch['id']} started (workflow {batch['workflow_id']})")
     if not follow:
         return 0

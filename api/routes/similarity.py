@@ -136,6 +136,13 @@ async def pairs_of(
     return list((await session.execute(query)).all())
 
 
+async def pair_ranked(session: AsyncSession, report: SimilarityReport, rank: int) -> tuple:
+    rows = await pairs_of(session, report, 1, rank)
+    if not rows:
+        raise ApiError(404, f"Report {report.id} has no pair ranked {rank}.")
+    return rows[0]
+
+
 def pair_out(row: tuple) -> SimilarPairOut:
     pair, a_name, b_name, review, _, _ = row
     return SimilarPairOut(
@@ -317,10 +324,7 @@ async def read_similar_pair(
 ):
     """One pair side by side: both codes and the fragments they share (line ranges in each, largest first)."""
     report, _ = await report_of(session, user, report_id)
-    rows = await pairs_of(session, report, 1, rank)
-    if not rows:
-        raise ApiError(404, f"Report {report_id} has no pair ranked {rank}.")
-    row = rows[0]
+    row = await pair_ranked(session, report, rank)
     return SimilarPairDetail(
         **pair_out(row).model_dump(), a_code=row[4], b_code=row[5], fragments=row[0].fragments
     )
@@ -340,10 +344,7 @@ async def review_similar_pair(
 ):
     """Flag or dismiss a pair with a note (kept for these two submissions in later reports too)."""
     report, _ = await report_of(session, user, report_id)
-    rows = await pairs_of(session, report, 1, rank)
-    if not rows:
-        raise ApiError(404, f"Report {report_id} has no pair ranked {rank}.")
-    pair = rows[0][0]
+    pair = (await pair_ranked(session, report, rank))[0]
     values = {
         "a_submission": pair.a_submission,
         "b_submission": pair.b_submission,
@@ -361,7 +362,7 @@ async def review_similar_pair(
         )
     )
     await session.commit()
-    return pair_out((await pairs_of(session, report, 1, rank))[0])
+    return pair_out(await pair_ranked(session, report, rank))
 
 
 @router.post(
