@@ -19,6 +19,8 @@ EVENTS_CHANNEL = "gradeflow:events"
 TOKENS_CHANNEL = "gradeflow:tokens-revoked"
 # A cohort's assignment list as its students get it; the set names every such key, for the purge.
 ASSIGNMENT_LISTS = "gradeflow:assignments:lists"
+# Which worker samples the platform-wide gauges (worker/gauges.py): its identity, with a short expiry.
+GAUGES_LEASE = "gradeflow:gauges:sampler"
 
 
 def assignments_public(cohort_id: int) -> str:

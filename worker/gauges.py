@@ -28,7 +28,6 @@ from workflows.config import GRADING_TASK_QUEUE, REGRADE_TASK_QUEUE
 
 log = logging.getLogger(__name__)
 TASK_QUEUES = (GRADING_TASK_QUEUE, REGRADE_TASK_QUEUE)
-LEASE_KEY = "gradeflow:gauges:sampler"
 LEASE_SECONDS = 15.0
 
 
@@ -78,10 +77,10 @@ class QueueGauges:
     async def holds_lease(self) -> bool:
         """Take the sampling lease if nobody holds it, or renew it if this worker does."""
         ttl = int(LEASE_SECONDS * 1000)
-        if await self.redis.set(LEASE_KEY, self.identity, nx=True, px=ttl):
+        if await self.redis.set(redis_keys.GAUGES_LEASE, self.identity, nx=True, px=ttl):
             return True
-        if await self.redis.get(LEASE_KEY) == self.identity:
-            await self.redis.pexpire(LEASE_KEY, ttl)
+        if await self.redis.get(redis_keys.GAUGES_LEASE) == self.identity:
+            await self.redis.pexpire(redis_keys.GAUGES_LEASE, ttl)
             return True
         return False
 

@@ -9,6 +9,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from gradeflow import redis_keys
 from gradeflow.embedded import free_port
 from gradeflow.launch import role_argv
 from tests.conftest import Role, Stack, run_async, wait_for
@@ -88,7 +89,7 @@ def test_two_workers_share_the_intake_and_one_dying_loses_nothing(stack: Stack):
         # (a worker an earlier test killed may hold it until its lease runs out)
         lease = redis.Redis.from_url(stack.env["GRADEFLOW_REDIS_URL"], decode_responses=True)
         wait_for(
-            lambda: lease.get("gradeflow:gauges:sampler") in set(who.values()),
+            lambda: lease.get(redis_keys.GAUGES_LEASE) in set(who.values()),
             40,
             "one of the two workers to hold the gauges' lease",
         )
