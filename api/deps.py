@@ -153,6 +153,17 @@ async def teaches(session: AsyncSession, user: Principal, cohort_id: int) -> boo
     )
 
 
+async def taught_cohort(session: AsyncSession, user: Principal, slug: str, only: str) -> Cohort:
+    """The cohort `slug` if the user teaches it: 404 when there is none, 403 when it is someone else's. `only`
+    says what its instructors alone may do ("can change it"), for the 403's message."""
+    cohort = (await session.execute(select(Cohort).where(Cohort.slug == slug))).scalar_one_or_none()
+    if cohort is None:
+        raise ApiError(404, f"Cohort '{slug}' does not exist.")
+    if not await teaches(session, user, cohort.id):
+        raise ApiError(403, f"You do not teach cohort '{slug}'; only its instructors {only}.")
+    return cohort
+
+
 async def get_temporal(request: Request) -> Client:
     """The API's Temporal client: the SDK's lazy one, which connects on first use, so the API starts (and keeps
     accepting submissions) while Temporal is down. A call that cannot reach Temporal raises, and ErrorsAsAnswers

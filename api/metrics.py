@@ -70,20 +70,19 @@ class RequestMetrics:
             return
         start = time.perf_counter()
         status = 500  # an exception that escapes everything inside is answered 500 by the server
+        route: str | None = None
 
         async def timed_send(message: Message) -> None:
-            nonlocal status
+            nonlocal status, route
             if message["type"] == "http.response.start":
-                status = message["status"]
-                LATENCY.labels(scope["method"], self.label(scope)).observe(
-                    time.perf_counter() - start
-                )
+                status, route = message["status"], self.label(scope)
+                LATENCY.labels(scope["method"], route).observe(time.perf_counter() - start)
             await send(message)
 
         try:
             await self.app(scope, receive, timed_send)
         finally:
-            REQUESTS.labels(scope["method"], self.label(scope), str(status)).inc()
+            REQUESTS.labels(scope["method"], route or self.label(scope), str(status)).inc()
 
 
 def operation_paths(openapi: dict[str, Any]) -> dict[str, str]:

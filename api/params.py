@@ -4,10 +4,13 @@ PostgreSQL cannot store), bounded lengths. Path and query parameters are declare
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import Path, Query
 from pydantic import AfterValidator
+
+from api.errors import ApiError
 
 INT32_MAX = 2**31 - 1  # PostgreSQL's integer
 NUL_MESSAGE = "must not contain NUL characters (\\u0000); remove them"
@@ -20,6 +23,15 @@ def no_nul(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(no_nul)]
+
+
+def uuid_of(value: str, what: str) -> uuid.UUID:
+    """An id given as text (path or query) as a UUID, or a 422 that names what it should have been."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ApiError(422, f"'{value}' is not a {what} id (a UUID).") from None
+
 
 AssignmentId = Annotated[int, Path(ge=1, le=INT32_MAX, description="An assignment's id")]
 AssignmentFilter = Annotated[

@@ -8,6 +8,7 @@ import html
 import pandas as pd
 import streamlit as st
 
+from dashboard.client import ApiProblem
 from dashboard.common import api, call
 from dashboard.instructor import pick_offering
 from gradeflow.vocabulary import PairReview, ReportStatus
@@ -135,14 +136,21 @@ def show_report(report_id: str) -> None:
         ]
     )
     st.dataframe(table, hide_index=True, use_container_width=True)
-    export = call(api().request, "GET", f"/similarity/reports/{report_id}/export")
-    if export:
-        st.download_button(
-            "Download CSV",
-            export[1],
-            file_name=f"similarity-{report['cohort']}-{report['assignment_id']}.csv",
-            mime="text/csv",
-        )
+    client = api()
+
+    def export() -> str:
+        """Read only when the button is pressed (in a thread of Streamlit's: no session state there)."""
+        try:
+            return client.request("GET", f"/similarity/reports/{report_id}/export")[1]
+        except ApiProblem as exc:
+            return f"error: {exc}\n"
+
+    st.download_button(
+        "Download CSV",
+        export,
+        file_name=f"similarity-{report['cohort']}-{report['assignment_id']}.csv",
+        mime="text/csv",
+    )
     ranks = [p["rank"] for p in report["pairs"]]
     names = {
         p["rank"]: f"#{p['rank']}: {p['a_student']} and {p['b_student']}" for p in report["pairs"]

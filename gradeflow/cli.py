@@ -11,7 +11,7 @@ from pathlib import Path
 
 from gradeflow.logs import configure as configure_logging
 from gradeflow.settings import Settings, get_settings
-from gradeflow.vocabulary import BATCH_ENDED, BatchStatus, GradeRule, Role
+from gradeflow.vocabulary import BATCH_ENDED, BatchStatus, GradeRule, ReportStatus, Role
 
 DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "server.py"
 
@@ -386,7 +386,7 @@ def similarity(
     if report is None:
         return 1
     print(f"similarity report {report['id']} started", file=sys.stderr)
-    while report["status"] in ("queued", "running"):
+    while report["status"] in (ReportStatus.QUEUED, ReportStatus.RUNNING):
         time.sleep(0.5)
         report = api.get(f"/similarity/reports/{report['id']}", params={"pairs": top}).json()
         print(
@@ -396,7 +396,7 @@ def similarity(
             flush=True,
         )
     print(file=sys.stderr)
-    if report["status"] != "completed":
+    if report["status"] != ReportStatus.COMPLETED:
         print(f"{report['status']}: {report.get('error') or ''}", file=sys.stderr)
         return 1
     print(

@@ -3,7 +3,9 @@ benchmark (`gradeflow demo-cohort SLUG --students N`)."""
 
 from __future__ import annotations
 
+import keyword
 import random
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -226,9 +228,6 @@ def random_program(rng: random.Random, functions: int = 4, size: int = 8) -> str
 def disguise(code: str, rng: random.Random) -> str:
     """A copy as copies are made: every name renamed, functions reordered, comments and blank lines changed,
     and a dead function added."""
-    import keyword
-    import re
-
     names = sorted(
         {w for w in re.findall(r"\b[A-Za-z_]\w*\b", code)}
         - set(keyword.kwlist)

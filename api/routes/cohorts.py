@@ -21,6 +21,7 @@ from api.deps import (
     SessionDep,
     TemporalDep,
     require_role,
+    taught_cohort,
     teaches,
 )
 from api.errors import ApiError
@@ -228,7 +229,7 @@ async def import_cohort_roster(
     """Add people to a cohort you teach from a roster (CSV). New people get a token, in this answer only;
     people already on GradeFlow (same name, email or SIS id) are enrolled and keep theirs. A roster with a bad
     row changes nothing: the 422 names every bad row. Operators are created with `gradeflow users add`, not here."""
-    cohort = await taught_cohort(session, user, slug)
+    cohort = await taught_cohort(session, user, slug, "can change it")
     try:
         rows = parse(body.csv)
         if any(r.role == Role.OPERATOR for r in rows):
@@ -254,17 +255,6 @@ async def import_cohort_roster(
         enrolled=result.enrolled,
         already=result.already,
     )
-
-
-async def taught_cohort(session, user, slug: str) -> Cohort:
-    cohort = (await session.execute(select(Cohort).where(Cohort.slug == slug))).scalar_one_or_none()
-    if cohort is None:
-        raise ApiError(404, f"Cohort '{slug}' does not exist.")
-    if not await teaches(session, user, cohort.id):
-        raise ApiError(
-            403, f"You do not teach cohort '{slug}'; only its instructors can change it."
-        )
-    return cohort
 
 
 def offering_out(slug: str, o: Offering, title: str, extensions: int) -> OfferingOut:
@@ -326,7 +316,7 @@ async def set_offering(
 ):
     """Offer an assignment to a cohort you teach, or change its terms there (the whole set: what is omitted is
     cleared). The server's clock applies them to every submission from now on."""
-    cohort = await taught_cohort(session, user, slug)
+    cohort = await taught_cohort(session, user, slug, "can change it")
     assignment = await session.get(Assignment, assignment_id)
     if assignment is None:
         raise ApiError(404, f"Assignment {assignment_id} does not exist.")
@@ -403,7 +393,7 @@ async def grant_extension(
 ):
     """Give one student of a cohort you teach their own due date (and close) for an assignment, with the reason;
     granting again replaces it."""
-    cohort = await taught_cohort(session, user, slug)
+    cohort = await taught_cohort(session, user, slug, "can change it")
     if await session.get(Offering, (cohort.id, assignment_id)) is None:
         raise ApiError(404, f"Cohort '{slug}' does not offer assignment {assignment_id}.")
     member = (

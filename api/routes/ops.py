@@ -27,6 +27,7 @@ from api.params import (
     Text,
     UserFilter,
     WorkflowId,
+    uuid_of,
 )
 from api.schemas import (
     STAFF,
@@ -133,10 +134,7 @@ async def find_workflows(
 ):
     """Workflows by submission, user, assignment, cohort, regrade batch or status, newest first."""
     if submission_id:
-        try:
-            uuid.UUID(submission_id)
-        except ValueError:
-            raise ApiError(422, f"'{submission_id}' is not a submission id (a UUID).") from None
+        uuid_of(submission_id, "submission")
     query = visibility_query(submission_id, user_id, assignment_id, cohort, batch_id, status)
     found = []
     async for w in client.list_workflows(query or None, limit=limit):

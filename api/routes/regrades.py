@@ -17,9 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import Instructor, Principal, RedisDep, SessionDep, TemporalDep, teaches
+from api.deps import (
+    Instructor,
+    Principal,
+    RedisDep,
+    SessionDep,
+    TemporalDep,
+    taught_cohort,
+    teaches,
+)
 from api.errors import TEMPORAL, ApiError, dependency_of, unavailable
-from api.params import BatchId
+from api.params import BatchId, uuid_of
 from api.schemas import STAFF, RegradeChange, RegradeCreate, RegradeOut, errors
 from gradeflow import redis_keys
 from gradeflow.models import (
@@ -77,10 +85,7 @@ def regrade_out(batch: RegradeBatch, cohort_slug: str) -> RegradeOut:
 async def get_batch(
     session: AsyncSession, user: Principal, batch_id: str
 ) -> tuple[RegradeBatch, str]:
-    try:
-        key = uuid.UUID(batch_id)
-    except ValueError:
-        raise ApiError(422, f"'{batch_id}' is not a regrade batch id (a UUID).") from None
+    key = uuid_of(batch_id, "regrade batch")
     row = (
         await session.execute(
             select(RegradeBatch, Cohort.slug)
@@ -99,15 +104,7 @@ async def start_regrade(
 ):
     """Re-grade the latest submission of every student of `cohort` (optionally one assignment) against the
     current tests. Follow it at `links.self`."""
-    cohort = (
-        await session.execute(select(Cohort).where(Cohort.slug == body.cohort))
-    ).scalar_one_or_none()
-    if cohort is None:
-        raise ApiError(404, f"Cohort '{body.cohort}' does not exist.")
-    if not await teaches(session, user, cohort.id):
-        raise ApiError(
-            403, f"You do not teach cohort '{body.cohort}'; only its instructors can regrade it."
-        )
+    cohort = await taught_cohort(session, user, body.cohort, "can regrade it")
     if body.assignment_id is not None and await session.get(Assignment, body.assignment_id) is None:
         raise ApiError(404, f"Assignment {body.assignment_id} does not exist.")
     running = (

@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from temporalio.service import RPCError
 
-from api.deps import Instructor, Principal, SessionDep, TemporalDep, teaches
+from api.deps import Instructor, Principal, SessionDep, TemporalDep, taught_cohort, teaches
 from api.errors import TEMPORAL, ApiError, dependency_of, unavailable
-from api.params import AssignmentFilter, ReportId, Text
+from api.params import AssignmentFilter, ReportId, Text, uuid_of
 from api.schemas import (
     STAFF,
     SimilarityCreate,
@@ -47,6 +47,7 @@ from workflows.start import start_similarity
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/similarity", tags=["similarity"], responses=errors(*STAFF))
 ACTIVE = (ReportStatus.QUEUED, ReportStatus.RUNNING)
+SEE_REPORTS = "see its similarity reports"
 CSV_COLUMNS = [
     "rank",
     "similarity",
@@ -62,25 +63,10 @@ CSV_COLUMNS = [
 ]
 
 
-async def taught(session: AsyncSession, user: Principal, slug: str) -> Cohort:
-    cohort = (await session.execute(select(Cohort).where(Cohort.slug == slug))).scalar_one_or_none()
-    if cohort is None:
-        raise ApiError(404, f"Cohort '{slug}' does not exist.")
-    if not await teaches(session, user, cohort.id):
-        raise ApiError(
-            403,
-            f"You do not teach cohort '{slug}'; only its instructors see its similarity reports.",
-        )
-    return cohort
-
-
 async def report_of(
     session: AsyncSession, user: Principal, report_id: str
 ) -> tuple[SimilarityReport, str]:
-    try:
-        key = uuid.UUID(report_id)
-    except ValueError:
-        raise ApiError(422, f"'{report_id}' is not a similarity report id (a UUID).") from None
+    key = uuid_of(report_id, "similarity report")
     row = (
         await session.execute(
             select(SimilarityReport, Cohort.slug)
@@ -117,7 +103,7 @@ async def pairs_of(
     a_sub, b_sub = aliased(Submission), aliased(Submission)
     a_user, b_user = aliased(User), aliased(User)
     query = (
-        select(SimilarPair, a_user.name, b_user.name, PairNote, a_sub.code, b_sub.code)
+        select(SimilarPair, a_user.name, b_user.name, PairNote)
         .join(a_sub, a_sub.id == SimilarPair.a_submission)
         .join(b_sub, b_sub.id == SimilarPair.b_submission)
         .join(a_user, a_user.id == a_sub.user_id)
@@ -144,7 +130,7 @@ async def pair_ranked(session: AsyncSession, report: SimilarityReport, rank: int
 
 
 def pair_out(row: tuple) -> SimilarPairOut:
-    pair, a_name, b_name, review, _, _ = row
+    pair, a_name, b_name, review = row
     return SimilarPairOut(
         rank=pair.rank,
         a_student=a_name,
@@ -196,7 +182,7 @@ async def create_similarity_report(
 ):
     """Compare each student's latest submission of an assignment in a cohort: a SimilarityReport workflow on the
     low-priority queue. Follow it at `links.self`."""
-    cohort = await taught(session, user, body.cohort)
+    cohort = await taught_cohort(session, user, body.cohort, SEE_REPORTS)
     if await session.get(Offering, (cohort.id, body.assignment_id)) is None:
         raise ApiError(
             404, f"Cohort '{body.cohort}' is not offered assignment {body.assignment_id}."
@@ -254,8 +240,8 @@ async def list_similarity_reports(
     limit: int = Query(20, ge=1, le=200),
 ):
     """A cohort's reports, most recent first (without their pairs)."""
-    taught_cohort = await taught(session, user, cohort)
-    query = select(SimilarityReport).where(SimilarityReport.cohort_id == taught_cohort.id)
+    taught = await taught_cohort(session, user, cohort, SEE_REPORTS)
+    query = select(SimilarityReport).where(SimilarityReport.cohort_id == taught.id)
     if assignment_id is not None:
         query = query.where(SimilarityReport.assignment_id == assignment_id)
     reports = (
@@ -325,8 +311,22 @@ async def read_similar_pair(
     """One pair side by side: both codes and the fragments they share (line ranges in each, largest first)."""
     report, _ = await report_of(session, user, report_id)
     row = await pair_ranked(session, report, rank)
+    pair = row[0]
+    # The two codes for this pair only: listings and exports never read code
+    codes = dict(
+        (
+            await session.execute(
+                select(Submission.id, Submission.code).where(
+                    Submission.id.in_([pair.a_submission, pair.b_submission])
+                )
+            )
+        ).all()
+    )
     return SimilarPairDetail(
-        **pair_out(row).model_dump(), a_code=row[4], b_code=row[5], fragments=row[0].fragments
+        **pair_out(row).model_dump(),
+        a_code=codes[pair.a_submission],
+        b_code=codes[pair.b_submission],
+        fragments=pair.fragments,
     )
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from api.deps import CurrentUser, Principal, RedisDep, SessionDep, SettingsDep, teaches
 from api.errors import POSTGRES, ApiError, dependency_of
 from api.offerings import is_student, submission_rules
-from api.params import AssignmentId, SubmissionId
+from api.params import AssignmentId, SubmissionId, uuid_of
 from api.schemas import SIGNED_IN, SubmissionCode, SubmissionCreate, SubmissionOut, errors
 from gradeflow import redis_keys
 from gradeflow.db import autocommit_connection
@@ -325,13 +325,6 @@ async def may_view(
     )
 
 
-def parse_id(submission_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(submission_id)
-    except ValueError:
-        raise ApiError(422, f"'{submission_id}' is not a submission id (a UUID).") from None
-
-
 async def visible_payload(
     session: AsyncSession, redis: Redis, user: Principal, sub_id: uuid.UUID
 ) -> dict[str, Any]:
@@ -372,7 +365,7 @@ async def read_submission(
     submission_id: SubmissionId, user: CurrentUser, session: SessionDep, redis: RedisDep
 ):
     """Status and per-test feedback. Served from Redis while fresh; students see only their own."""
-    payload = await visible_payload(session, redis, user, parse_id(submission_id))
+    payload = await visible_payload(session, redis, user, uuid_of(submission_id, "submission"))
     return json_response(with_links(payload))
 
 
@@ -400,7 +393,7 @@ async def submission_events(
     """Follow a grading as server-sent events: a `status` event with the whole submission now, then one each time
     its status moves on (queued, grading, graded or error); the stream ends after the final one. A comment line
     every 15 s keeps proxies from closing a quiet stream. Students follow only their own submissions."""
-    sub_id = parse_id(submission_id)
+    sub_id = uuid_of(submission_id, "submission")
     first = await visible_payload(session, redis, user, sub_id)  # 404 before any stream opens
     hub, sessions = request.app.state.events, request.app.state.sessions
     # A database read above (a status no longer in Redis) would keep its connection for as long as the stream stays

@@ -11,14 +11,8 @@ from playwright.sync_api import expect
 from gradeflow.synthetic import disguise
 from tests.browser.conftest import save_readme_screenshot, sign_in
 from tests.conftest import Stack
-from tests.integration.test_similarity import (
-    INDEPENDENT,
-    ORIGINAL,
-    RENAMED,
-    STARTER,
-    seed,
-    teach_new_assignment,
-)
+from tests.integration.test_similarity import seed, teach_new_assignment
+from tests.similarity_samples import INDEPENDENT, ORIGINAL, RENAMED, STARTER
 
 pytestmark = pytest.mark.integration
 

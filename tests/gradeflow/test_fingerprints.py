@@ -7,26 +7,12 @@ import random
 
 from gradeflow import fingerprints as fp
 from gradeflow.synthetic import disguise, random_program, similarity_corpus
+from tests.similarity_samples import ORIGINAL as SAMPLE
 
-ORIGINAL = '''
-def word_counts(text):
-    """Count each word."""
-    counts = {}
-    for word in text.lower().split():
-        word = word.strip(".,;:!?")
-        if not word:
-            continue
-        counts[word] = counts.get(word, 0) + 1
-    return counts
-
-
-def longest_word(text):
-    best = ""
-    for word in text.split():
-        if len(word) > len(best):
-            best = word
-    return best
-'''
+# The shared original with a docstring, which a copy turns into a comment
+ORIGINAL = SAMPLE.replace(
+    "def word_counts(text):\n", 'def word_counts(text):\n    """Count each word."""\n', 1
+)
 
 
 def test_names_literals_comments_and_layout_do_not_change_the_tokens():

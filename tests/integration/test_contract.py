@@ -18,8 +18,8 @@ import pytest
 from gradeflow.synthetic import Answer, synthetic_cohort
 from gradeflow.tokens import hash_token
 from tests.conftest import Stack, wait_for
-from tests.integration.test_similarity import ORIGINAL, RENAMED, STARTER
 from tests.integration.test_submission_path import RIGHT_HELLO, submit, unique
+from tests.similarity_samples import ORIGINAL, RENAMED, STARTER
 
 pytestmark = pytest.mark.integration
 
