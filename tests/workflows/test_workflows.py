@@ -7,6 +7,7 @@ that keeps failing accounted as errors."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import uuid
 from collections.abc import Awaitable, Callable
@@ -259,8 +260,11 @@ def test_a_chunk_that_keeps_failing_is_accounted_as_errors_and_the_batch_goes_on
 def test_a_paused_regrade_waits_and_resumes_and_a_cancelled_one_stops():
     async def pause_then_resume(handle) -> None:
         await handle.signal(RegradeCohort.pause)
-        progress = await handle.query(RegradeCohort.progress)
-        assert progress.paused
+        # A query can be answered before the workflow has taken the signal: wait for it to be heard
+        deadline = asyncio.get_running_loop().time() + 30
+        while not (await handle.query(RegradeCohort.progress)).paused:
+            assert asyncio.get_running_loop().time() < deadline, "the pause was never heard"
+            await asyncio.sleep(0.05)
         await handle.signal(RegradeCohort.resume)
 
     resumed = Regrading(total=12)
