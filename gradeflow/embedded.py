@@ -64,6 +64,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_temporal(
+    address: str, proc: subprocess.Popen, log_path: Path, timeout: float = START_TIMEOUT
+) -> None:
+    """Until Temporal's frontend says it serves: its port opens before it does ("Frontend is not healthy yet")."""
+    import asyncio
+
+    from temporalio.client import Client
+
+    async def serving() -> bool:
+        return await (await Client.connect(address)).service_client.check_health()
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise ServiceError(f"Temporal exited with code {proc.returncode}; see {log_path}")
+        try:
+            if asyncio.run(serving()):
+                return
+            why = "not serving"
+        except (RuntimeError, OSError) as exc:  # the SDK's "Failed client connect"
+            why = str(exc)
+        if time.monotonic() > deadline:
+            raise ServiceError(
+                f"Temporal was not healthy within {timeout:.0f} s ({why}); see {log_path}"
+            )
+        time.sleep(0.1)
+
+
 def wait_for_port(
     port: int, proc: subprocess.Popen, name: str, log_path: Path, timeout: float = START_TIMEOUT
 ):
@@ -238,6 +266,7 @@ class EmbeddedServices:
     def start_temporal(self) -> str:
         proc, log_path = self._spawn("temporal", self.temporal_argv(), nice=GRADING_NICE)
         wait_for_port(self.temporal_port, proc, "Temporal", log_path)
+        wait_for_temporal(self.urls["temporal_address"], proc, log_path)
         return self.urls["temporal_address"]
 
     def stop_postgres(self) -> None:
