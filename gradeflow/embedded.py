@@ -69,6 +69,7 @@ def wait_for_temporal(
 ) -> None:
     """Until Temporal's frontend says it serves: its port opens before it does ("Frontend is not healthy yet")."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     from temporalio.client import Client
 
@@ -80,7 +81,10 @@ def wait_for_temporal(
         if proc.poll() is not None:
             raise ServiceError(f"Temporal exited with code {proc.returncode}; see {log_path}")
         try:
-            if asyncio.run(serving()):
+            # In a thread of its own: the caller may itself be inside a running event loop
+            with ThreadPoolExecutor(1) as pool:
+                healthy = pool.submit(lambda: asyncio.run(serving())).result()
+            if healthy:
                 return
             why = "not serving"
         except (RuntimeError, OSError) as exc:  # the SDK's "Failed client connect"
