@@ -22,9 +22,11 @@ from sqlalchemy import select
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from benchmarks import cpu
 from benchmarks.bare_workflow import BARE_TASK_QUEUE, BareWorkflow, bare_activity
 from benchmarks.report import machine, write_section
 from benchmarks.stack import bench_stack
+from gradeflow.launch import RoleProcess
 from gradeflow.models import Assignment
 from gradeflow.settings import Settings
 from gradeflow.synthetic import synthetic_students
@@ -229,6 +231,11 @@ def wrk_at_rate(url: str, token: str, seconds: int, rate: int) -> tuple[float, f
     )
 
 
+def session_of(role: RoleProcess) -> int:
+    assert role.proc is not None, "the stack started it"
+    return role.proc.pid  # started in a session of its own
+
+
 def need_load_tools() -> None:
     missing = [t for t in ("wrk",) if shutil.which(t) is None]
     if missing:
@@ -264,7 +271,18 @@ def main() -> None:
             f"one at a time: p50 {idle_p50 * 1000:.0f} ms, p95 {idle_p95 * 1000:.0f} ms", flush=True
         )
 
+        before = cpu.Sample.now()
         r = asyncio.run(rush(stack.api_url, tokens[:RUSH], assignment_id, FOLLOW))
+        parts = cpu.spent(
+            before,
+            cpu.Sample.now(),
+            {
+                "worker (and its sandbox fork server)": session_of(stack.worker),
+                "API": session_of(stack.api),
+            }
+            | stack.services.sessions(),
+        )
+        print(cpu.table(parts, RUSH, "submission"), flush=True)
         print(
             f"rush: accepted {r.statuses} within {r.accepted_within:.2f} s; drained {r.finals} at "
             f"{r.drain_rate:.1f}/s ({r.drain_rate / bare:.2f} of bare); p50 {r.p50:.1f} s, p95 {r.p95:.1f} s",
@@ -322,6 +340,14 @@ Machine: {machine()}.
 | ... ratio to the bare workflow rate | {r.drain_rate / bare:.2f} | >= 0.8: {met(r.drain_rate / bare >= 0.8)} |
 | ... submit -> result p50 / p95 | {r.p50:.1f} s / {r.p95:.1f} s | p95 <= 25 s: {met(r.p95 <= 25)} |
 | one submission at a time, submit -> result p50 / p95 ({len(idle)} submissions) | {idle_p50 * 1000:.0f} ms / {idle_p95 * 1000:.0f} ms | <= 120 / 200 ms: {met(idle_p50 <= 0.12 and idle_p95 <= 0.2)} |
+
+Where the CPU went during the rush (`benchmarks/cpu.py`: CPU seconds per process session from /proc, divided by
+the {RUSH:,} submissions; 2 cores give 2,000 ms a second, so a drain of 50/s leaves 40 ms per submission for all of it):
+
+{cpu.table(parts, RUSH, "submission")}
+
+| what | figure | target |
+| --- | ---: | --- |
 """
     for name, (flat, offered, p50, p95) in reads.items():
         body += f"| {name} (graded, cached): flat out (wrk -t2 -c64) | {flat:,.0f}/s | "

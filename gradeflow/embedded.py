@@ -177,6 +177,10 @@ class EmbeddedServices:
     _postgres: Any = None
     _procs: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
 
+    def sessions(self) -> dict[str, int]:
+        """Each server this object started, by name: its session id (its pid, started in a session of its own)."""
+        return {name: proc.pid for name, proc in self._procs if proc.poll() is None}
+
     def _log(self, name: str) -> Path:
         path = self.home / "logs" / f"{name}.log"
         path.parent.mkdir(parents=True, exist_ok=True)
