@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -37,19 +36,19 @@ class EventHub:
             await asyncio.gather(self.task, return_exceptions=True)
         await self.redis.aclose()
 
-    @contextmanager
-    def listen(self, submission_id: str) -> Iterator[asyncio.Queue[dict[str, Any]]]:
-        """A queue receiving every event published for `submission_id` while the block runs."""
+    def subscribe(self, submission_id: str) -> asyncio.Queue[dict[str, Any]]:
+        """A queue receiving every event published for `submission_id` until `unsubscribe`."""
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.listeners.setdefault(submission_id, set()).add(queue)
-        try:
-            yield queue
-        finally:
-            waiting = self.listeners.get(submission_id)
-            if waiting is not None:
-                waiting.discard(queue)
-                if not waiting:
-                    del self.listeners[submission_id]
+        return queue
+
+    def unsubscribe(self, submission_id: str, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        """Stop delivering to `queue` (again is harmless)."""
+        waiting = self.listeners.get(submission_id)
+        if waiting is not None:
+            waiting.discard(queue)
+            if not waiting:
+                del self.listeners[submission_id]
 
     def _deliver(self, data: bytes) -> None:
         try:

@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from starlette.background import BackgroundTask
 
 from api.deps import CurrentUser, Principal, RedisDep, SessionDep, SettingsDep, teaches
 from api.errors import POSTGRES, ApiError, dependency_of
@@ -394,8 +395,14 @@ async def submission_events(
     its status moves on (queued, grading, graded or error); the stream ends after the final one. A comment line
     every 15 s keeps proxies from closing a quiet stream. Students follow only their own submissions."""
     sub_id = uuid_of(submission_id, "submission")
-    first = await visible_payload(session, redis, user, sub_id)  # 404 before any stream opens
     hub, sessions = request.app.state.events, request.app.state.sessions
+    # Subscribed before the first read, so a change published meanwhile is queued, not missed: one read suffices.
+    updates = hub.subscribe(str(sub_id))
+    try:
+        current = await visible_payload(session, redis, user, sub_id)  # 404 before any stream opens
+    except BaseException:
+        hub.unsubscribe(str(sub_id), updates)
+        raise
     # A database read above (a status no longer in Redis) would keep its connection for as long as the stream stays
     # open: a thousand pages following their gradings would hold the whole pool. Give it back now.
     await session.close()
@@ -409,12 +416,8 @@ async def submission_events(
                 return None
 
     async def stream():
-        with hub.listen(str(sub_id)) as updates:
-            # Subscribed before this second read, so a change between the two cannot be missed.
-            current = first
-            update = await reread()
-            if moved_on(current, update):
-                current = update
+        nonlocal current
+        try:
             yield event(current)
             while current["status"] in PENDING_STATUSES:
                 try:
@@ -426,11 +429,15 @@ async def submission_events(
                 if moved_on(current, update):
                     current = update
                     yield event(current)
+        finally:
+            hub.unsubscribe(str(sub_id), updates)
 
     return StreamingResponse(
         stream(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        # Also when the stream never started (the client left first): its generator's `finally` would not run.
+        background=BackgroundTask(hub.unsubscribe, str(sub_id), updates),
     )
 
 
