@@ -9,6 +9,10 @@ whole machine spent (/proc/stat) minus every process seen, so it also holds anyt
 from __future__ import annotations
 
 import os
+import statistics
+import subprocess
+import sys
+import time
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -86,3 +90,14 @@ def table(parts: Mapping[str, float], per: int, what: str) -> str:
         rows.append(f"| {name} | {1000 * seconds / per:.1f} | {seconds / total:.0%} |")
     rows.append(f"| all | {1000 * total / per:.1f} | 100% |")
     return "\n".join(rows)
+
+
+def interpreter_start_ms(runs: int = 20) -> float:
+    """How fast this machine is today: the median wall time of starting a bare interpreter (`python -I -S -c
+    pass`). These shared machines differ from day to day by a third; figures from two days compare through it."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-I", "-S", "-c", "pass"], check=True)
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)

@@ -246,6 +246,7 @@ def need_load_tools() -> None:
 
 def main() -> None:
     need_load_tools()
+    speed = cpu.interpreter_start_ms()
     with bench_stack() as stack:
 
         async def sum_id(session):
@@ -329,7 +330,8 @@ stack started by the benchmark as `gradeflow up` runs it (embedded PostgreSQL, R
 its tuned database file; `gradeflow worker` and `gradeflow api` as processes, API workers: {workers}); the load
 generator on the same 2-core machine. Students follow their results by **{FOLLOW}**. Each student's "Sum" is
 correct and different, so the result cache answers none of them.
-Machine: {machine()}.
+Machine: {machine()}; a bare interpreter (`python -I -S -c pass`) started in {speed:.1f} ms (median of 20), the
+machine's speed that day.
 
 | what | figure | target |
 | --- | ---: | --- |
