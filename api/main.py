@@ -115,6 +115,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.tokens = TokenCache(app.state.engine, settings.token_cache_seconds)
         app.state.events = EventHub(settings.need("redis_url"), on_revoked=app.state.tokens.forget)
         app.state.events.start()
+        # Built now rather than by the first request: a process started just before a deadline would otherwise
+        # build the OpenAPI document (the metrics' route templates) while the rush waits.
+        app.state.route_templates()
         yield
         await app.state.events.close()
         await app.state.redis.aclose()
@@ -141,8 +144,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.probes)
     app.add_route("/metrics", metrics, include_in_schema=False)
     # Outermost: it counts every answer, those of the error handlers and the size limits included
-    templates = functools.cache(lambda: operation_paths(app.openapi()))
-    app.add_middleware(RequestMetrics, templates=templates)
+    app.state.route_templates = functools.cache(lambda: operation_paths(app.openapi()))
+    app.add_middleware(RequestMetrics, templates=app.state.route_templates)
     return app
 
 
