@@ -86,6 +86,17 @@ def student(
             stop.wait(1.0)
 
 
+def submit_during_the_outage(c: httpx.Client, graded_id: str, traffic: Traffic) -> None:
+    """A submission while PostgreSQL is down is a 503 naming it; the student's graded result still reads."""
+    r = c.post("/assignments/1/submissions", json={"code": unique(RIGHT_HELLO)})
+    traffic.record(r, "submit during the outage")
+    assert r.status_code == 503, r.text
+    cached = c.get(f"/submissions/{graded_id}")
+    traffic.record(cached, "cached poll during the outage")
+    with traffic.lock:
+        traffic.cached_polls[cached.status_code] += 1
+
+
 def graded_once(stack: Stack, ids: list[str]) -> list[tuple]:
     return stack.sql(
         "SELECT s.status, count(g.id) FROM submissions s LEFT JOIN grading_runs g "
@@ -98,9 +109,12 @@ def graded_once(stack: Stack, ids: list[str]) -> list[tuple]:
 def test_postgres_stopped_under_load_answers_503s_and_loses_nothing(own_stack: Stack):
     stack = own_stack
     students, outage = (50, 20) if FULL else (12, 8)
-    tokens = [stack.new_user() for _ in range(students)]
+    # The last student submits only during the outage: the others may all be following pending gradings for the
+    # whole of it (they submit again once graded), which no PostgreSQL is there to finish.
+    everyone = [stack.new_user() for _ in range(students + 1)]
+    tokens, latecomer = everyone[:-1], everyone[-1]
     graded = {}
-    for token in tokens:  # each student has a result that Redis holds, and a token the API has seen
+    for token in everyone:  # each has a result that Redis holds, and a token the API has seen
         with stack.client(token) as c:
             graded[token] = c.post(
                 "/assignments/1/submissions", json={"code": unique(RIGHT_HELLO)}
@@ -119,9 +133,21 @@ def test_postgres_stopped_under_load_answers_503s_and_loses_nothing(own_stack: S
         wait_for(
             lambda: len(traffic.accepted) >= len(tokens), 60, "every student to have submitted"
         )
+        # The latecomer's page is open (its connection, and the API process behind it, have seen its token)
+        page = httpx.Client(
+            base_url=f"{stack.api_url}/api/v1",
+            headers={"Authorization": f"Bearer {latecomer}"},
+            timeout=60,
+        )
+        assert page.get(f"/submissions/{graded[latecomer]}").status_code == 200
         stack.services.stop_postgres()
         during = traffic.cached_polls.copy()
-        time.sleep(outage)
+        ends = time.monotonic() + outage
+        try:
+            submit_during_the_outage(page, graded[latecomer], traffic)
+        finally:
+            page.close()
+        time.sleep(max(0.0, ends - time.monotonic()))
         during = traffic.cached_polls - during
         stack.services.start_postgres()
         time.sleep(5)  # and the recovery under load
