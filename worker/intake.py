@@ -31,6 +31,8 @@ from workflows.start import start_grading as start
 log = logging.getLogger(__name__)
 # A message a dead dispatcher read but never acknowledged is claimed by a live one after this long.
 RECLAIM_IDLE_MS = 30_000
+# How often a dispatcher looks for such messages (while it finds some: at every round).
+RECLAIM_EVERY_SECONDS = 5.0
 # A grading this dispatcher started but never heard the end of (it moved to another worker) stops counting
 # against its room after this long: longer than any grading may take.
 IN_FLIGHT_EXPIRY_SECONDS = 180.0
@@ -67,6 +69,10 @@ class Dispatcher:
             str, float
         ] = {}  # submission id -> when this dispatcher started its grading
         self.room = asyncio.Event()
+        # Each round reads the stream once: claiming dead consumers' messages waits for its time, and our own
+        # unacknowledged ones are read again only while there are some (after a restart, or a start that failed).
+        self.next_reclaim = 0.0
+        self.own_pending = True
 
     def finished(self, submission_id: str) -> None:
         """A live grading ended in this worker (called by the recording activities)."""
@@ -120,31 +126,40 @@ class Dispatcher:
     async def _handle(self, entries: list) -> None:
         if not entries:
             return
-        # Entries deleted after a crash between XDEL and XACK come back with no fields: just acknowledge them.
-        await asyncio.gather(*(self._start(f) for _, f in entries if f))
-        await self.redis.xack(
-            redis_keys.INTAKE_STREAM, redis_keys.INTAKE_GROUP, *[mid for mid, _ in entries]
-        )
-        await self.redis.xdel(redis_keys.INTAKE_STREAM, *[mid for mid, _ in entries])
+        try:
+            # Entries deleted after a crash between XDEL and XACK come back with no fields: just acknowledge them.
+            await asyncio.gather(*(self._start(f) for _, f in entries if f))
+            ids = [mid for mid, _ in entries]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xack(redis_keys.INTAKE_STREAM, redis_keys.INTAKE_GROUP, *ids)
+                pipe.xdel(redis_keys.INTAKE_STREAM, *ids)
+                await pipe.execute()
+        except BaseException:
+            self.own_pending = True  # left pending for this consumer: read again next round
+            raise
 
     async def run_once(self, block_ms: int = 1000) -> int:
         count = min(self.batch, await self.wait_for_room())
         # Entries a dead consumer left pending are claimed and handled first.
-        # Redis 6.2 answers [next, claimed]; 7+ adds the deleted ids.
-        claimed = (
-            await self.redis.xautoclaim(
-                redis_keys.INTAKE_STREAM,
-                redis_keys.INTAKE_GROUP,
-                self.consumer,
-                RECLAIM_IDLE_MS,
-                count=count,
-            )
-        )[1]
-        await self._handle(claimed)
-        if claimed:
-            return len(claimed)
+        if time.monotonic() >= self.next_reclaim:
+            # Redis 6.2 answers [next, claimed]; 7+ adds the deleted ids.
+            claimed = (
+                await self.redis.xautoclaim(
+                    redis_keys.INTAKE_STREAM,
+                    redis_keys.INTAKE_GROUP,
+                    self.consumer,
+                    RECLAIM_IDLE_MS,
+                    count=count,
+                )
+            )[1]
+            await self._handle(claimed)
+            if claimed:
+                return len(claimed)  # and look again next round
+            self.next_reclaim = time.monotonic() + RECLAIM_EVERY_SECONDS
         # Our own pending entries (a start that failed last time), then new ones.
         for start_id, block in (("0", None), (">", block_ms)):
+            if start_id == "0" and not self.own_pending:
+                continue
             reply = await self.redis.xreadgroup(
                 redis_keys.INTAKE_GROUP,
                 self.consumer,
@@ -154,6 +169,8 @@ class Dispatcher:
             )
             # [(stream, [(entry id, fields), ...])]: redis-py's reply types cannot say so.
             entries = [e for _, stream_entries in cast(list[Any], reply) for e in stream_entries]
+            if start_id == "0" and len(entries) < count:
+                self.own_pending = False  # every one of them is in hand
             await self._handle(entries)
             if entries:
                 return len(entries)
