@@ -94,7 +94,7 @@ def table(parts: Mapping[str, float], per: int, what: str) -> str:
 
 def interpreter_start_ms(runs: int = 20) -> float:
     """How fast this machine is today: the median wall time of starting a bare interpreter (`python -I -S -c
-    pass`). These shared machines differ from day to day by a third; figures from two days compare through it."""
+    pass`). These shared machines differ from day to day by a quarter or more; figures from two days compare through it."""
     times = []
     for _ in range(runs):
         started = time.perf_counter()
