@@ -30,20 +30,25 @@ POOL_TIMEOUT_SECONDS = 10
 
 
 def make_engine(
-    url: str, pool_size: int = 10, pre_ping: bool = True, statement_timeout: float | None = None
+    url: str,
+    pool_size: int = 10,
+    pre_ping: bool = True,
+    statement_timeout: float | None = None,
+    max_overflow: int | None = None,
 ) -> AsyncEngine:
     """`pre_ping`: test each connection as it leaves the pool (a round trip), so a restarted PostgreSQL costs no
     failed request. The API and the worker skip it: with asyncpg it costs three round trips per checkout, and after
     a restart the first failure invalidates the whole pool. Connecting and waiting for a pooled connection are
     bounded, so an unreachable PostgreSQL is an error within seconds; `statement_timeout` (seconds, client side)
-    bounds each statement too, for callers that answer people."""
+    bounds each statement too, for callers that answer people. `max_overflow`: connections opened beyond
+    `pool_size` while it is busy, each closed as soon as it is given back (default: as many again)."""
     connect_args: dict[str, float] = {"timeout": CONNECT_TIMEOUT_SECONDS}
     if statement_timeout is not None:
         connect_args["command_timeout"] = statement_timeout
     return create_async_engine(
         async_url(url),
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
         pool_pre_ping=pre_ping,
         pool_timeout=POOL_TIMEOUT_SECONDS,
         connect_args=connect_args,
