@@ -34,8 +34,6 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_HEADER_BYTES = 32 * 1024
 # No request waits longer on PostgreSQL than this: a stalled database becomes a 503, not a hung page.
 STATEMENT_TIMEOUT_SECONDS = 30
-# Database connections each API process keeps open.
-API_POOL_SIZE = 20
 
 
 class Limits:
@@ -104,8 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.need("database_url"),
             # Kept open, none beyond: under a burst, connections opened past the pool were closed as soon as they
             # were given back and opened again for the next request (70 new PostgreSQL sessions for 1,000
-            # submissions, each a server process to start). The same 20 at most as before.
-            pool_size=API_POOL_SIZE,
+            # submissions, each a server process to start).
+            pool_size=settings.api_db_connections,
             max_overflow=0,
             pre_ping=False,
             statement_timeout=STATEMENT_TIMEOUT_SECONDS,

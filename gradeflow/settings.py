@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     # uvicorn's line per request. Off by default: GradeFlow logs what matters (each submission accepted, each
     # grading) and a line per status read costs CPU that a deadline rush needs.
     api_access_log: bool = False
+    # Database connections each API process keeps open (and never more): opened once, not per request in a burst.
+    api_db_connections: int = 20
     # How long the API trusts a token it has looked up: a removed user or a changed token is refused after this.
     token_cache_seconds: float = 5.0
 
