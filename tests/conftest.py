@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from gradeflow.embedded import run_async
 from gradeflow.launch import RoleProcess as Role
-from gradeflow.launch import Stack, local_stack, run_async
+from gradeflow.launch import Stack, local_stack
 
 __all__ = ["Role", "Stack", "answers", "launch_stack", "run_async", "wait_for"]
 

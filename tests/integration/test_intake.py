@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import redis.asyncio
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 import worker.intake
 from gradeflow import redis_keys
@@ -49,7 +50,7 @@ def test_a_dead_dispatchers_message_and_a_failed_start_are_graded_once(
                     count=1,
                 )
                 monkeypatch.setattr(worker.intake, "RECLAIM_IDLE_MS", 0)  # dead at once
-                with pytest.raises(Exception):  # noqa: B017 - whatever the failed start raised
+                with pytest.raises(RPCError, match="namespace"):
                     await live.run_once(block_ms=100)
                 pending = await r.xpending_range(
                     redis_keys.INTAKE_STREAM, redis_keys.INTAKE_GROUP, "-", "+", 10
