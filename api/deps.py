@@ -10,7 +10,7 @@ from cachetools import TTLCache
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import bindparam, case, exists, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from temporalio.client import Client
 
@@ -61,7 +61,8 @@ WHO_HAS_TOKEN = (
     .outerjoin(Enrollment, Enrollment.user_id == User.id)
     .outerjoin(Cohort, Cohort.id == Enrollment.cohort_id)
     .where(User.token_hash == bindparam("token_hash"))
-    .order_by(Cohort.id)
+    # Their chosen cohort while they are in it, else their oldest
+    .order_by(case((Cohort.id == User.current_cohort_id, 0), else_=1), Cohort.id)
     .limit(1)
 )
 
@@ -81,7 +82,8 @@ class TokenCache:
         self.recent: TTLCache[str, Principal] = TTLCache(maxsize=max_entries, ttl=outage_ttl)
 
     def forget(self, token_hash: str) -> None:
-        """A token that stopped working (revoked, rotated): refused from its next request on."""
+        """A token that stopped working (revoked, rotated) is refused from its next request on; one whose user's
+        cohorts changed is looked up again."""
         self.entries.pop(token_hash, None)
         self.recent.pop(token_hash, None)
 

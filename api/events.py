@@ -17,13 +17,13 @@ TOKENS_CHANNEL = redis_keys.TOKENS_CHANNEL.encode()
 
 
 class EventHub:
-    """Also hears revoked tokens (redis_keys.TOKENS_CHANNEL) and passes their hashes to `on_revoked`."""
+    """Also hears changed tokens (redis_keys.TOKENS_CHANNEL: revoked, or their cohorts changed) and passes their hashes to `on_token_changed`."""
 
     def __init__(
-        self, redis_url: str, on_revoked: Callable[[str], None] = lambda token_hash: None
+        self, redis_url: str, on_token_changed: Callable[[str], None] = lambda token_hash: None
     ) -> None:
         self.redis = redis_keys.connect_subscriber(redis_url)
-        self.on_revoked = on_revoked
+        self.on_token_changed = on_token_changed
         self.listeners: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
         self.task: asyncio.Task | None = None
 
@@ -74,7 +74,7 @@ class EventHub:
                         if (
                             message["channel"] == TOKENS_CHANNEL
                         ):  # bytes: this client decodes nothing
-                            self.on_revoked(message["data"].decode())
+                            self.on_token_changed(message["data"].decode())
                         else:
                             self._deliver(message["data"])
             except asyncio.CancelledError:

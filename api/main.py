@@ -118,7 +118,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             access=temporal_access(settings),
         )
         app.state.tokens = TokenCache(app.state.engine, settings.token_cache_seconds)
-        app.state.events = EventHub(settings.need("redis_url"), on_revoked=app.state.tokens.forget)
+        app.state.events = EventHub(
+            settings.need("redis_url"), on_token_changed=app.state.tokens.forget
+        )
         app.state.events.start()
         # Built now rather than by the first request: a process started just before a deadline would otherwise
         # build the OpenAPI document (the metrics' route templates) while the rush waits.

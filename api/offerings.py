@@ -1,5 +1,5 @@
 """Which assignments a cohort offers and on what terms, as the routes ask it: what a student may see, the rules of
-their next submission, and who may edit an assignment. The rules themselves are gradeflow.policy's."""
+their next submission, and who may change an assignment. The rules themselves are gradeflow.policy's."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from sqlalchemy import exists, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from api.deps import Principal
+from api.errors import ApiError
 from api.schemas import LateWindow, TermsOut
-from gradeflow.models import Assignment, Enrollment, Offering
+from gradeflow.models import Assignment, Offering
 from gradeflow.policy import Rules, decide
 from gradeflow.vocabulary import Role
 
@@ -87,18 +88,54 @@ async def next_release(session: AsyncSession, cohort_id: int, now: datetime) -> 
     )
 
 
-async def teaches_assignment(session: AsyncSession, user: Principal, assignment_id: int) -> bool:
-    """Whether the instructor teaches a cohort that offers the assignment."""
-    return bool(
-        await session.scalar(
-            select(
-                exists().where(
-                    Offering.assignment_id == assignment_id,
-                    Enrollment.cohort_id == Offering.cohort_id,
-                    Enrollment.user_id == user.id,
-                )
-            )
-        )
+# Who may change an assignment's content (its tests, handout, limits …): a change to shared tests changes every
+# cohort's grades, so only staff who teach *every* cohort it is offered to, or its author while it is offered to
+# none. Operators may change any. Everyone else copies it (POST /assignments/{id}/copy).
+EDITABLE = text("""
+SELECT a.id FROM assignments a
+WHERE NOT EXISTS (
+        SELECT 1 FROM offerings o
+        WHERE o.assignment_id = a.id AND NOT EXISTS (
+            SELECT 1 FROM enrollments e WHERE e.cohort_id = o.cohort_id AND e.user_id = :user_id))
+  AND (a.created_by = :user_id OR EXISTS (SELECT 1 FROM offerings o WHERE o.assignment_id = a.id))
+""")
+OTHERS_COHORTS = text("""
+SELECT count(*) FROM offerings o
+WHERE o.assignment_id = :assignment_id AND NOT EXISTS (
+    SELECT 1 FROM enrollments e WHERE e.cohort_id = o.cohort_id AND e.user_id = :user_id)
+""")
+
+
+async def editable(session: AsyncSession, user: Principal) -> set[int] | None:
+    """The ids of the assignments `user` may change; None: all of them (an operator)."""
+    if user.role == Role.OPERATOR:
+        return None
+    return set((await session.execute(EDITABLE, {"user_id": user.id})).scalars())
+
+
+async def refuse_unless_editor(
+    session: AsyncSession, user: Principal, assignment: Assignment
+) -> None:
+    """403, saying why and what to do instead, unless `user` may change the assignment's content."""
+    if user.role == Role.OPERATOR:
+        return
+    others = await session.scalar(
+        OTHERS_COHORTS, {"assignment_id": assignment.id, "user_id": user.id}
+    )
+    offered = await session.scalar(select(exists().where(Offering.assignment_id == assignment.id)))
+    if not others and (offered or assignment.created_by == user.id):
+        return
+    why = (
+        f"it is also offered to {others} cohort{'s' if others != 1 else ''} you do not teach, whose "
+        "students it grades"
+        if others
+        else "it is offered to no cohort and someone else wrote it"
+    )
+    raise ApiError(
+        403,
+        f"You may not change assignment {assignment.id} ('{assignment.title}'): {why}. Copy it instead "
+        f"(POST /api/v1/assignments/{assignment.id}/copy, or Copy on the dashboard's Assignments page): the "
+        "copy takes its place in your cohort and is yours to edit.",
     )
 
 

@@ -1,5 +1,5 @@
-"""Inputs checked at the edge, once: numbers that fit PostgreSQL's columns, text without NUL characters (which
-PostgreSQL cannot store), bounded lengths. Path and query parameters are declared here; request bodies use
+"""Inputs checked at the edge, once: numbers that fit PostgreSQL's columns, text PostgreSQL can store (no NUL
+character, no lone surrogate), bounded lengths. Path and query parameters are declared here; request bodies use
 `api.schemas.Body`."""
 
 from __future__ import annotations
@@ -16,13 +16,23 @@ INT32_MAX = 2**31 - 1  # PostgreSQL's integer
 NUL_MESSAGE = "must not contain NUL characters (\\u0000); remove them"
 
 
-def no_nul(value: str) -> str:
+def storable(value: str) -> str:
+    """Text PostgreSQL can store: no NUL character, and no lone UTF-16 surrogate (JSON's "\\ud800" decodes to
+    one; it has no UTF-8 form, so the database driver would fail on it)."""
     if "\x00" in value:
         raise ValueError(NUL_MESSAGE)
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"must be valid Unicode text: character {exc.start + 1} is a lone surrogate "
+                f"(\\u{ord(value[exc.start]):04x}), which cannot be stored; remove it"
+            ) from None
     return value
 
 
-Text = Annotated[str, AfterValidator(no_nul)]
+Text = Annotated[str, AfterValidator(storable)]
 
 
 def uuid_of(value: str, what: str) -> uuid.UUID:

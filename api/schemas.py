@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from api.params import INT32_MAX, no_nul
+from api.params import INT32_MAX, storable
 from gradeflow.limits import DEFAULT_LIMITS, LIMIT_BOUNDS
 from gradeflow.models import Assignment
 from gradeflow.vocabulary import (
@@ -23,16 +23,16 @@ from gradeflow.vocabulary import (
 
 
 class Body(BaseModel):
-    """A request body: unknown fields refused, and no text anywhere in it may hold a NUL character (PostgreSQL
-    cannot store one): the 422 names the field."""
+    """A request body: unknown fields refused, and no text anywhere in it may hold what PostgreSQL cannot store
+    (a NUL character, a lone surrogate): the 422 names the field."""
 
     model_config = ConfigDict(extra="forbid")
 
     @field_validator("*", mode="after")
     @classmethod
-    def _no_nul(cls, value: Any) -> Any:
+    def _storable(cls, value: Any) -> Any:
         if isinstance(value, str):
-            no_nul(value)
+            storable(value)
         return value
 
 
@@ -72,6 +72,14 @@ ERROR_WORDS = {
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for the errors an operation can answer, all in the ErrorOut shape."""
     return {code: {"model": ErrorOut, "description": ERROR_WORDS[code]} for code in codes}
+
+
+def merge_patch_body(schema: str) -> dict[str, Any]:
+    """OpenAPI for a PATCH that also takes `application/merge-patch+json` (RFC 7396): a field left out keeps its
+    value, an explicit null clears it (where it may be empty), an object merges field by field, a list is
+    replaced whole."""
+    ref = {"schema": {"$ref": f"#/components/schemas/{schema}"}}
+    return {"requestBody": {"content": {"application/merge-patch+json": ref}}}
 
 
 # What any operation can answer: input and size limits, and failures of the platform itself.
@@ -273,6 +281,42 @@ class AssignmentStaffOut(AssignmentOut):
     reference_solution: str | None
     test_version: str
     updated_at: datetime
+    may_edit: bool = Field(
+        True,
+        description="Whether you may change it: you teach every cohort it is offered to (or you are an "
+        "operator). Otherwise copy it: POST /assignments/{id}/copy",
+    )
+    copied_from: int | None = Field(None, description="The assignment it was copied from")
+
+
+class AssignmentCopy(Body):
+    """Where the copy goes and what it is called; every field may be left out."""
+
+    cohort: str | None = Field(
+        None,
+        max_length=100,
+        description="The cohort (one you teach) to offer the copy to; default: the cohorts you teach that "
+        "offer the original, else every cohort you teach",
+    )
+    title: str | None = Field(
+        None, min_length=1, max_length=200, description="default: the original's"
+    )
+    slug: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9-]{0,99}$",
+        description="default: the original's with the cohort's slug after it",
+    )
+
+
+class AssignmentCopyOut(AssignmentStaffOut):
+    replaced_in: list[str] = Field(
+        description="Cohorts where the copy took the original's place, with the original's dates and "
+        "extensions (nobody there had submitted to the original)"
+    )
+    original_kept_in: list[str] = Field(
+        description="Cohorts that keep offering the original beside the copy, because their students "
+        "submitted to it"
+    )
 
 
 class SubmissionCreate(Body):
@@ -281,7 +325,7 @@ class SubmissionCreate(Body):
     )
 
 
-def assignment_out(a: Assignment, staff: bool) -> AssignmentOut:
+def assignment_out(a: Assignment, staff: bool, may_edit: bool = True) -> AssignmentOut:
     """An assignment as its reader may see it: students never see the tests or hidden I/O cases."""
     examples = [
         {"stdin": c["stdin"], "stdout": c["stdout"]}
@@ -308,6 +352,8 @@ def assignment_out(a: Assignment, staff: bool) -> AssignmentOut:
             reference_solution=a.reference_solution,
             test_version=a.test_version,
             updated_at=a.updated_at,
+            may_edit=may_edit,
+            copied_from=a.copied_from,
         )
     return AssignmentOut(**fields)
 
@@ -379,6 +425,11 @@ class MeOut(BaseModel):
     name: str
     role: Role
     cohorts: list[str]
+    cohort: str | None = Field(
+        None,
+        description="The cohort you work in now (PUT /me/cohort chooses among several): what you see and "
+        "where your submissions count",
+    )
 
 
 class HealthOut(BaseModel):
@@ -482,6 +533,36 @@ class CohortOut(BaseModel):
     students: int
 
 
+class MemberIn(Body):
+    who: str = Field(
+        min_length=1,
+        max_length=254,
+        description="Their login name, email or SIS id (already on GradeFlow)",
+    )
+    role: Role | None = Field(
+        None, description="Their role, as a check: refused when they have another one"
+    )
+
+
+class MemberOut(BaseModel):
+    name: str
+    role: Role
+    email: str | None = None
+    sis_id: str | None = None
+
+
+class MembershipOut(BaseModel):
+    cohort: str
+    member: MemberOut
+    changed: bool = Field(
+        description="false when nothing had to change (already in it, on enrolling)"
+    )
+
+
+class CohortChoice(Body):
+    cohort: str = Field(min_length=1, max_length=100, description="The slug of a cohort you are in")
+
+
 class RosterImport(Body):
     csv: str = Field(
         max_length=900_000,
@@ -524,7 +605,8 @@ class Dates(Body):
 
 
 class OfferingIn(Dates):
-    """An assignment's terms in a cohort; every field may be omitted (no date: no limit)."""
+    """An assignment's terms in a cohort: a field left out keeps its value (a new offering starts with none), an
+    explicit null clears it (no date: no limit)."""
 
     release_at: AwareDatetime | None = Field(None, description="invisible to students before")
     due_at: AwareDatetime | None = Field(None, description="full credit up to")
@@ -532,10 +614,10 @@ class OfferingIn(Dates):
         None,
         description="refused from (default: when the last late window ends, else the due date)",
     )
-    late_windows: list[LateWindow] = Field(
-        default_factory=list,
+    late_windows: list[LateWindow] | None = Field(
+        None,
         max_length=10,
-        description="after the due date, each with its credit cap",
+        description="after the due date, each with its credit cap (null or []: none)",
     )
     max_submissions: int | None = Field(None, ge=1, le=10_000)
     min_minutes_between: int | None = Field(None, ge=1, le=7 * 24 * 60)
@@ -584,12 +666,23 @@ class OfferingOut(BaseModel):
 
 
 class ExtensionIn(Dates):
-    due_at: AwareDatetime = Field(description="the student's own due date")
+    """A student's own dates; a new extension needs due_at and reason, a change only what changes."""
+
+    due_at: AwareDatetime | SkipJsonSchema[None] = Field(
+        None, description="the student's own due date, later than the cohort's"
+    )
     close_at: AwareDatetime | None = Field(
         None,
         description="their own close (default: when the late windows end after their due date)",
     )
-    reason: str = Field("", max_length=500)
+    reason: str | SkipJsonSchema[None] = Field(
+        None, max_length=500, description="why it is granted"
+    )
+
+    @field_validator("due_at", "reason", mode="before")
+    @classmethod
+    def not_null(cls, v: Any) -> Any:
+        return _not_null(v)
 
 
 class ExtensionOut(BaseModel):

@@ -55,11 +55,35 @@ def sign_in() -> bool:
     return True
 
 
+def choose_cohort() -> None:
+    """Someone in several cohorts picks the one they work in; the API keeps the choice (PUT /me/cohort), so a
+    reload, another tab or another day opens there."""
+    me = st.session_state["me"]
+    if len(me["cohorts"]) < 2:
+        return
+
+    def chosen() -> None:
+        try:
+            st.session_state["me"] = st.session_state["api"].put(
+                "/me/cohort", json={"cohort": st.session_state["cohort-choice"]}
+            )
+        except ApiProblem as exc:
+            st.session_state["cohort-problem"] = str(exc)
+
+    current = me["cohort"] if me["cohort"] in me["cohorts"] else me["cohorts"][0]
+    if st.session_state.get("cohort-choice") not in me["cohorts"]:
+        st.session_state["cohort-choice"] = current
+    st.sidebar.selectbox("Cohort", me["cohorts"], key="cohort-choice", on_change=chosen)
+    if "cohort-problem" in st.session_state:
+        st.sidebar.error(st.session_state.pop("cohort-problem"))
+
+
 def main() -> None:
     if not sign_in():
         return
     me = st.session_state["me"]
     st.sidebar.caption(f"Signed in as **{me['name']}** ({me['role']})")
+    choose_cohort()
     specs = pages_for(me["role"])
     if not specs:
         st.error(f"There is no dashboard for the role '{me['role']}'.")

@@ -11,7 +11,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard.common import api, call, follow
+from dashboard.common import api, call, follow, me
 from gradeflow.vocabulary import BATCH_ENDED, BatchStatus, Verdict
 
 MARKS = {"solved": "✓ solved", "attempted": "~ attempted", "missing": "✗ missing"}
@@ -25,27 +25,23 @@ CHANGE_COLUMNS = [
 ]
 
 
-def pick_cohort(key: str) -> str | None:
-    cohorts = call(api().get, "/cohorts")
-    if not cohorts:
-        if cohorts == []:
-            st.info(
-                "You do not teach any cohort yet (`gradeflow users add NAME --role instructor --cohort SLUG`)."
-            )
+def pick_cohort() -> str | None:
+    """The cohort the instructor works in: the one chosen in the sidebar (the API keeps the choice)."""
+    slug = me().get("cohort")
+    if not slug:
+        st.info(
+            "You teach no cohort yet. An operator adds you to one: `gradeflow cohorts enroll SLUG "
+            f"{me()['name']}`."
+        )
         return None
-    return st.selectbox(
-        "Cohort",
-        [c["slug"] for c in cohorts],
-        key=key,
-        format_func=lambda s: (
-            f"{s} ({next(c['students'] for c in cohorts if c['slug'] == s)} students)"
-        ),
-    )
+    if len(me()["cohorts"]) > 1:
+        st.caption(f"Cohort **{slug}** · choose another in the sidebar")
+    return slug
 
 
 def pick_offering(key: str) -> tuple[str, dict] | None:
     """A cohort the instructor teaches and one assignment it offers (with its terms), or None with a message."""
-    slug = pick_cohort(f"{key}-cohort")
+    slug = pick_cohort()
     if not slug:
         return None
     offerings = call(api().get, f"/cohorts/{slug}/assignments")
@@ -76,7 +72,7 @@ def mark(cell: dict | None) -> str:
 
 def cohort_page() -> None:
     st.title("Cohort")
-    slug = pick_cohort("cohort-page")
+    slug = pick_cohort()
     if not slug:
         return
     matrix = call(api().get, f"/cohorts/{slug}/matrix")
@@ -152,7 +148,7 @@ def regrades_page() -> None:
     st.title("Regrades")
     with st.form("start-regrade"):
         st.write("Re-grade the latest submission of every student against the current tests.")
-        slug = pick_cohort("regrade-cohort")
+        slug = pick_cohort()
         assignments = call(api().get, "/assignments") or []
         options = [None] + [a["id"] for a in assignments]
         names = {a["id"]: f"{a['order']}. {a['title']}" for a in assignments}
@@ -236,15 +232,73 @@ def changed_scores(batch_id: str) -> None:
     )
 
 
+def read_only(assignment: dict) -> None:
+    """An assignment the instructor may not change (it also grades cohorts they do not teach): what it is, and
+    a copy of their own to change instead."""
+    st.info(
+        f"“{assignment['title']}” is also offered to cohorts you do not teach, so changing it would change "
+        "how their students are graded. Copy it: the copy takes its place in your cohort (with its dates) "
+        "and is yours to edit."
+    )
+    cohort = me().get("cohort")
+
+    def copy_it() -> (
+        None
+    ):  # a callback: it may choose the copy in the page's selectbox before it is drawn
+        copied = call(api().post, f"/assignments/{assignment['id']}/copy", json={"cohort": cohort})
+        if copied:
+            st.session_state["assignment-choice"] = copied["id"]
+            st.session_state["copied"] = copied
+
+    st.button(
+        f"Copy into {cohort}" if cohort else "Copy",
+        type="primary",
+        key=f"copy-{assignment['id']}",
+        disabled=not cohort,
+        on_click=copy_it,
+    )
+    st.markdown(f"**Points** {assignment['points']} · **Order** {assignment['order']}")
+    with st.expander("Handout", expanded=True):
+        st.markdown(assignment["handout"] or "*No handout.*")
+    if assignment.get("test_code"):
+        with st.expander("unittest tests"):
+            st.code(assignment["test_code"], language="python")
+    if assignment.get("io_cases"):
+        with st.expander(f"I/O cases ({len(assignment['io_cases'])})"):
+            st.json(assignment["io_cases"])
+
+
 def assignments_page() -> None:
     st.title("Assignments")
     assignments = call(api().get, "/assignments") or []
     options = [None] + [a["id"] for a in assignments]
-    names = {a["id"]: f"{a['order']}. {a['title']}" for a in assignments}
+    names = {
+        a["id"]: f"{a['order']}. {a['title']}" + ("" if a.get("may_edit", True) else " (read-only)")
+        for a in assignments
+    }
+    copied = st.session_state.pop("copied", None)
+    if copied:
+        where = ", ".join(copied["replaced_in"] or copied["original_kept_in"])
+        st.success(
+            f"Copied into {where} as “{copied['title']}” ({copied['slug']}): it is yours to edit."
+            + (
+                " The original stays offered there too, because students already submitted to it."
+                if copied["original_kept_in"]
+                else ""
+            )
+        )
+    if st.session_state.get("assignment-choice") not in options:
+        st.session_state.pop("assignment-choice", None)
     chosen = st.selectbox(
-        "Edit", options, format_func=lambda i: "➕ new assignment" if i is None else names[i]
+        "Edit",
+        options,
+        format_func=lambda i: "➕ new assignment" if i is None else names[i],
+        key="assignment-choice",
     )
     current = next((a for a in assignments if a["id"] == chosen), None)
+    if current is not None and not current.get("may_edit", True):
+        read_only(current)
+        return
     key = f"form-{chosen}"
     title = st.text_input("Title", current["title"] if current else "", key=f"{key}-title")
     left, right = st.columns(2)
@@ -456,12 +510,16 @@ def dates_page() -> None:
                 f"Saved: version {saved['policy_version']} of these terms applies from now on."
             )
             recount_note(saved.get("recompute"))
+            current = {**current, **saved}
     extension_form(slug, chosen, current, soon)
     recounts_section(slug, chosen)
 
 
 def extension_form(slug: str, chosen: int, current: dict, soon: datetime) -> None:
     st.subheader("Extension for one student")
+    if not current["due_at"]:
+        st.info("Set a due date above first: an extension moves one student's due date later.")
+        return
     matrix = call(api().get, f"/cohorts/{slug}/matrix") or {"students": []}
     students = [s["name"] for s in matrix["students"]]
     if not students:
@@ -477,7 +535,11 @@ def extension_form(slug: str, chosen: int, current: dict, soon: datetime) -> Non
         at = right.time_input(
             "Their due time (UTC)", start.time().replace(tzinfo=None), key="extension-time"
         )
-        reason = st.text_input("Reason", key="extension-reason")
+        reason = st.text_input(
+            "Reason",
+            key="extension-reason",
+            placeholder="required: kept with the grades it changes",
+        )
         if st.form_submit_button("Grant the extension"):
             granted = call(
                 api().put,

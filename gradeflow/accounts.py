@@ -1,8 +1,10 @@
-"""Users and cohorts: creating them and issuing tokens."""
+"""Users and cohorts: creating them, issuing tokens, who is in which cohort."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, true
+import re
+
+from sqlalchemy import delete, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +15,85 @@ from gradeflow.vocabulary import Role
 
 class AccountError(ValueError):
     pass
+
+
+# One rule for every way an account is made (`gradeflow users add`, rosters through the CLI or the API).
+NAME = re.compile(r"[A-Za-z0-9._@-]{1,100}")
+NAME_RULE = "1-100 letters, digits, '.', '_', '-' or '@' (no spaces)"
+
+
+def a_role(role: str) -> str:
+    """'a student', 'an instructor', 'an operator'."""
+    return f"{'an' if role[:1] in 'aeiou' else 'a'} {role}"
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be a login name, or None."""
+    return None if NAME.fullmatch(name) else f"the name {name!r} must be {NAME_RULE}"
+
+
+async def find_user(session: AsyncSession, who: str) -> User:
+    """A user by name, email or SIS id."""
+    user = (
+        await session.execute(
+            select(User).where(
+                or_(User.name == who, func.lower(User.email) == who.lower(), User.sis_id == who)
+            )
+        )
+    ).scalar_one_or_none()
+    if user is None:
+        raise AccountError(f"no user named '{who}' (nor with that email or SIS id)")
+    return user
+
+
+async def find_cohort(session: AsyncSession, slug: str) -> Cohort:
+    cohort = (await session.execute(select(Cohort).where(Cohort.slug == slug))).scalar_one_or_none()
+    if cohort is None:
+        raise AccountError(
+            f"cohort '{slug}' does not exist; create it with `gradeflow cohorts add`"
+        )
+    return cohort
+
+
+async def enroll(
+    session: AsyncSession, cohort: Cohort, who: str, role: str | None = None
+) -> tuple[User, bool]:
+    """Put an existing person (by name, email or SIS id) in `cohort`; `role`, when given, must be theirs.
+    Returns them and whether they were not in it before."""
+    user = await find_user(session, who)
+    if role is not None and user.role != role:
+        raise AccountError(
+            f"{user.name} is {a_role(user.role)}, not {a_role(role)}; a person has one role on GradeFlow"
+        )
+    added = (
+        await session.execute(
+            pg_insert(Enrollment)
+            .values(user_id=user.id, cohort_id=cohort.id)
+            .on_conflict_do_nothing()
+            .returning(Enrollment.user_id)
+        )
+    ).first()
+    return user, added is not None
+
+
+async def unenroll(session: AsyncSession, cohort: Cohort, who: str) -> User:
+    """Take a person out of `cohort`. Their submissions and grades stay (the gradebook lists members only)."""
+    user = await find_user(session, who)
+    gone = (
+        await session.execute(
+            delete(Enrollment)
+            .where(Enrollment.user_id == user.id, Enrollment.cohort_id == cohort.id)
+            .returning(Enrollment.user_id)
+        )
+    ).first()
+    if gone is None:
+        raise AccountError(f"{user.name} is not in cohort '{cohort.slug}'")
+    await session.execute(
+        update(User)
+        .where(User.id == user.id, User.current_cohort_id == cohort.id)
+        .values(current_cohort_id=None)
+    )
+    return user
 
 
 async def add_cohort(
@@ -57,6 +138,9 @@ async def add_user(
     """Create a user; returns the user and their API token, which is shown only now (it is stored hashed)."""
     if role not in tuple(Role):
         raise AccountError(f"role must be one of {', '.join(Role)}, not '{role}'")
+    problem = name_problem(name)
+    if problem:
+        raise AccountError(problem)
     if (await session.execute(select(User).where(User.name == name))).scalar_one_or_none():
         raise AccountError(f"user '{name}' already exists")
     token = new_token()
@@ -64,13 +148,7 @@ async def add_user(
     session.add(user)
     await session.flush()
     if cohort_slug:
-        cohort = (
-            await session.execute(select(Cohort).where(Cohort.slug == cohort_slug))
-        ).scalar_one_or_none()
-        if cohort is None:
-            raise AccountError(
-                f"cohort '{cohort_slug}' does not exist; create it with `gradeflow cohorts add`"
-            )
+        cohort = await find_cohort(session, cohort_slug)
         session.add(Enrollment(user_id=user.id, cohort_id=cohort.id))
         await session.flush()
     return user, token

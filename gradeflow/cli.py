@@ -81,6 +81,12 @@ def users_add(settings: Settings, name: str, role: str, cohort: str | None) -> i
         return 1
     print(f"created {role} '{name}' (id {user.id}). API token (shown only now, keep it secret):")
     print(token)
+    if cohort is None and role != "operator":
+        print(
+            f"note: '{name}' is in no cohort, so they see no assignments (and teach nothing) until enrolled: "
+            f"`gradeflow cohorts enroll SLUG {name}`",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -117,8 +123,8 @@ def users_list(settings: Settings, cohort: str | None) -> int:
 def users_token(settings: Settings, who: str, action: str) -> int:
     """`users revoke` / `users rotate`: the old token stops working at once (every API process is told)."""
     from gradeflow import redis_keys
-    from gradeflow.accounts import AccountError
-    from gradeflow.roster import find_user, revoke, rotate
+    from gradeflow.accounts import AccountError, find_user
+    from gradeflow.roster import revoke, rotate
 
     async def run(session):
         user = await find_user(session, who)
@@ -130,7 +136,7 @@ def users_token(settings: Settings, who: str, action: str) -> int:
     async def announce(token_hash: str) -> None:
         redis = redis_keys.connect(settings.need("redis_url"))
         try:
-            await redis_keys.announce_revoked(redis, token_hash)
+            await redis_keys.announce_token_changed(redis, token_hash)
         finally:
             await redis.aclose()
 
@@ -255,6 +261,43 @@ def cohorts_add(settings: Settings, slug: str, title: str, rule: str) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"created cohort '{slug}' (grades: each student's {rule} graded score)")
+    return 0
+
+
+def cohorts_member(settings: Settings, action: str, slug: str, who: str, role: str | None) -> int:
+    """`cohorts enroll` / `cohorts remove`: someone already on GradeFlow joins or leaves a cohort (their
+    submissions and grades stay when they leave)."""
+    from gradeflow import redis_keys
+    from gradeflow.accounts import AccountError, enroll, find_cohort, unenroll
+
+    async def run(session):
+        cohort = await find_cohort(session, slug)
+        if action == "enroll":
+            return await enroll(session, cohort, who, role)
+        return await unenroll(session, cohort, who), True
+
+    async def announce(token_hash: str) -> None:
+        redis = redis_keys.connect(settings.need("redis_url"))
+        try:
+            await redis_keys.announce_token_changed(redis, token_hash)
+        finally:
+            await redis.aclose()
+
+    try:
+        user, changed = asyncio.run(_with_session(settings, run))
+    except AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if settings.redis_url:
+        asyncio.run(announce(user.token_hash))
+    if action == "remove":
+        print(
+            f"removed {user.role} '{user.name}' from '{slug}' (their submissions and grades are kept)"
+        )
+    elif changed:
+        print(f"enrolled {user.role} '{user.name}' in '{slug}'")
+    else:
+        print(f"{user.role} '{user.name}' is in '{slug}' already; nothing changed")
     return 0
 
 
@@ -523,93 +566,166 @@ def run_dashboard(settings: Settings, port: int | None) -> None:
     os.execve(sys.executable, argv, env)  # become Streamlit, so signals reach it directly
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default in --help: argparse's own words, unless the help already says it (a default that
+    comes from a setting) or there is none to say (a flag, an option that is off unless given)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action) or text
+
+
+def command(sub, name: str, help: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help says what it does and lists its options with their defaults."""
+    return sub.add_parser(name, help=help, description=help, formatter_class=HelpFormatter)
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("gradeflow")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gradeflow", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser(
-        "up",
-        help="start everything (embedded PostgreSQL, Redis, Temporal unless configured) "
-        "and print the URLs; Ctrl-C stops it all",
+    parser = argparse.ArgumentParser(
+        prog="gradeflow",
+        description=f"{__doc__} Commands that manage accounts find the running platform from any "
+        "directory: GRADEFLOW_HOME when set, else ./.gradeflow, else the `gradeflow up` running on this "
+        "machine.",
+        formatter_class=HelpFormatter,
     )
-    api = sub.add_parser("api", help="run the HTTP API (uvicorn)")
-    api.add_argument("--host")
-    api.add_argument("--port", type=int)
+    parser.add_argument("--version", action="version", version=f"gradeflow {version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    up_p = command(
+        sub,
+        "up",
+        "start everything (embedded PostgreSQL, Redis, Temporal unless configured), print the URLs and "
+        "keep it running; Ctrl-C stops it all",
+    )
+    up_p.add_argument(
+        "--home", type=Path, help="data, logs and tokens (default: $GRADEFLOW_HOME or ./.gradeflow)"
+    )
+    up_p.add_argument("--api-port", type=int, help="the API's port (default: 8000)")
+    up_p.add_argument("--dashboard-port", type=int, help="the dashboard's port (default: 8501)")
+    up_p.add_argument(
+        "--no-demo", action="store_true", help="seed the course only: no demo cohort and users"
+    )
+    api = command(sub, "api", "run the HTTP API (uvicorn)")
+    api.add_argument("--host", help="default: GRADEFLOW_API_HOST, 127.0.0.1")
+    api.add_argument("--port", type=int, help="default: GRADEFLOW_API_PORT, 8000")
     api.add_argument(
         "--workers", type=int, help="API processes (default: GRADEFLOW_API_WORKERS, one per core)"
     )
-    sub.add_parser(
-        "worker", help="run a worker: Temporal grading worker, intake dispatcher, reconciler"
-    )
-    dash = sub.add_parser("dashboard", help="run the Streamlit dashboard")
-    dash.add_argument("--port", type=int)
-    sub.add_parser("migrate", help="apply database migrations")
-    seed_p = sub.add_parser("seed", help="add the demo course, cohort and users (once)")
+    command(sub, "worker", "run a worker: Temporal grading worker, intake dispatcher, reconciler")
+    dash = command(sub, "dashboard", "run the Streamlit dashboard")
+    dash.add_argument("--port", type=int, help="default: GRADEFLOW_DASHBOARD_PORT, 8501")
+    command(sub, "migrate", "apply database migrations")
+    seed_p = command(sub, "seed", "add the demo course, cohort and users (once)")
     seed_p.add_argument(
         "--no-demo-users", action="store_true", help="only the course, no demo cohort/users"
     )
     seed_p.add_argument(
         "--print-tokens", action="store_true", help="also print the new demo users' tokens"
     )
-    rg = sub.add_parser(
-        "regrade", help="re-grade a cohort through the API (needs an instructor's token)"
+    hand_in = command(
+        sub,
+        "submit",
+        "hand in a file as a student; with --follow wait for the verdict (exit 0: passed, 1: not passed "
+        "or refused, 2: could not try)",
     )
+    hand_in.add_argument("assignment", help="the assignment's id, slug or title")
+    hand_in.add_argument("file", type=Path, help="the source file to hand in")
+    hand_in.add_argument(
+        "--follow", action="store_true", help="wait for the verdict and print each test"
+    )
+    hand_in.add_argument(
+        "--token", help="your API token (default: $GRADEFLOW_TOKEN, else the file)"
+    )
+    hand_in.add_argument(
+        "--token-file",
+        type=Path,
+        help="a file holding your API token (default: ~/.config/gradeflow/token)",
+    )
+    rg = command(sub, "regrade", "re-grade a cohort through the API (needs an instructor's token)")
     rg.add_argument("cohort")
-    rg.add_argument("--assignment", type=int, help="only this assignment id")
+    rg.add_argument("--assignment", type=int, help="only this assignment id (default: all)")
     rg.add_argument("--follow", action="store_true", help="show a progress bar until it ends")
     rg.add_argument("--token", help="an instructor's API token (default: $GRADEFLOW_TOKEN)")
-    sim = sub.add_parser(
+    sim = command(
+        sub,
         "similarity",
-        help="a similarity report of one assignment in a cohort, through the API (an instructor's token)",
+        "a similarity report of one assignment in a cohort, through the API (an instructor's token)",
     )
     sim.add_argument("cohort")
     sim.add_argument("--assignment", type=int, required=True, help="the assignment id")
-    sim.add_argument("--top", type=int, default=20, help="pairs to print (default 20)")
+    sim.add_argument("--top", type=int, default=20, help="pairs to print")
     sim.add_argument("--csv", help="also save every pair as CSV here")
     sim.add_argument("--token", help="an instructor's API token (default: $GRADEFLOW_TOKEN)")
-    demo = sub.add_parser(
-        "demo-cohort", help="a synthetic cohort of students with graded submissions to regrade"
+    demo = command(
+        sub, "demo-cohort", "a synthetic cohort of students with graded submissions to regrade"
     )
     demo.add_argument("slug")
-    demo.add_argument("--students", type=int, default=100)
-    users = sub.add_parser("users", help="manage users").add_subparsers(
-        dest="action", required=True
+    demo.add_argument("--students", type=int, default=100, help="how many")
+    users = command(sub, "users", "manage users").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
     )
-    add = users.add_parser("add", help="create a user and print their API token")
-    add.add_argument("name")
+    add = command(
+        users, "add", "create a user and print their API token (new people in bulk: `roster`)"
+    )
+    add.add_argument("name", help="login name: letters, digits, '.', '_', '-', '@'")
     add.add_argument("--role", required=True, choices=list(Role))
-    add.add_argument("--cohort", help="enroll the user in this cohort")
-    ulist = users.add_parser(
-        "list", help="users, their roles, emails, SIS ids, cohorts and token state"
+    add.add_argument(
+        "--cohort", help="enroll them in this cohort (without one they see nothing until enrolled)"
     )
+    ulist = command(users, "list", "users, their roles, emails, SIS ids, cohorts and token state")
     ulist.add_argument("--cohort", help="only the members of this cohort")
     for action, words in (
         ("revoke", "make a user's token stop working at once"),
         ("rotate", "give a user a new token (the old one stops working at once)"),
     ):
-        users.add_parser(action, help=words).add_argument("who", help="name, email or SIS id")
-    cohorts = sub.add_parser("cohorts", help="manage cohorts").add_subparsers(
-        dest="action", required=True
+        command(users, action, words).add_argument("who", help="name, email or SIS id")
+    cohorts = command(sub, "cohorts", "manage cohorts and who is in them").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
     )
-    cadd = cohorts.add_parser("add", help="create a cohort")
+    cadd = command(
+        cohorts, "add", "create a cohort, offered the whole course to read and grade against"
+    )
     cadd.add_argument("slug")
-    cadd.add_argument("--title", default="")
+    cadd.add_argument("--title", default="", help="default: the slug")
     cadd.add_argument(
         "--grade-rule",
         choices=list(GradeRule),
         default=GradeRule.BEST,
         help="a student's grade for an assignment: their best or their latest graded score",
     )
-    crule = cohorts.add_parser("rule", help="set whether grades are the best or the latest score")
+    cenroll = command(
+        cohorts, "enroll", "put someone already on GradeFlow (student or staff) in a cohort"
+    )
+    cenroll.add_argument("slug", help="the cohort")
+    cenroll.add_argument("who", help="their name, email or SIS id")
+    cenroll.add_argument(
+        "--role", choices=list(Role), help="their role, as a check (refused if it is another)"
+    )
+    cremove = command(
+        cohorts, "remove", "take someone out of a cohort (their submissions and grades are kept)"
+    )
+    cremove.add_argument("slug", help="the cohort")
+    cremove.add_argument("who", help="their name, email or SIS id")
+    crule = command(cohorts, "rule", "set whether grades are the best or the latest score")
     crule.add_argument("slug")
     crule.add_argument("rule", choices=list(GradeRule))
-    book = sub.add_parser("gradebook", help="a cohort's grades, for an LMS to import")
+    command(cohorts, "list", "cohorts with their numbers of students and staff")
+    book = command(sub, "gradebook", "a cohort's grades, for an LMS to import")
     book.add_argument("cohort")
     book.add_argument("--format", choices=["canvas", "moodle", "json"], default="canvas")
     book.add_argument("--out", type=Path, help="write to this file (default: standard output)")
-    cohorts.add_parser("list", help="cohorts with their numbers of students and staff")
-    roster = sub.add_parser(
-        "roster", help="import a roster CSV (name,email,sis_id,role) into a cohort"
-    )
+    roster = command(sub, "roster", "import a roster CSV (name,email,sis_id,role) into a cohort")
     roster.add_argument("cohort")
     roster.add_argument("file", type=Path)
     roster.add_argument(
@@ -621,13 +737,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def up_settings(args: argparse.Namespace) -> Settings:
+    """The settings `up` runs with: the environment's, with its options on top."""
+    given = {
+        "home": args.home,
+        "api_port": args.api_port,
+        "dashboard_port": args.dashboard_port,
+        "seed_demo": False if args.no_demo else None,
+    }
+    return Settings(**{k: v for k, v in given.items() if v is not None})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(Settings().log_format)
     if args.command == "up":
         from gradeflow.up import up
 
-        return up(Settings())
+        return up(up_settings(args))
     settings = get_settings()
     if args.command == "api":
         run_api(settings, args.host, args.port, args.workers)
@@ -640,6 +767,12 @@ def main(argv: list[str] | None = None) -> int:
         print("database is up to date")
     elif args.command == "seed":
         seed(settings, demo=not args.no_demo_users, print_tokens=args.print_tokens)
+    elif args.command == "submit":
+        from gradeflow.submit import submit
+
+        return submit(
+            settings, args.assignment, args.file, args.follow, args.token, args.token_file
+        )
     elif args.command == "regrade":
         return regrade(settings, args.cohort, args.assignment, args.follow, args.token)
     elif args.command == "similarity":
@@ -654,6 +787,10 @@ def main(argv: list[str] | None = None) -> int:
         return users_token(settings, args.who, args.action)
     elif args.command == "cohorts" and args.action == "list":
         return cohorts_list(settings)
+    elif args.command == "cohorts" and args.action in ("enroll", "remove"):
+        return cohorts_member(
+            settings, args.action, args.slug, args.who, getattr(args, "role", None)
+        )
     elif args.command == "cohorts" and args.action == "rule":
         return cohorts_rule(settings, args.slug, args.rule)
     elif args.command == "cohorts":

@@ -69,6 +69,10 @@ class User(Base):
     sis_id: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
     # Set when their token was revoked (the stored hash then matches no token); cleared by a new token.
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The cohort they chose to work in (someone in several cohorts); their oldest cohort when unset or left.
+    current_cohort_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cohorts.id", ondelete="SET NULL"), nullable=True
+    )
 
 
 class Cohort(Base):
@@ -116,6 +120,14 @@ class Assignment(Base):
     reference_solution: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Code handed to students to start from: their editor opens with it, and similarity reports ignore it.
     starter_code: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Who wrote (or copied) it: they may edit it while it is offered to no cohort (see api.offerings.may_edit).
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    # The assignment it was copied from, if any.
+    copied_from: Mapped[int | None] = mapped_column(
+        ForeignKey("assignments.id", ondelete="SET NULL"), nullable=True
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

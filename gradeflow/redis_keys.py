@@ -14,8 +14,8 @@ log = logging.getLogger(__name__)
 INTAKE_STREAM = "gradeflow:intake"
 INTAKE_GROUP = "dispatchers"
 EVENTS_CHANNEL = "gradeflow:events"
-# Token hashes that stopped working (revoked or rotated): every API process forgets them at once, instead of within
-# its token cache's few seconds.
+# Token hashes that stopped working (revoked or rotated), or whose user's cohorts changed: every API process forgets
+# what it cached for them at once, instead of within its token cache's few seconds.
 TOKENS_CHANNEL = "gradeflow:tokens-revoked"
 # A cohort's assignment list as its students get it; the set names every such key, for the purge.
 ASSIGNMENT_LISTS = "gradeflow:assignments:lists"
@@ -74,7 +74,8 @@ async def best_effort(command: Awaitable[T], what: str) -> T | None:
         return None
 
 
-async def announce_revoked(redis: Redis, token_hash: str) -> None:
-    """Tell every API process that a token stopped working (without Redis they refuse it once their cache entry
-    expires: within GRADEFLOW_TOKEN_CACHE_SECONDS)."""
-    await best_effort(redis.publish(TOKENS_CHANNEL, token_hash), "the revoked token")
+async def announce_token_changed(redis: Redis, token_hash: str) -> None:
+    """Tell every API process to forget what it cached for a token: it stopped working, or its user joined, left
+    or chose a cohort (without Redis each process notices once its cache entry expires: within
+    GRADEFLOW_TOKEN_CACHE_SECONDS)."""
+    await best_effort(redis.publish(TOKENS_CHANNEL, token_hash), "the changed token")

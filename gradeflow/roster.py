@@ -19,17 +19,16 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gradeflow.accounts import AccountError
+from gradeflow.accounts import NAME_RULE, AccountError, a_role, name_problem
 from gradeflow.models import Cohort, Enrollment, User
 from gradeflow.tokens import hash_token, new_token
 from gradeflow.vocabulary import Role
 
 COLUMNS = ("name", "email", "sis_id", "role")
-NAME = re.compile(r"[A-Za-z0-9._@-]{1,100}")
 EMAIL = re.compile(r"[^@\s]{1,200}@[^@\s]{1,200}\.[^@\s]+")
 MAX_ROWS = 5000
 
@@ -94,10 +93,8 @@ def _parse(text: str) -> list[RosterRow]:
         cell = {h: (values[i].strip() if i < len(values) else "") for i, h in enumerate(header)}
         name, email, sis_id = cell["name"], cell.get("email") or None, cell.get("sis_id") or None
         role = (cell.get("role") or Role.STUDENT).lower()
-        if not NAME.fullmatch(name):
-            problems.append(
-                f"line {line}: name {name!r} must be 1-100 letters, digits, '.', '_', '-' or '@'"
-            )
+        if name_problem(name):
+            problems.append(f"line {line}: name {name!r} must be {NAME_RULE}")
         if email is not None and not EMAIL.fullmatch(email):
             problems.append(f"line {line}: {email!r} is not an email address")
         if sis_id is not None and len(sis_id) > 64:
@@ -165,7 +162,7 @@ async def import_roster(
         (user,) = matches.values()
         if user.role != row.role:
             raise AccountError(
-                f"line {row.line}: {user.name} is a {user.role} already, not a {row.role}; "
+                f"line {row.line}: {user.name} is {a_role(user.role)} already, not {a_role(row.role)}; "
                 "nothing was imported"
             )
         if row.email and not user.email:
@@ -208,20 +205,6 @@ async def import_roster(
         )
     await session.flush()
     return result
-
-
-async def find_user(session: AsyncSession, who: str) -> User:
-    """A user by name, email or SIS id."""
-    user = (
-        await session.execute(
-            select(User).where(
-                or_(User.name == who, func.lower(User.email) == who.lower(), User.sis_id == who)
-            )
-        )
-    ).scalar_one_or_none()
-    if user is None:
-        raise AccountError(f"no user named '{who}' (nor with that email or SIS id)")
-    return user
 
 
 async def revoke(session: AsyncSession, user: User) -> str:

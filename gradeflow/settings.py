@@ -13,6 +13,33 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 RUNTIME_FILE = "runtime.json"
 
 
+def running_file() -> Path:
+    """Where a running `gradeflow up` says which home it runs from, so commands find it from any directory:
+    $XDG_STATE_HOME/gradeflow/running.json (default ~/.local/state/gradeflow/running.json)."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "gradeflow" / "running.json"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def running_home() -> Path | None:
+    """The home of the `gradeflow up` that last started on this machine and still runs, if any."""
+    try:
+        recorded = json.loads(running_file().read_text())
+        home, pid = Path(recorded["home"]), int(recorded["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return home if pid_alive(pid) and (home / RUNTIME_FILE).exists() else None
+
+
 def secrets_dir() -> str | None:
     """Where secrets arrive as files (compose `secrets:`, Kubernetes secret volumes): $GRADEFLOW_SECRETS_DIR, else
     /run/secrets when it exists. A file named like the variable (e.g. `gradeflow_database_url`) sets that setting;
@@ -109,10 +136,16 @@ class Settings(BaseSettings):
         return self.home / RUNTIME_FILE
 
     def with_runtime(self) -> Settings:
-        """Fill unset service addresses from a running `gradeflow up` (its runtime.json)."""
+        """Fill unset service addresses from a running `gradeflow up` (its runtime.json): the one of
+        GRADEFLOW_HOME when it is set; else the one of ./.gradeflow; else the one running on this machine
+        (`running_file`), so the CLI works from any directory."""
+        if "home" not in self.model_fields_set and not self.runtime_file.exists():
+            found = running_home()
+            if found is not None:
+                self = self.model_copy(update={"home": found})
         missing = {
             k: None
-            for k in ("database_url", "redis_url", "temporal_address", "temporal_ui_url")
+            for k in ("database_url", "redis_url", "temporal_address", "temporal_ui_url", "api_url")
             if getattr(self, k) is None
         }
         if missing and self.runtime_file.exists():
@@ -132,8 +165,9 @@ class Settings(BaseSettings):
         if unset:
             envs = ", ".join(f"GRADEFLOW_{n.upper()}" for n in unset)
             raise SystemExit(
-                f"{envs} not set and no running `gradeflow up` found under {self.home}/. "
-                "Start the embedded stack with `gradeflow up` (or `make run`), or set the variables."
+                f"{envs} not set and no running `gradeflow up` found (looked in {self.home}/ and "
+                f"{running_file()}). Start the platform with `gradeflow up` (or `make run`), point "
+                "GRADEFLOW_HOME at the home it runs from, or set the variables."
             )
 
     @property

@@ -3,11 +3,15 @@ process dies, the operator told), stopped cleanly by Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import signal
 import sys
 import threading
 import time
+from contextlib import suppress
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gradeflow.cli import migrate, seed
@@ -28,24 +32,95 @@ from gradeflow.launch import (
     worker_metrics_address,
 )
 from gradeflow.seed import load_tokens
-from gradeflow.settings import Settings
+from gradeflow.settings import RUNTIME_FILE, Settings, pid_alive, running_file
 from gradeflow.supervise import FATAL, Program, Supervisor
 
 ROLES = ("worker", "api", "dashboard")
 
 
-def check_role_ports(settings: Settings) -> None:
-    """Fail before starting anything when a port the roles need is taken, and say which setting moves it."""
+def already_running(home: Path) -> str:
+    """What the `gradeflow up` that runs from `home` (or holds the port) told in its runtime.json, in words."""
+    try:
+        info = json.loads((home / RUNTIME_FILE).read_text())
+    except (OSError, ValueError):
+        return f"GradeFlow already runs from {home}"
+    return (
+        f"GradeFlow already runs from {home} (pid {info.get('pid', '?')}, since "
+        f"{info.get('started_at', '?')}): dashboard {info.get('dashboard_url', '?')}, API "
+        f"{info.get('api_url', '?')}. Use that one, or stop it (Ctrl-C in its terminal, or "
+        f"`kill {info.get('pid', 'PID')}`) first"
+    )
+
+
+def other_gradeflow() -> str:
+    """' (…GradeFlow already runs …)' when the port's holder is likely the `gradeflow up` on record, else ''."""
+    try:
+        recorded = json.loads(running_file().read_text())
+        if pid_alive(int(recorded["pid"])):
+            return f" ({already_running(Path(recorded['home']))})"
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return ""
+
+
+def check_ports(settings: Settings) -> None:
+    """Fail before starting anything when a port the platform needs is taken, and say which setting moves it
+    (and when another GradeFlow holds it, which one)."""
     metrics_port = int(worker_metrics_address(settings).rpartition(":")[2])
-    for port, name, env in (
-        (settings.api_port, "API", "GRADEFLOW_API_PORT"),
-        (settings.dashboard_port, "dashboard", "GRADEFLOW_DASHBOARD_PORT"),
+    ports = [
+        (settings.api_port, "API", "GRADEFLOW_API_PORT (or --api-port)"),
+        (settings.dashboard_port, "dashboard", "GRADEFLOW_DASHBOARD_PORT (or --dashboard-port)"),
         (metrics_port, "worker's metrics", "GRADEFLOW_WORKER_METRICS_ADDRESS"),
-    ):
+    ]
+    if settings.redis_url is None:
+        ports.append((settings.redis_port, "embedded Redis", "GRADEFLOW_REDIS_PORT"))
+    if settings.temporal_address is None:
+        ports.append((settings.temporal_port, "embedded Temporal", "GRADEFLOW_TEMPORAL_PORT"))
+        ports.append((settings.temporal_ui_port, "Temporal Web UI", "GRADEFLOW_TEMPORAL_UI_PORT"))
+    for port, name, env in ports:
         if not port_free(port):
             raise ServiceError(
-                f"port {port} for the {name} is in use: stop what uses it, or set {env}."
+                f"port {port} for the {name} is in use{other_gradeflow()}: stop what uses it, or set "
+                f"{env}."
             )
+
+
+def lock_home(home: Path):
+    """An exclusive lock on `home` for as long as this `up` runs (the kernel lets it go when the process ends,
+    however it ends), or None when another `up` holds it."""
+    handle = open(home / "up.lock", "a")  # held open for the life of `up`
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+def record_running(settings: Settings) -> None:
+    """runtime.json for the other commands (and a second `up`), and the machine-wide note of which home runs."""
+    settings.runtime_file.write_text(
+        json.dumps(
+            {name: getattr(settings, name) for name in SERVICE_FIELDS}
+            | {
+                "api_url": settings.resolved_api_url,
+                "dashboard_url": f"http://{settings.dashboard_host}:{settings.dashboard_port}",
+                "pid": os.getpid(),
+                "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+            indent=2,
+        )
+    )
+    with suppress(OSError):  # a read-only home directory: found through GRADEFLOW_HOME only
+        running_file().parent.mkdir(parents=True, exist_ok=True)
+        running_file().write_text(json.dumps({"home": str(settings.home), "pid": os.getpid()}))
+
+
+def forget_running(settings: Settings) -> None:
+    settings.runtime_file.unlink(missing_ok=True)
+    with suppress(OSError, ValueError, KeyError, TypeError):
+        if json.loads(running_file().read_text())["pid"] == os.getpid():
+            running_file().unlink()
 
 
 def could_not_start(supervisor: Supervisor) -> str | None:
@@ -145,6 +220,10 @@ def up(settings: Settings) -> int:
         return 2
     home = settings.home
     home.mkdir(parents=True, exist_ok=True)
+    lock = lock_home(home)
+    if lock is None:
+        print(f"error: {already_running(home)}. This command changed nothing.", file=sys.stderr)
+        return 1
     logs = home / "logs"
     services = EmbeddedServices(
         home,
@@ -159,7 +238,7 @@ def up(settings: Settings) -> int:
     supervisor: Supervisor | None = None
     code = 0
     try:
-        check_role_ports(settings)
+        check_ports(settings)
         programs = embedded_programs(settings, services)
         settings = settings.model_copy(update=services.urls)
         supervisor = Supervisor(home, [*programs, *role_programs()], role_env(settings))
@@ -174,13 +253,7 @@ def up(settings: Settings) -> int:
         if "temporal" in supervisor.programs:
             wait_for_port(settings.temporal_port, supervised, "Temporal", logs / "temporal.log")
         wait_for_database(settings.need("database_url"))
-        settings.runtime_file.write_text(
-            json.dumps(
-                {name: getattr(settings, name) for name in SERVICE_FIELDS}
-                | {"api_url": settings.resolved_api_url},
-                indent=2,
-            )
-        )
+        record_running(settings)
         print("applying migrations…", flush=True)
         migrate(settings)
         seed(settings, demo=settings.seed_demo)
@@ -208,6 +281,7 @@ def up(settings: Settings) -> int:
         if supervisor is not None:
             supervisor.stop()
         services.stop()
-        settings.runtime_file.unlink(missing_ok=True)
+        forget_running(settings)
+        lock.close()
         print("stopped.", flush=True)
     return code

@@ -5,25 +5,38 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Response
-from sqlalchemy import select
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 from temporalio.client import Client
 
-from api.deps import CurrentUser, Instructor, RedisDep, SessionDep, TemporalDep
+from api.deps import (
+    CurrentUser,
+    Instructor,
+    Principal,
+    RedisDep,
+    SessionDep,
+    TemporalDep,
+    require_role,
+    taught_cohort,
+)
 from api.errors import TEMPORAL, ApiError, unavailable
 from api.offerings import (
+    editable,
     next_release,
     offered_to,
+    refuse_unless_editor,
     submission_rules,
-    teaches_assignment,
     terms_out,
 )
 from api.params import AssignmentId
 from api.schemas import (
     SIGNED_IN,
     AssignmentCheck,
+    AssignmentCopy,
+    AssignmentCopyOut,
     AssignmentCreate,
     AssignmentOut,
     AssignmentStaffOut,
@@ -31,10 +44,19 @@ from api.schemas import (
     CheckResult,
     assignment_out,
     errors,
+    merge_patch_body,
 )
 from gradeflow import redis_keys
 from gradeflow.accounts import offer
-from gradeflow.models import TEST_ERROR, Assignment, Enrollment
+from gradeflow.models import (
+    TEST_ERROR,
+    Assignment,
+    Cohort,
+    Enrollment,
+    Extension,
+    Offering,
+    Submission,
+)
 from gradeflow.redis_keys import best_effort
 from gradeflow.versions import test_version
 from gradeflow.vocabulary import Role
@@ -43,6 +65,7 @@ from workflows.start import check_solution
 
 router = APIRouter(prefix="/assignments", tags=["assignments"], responses=errors(*SIGNED_IN))
 STAFF_ROLES = (Role.INSTRUCTOR, Role.OPERATOR)
+Staff = Annotated[Principal, require_role(Role.INSTRUCTOR, Role.OPERATOR)]
 
 
 async def get_assignment(session, assignment_id: int) -> Assignment:
@@ -83,7 +106,11 @@ async def list_assignments(user: CurrentUser, session: SessionDep, redis: RedisD
         rows = (
             await session.execute(select(Assignment).order_by(Assignment.position, Assignment.id))
         ).scalars()
-        return [assignment_out(a, True).model_dump(mode="json") for a in rows]
+        mine = await editable(session, user)
+        return [
+            assignment_out(a, True, mine is None or a.id in mine).model_dump(mode="json")
+            for a in rows
+        ]
     if user.cohort_id is None:
         return []
     key = redis_keys.assignments_public(user.cohort_id)
@@ -113,7 +140,8 @@ async def read_assignment(assignment_id: AssignmentId, user: CurrentUser, sessio
     (due date, late windows, submissions left)."""
     assignment = await get_assignment(session, assignment_id)
     if user.role in STAFF_ROLES:
-        return assignment_out(assignment, True)
+        mine = await editable(session, user)
+        return assignment_out(assignment, True, mine is None or assignment_id in mine)
     found = await submission_rules(session, user, assignment_id)
     if found is None or not found[0].released(found[1].now):
         raise ApiError(
@@ -197,6 +225,7 @@ async def create_assignment(
         reference_solution=body.reference_solution,
         starter_code=body.starter_code,
         test_version=test_version(body.test_code, io_cases, limits),
+        created_by=user.id,
     )
     session.add(assignment)
     try:
@@ -212,26 +241,35 @@ async def create_assignment(
     return assignment_out(assignment, staff=True)
 
 
-@router.put("/{assignment_id}", response_model=AssignmentStaffOut, responses=errors(403, 404))
+UPDATE_HELP = (
+    "Change some fields; a field left out keeps its value, `limits` merge field by field, and only "
+    "reference_solution may be null (removes it). PUT and PATCH (JSON merge patch, RFC 7396) are the same. "
+    "Only staff who teach every cohort it is offered to (or an operator) may change it; anyone else gets 403 "
+    "and copies it. A change to tests or limits gives it a new test version; changed tests are loaded in the "
+    "judge first and refused (422) when they fail to load."
+)
+
+
+@router.put(
+    "/{assignment_id}",
+    response_model=AssignmentStaffOut,
+    responses=errors(403, 404),
+    description=UPDATE_HELP,
+)
 async def update_assignment(
     assignment_id: AssignmentId,
     body: AssignmentUpdate,
-    user: Instructor,
+    user: Staff,
     session: SessionDep,
     redis: RedisDep,
     temporal: TemporalDep,
 ):
-    """Change any of the fields; a change to tests or limits gives the assignment a new test version. Changed
-    tests are loaded in the judge first: tests that fail to load are refused (422)."""
     assignment = await get_assignment(session, assignment_id)
-    if not await teaches_assignment(session, user, assignment_id):
-        raise ApiError(
-            403,
-            f"Assignment {assignment_id} is not offered to a cohort you teach; its instructors edit it.",
-        )
+    await refuse_unless_editor(session, user, assignment)
     changes = body.model_dump(exclude_unset=True)
     if "limits" in changes:
-        changes["limits"] = body.limits.model_dump() if body.limits else assignment.limits
+        assert body.limits is not None  # refused as null by the schema
+        changes["limits"] = {**assignment.limits, **body.limits.model_dump(exclude_unset=True)}
     if "io_cases" in changes:
         changes["io_cases"] = [c.model_dump() for c in body.io_cases or []]
     if "order" in changes:
@@ -240,7 +278,7 @@ async def update_assignment(
         setattr(assignment, name, value)
     if not assignment.test_code.strip() and not assignment.io_cases:
         raise ApiError(422, "an assignment needs test_code, io_cases or both")
-    if "test_code" in changes:
+    if "test_code" in changes or "limits" in changes:
         await refuse_broken_tests(
             temporal, assignment.test_code, dict(assignment.limits), assignment.reference_solution
         )
@@ -251,3 +289,139 @@ async def update_assignment(
     await session.refresh(assignment)
     await purge_assignment_cache(redis)
     return assignment_out(assignment, staff=True)
+
+
+router.patch(
+    "/{assignment_id}",
+    name="patch_assignment",
+    response_model=AssignmentStaffOut,
+    responses=errors(403, 404),
+    description=UPDATE_HELP,
+    openapi_extra=merge_patch_body("AssignmentUpdate"),
+)(update_assignment)
+
+
+async def free_slug(session, wanted: str) -> str:
+    """`wanted`, or with -2, -3 … after it: the first that no assignment has."""
+    taken = set(
+        (
+            await session.execute(select(Assignment.slug).where(Assignment.slug.like(f"{wanted}%")))
+        ).scalars()
+    )
+    n, slug = 1, wanted
+    while slug in taken:
+        n += 1
+        slug = f"{wanted[: 100 - len(str(n)) - 1]}-{n}"
+    return slug
+
+
+@router.post(
+    "/{assignment_id}/copy",
+    status_code=201,
+    response_model=AssignmentCopyOut,
+    responses=errors(403, 404, 409),
+)
+async def copy_assignment(
+    assignment_id: AssignmentId,
+    body: AssignmentCopy,
+    user: Instructor,
+    session: SessionDep,
+    redis: RedisDep,
+):
+    """A copy of the assignment (its handout, tests, I/O cases, limits, points, language, starter code and
+    reference solution) that is yours to edit, offered to a cohort you teach. Where that cohort offered the
+    original and none of its students submitted to it, the copy takes the original's place there, with its
+    dates and extensions; otherwise both stay offered."""
+    original = await get_assignment(session, assignment_id)
+    if body.cohort is not None:
+        cohorts = [await taught_cohort(session, user, body.cohort, "can offer assignments to it")]
+    else:
+        taught = (
+            await session.execute(
+                select(Cohort)
+                .join(Enrollment, Enrollment.cohort_id == Cohort.id)
+                .where(Enrollment.user_id == user.id)
+                .order_by(Cohort.slug)
+            )
+        ).scalars()
+        offering_cohorts = set(
+            (
+                await session.execute(
+                    select(Offering.cohort_id).where(Offering.assignment_id == assignment_id)
+                )
+            ).scalars()
+        )
+        cohorts = list(taught)
+        cohorts = [c for c in cohorts if c.id in offering_cohorts] or cohorts
+    wanted = body.slug or (
+        f"{original.slug[: 99 - len(cohorts[0].slug)]}-{cohorts[0].slug}"
+        if len(cohorts) == 1
+        else f"{original.slug[:94]}-copy"
+    )
+    if body.slug and await session.scalar(select(exists().where(Assignment.slug == body.slug))):
+        raise ApiError(
+            409, f"An assignment with slug '{body.slug}' already exists; choose another slug."
+        )
+    copy = Assignment(
+        slug=await free_slug(session, wanted),
+        title=body.title or original.title,
+        handout=original.handout,
+        position=original.position,
+        points=original.points,
+        language=original.language,
+        test_code=original.test_code,
+        io_cases=original.io_cases,
+        limits=original.limits,
+        reference_solution=original.reference_solution,
+        starter_code=original.starter_code,
+        test_version=original.test_version,
+        created_by=user.id,
+        copied_from=original.id,
+    )
+    session.add(copy)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise ApiError(409, "Another copy took that slug meanwhile; copy again.") from None
+    replaced, kept = [], []
+    for cohort in cohorts:
+        terms = await session.get(Offering, (cohort.id, original.id))
+        if terms is None:
+            session.add(Offering(cohort_id=cohort.id, assignment_id=copy.id, policy_version=1))
+            continue
+        session.add(
+            Offering(
+                cohort_id=cohort.id,
+                assignment_id=copy.id,
+                release_at=terms.release_at,
+                due_at=terms.due_at,
+                close_at=terms.close_at,
+                late_windows=terms.late_windows,
+                max_submissions=terms.max_submissions,
+                min_minutes_between=terms.min_minutes_between,
+                policy_version=1,
+            )
+        )
+        await session.flush()
+        submitted = await session.scalar(
+            select(
+                exists().where(
+                    Submission.cohort_id == cohort.id, Submission.assignment_id == original.id
+                )
+            )
+        )
+        if submitted:
+            kept.append(cohort.slug)
+            continue
+        await session.execute(
+            update(Extension)
+            .where(Extension.cohort_id == cohort.id, Extension.assignment_id == original.id)
+            .values(assignment_id=copy.id)
+        )
+        await session.delete(terms)
+        replaced.append(cohort.slug)
+    await session.commit()
+    await session.refresh(copy)
+    await purge_assignment_cache(redis)
+    out = assignment_out(copy, staff=True).model_dump()
+    return AssignmentCopyOut(**out, replaced_in=replaced, original_kept_in=kept)

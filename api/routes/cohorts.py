@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import Integer, case, func, select
 from sqlalchemy.exc import IntegrityError
@@ -25,7 +25,7 @@ from api.deps import (
     teaches,
 )
 from api.errors import ApiError
-from api.offerings import teaches_assignment
+from api.offerings import refuse_unless_editor
 from api.params import AssignmentId, CohortSlug, UserName
 from api.schemas import (
     STAFF,
@@ -36,6 +36,9 @@ from api.schemas import (
     ExtensionOut,
     GradebookOut,
     LateWindow,
+    MemberIn,
+    MemberOut,
+    MembershipOut,
     OfferingIn,
     OfferingOut,
     RecomputeOut,
@@ -43,9 +46,10 @@ from api.schemas import (
     RosterOut,
     RosterPerson,
     errors,
+    merge_patch_body,
 )
 from gradeflow import gradebook, redis_keys
-from gradeflow.accounts import AccountError
+from gradeflow.accounts import AccountError, enroll, unenroll
 from gradeflow.models import (
     Assignment,
     Cohort,
@@ -257,6 +261,97 @@ async def import_cohort_roster(
     )
 
 
+async def cohort_for_members(session, user: Principal, slug: str) -> Cohort:
+    """The cohort whose members `user` may change: any for an operator, else one they teach."""
+    if user.role == Role.OPERATOR:
+        cohort = await session.scalar(select(Cohort).where(Cohort.slug == slug))
+        if cohort is None:
+            raise ApiError(404, f"Cohort '{slug}' does not exist.")
+        return cohort
+    return await taught_cohort(session, user, slug, "can change who is in it")
+
+
+def member_out(u: User) -> MemberOut:
+    return MemberOut(name=u.name, role=Role(u.role), email=u.email, sis_id=u.sis_id)
+
+
+async def forget_tokens_of(request: Request, redis, member: User) -> None:
+    """Every API process looks the member up again: which cohorts they are in just changed."""
+    request.app.state.tokens.forget(member.token_hash)
+    await redis_keys.announce_token_changed(redis, member.token_hash)
+
+
+@router.get(
+    "/{slug}/members", response_model=list[MemberOut], dependencies=[Staff], responses=errors(404)
+)
+async def list_members(slug: CohortSlug, user: CurrentUser, session: SessionDep):
+    """Who is in the cohort: staff first, then students, by name."""
+    cohort = await visible_cohort(session, user, slug)
+    members = (
+        await session.execute(
+            select(User)
+            .join(Enrollment, Enrollment.user_id == User.id)
+            .where(Enrollment.cohort_id == cohort.id)
+            .order_by(User.role != Role.INSTRUCTOR, User.name)
+        )
+    ).scalars()
+    return [member_out(u) for u in members]
+
+
+@router.post(
+    "/{slug}/members",
+    response_model=MembershipOut,
+    dependencies=[Staff],
+    responses=errors(403, 404),
+)
+async def add_member(
+    slug: CohortSlug,
+    body: MemberIn,
+    user: CurrentUser,
+    session: SessionDep,
+    redis: RedisDep,
+    request: Request,
+):
+    """Put someone already on GradeFlow (a student, or staff) in the cohort: operators for any cohort, its
+    instructors for theirs (they cannot add operators). New people come with a roster (POST …/roster)."""
+    cohort = await cohort_for_members(session, user, slug)
+    try:
+        member, added = await enroll(session, cohort, body.who, body.role)
+    except AccountError as exc:
+        raise ApiError(404 if str(exc).startswith("no user") else 422, f"who: {exc}") from None
+    if member.role == Role.OPERATOR and user.role != Role.OPERATOR:
+        raise ApiError(403, "Only operators may add an operator to a cohort.")
+    await session.commit()
+    await forget_tokens_of(request, redis, member)
+    return MembershipOut(cohort=slug, member=member_out(member), changed=added)
+
+
+@router.delete(
+    "/{slug}/members/{who}",
+    response_model=MembershipOut,
+    dependencies=[Staff],
+    responses=errors(403, 404),
+)
+async def remove_member(
+    slug: CohortSlug,
+    who: UserName,
+    user: CurrentUser,
+    session: SessionDep,
+    redis: RedisDep,
+    request: Request,
+):
+    """Take someone out of the cohort (operators: any cohort; instructors: theirs). Their submissions and grades
+    are kept: enrolling them again brings them back."""
+    cohort = await cohort_for_members(session, user, slug)
+    try:
+        member = await unenroll(session, cohort, who)
+    except AccountError as exc:
+        raise ApiError(404, f"{exc}.") from None
+    await session.commit()
+    await forget_tokens_of(request, redis, member)
+    return MembershipOut(cohort=slug, member=member_out(member), changed=True)
+
+
 def offering_out(slug: str, o: Offering, title: str, extensions: int) -> OfferingOut:
     return OfferingOut(
         cohort=slug,
@@ -300,10 +395,20 @@ async def list_offerings(slug: CohortSlug, user: CurrentUser, session: SessionDe
     return [offering_out(slug, o, title, n) for o, title, n in rows]
 
 
+OFFERING_HELP = (
+    "Offer an assignment to a cohort you teach, or change its terms there. A field left out keeps its value (a "
+    "new offering starts with none); an explicit null clears it (no date: no limit). PUT and PATCH (JSON merge "
+    "patch, RFC 7396) are the same. The server's clock applies the terms to every submission from now on; "
+    "graded submissions they affect are recounted. Offering an assignment to another cohort needs the right to "
+    "change it (you teach every cohort it is offered to); otherwise copy it."
+)
+
+
 @router.put(
     "/{slug}/assignments/{assignment_id}",
     response_model=OfferingOut,
     responses=errors(403, 404),
+    description=OFFERING_HELP,
 )
 async def set_offering(
     slug: CohortSlug,
@@ -314,73 +419,85 @@ async def set_offering(
     redis: RedisDep,
     temporal: TemporalDep,
 ):
-    """Offer an assignment to a cohort you teach, or change its terms there (the whole set: what is omitted is
-    cleared). The server's clock applies them to every submission from now on."""
     cohort = await taught_cohort(session, user, slug, "can change it")
     assignment = await session.get(Assignment, assignment_id)
     if assignment is None:
         raise ApiError(404, f"Assignment {assignment_id} does not exist.")
+    offering = await session.get(Offering, (cohort.id, assignment_id))
+    if offering is None:
+        # Offering it is sharing it: its tests would grade this cohort too, so only those who may change it
+        # (who then still teach every cohort it is offered to) may share it.
+        await refuse_unless_editor(session, user, assignment)
+        offering = Offering(
+            cohort_id=cohort.id, assignment_id=assignment_id, late_windows=[], policy_version=0
+        )
+        session.add(offering)
+    changes = body.model_dump(exclude_unset=True)
+    if "late_windows" in changes:
+        changes["late_windows"] = [w.model_dump() for w in body.late_windows or []]
+    for name, value in changes.items():
+        setattr(offering, name, value)
     problems = []
-    if body.release_at and body.due_at and body.release_at > body.due_at:
+    if offering.release_at and offering.due_at and offering.release_at > offering.due_at:
         problems.append("release_at is after due_at")
-    if body.close_at and body.due_at and body.close_at < body.due_at:
+    if offering.close_at and offering.due_at and offering.close_at < offering.due_at:
         problems.append("close_at is before due_at")
-    hours = [w.hours for w in body.late_windows]
+    hours = [w["hours"] for w in offering.late_windows or []]
     if hours != sorted(set(hours)):
         problems.append(
             "late_windows must be in order of hours, each ending later than the one before"
         )
-    if body.late_windows and body.due_at is None:
+    if offering.late_windows and offering.due_at is None:
         problems.append("late_windows need a due_at to count from")
     if problems:
         raise ApiError(422, "; ".join(problems) + ".")
-    offering = await session.get(Offering, (cohort.id, assignment_id))
-    if offering is None:
-        # Offering it is sharing it, and whoever teaches a cohort that offers it may edit it: only those who
-        # may edit it already can share it.
-        if not await teaches_assignment(session, user, assignment_id):
-            raise ApiError(
-                403,
-                f"Assignment {assignment_id} is not offered to a cohort you teach; ask its instructors to "
-                f"offer it to '{slug}'.",
-            )
-        offering = Offering(cohort_id=cohort.id, assignment_id=assignment_id, policy_version=0)
-        session.add(offering)
-    offering.release_at, offering.due_at, offering.close_at = (
-        body.release_at,
-        body.due_at,
-        body.close_at,
-    )
-    offering.late_windows = [w.model_dump() for w in body.late_windows]
-    offering.max_submissions, offering.min_minutes_between = (
-        body.max_submissions,
-        body.min_minutes_between,
-    )
-    offering.policy_version = (offering.policy_version or 0) + 1
-    await session.commit()
-    await best_effort(redis.delete(redis_keys.assignments_public(cohort.id)), "the assignment list")
+    recompute = None
+    if changes or offering.policy_version == 0:
+        offering.policy_version = (offering.policy_version or 0) + 1
+        await session.commit()
+        await best_effort(
+            redis.delete(redis_keys.assignments_public(cohort.id)), "the assignment list"
+        )
+        recompute = await recount(
+            session,
+            temporal,
+            cohort,
+            assignment_id,
+            None,
+            user,
+            f"{user.name} changed the terms (version {offering.policy_version})",
+        )
     n = await session.scalar(
         select(func.count()).where(
             Extension.cohort_id == cohort.id, Extension.assignment_id == assignment_id
         )
     )
     out = offering_out(slug, offering, assignment.title, n or 0)
-    out.recompute = await recount(
-        session,
-        temporal,
-        cohort,
-        assignment_id,
-        None,
-        user,
-        f"{user.name} changed the terms (version {offering.policy_version})",
-    )
+    out.recompute = recompute
     return out
+
+
+router.patch(
+    "/{slug}/assignments/{assignment_id}",
+    name="patch_offering",
+    response_model=OfferingOut,
+    responses=errors(403, 404),
+    description=OFFERING_HELP,
+    openapi_extra=merge_patch_body("OfferingIn"),
+)(set_offering)
+
+EXTENSION_HELP = (
+    "Give one student of a cohort you teach their own due date (later than the cohort's) and close for an "
+    "assignment that has a due date there, with the reason. Granting again changes it: a field left out keeps "
+    "its value, a null close_at clears it. PUT and PATCH (JSON merge patch) are the same."
+)
 
 
 @router.put(
     "/{slug}/assignments/{assignment_id}/extensions/{student}",
     response_model=ExtensionOut,
     responses=errors(403, 404),
+    description=EXTENSION_HELP,
 )
 async def grant_extension(
     slug: CohortSlug,
@@ -391,10 +508,9 @@ async def grant_extension(
     session: SessionDep,
     temporal: TemporalDep,
 ):
-    """Give one student of a cohort you teach their own due date (and close) for an assignment, with the reason;
-    granting again replaces it."""
     cohort = await taught_cohort(session, user, slug, "can change it")
-    if await session.get(Offering, (cohort.id, assignment_id)) is None:
+    offering = await session.get(Offering, (cohort.id, assignment_id))
+    if offering is None:
         raise ApiError(404, f"Cohort '{slug}' does not offer assignment {assignment_id}.")
     member = (
         await session.execute(
@@ -405,13 +521,37 @@ async def grant_extension(
     ).scalar_one_or_none()
     if member is None:
         raise ApiError(404, f"No student '{student}' in cohort '{slug}'.")
-    if body.close_at and body.close_at < body.due_at:
-        raise ApiError(422, "close_at is before due_at.")
+    if offering.due_at is None:
+        raise ApiError(
+            422,
+            f"Assignment {assignment_id} has no due date in '{slug}', so there is nothing to extend: set "
+            f"one first (PATCH /api/v1/cohorts/{slug}/assignments/{assignment_id} with a due_at).",
+        )
     extension = await session.get(Extension, (cohort.id, assignment_id, member.id))
+    changes = body.model_dump(exclude_unset=True)
     if extension is None:
+        missing = [f for f in ("due_at", "reason") if changes.get(f) is None]
+        if missing:
+            raise ApiError(
+                422,
+                f"A new extension needs {' and '.join(missing)}: the student's own due date and why.",
+            )
         extension = Extension(cohort_id=cohort.id, assignment_id=assignment_id, user_id=member.id)
         session.add(extension)
-    extension.due_at, extension.close_at, extension.reason = body.due_at, body.close_at, body.reason
+    for name, value in changes.items():
+        setattr(extension, name, value)
+    problems = []
+    if not (extension.reason or "").strip():
+        problems.append("reason must say why the extension is granted")
+    if extension.due_at <= offering.due_at:
+        problems.append(
+            f"due_at must be later than the cohort's due date ({offering.due_at.isoformat()}); an "
+            "extension only moves it later"
+        )
+    if extension.close_at and extension.close_at < extension.due_at:
+        problems.append("close_at is before due_at")
+    if problems:
+        raise ApiError(422, "; ".join(problems) + ".")
     extension.granted_by = user.id
     extension.created_at = datetime.now(UTC)
     await session.commit()
@@ -422,8 +562,8 @@ async def grant_extension(
         assignment_id,
         member.id,
         user,
-        f"{user.name} granted {student} an extension to {body.due_at:%Y-%m-%d %H:%M %Z}"
-        + (f" ({body.reason})" if body.reason else ""),
+        f"{user.name} granted {student} an extension to {extension.due_at:%Y-%m-%d %H:%M %Z}"
+        f" ({extension.reason})",
     )
     return ExtensionOut(
         recompute=recompute,
@@ -436,6 +576,16 @@ async def grant_extension(
         reason=extension.reason,
         created_at=extension.created_at,
     )
+
+
+router.patch(
+    "/{slug}/assignments/{assignment_id}/extensions/{student}",
+    name="patch_extension",
+    response_model=ExtensionOut,
+    responses=errors(403, 404),
+    description=EXTENSION_HELP,
+    openapi_extra=merge_patch_body("ExtensionIn"),
+)(grant_extension)
 
 
 async def recount(

@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Query
-from sqlalchemy import distinct, select
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import distinct, select, update
 
-from api.deps import CurrentUser, SessionDep
+from api.deps import CurrentUser, Principal, RedisDep, SessionDep
+from api.errors import ApiError
 from api.offerings import offered_to
 from api.params import AssignmentFilter
-from api.schemas import SIGNED_IN, MeOut, ProgressOut, SubmissionOut, assignment_out, errors
+from api.schemas import (
+    SIGNED_IN,
+    CohortChoice,
+    MeOut,
+    ProgressOut,
+    SubmissionOut,
+    assignment_out,
+    errors,
+)
+from gradeflow import redis_keys
 from gradeflow.gradebook import grades_of
-from gradeflow.models import Assignment, Cohort, Enrollment, Submission
+from gradeflow.models import Assignment, Cohort, Enrollment, Submission, User
+from gradeflow.tokens import hash_token
 from gradeflow.views import submission_payload
 from gradeflow.vocabulary import GradeRule, Role
 
 router = APIRouter(prefix="/me", tags=["me"], responses=errors(*SIGNED_IN))
 
 
-@router.get("", response_model=MeOut)
-async def me(user: CurrentUser, session: SessionDep):
+async def me_out(session, user: Principal) -> MeOut:
     cohorts = (
         (
             await session.execute(
@@ -33,7 +44,42 @@ async def me(user: CurrentUser, session: SessionDep):
         .scalars()
         .all()
     )
-    return MeOut(id=user.id, name=user.name, role=Role(user.role), cohorts=list(cohorts))
+    return MeOut(
+        id=user.id,
+        name=user.name,
+        role=Role(user.role),
+        cohorts=list(cohorts),
+        cohort=user.cohort_slug,
+    )
+
+
+@router.get("", response_model=MeOut)
+async def me(user: CurrentUser, session: SessionDep):
+    """Who you are, your cohorts and the one you work in now."""
+    return await me_out(session, user)
+
+
+@router.put("/cohort", response_model=MeOut, responses=errors(404))
+async def choose_cohort(
+    body: CohortChoice, user: CurrentUser, session: SessionDep, redis: RedisDep, request: Request
+):
+    """Choose the cohort you work in (for someone in several): what you see, where your submissions count, and
+    where the dashboard opens. Kept until you choose another or leave it."""
+    cohort = await session.scalar(
+        select(Cohort)
+        .join(Enrollment, Enrollment.cohort_id == Cohort.id)
+        .where(Enrollment.user_id == user.id, Cohort.slug == body.cohort)
+    )
+    if cohort is None:
+        raise ApiError(404, f"You are not in a cohort '{body.cohort}'; GET /api/v1/me lists yours.")
+    await session.execute(
+        update(User).where(User.id == user.id).values(current_cohort_id=cohort.id)
+    )
+    await session.commit()
+    token_hash = hash_token(request.headers["authorization"].partition(" ")[2].strip())
+    request.app.state.tokens.forget(token_hash)
+    await redis_keys.announce_token_changed(redis, token_hash)
+    return await me_out(session, replace(user, cohort_id=cohort.id, cohort_slug=cohort.slug))
 
 
 @router.get("/submissions", response_model=list[SubmissionOut])

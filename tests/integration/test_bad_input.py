@@ -146,6 +146,85 @@ def test_bad_input_is_a_4xx_that_says_what_to_fix(
     assert detail(response).startswith(message), detail(response)
 
 
+@pytest.mark.parametrize(
+    "role, method, path, raw, field",
+    [
+        # JSON's "\ud800" escapes decode to lone surrogates, which have no UTF-8 form: PostgreSQL's driver would
+        # fail on them (a 500) if they got that far
+        (
+            "ada",
+            "PUT",
+            "/assignments/1",
+            rb'{"handout": "a\ud800b"}',
+            "handout",
+        ),
+        (
+            "ada",
+            "PATCH",
+            "/assignments/1",
+            rb'{"title": "\udfff"}',
+            "title",
+        ),
+        (
+            "ada",
+            "POST",
+            "/assignments",
+            rb'{"title": "T", "io_cases": [{"stdin": "", "stdout": "\ud83d"}]}',
+            "io_cases.0.stdout",
+        ),
+        (
+            "student",
+            "POST",
+            "/assignments/1/submissions",
+            rb'{"code": "x = \"\ud800\""}',
+            "code",
+        ),
+        (
+            "ada",
+            "POST",
+            "/cohorts/demo/roster",
+            rb'{"csv": "name\n\ud800"}',
+            "csv",
+        ),
+        (
+            "ada",
+            "PUT",
+            "/cohorts/demo/assignments/1/extensions/alice",
+            rb'{"due_at": "2099-01-01T00:00:00Z", "reason": "\udc00"}',
+            "reason",
+        ),
+        ("ada", "POST", "/regrades", rb'{"cohort": "\ud800"}', "cohort"),
+        (
+            "student",
+            "PUT",
+            "/me/cohort",
+            rb'{"cohort": "\ud800"}',
+            "cohort",
+        ),
+        (
+            "otto",
+            "POST",
+            "/cohorts/demo/members",
+            rb'{"who": "\ud800"}',
+            "who",
+        ),
+    ],
+)
+def test_text_postgresql_cannot_store_is_a_422_naming_the_field(
+    stack: Stack, role, method, path, raw, field
+):
+    token = stack.new_user() if role == "student" else stack.tokens[role]
+    with stack.client(token) as c:
+        response = c.request(
+            method, path, content=raw, headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 422, response.text
+    # The field named; the words are ours at the top level ("must be valid Unicode text: character 2 is a lone
+    # surrogate …") and pydantic's inside lists ("unable to parse raw data as a unicode string")
+    assert detail(response).startswith(f"{field}: "), detail(response)
+    assert "Unicode" in detail(response) or "unicode" in detail(response), detail(response)
+
+
 def test_update_with_a_null_reference_solution_removes_it(stack: Stack):
     """The one field that may be null: it means "no reference solution"."""
     with stack.client(stack.tokens["ada"]) as c:

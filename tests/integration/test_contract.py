@@ -174,8 +174,19 @@ def world(own_stack: Stack) -> dict:
     )[1]
     with own_stack.client(own_stack.tokens["ada"]) as c:
         # The fuzzing above may have given demo's first assignment any terms (closed, released later,
-        # one submission): back to none, so the owner can submit.
-        c.put("/cohorts/demo/assignments/1", json={}).raise_for_status()
+        # one submission): back to none but a due date far ahead (an extension needs one), so the owner can
+        # submit. A field left out would keep its value: each is cleared by an explicit null.
+        c.put(
+            "/cohorts/demo/assignments/1",
+            json={
+                "release_at": None,
+                "due_at": "2098-01-01T00:00:00Z",
+                "close_at": None,
+                "late_windows": None,
+                "max_submissions": None,
+                "min_minutes_between": None,
+            },
+        ).raise_for_status()
     owner = own_stack.new_user()
     sub = submit(own_stack, owner, unique(RIGHT_HELLO)).json()
     own_stack.wait_graded(owner, sub["id"])

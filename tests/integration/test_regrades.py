@@ -142,7 +142,9 @@ def test_changing_tests_changes_exactly_the_affected_scores(stack: Stack):
     stricter = (
         tests + "\n    def test_one_plus_one(self):\n        self.assertEqual(sum(1, 1), 2)\n"
     )
-    with stack.client(teacher) as c:
+    # Offered to demo and to this cohort, the assignment is no single instructor's to change: an operator
+    # changes its tests for both
+    with stack.client(stack.tokens["otto"]) as c:
         assert (
             c.put(f"/assignments/{assignment['id']}", json={"test_code": stricter}).status_code
             == 200

@@ -30,6 +30,8 @@ def up_env(tmp_path, **extra: str) -> tuple[dict[str, str], dict[str, int]]:
     env |= {
         "GRADEFLOW_HOME": str(tmp_path / "home"),
         "GRADEFLOW_WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+        # Where `up` notes that it runs (the CLI finds it there from any directory): this test's own
+        "XDG_STATE_HOME": str(tmp_path / "state"),
         **extra,
     }
     return env, ports
@@ -114,10 +116,58 @@ def test_gradeflow_up_runs_everything_and_ctrl_c_stops_it(tmp_path):
             and finished[0]["activity"] == "record_grading"
         )
         assert (finished[0]["verdict"], finished[0]["attempt"]) == ("passed", 1)
+
+        # A second `up` from the same home (a second `make run` in the clone) says what runs and touches
+        # nothing of it.
+        runtime = (tmp_path / "home" / "runtime.json").read_text()
+        second = subprocess.run(
+            [sys.executable, "-m", "gradeflow", "up"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1
+        assert f"GradeFlow already runs from {tmp_path / 'home'} (pid {proc.pid}" in second.stderr
+        assert f"dashboard http://127.0.0.1:{ports['DASHBOARD']}" in second.stderr
+        assert "changed nothing" in second.stderr
+        assert (tmp_path / "home" / "runtime.json").read_text() == runtime
+        assert answers(f"{api}/api/v1/health")
+
+        # The CLI finds the running platform from any directory, without GRADEFLOW_HOME: a student hands
+        # in a file and the exit code says whether it passed.
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        (elsewhere / "hello.py").write_text(unique(RIGHT_HELLO))
+        (elsewhere / "wrong.py").write_text(unique("def hello():\n    return 'Bye'\n"))
+        cli_env = {k: v for k, v in env.items() if k != "GRADEFLOW_HOME"} | {
+            "GRADEFLOW_TOKEN": token
+        }
+        for name, code, words in (("hello.py", 0, "passed"), ("wrong.py", 1, "wrong_answer")):
+            handed = subprocess.run(
+                [sys.executable, "-m", "gradeflow", "submit", "hello", name, "--follow"],
+                cwd=elsewhere,
+                env=cli_env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert handed.returncode == code, handed.stdout + handed.stderr
+            assert handed.stdout.startswith(words), handed.stdout
+        listed = subprocess.run(
+            [sys.executable, "-m", "gradeflow", "cohorts", "list"],
+            cwd=elsewhere,
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert listed.returncode == 0 and "demo" in listed.stdout, listed.stderr
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
     assert proc.wait(timeout=90) == 0, out.read_text()[-3000:]
+    assert not (tmp_path / "state" / "gradeflow" / "running.json").exists()
     assert out.read_text().rstrip().endswith("stopped.")
     assert not answers(f"{api}/api/v1/health"), "the API outlived `gradeflow up`"
     assert not (tmp_path / "home" / "runtime.json").exists()
@@ -131,7 +181,11 @@ def test_gradeflow_up_refuses_a_busy_port_before_starting_anything(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if not k.startswith("GRADEFLOW_")}
-        env |= {"GRADEFLOW_HOME": str(tmp_path / "home"), "GRADEFLOW_API_PORT": str(port)}
+        env |= {
+            "GRADEFLOW_HOME": str(tmp_path / "home"),
+            "GRADEFLOW_API_PORT": str(port),
+            "XDG_STATE_HOME": str(tmp_path / "state"),
+        }
         result = subprocess.run(
             [sys.executable, "-m", "gradeflow", "up"],
             env=env,
@@ -141,8 +195,8 @@ def test_gradeflow_up_refuses_a_busy_port_before_starting_anything(tmp_path):
         )
     assert result.returncode == 1
     assert (
-        f"port {port} for the API is in use: stop what uses it, or set GRADEFLOW_API_PORT."
-        in result.stderr
+        f"port {port} for the API is in use: stop what uses it, or set GRADEFLOW_API_PORT (or "
+        "--api-port)." in result.stderr
     )
     assert "starting PostgreSQL" not in result.stdout
 
