@@ -104,7 +104,11 @@ ROUTES = [
     ("GET", "/assignments/{assignment}", None, SIGNED_IN),
     ("POST", "/assignments/check", "check", INSTRUCTORS),
     ("POST", "/assignments", "new_assignment", INSTRUCTORS),
-    ("PUT", "/assignments/{assignment}", "edit", cells(401, 403, 403, OK, 403, 403)),
+    # The other instructor's cohort is offered the same course: they may not change what grades demo, and may
+    # copy it instead; operators may change any assignment.
+    ("PUT", "/assignments/{assignment}", "edit", cells(401, 403, 403, OK, 403, OK)),
+    ("PATCH", "/assignments/{assignment}", "edit", cells(401, 403, 403, OK, 403, OK)),
+    ("POST", "/assignments/{assignment}/copy", "copy", INSTRUCTORS),
     ("POST", "/assignments/{assignment}/submissions", "code", SIGNED_IN),
     ("GET", "/submissions/{submission}", None, OWNER_AND_STAFF),
     ("GET", "/submissions/{submission}/events", None, OWNER_AND_STAFF),
@@ -112,25 +116,35 @@ ROUTES = [
     ("GET", "/me", None, SIGNED_IN),
     ("GET", "/me/submissions", None, SIGNED_IN),
     ("GET", "/me/progress", None, SIGNED_IN),
+    ("PUT", "/me/cohort", "choose_demo", cells(401, OK, OK, OK, 404, OK)),
     ("GET", "/cohorts", None, cells(401, 403, 403, OK, OK, OK)),
     ("GET", "/cohorts/{cohort}/matrix", None, COHORT_STAFF),
     ("GET", "/cohorts/{cohort}/gradebook", None, COHORT_STAFF),
     ("POST", "/cohorts/{cohort}/roster", "roster", cells(401, 403, 403, OK, 403, 403)),
     ("GET", "/cohorts/{cohort}/assignments", None, COHORT_STAFF),
-    (
-        "PUT",
-        "/cohorts/{cohort}/assignments/{assignment}",
-        "offering",
-        cells(401, 403, 403, OK, 403, 403),
-    ),
+    ("GET", "/cohorts/{cohort}/members", None, COHORT_STAFF),
+    ("POST", "/cohorts/{cohort}/members", "member", cells(401, 403, 403, OK, 403, OK)),
+    ("DELETE", "/cohorts/{cohort}/members/{leaver}", "leave", cells(401, 403, 403, OK, 403, OK)),
+    *[
+        (
+            method,
+            "/cohorts/{cohort}/assignments/{assignment}",
+            "offering",
+            cells(401, 403, 403, OK, 403, 403),
+        )
+        for method in ("PUT", "PATCH")
+    ],
     ("GET", "/cohorts/{cohort}/recomputes", None, COHORT_STAFF),
     ("GET", "/cohorts/{cohort}/recomputes/{recompute}", None, COHORT_STAFF),
-    (
-        "PUT",
-        "/cohorts/{cohort}/assignments/{assignment}/extensions/{student}",
-        "extension",
-        cells(401, 403, 403, OK, 403, 403),
-    ),
+    *[
+        (
+            method,
+            "/cohorts/{cohort}/assignments/{assignment}/extensions/{student}",
+            "extension",
+            cells(401, 403, 403, OK, 403, 403),
+        )
+        for method in ("PUT", "PATCH")
+    ],
     ("POST", "/similarity/reports", "similarity", SIMILARITY),
     ("GET", "/similarity/reports?cohort={similar_cohort}", None, SIMILARITY),
     ("GET", "/similarity/reports/{report}", None, SIMILARITY),
@@ -162,16 +176,35 @@ ROUTES = [
 @pytest.fixture(scope="module")
 def world(own_stack: Stack) -> dict:
     """The principals and the resources the matrix acts on: a graded submission of the owner in the demo cohort
-    (taught by ada), a regrade batch of a cohort ada teaches, and an instructor of another cohort."""
+    (taught by ada), a regrade batch of a cohort ada teaches, and an instructor of a second course: a cohort
+    offered the same assignments (ada teaches it too, so she teaches every cohort they are offered to)."""
     from gradeflow.accounts import add_cohort, add_user
 
+    def enroll_ada(slug: str) -> None:
+        own_stack.sql_write(
+            "INSERT INTO enrollments (user_id, cohort_id) SELECT u.id, c.id FROM users u, cohorts c "
+            "WHERE u.name = 'ada' AND c.slug = :slug",
+            slug=slug,
+        )
+
     other_cohort = f"other-{uuid.uuid4().hex[:6]}"
-    own_stack.db(
-        lambda s: add_cohort(s, other_cohort, offer_course=False)
-    )  # offers nothing of demo's
+    own_stack.db(lambda s: add_cohort(s, other_cohort))  # offered the whole course, as demo is
     other_instructor = own_stack.db(
         lambda s: add_user(s, f"teacher-{other_cohort}", "instructor", other_cohort)
     )[1]
+    enroll_ada(other_cohort)
+    # Copies go to a cohort both instructors teach, offered nothing else: the matrix's copies change no
+    # other cohort's assignments
+    copy_cohort = f"copies-{uuid.uuid4().hex[:6]}"
+    own_stack.db(lambda s: add_cohort(s, copy_cohort, offer_course=False))
+    enroll_ada(copy_cohort)
+    own_stack.sql_write(
+        "INSERT INTO enrollments (user_id, cohort_id) SELECT u.id, c.id FROM users u, cohorts c "
+        "WHERE u.name = :name AND c.slug = :slug",
+        name=f"teacher-{other_cohort}",
+        slug=copy_cohort,
+    )
+    leaver = own_stack.db(lambda s: add_user(s, f"leaver-{other_cohort}", "student", "demo"))[0]
     with own_stack.client(own_stack.tokens["ada"]) as c:
         # The fuzzing above may have given demo's first assignment any terms (closed, released later,
         # one submission): back to none but a due date far ahead (an extension needs one), so the owner can
@@ -194,11 +227,7 @@ def world(own_stack: Stack) -> dict:
     # their workflows terminated) cannot hold the matrix up: empty, it completes at once.
     batch_cohort = f"matrix-{uuid.uuid4().hex[:6]}"
     own_stack.db(lambda s: add_cohort(s, batch_cohort, offer_course=False))
-    own_stack.sql_write(
-        "INSERT INTO enrollments (user_id, cohort_id) SELECT u.id, c.id FROM users u, cohorts c "
-        "WHERE u.name = 'ada' AND c.slug = :slug",
-        slug=batch_cohort,
-    )
+    enroll_ada(batch_cohort)
     with own_stack.client(own_stack.tokens["ada"]) as c:
         started = c.post("/regrades", json={"cohort": batch_cohort})
         assert started.status_code == 202, started.text
@@ -219,11 +248,7 @@ def world(own_stack: Stack) -> dict:
             {1: [Answer(STARTER + ORIGINAL, True, 1.0), Answer(STARTER + RENAMED, True, 1.0)]},
         )
     )
-    own_stack.sql_write(
-        "INSERT INTO enrollments (user_id, cohort_id) SELECT u.id, c.id FROM users u, cohorts c "
-        "WHERE u.name = 'ada' AND c.slug = :slug",
-        slug=similar_cohort,
-    )
+    enroll_ada(similar_cohort)
     with own_stack.client(own_stack.tokens["ada"]) as c:
         started = c.post("/similarity/reports", json={"cohort": similar_cohort, "assignment_id": 1})
         assert started.status_code == 202, started.text
@@ -261,6 +286,9 @@ def world(own_stack: Stack) -> dict:
             "recompute": recompute,
             "similar_cohort": similar_cohort,
             "report": report,
+            "leaver": leaver.name,
+            "leaver_id": leaver.id,
+            "copy_cohort": copy_cohort,
         },
     }
 
@@ -277,6 +305,10 @@ def body_for(kind: str | None) -> dict | None:
             "test_code": tests,
         },
         "edit": {"handout": "Print Hello."},  # harmless: test_code unchanged
+        "copy": {"cohort": ""},  # the world's copy_cohort
+        "choose_demo": {"cohort": "demo"},
+        "member": {"who": "alice", "role": "student"},  # in demo already: nothing changes
+        "leave": None,
         "code": {"code": unique(RIGHT_HELLO)},
         "regrade": {"cohort": "demo", "assignment_id": 1},
         "terminate": {"reason": "authorization matrix"},
@@ -303,6 +335,14 @@ def test_authorization_matrix(own_stack: Stack, world: dict, method, path, body,
         payload = body_for(body)
         if body == "similarity":
             payload = {**payload, "cohort": world["ids"]["similar_cohort"]}
+        if body == "copy":
+            payload = {"cohort": world["ids"]["copy_cohort"]}
+        if body == "leave":  # back in demo, whoever took them out before
+            own_stack.sql_write(
+                "INSERT INTO enrollments (user_id, cohort_id) SELECT :id, id FROM cohorts "
+                "WHERE slug = 'demo' ON CONFLICT DO NOTHING",
+                id=world["ids"]["leaver_id"],
+            )
         response = c.request(method, url, json=payload, headers=headers)
     want = expected[who]
     if want == OK:
