@@ -63,20 +63,15 @@ def other_gradeflow() -> str:
     return ""
 
 
-def check_ports(settings: Settings) -> None:
-    """Fail before starting anything when a port the platform needs is taken, and say which setting moves it
-    (and when another GradeFlow holds it, which one)."""
+def check_role_ports(settings: Settings) -> None:
+    """Fail before starting anything when a port the roles need is taken, and say which setting moves it (and
+    when another GradeFlow holds it, which one). The embedded services check theirs as they are prepared."""
     metrics_port = int(worker_metrics_address(settings).rpartition(":")[2])
-    ports = [
+    ports = (
         (settings.api_port, "API", "GRADEFLOW_API_PORT (or --api-port)"),
         (settings.dashboard_port, "dashboard", "GRADEFLOW_DASHBOARD_PORT (or --dashboard-port)"),
         (metrics_port, "worker's metrics", "GRADEFLOW_WORKER_METRICS_ADDRESS"),
-    ]
-    if settings.redis_url is None:
-        ports.append((settings.redis_port, "embedded Redis", "GRADEFLOW_REDIS_PORT"))
-    if settings.temporal_address is None:
-        ports.append((settings.temporal_port, "embedded Temporal", "GRADEFLOW_TEMPORAL_PORT"))
-        ports.append((settings.temporal_ui_port, "Temporal Web UI", "GRADEFLOW_TEMPORAL_UI_PORT"))
+    )
     for port, name, env in ports:
         if not port_free(port):
             raise ServiceError(
@@ -238,7 +233,7 @@ def up(settings: Settings) -> int:
     supervisor: Supervisor | None = None
     code = 0
     try:
-        check_ports(settings)
+        check_role_ports(settings)
         programs = embedded_programs(settings, services)
         settings = settings.model_copy(update=services.urls)
         supervisor = Supervisor(home, [*programs, *role_programs()], role_env(settings))
