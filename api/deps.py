@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from temporalio.client import Client
 
 from api.errors import POSTGRES, ApiError, dependency_of
+from gradeflow import redis_keys
 from gradeflow.db import autocommit_connection
 from gradeflow.models import Cohort, Enrollment, User
 from gradeflow.settings import Settings
@@ -164,6 +165,13 @@ async def taught_cohort(session: AsyncSession, user: Principal, slug: str, only:
     if not await teaches(session, user, cohort.id):
         raise ApiError(403, f"You do not teach cohort '{slug}'; only its instructors {only}.")
     return cohort
+
+
+async def token_changed(request: Request, redis: Redis, token_hash: str) -> None:
+    """Every API process (this one at once, the others over Redis) looks the token up again: its user joined,
+    left or chose a cohort."""
+    request.app.state.tokens.forget(token_hash)
+    await redis_keys.announce_token_changed(redis, token_hash)
 
 
 async def get_temporal(request: Request) -> Client:

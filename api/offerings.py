@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, or_, select, text
+from sqlalchemy import or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from api.deps import Principal
@@ -99,10 +99,10 @@ WHERE NOT EXISTS (
             SELECT 1 FROM enrollments e WHERE e.cohort_id = o.cohort_id AND e.user_id = :user_id))
   AND (a.created_by = :user_id OR EXISTS (SELECT 1 FROM offerings o WHERE o.assignment_id = a.id))
 """)
-OTHERS_COHORTS = text("""
-SELECT count(*) FROM offerings o
-WHERE o.assignment_id = :assignment_id AND NOT EXISTS (
-    SELECT 1 FROM enrollments e WHERE e.cohort_id = o.cohort_id AND e.user_id = :user_id)
+OFFERED = text("""
+SELECT count(*) AS cohorts, count(*) FILTER (WHERE NOT EXISTS (
+           SELECT 1 FROM enrollments e WHERE e.cohort_id = o.cohort_id AND e.user_id = :user_id)) AS others
+FROM offerings o WHERE o.assignment_id = :assignment_id
 """)
 
 
@@ -119,11 +119,11 @@ async def refuse_unless_editor(
     """403, saying why and what to do instead, unless `user` may change the assignment's content."""
     if user.role == Role.OPERATOR:
         return
-    others = await session.scalar(
-        OTHERS_COHORTS, {"assignment_id": assignment.id, "user_id": user.id}
-    )
-    offered = await session.scalar(select(exists().where(Offering.assignment_id == assignment.id)))
-    if not others and (offered or assignment.created_by == user.id):
+    offered = (
+        await session.execute(OFFERED, {"assignment_id": assignment.id, "user_id": user.id})
+    ).one()
+    others = offered.others
+    if not others and (offered.cohorts or assignment.created_by == user.id):
         return
     why = (
         f"it is also offered to {others} cohort{'s' if others != 1 else ''} you do not teach, whose "

@@ -17,6 +17,10 @@ class AccountError(ValueError):
     pass
 
 
+class NoSuchAccount(AccountError):
+    """The person or cohort named does not exist."""
+
+
 # One rule for every way an account is made (`gradeflow users add`, rosters through the CLI or the API).
 NAME = re.compile(r"[A-Za-z0-9._@-]{1,100}")
 NAME_RULE = "1-100 letters, digits, '.', '_', '-' or '@' (no spaces)"
@@ -42,7 +46,7 @@ async def find_user(session: AsyncSession, who: str) -> User:
         )
     ).scalar_one_or_none()
     if user is None:
-        raise AccountError(f"no user named '{who}' (nor with that email or SIS id)")
+        raise NoSuchAccount(f"no user named '{who}' (nor with that email or SIS id)")
     return user
 
 

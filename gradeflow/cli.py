@@ -679,7 +679,7 @@ def build_parser() -> argparse.ArgumentParser:
         users, "add", "create a user and print their API token (new people in bulk: `roster`)"
     )
     add.add_argument("name", help="login name: letters, digits, '.', '_', '-', '@'")
-    add.add_argument("--role", required=True, choices=list(Role))
+    add.add_argument("--role", required=True, choices=list(Role), help="their role on GradeFlow")
     add.add_argument(
         "--cohort", help="enroll them in this cohort (without one they see nothing until enrolled)"
     )
@@ -723,7 +723,12 @@ def build_parser() -> argparse.ArgumentParser:
     command(cohorts, "list", "cohorts with their numbers of students and staff")
     book = command(sub, "gradebook", "a cohort's grades, for an LMS to import")
     book.add_argument("cohort")
-    book.add_argument("--format", choices=["canvas", "moodle", "json"], default="canvas")
+    book.add_argument(
+        "--format",
+        choices=["canvas", "moodle", "json"],
+        default="canvas",
+        help="Canvas's or Moodle's gradebook import, or JSON",
+    )
     book.add_argument("--out", type=Path, help="write to this file (default: standard output)")
     roster = command(sub, "roster", "import a roster CSV (name,email,sis_id,role) into a cohort")
     roster.add_argument("cohort")

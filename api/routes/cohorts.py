@@ -23,6 +23,7 @@ from api.deps import (
     require_role,
     taught_cohort,
     teaches,
+    token_changed,
 )
 from api.errors import ApiError
 from api.offerings import refuse_unless_editor
@@ -49,7 +50,7 @@ from api.schemas import (
     merge_patch_body,
 )
 from gradeflow import gradebook, redis_keys
-from gradeflow.accounts import AccountError, enroll, unenroll
+from gradeflow.accounts import AccountError, NoSuchAccount, enroll, unenroll
 from gradeflow.models import (
     Assignment,
     Cohort,
@@ -275,12 +276,6 @@ def member_out(u: User) -> MemberOut:
     return MemberOut(name=u.name, role=Role(u.role), email=u.email, sis_id=u.sis_id)
 
 
-async def forget_tokens_of(request: Request, redis, member: User) -> None:
-    """Every API process looks the member up again: which cohorts they are in just changed."""
-    request.app.state.tokens.forget(member.token_hash)
-    await redis_keys.announce_token_changed(redis, member.token_hash)
-
-
 @router.get(
     "/{slug}/members", response_model=list[MemberOut], dependencies=[Staff], responses=errors(404)
 )
@@ -317,12 +312,14 @@ async def add_member(
     cohort = await cohort_for_members(session, user, slug)
     try:
         member, added = await enroll(session, cohort, body.who, body.role)
+    except NoSuchAccount as exc:
+        raise ApiError(404, f"who: {exc}") from None
     except AccountError as exc:
-        raise ApiError(404 if str(exc).startswith("no user") else 422, f"who: {exc}") from None
+        raise ApiError(422, f"who: {exc}") from None
     if member.role == Role.OPERATOR and user.role != Role.OPERATOR:
         raise ApiError(403, "Only operators may add an operator to a cohort.")
     await session.commit()
-    await forget_tokens_of(request, redis, member)
+    await token_changed(request, redis, member.token_hash)
     return MembershipOut(cohort=slug, member=member_out(member), changed=added)
 
 
@@ -345,10 +342,10 @@ async def remove_member(
     cohort = await cohort_for_members(session, user, slug)
     try:
         member = await unenroll(session, cohort, who)
-    except AccountError as exc:
+    except AccountError as exc:  # no such person, or not in the cohort
         raise ApiError(404, f"{exc}.") from None
     await session.commit()
-    await forget_tokens_of(request, redis, member)
+    await token_changed(request, redis, member.token_hash)
     return MembershipOut(cohort=slug, member=member_out(member), changed=True)
 
 

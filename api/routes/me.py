@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import distinct, select, update
 
-from api.deps import CurrentUser, Principal, RedisDep, SessionDep
+from api.deps import CurrentUser, Principal, RedisDep, SessionDep, token_changed
 from api.errors import ApiError
 from api.offerings import offered_to
 from api.params import AssignmentFilter
@@ -21,7 +21,6 @@ from api.schemas import (
     assignment_out,
     errors,
 )
-from gradeflow import redis_keys
 from gradeflow.gradebook import grades_of
 from gradeflow.models import Assignment, Cohort, Enrollment, Submission, User
 from gradeflow.tokens import hash_token
@@ -76,9 +75,9 @@ async def choose_cohort(
         update(User).where(User.id == user.id).values(current_cohort_id=cohort.id)
     )
     await session.commit()
-    token_hash = hash_token(request.headers["authorization"].partition(" ")[2].strip())
-    request.app.state.tokens.forget(token_hash)
-    await redis_keys.announce_token_changed(redis, token_hash)
+    await token_changed(
+        request, redis, hash_token(request.headers["authorization"].partition(" ")[2].strip())
+    )
     return await me_out(session, replace(user, cohort_id=cohort.id, cohort_slug=cohort.slug))
 
 

@@ -4,7 +4,7 @@ rank, the vocabulary."""
 from __future__ import annotations
 
 from gradeflow import versions
-from gradeflow.settings import Settings
+from gradeflow.settings import Settings, running_file
 from gradeflow.status_cache import moved_on, rank
 from gradeflow.vocabulary import (
     BATCH_ACTIVE,
@@ -38,6 +38,67 @@ def test_unset_services_come_from_a_running_up(tmp_path, monkeypatch):
     assert settings.database_url == "postgresql://x/y"
     assert settings.redis_url == "redis://configured", "a configured service wins"
     assert settings.temporal_address is None
+
+
+def test_without_a_home_the_cli_finds_the_up_running_on_this_machine(tmp_path, monkeypatch):
+    """From any directory: the home a running `gradeflow up` noted in $XDG_STATE_HOME/gradeflow/running.json,
+    while its process lives and its runtime.json is there."""
+    import json
+    import os
+
+    for var in ("HOME", "DATABASE_URL", "REDIS_URL", "TEMPORAL_ADDRESS", "API_URL"):
+        monkeypatch.delenv(f"GRADEFLOW_{var}", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)  # no ./.gradeflow here
+    home = tmp_path / "clone" / ".gradeflow"
+    home.mkdir(parents=True)
+    (home / "runtime.json").write_text(
+        '{"database_url": "postgresql://x/y", "api_url": "http://h:9"}'
+    )
+    assert running_file() == tmp_path / "state" / "gradeflow" / "running.json"
+    running_file().parent.mkdir(parents=True)
+    running_file().write_text(json.dumps({"home": str(home), "pid": os.getpid()}))
+    found = Settings().with_runtime()
+    assert (found.home, found.database_url, found.resolved_api_url) == (
+        home,
+        "postgresql://x/y",
+        "http://h:9",
+    )
+    # GRADEFLOW_HOME, when set, is where to look, and only there
+    monkeypatch.setenv("GRADEFLOW_HOME", str(tmp_path / "elsewhere"))
+    assert Settings().with_runtime().database_url is None
+    monkeypatch.delenv("GRADEFLOW_HOME")
+    # An `up` that is gone is not followed
+    running_file().write_text(json.dumps({"home": str(home), "pid": 2**22 + 12345}))
+    assert Settings().with_runtime().database_url is None
+
+
+def test_every_command_says_its_options_and_their_defaults():
+    import argparse
+
+    from gradeflow.cli import build_parser, version
+
+    def commands(parser: argparse.ArgumentParser, prefix: str = "gradeflow"):
+        yield prefix, parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from commands(sub, f"{prefix} {name}")
+
+    found = dict(commands(build_parser()))
+    assert {"gradeflow up", "gradeflow submit", "gradeflow cohorts enroll"} <= set(found)
+    for name, parser in found.items():
+        text = parser.format_help()
+        assert parser.description, f"{name} --help says nothing of what it does"
+        for action in parser._actions:
+            if action.option_strings and action.dest not in ("help", "version"):
+                assert action.help, f"{name} {action.option_strings[0]} has no help"
+            if action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
+                assert f"default: {action.default}" in text or "(default:" in text, name
+    up_help = found["gradeflow up"].format_help()
+    assert "--api-port" in up_help and "(default: 8000)" in up_help
+    assert "(default: 20)" in found["gradeflow similarity"].format_help()
+    assert version() != "unknown"
 
 
 def test_a_status_only_moves_forward():
