@@ -100,11 +100,13 @@ def learn_page() -> None:
     if not assignments:
         st.info("No assignments yet.")
         return
-    # Continue at the first unsolved assignment; stay on the current one until the student moves on.
-    if "assignment_id" not in st.session_state:
+    # Continue at the first unsolved assignment; stay on the current one until the student moves on (or
+    # chooses another cohort, which offers other assignments).
+    by_id = {a["id"]: a for a in assignments}
+    if st.session_state.get("assignment_id") not in by_id:
         upcoming = progress["next_assignment"] or assignments[-1]
         st.session_state["assignment_id"] = upcoming["id"]
-    by_id = {a["id"]: a for a in assignments}
+        st.session_state.pop("submission_id", None)
     labels = {
         a["id"]: f"{'✓' if a['id'] in solved else '○'}  {a['order']}. {a['title']}"
         for a in assignments
