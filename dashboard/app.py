@@ -97,7 +97,21 @@ def main() -> None:
         )
         for s in specs
     ]
-    st.navigation(pages).run()
+
+    # Streamlit serves its default page at "/" only: a role's first page opened by its own URL (/cohort) would
+    # be "not found". So the default is a page of no content that goes to the role's first page, every real
+    # page keeps its URL, and the sidebar lists them as links.
+    def start() -> None:
+        st.switch_page(pages[0])
+
+    navigation = st.navigation(
+        [st.Page(start, title="GradeFlow", url_path="start", default=True), *pages],
+        position="hidden",
+    )
+    with st.sidebar:
+        for page in pages:
+            st.page_link(page)
+    navigation.run()
 
 
 main()

@@ -85,6 +85,46 @@ def show_result(sub: dict) -> None:
             st.code((sub.get("stdout") or "") + (sub.get("stderr") or ""), language=None)
 
 
+# The assignment a student looks at lives in the URL (?assignment=SLUG): a reload, Back and Forward, a bookmark
+# or a link opened in another tab show what the URL says. The sidebar's radio follows the URL, never the other
+# way round, so a click is never undone by the next run.
+QUERY = "assignment"
+PICKED = "assignment-picked"
+
+
+def open_assignment(assignment: dict) -> None:
+    """Go to an assignment: a new URL (a step Back returns from)."""
+    st.query_params[QUERY] = assignment["slug"]
+
+
+def picked(by_id: dict[int, dict], by_label: dict[str, dict]) -> None:
+    """A click in the sidebar. Streamlit may hand back the label rather than the id (it keeps a radio's value as
+    its label, and a label changes when the assignment is solved), so either finds the assignment."""
+    value = st.session_state[PICKED]
+    chosen = by_id.get(value) or by_label.get(value)
+    if chosen is not None:
+        open_assignment(chosen)
+
+
+def chosen_assignment(assignments: list[dict], progress: dict) -> dict:
+    """The assignment the URL names; without one (or one this cohort does not offer), the one the student was
+    on, else their first unsolved one: continue where they left off."""
+    by_slug = {a["slug"]: a for a in assignments}
+    by_id = {a["id"]: a for a in assignments}
+    current = by_slug.get(st.query_params.get(QUERY, ""))
+    if current is None:
+        current = (
+            by_id.get(st.session_state.get("assignment_id"))
+            or progress["next_assignment"]
+            or assignments[-1]
+        )
+        current = by_id.get(current["id"], assignments[-1])
+        st.query_params[QUERY] = current["slug"]
+    if st.session_state.get(PICKED) != current["id"]:
+        st.session_state[PICKED] = current["id"]  # before the radio is drawn: it shows the URL's
+    return current
+
+
 def learn_page() -> None:
     progress = call(api().get, "/me/progress")
     assignments = call(api().get, "/assignments")
@@ -100,28 +140,23 @@ def learn_page() -> None:
     if not assignments:
         st.info("No assignments yet.")
         return
-    # Continue at the first unsolved assignment; stay on the current one until the student moves on (or
-    # chooses another cohort, which offers other assignments).
     by_id = {a["id"]: a for a in assignments}
-    if st.session_state.get("assignment_id") not in by_id:
-        upcoming = progress["next_assignment"] or assignments[-1]
-        st.session_state["assignment_id"] = upcoming["id"]
-        st.session_state.pop("submission_id", None)
+    current = chosen_assignment(assignments, progress)
     labels = {
         a["id"]: f"{'✓' if a['id'] in solved else '○'}  {a['order']}. {a['title']}"
         for a in assignments
     }
     with st.sidebar:
-        chosen = st.radio(
+        st.radio(
             "Assignments",
             list(by_id),
             format_func=labels.get,
-            index=list(by_id).index(st.session_state["assignment_id"]),
+            key=PICKED,
+            on_change=picked,
+            args=(by_id, {label: by_id[i] for i, label in labels.items()}),
         )
-    if chosen != st.session_state["assignment_id"]:
-        st.session_state["assignment_id"] = chosen
-        st.session_state.pop("submission_id", None)
-    assignment = by_id[st.session_state["assignment_id"]]
+    st.session_state["assignment_id"] = current["id"]
+    assignment = current
     if not progress["next_assignment"]:
         st.success("You have solved every assignment. Well done!")
     st.caption(
@@ -138,7 +173,10 @@ def learn_page() -> None:
     )
     code = editor(assignment["id"], starting_code(assignment, history))
     st.caption(f"{len(code.splitlines())} lines · {len(code)} characters · limit 64 KiB")
-    if st.button("Submit", type="primary", key=f"submit-{assignment['id']}"):
+    mine = f"submission-{assignment['id']}"  # the one this page follows, per assignment
+    if st.button(
+        f"Submit to “{assignment['title']}”", type="primary", key=f"submit-{assignment['id']}"
+    ):
         result = call(
             api().request,
             "POST",
@@ -150,11 +188,17 @@ def learn_page() -> None:
             status, body = result
             if status == 409:
                 st.warning(body["detail"])
-                st.session_state["submission_id"] = body["pending_submission_id"]
+                st.session_state[mine] = body["pending_submission_id"]
             else:
-                st.session_state["submission_id"] = body["id"]
-    if st.session_state.get("submission_id"):
-        sub_path = f"/submissions/{st.session_state['submission_id']}"
+                st.session_state[mine] = body["id"]
+    # Back at an assignment (another day, a reload): its last feedback, as it was left
+    shown = st.session_state.get(mine) or (history[0]["id"] if history else None)
+    if shown:
+        if shown != st.session_state.get(mine):
+            st.caption(
+                f"Your last submission, {history[0]['created_at'][:16].replace('T', ' ')} UTC:"
+            )
+        sub_path = f"/submissions/{shown}"
         follow(
             sub_path,
             lambda sub: sub["status"] in FINAL_STATUSES,
@@ -162,10 +206,14 @@ def learn_page() -> None:
             events=f"{sub_path}/events",
         )
         if assignment["id"] in solved and progress["next_assignment"]:
-            if st.button("Next assignment →", key=f"next-{assignment['id']}"):
-                st.session_state["assignment_id"] = progress["next_assignment"]["id"]
-                st.session_state.pop("submission_id", None)
-                st.rerun()
+            upcoming = by_id.get(progress["next_assignment"]["id"])
+            if upcoming:
+                st.button(
+                    f"Next assignment: {upcoming['title']} →",
+                    key=f"next-{assignment['id']}",
+                    on_click=open_assignment,
+                    args=(upcoming,),
+                )
     if history:
         with st.expander(f"Your submissions for this assignment ({len(history)})"):
             st.dataframe(
