@@ -42,10 +42,13 @@ class Limits:
     `max_body_bytes` with 413, whether its Content-Length says so up front or it arrives chunked and grows past
     the limit while being read."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, max_header_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, max_header_bytes: int, max_code_bytes: int
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
+        self.max_code_bytes = max_code_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,7 +66,7 @@ class Limits:
             return
         length = dict(scope["headers"]).get(b"content-length", b"")
         if length.isdigit() and int(length) > self.max_body_bytes:
-            await JSONResponse({"detail": self._too_large(int(length))}, status_code=413)(
+            await JSONResponse({"detail": self._too_large(scope, int(length))}, status_code=413)(
                 scope, receive, send
             )
             return
@@ -75,15 +78,22 @@ class Limits:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise BodyTooLarge(self._too_large(received, so_far=True))
+                    raise BodyTooLarge(self._too_large(scope, received, so_far=True))
             return message
 
         await self.app(scope, receive if length.isdigit() else counting_receive, send)
 
-    def _too_large(self, size: int, so_far: bool = False) -> str:
+    def _too_large(self, scope: Scope, size: int, so_far: bool = False) -> str:
+        """What is too large, and for a submission the limit that counts for the student: the code's."""
+        code = (
+            f" The code of a submission may be at most {self.max_code_bytes // 1024} KiB: submit only "
+            "your solution."
+            if scope["path"].endswith("/submissions")
+            else ""
+        )
         return (
             f"Request body is {'over ' if so_far else ''}{size:,} bytes; the limit is {self.max_body_bytes:,} "
-            "bytes."
+            f"bytes.{code}"
         )
 
 
@@ -142,7 +152,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
 
-    app.add_middleware(Limits, max_body_bytes=MAX_BODY_BYTES, max_header_bytes=MAX_HEADER_BYTES)
+    app.add_middleware(
+        Limits,
+        max_body_bytes=MAX_BODY_BYTES,
+        max_header_bytes=MAX_HEADER_BYTES,
+        max_code_bytes=settings.max_code_bytes,
+    )
     # Outside all but the metrics: it answers for everything inside it
     app.add_middleware(ErrorsAsAnswers)
 

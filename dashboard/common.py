@@ -1,4 +1,5 @@
-"""Shared pieces of the dashboard: the signed-in API client, verdicts in words, small formatting helpers."""
+"""Shared pieces of the dashboard: the signed-in API client, the one place that turns verdicts and statuses into
+the words people read, small formatting helpers."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from collections.abc import Callable
 import streamlit as st
 
 from dashboard.client import Api, ApiProblem
-from gradeflow.vocabulary import Verdict
+from gradeflow.vocabulary import BatchStatus, ReportStatus, SubmissionStatus, Verdict
 
+# A verdict as a student reads it under their result
 VERDICTS: dict[str, str] = {
     Verdict.PASSED: "Correct: every test passed.",
     Verdict.WRONG_ANSWER: "Not yet: some tests failed.",
@@ -22,6 +24,58 @@ VERDICTS: dict[str, str] = {
     Verdict.TEST_ERROR: "The tests of this assignment are broken; your instructor has been told. Submit again "
     "once they are fixed.",
 }
+
+
+# A verdict in a table's cell (students' histories, staff's lists)
+VERDICT_CELLS: dict[str, str] = {
+    Verdict.PASSED: "✓ passed",
+    Verdict.WRONG_ANSWER: "some tests failed",
+    Verdict.RUNTIME_ERROR: "raised an error",
+    Verdict.SYNTAX_ERROR: "syntax error",
+    Verdict.TIME_LIMIT: "ran out of time",
+    Verdict.MEMORY_LIMIT: "ran out of memory",
+    Verdict.OUTPUT_LIMIT: "printed too much",
+    Verdict.INTERNAL_ERROR: "grader failed",
+    Verdict.TEST_ERROR: "tests broken",
+}
+# A submission's status
+STATUSES: dict[str, str] = {
+    SubmissionStatus.QUEUED: "waiting to be graded",
+    SubmissionStatus.GRADING: "being graded",
+    SubmissionStatus.GRADED: "graded",
+    SubmissionStatus.ERROR: "could not be graded",
+}
+# A regrade's, a similarity report's or a recount's status
+JOB_STATUSES: dict[str, str] = {
+    BatchStatus.QUEUED: "waiting to start",
+    BatchStatus.RUNNING: "running",
+    BatchStatus.PAUSED: "paused",
+    BatchStatus.CANCELLING: "stopping",
+    BatchStatus.CANCELLED: "cancelled",
+    BatchStatus.COMPLETED: "done",
+    BatchStatus.FAILED: "failed",
+    ReportStatus.COMPLETED: "done",
+}
+
+
+def status_words(status: str | None) -> str:
+    return STATUSES.get(status or "", status or "")
+
+
+def job_words(status: str | None) -> str:
+    return JOB_STATUSES.get(status or "", status or "")
+
+
+def outcome(sub: dict) -> str:
+    """What became of a submission, in a table's cell: its verdict once graded, else where it stands."""
+    if sub.get("status") == SubmissionStatus.GRADED and sub.get("verdict"):
+        return VERDICT_CELLS.get(sub["verdict"], sub["verdict"])
+    return status_words(sub.get("status"))
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """'1 line', '3 lines', '1 pair', '0 pairs' ('many' for irregular words)."""
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
 def api() -> Api:

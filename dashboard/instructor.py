@@ -11,7 +11,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard.common import api, call, follow, me
+from dashboard.common import api, call, follow, job_words, me, verdict_words
 from gradeflow.vocabulary import BATCH_ENDED, BatchStatus, Verdict
 
 MARKS = {"solved": "✓ solved", "attempted": "~ attempted", "missing": "✗ missing"}
@@ -67,7 +67,7 @@ def mark(cell: dict | None) -> str:
     if cell is None:
         return "·"
     text = MARKS.get(cell["state"], cell["state"])
-    return f"{text} (late)" if cell.get("late") else text
+    return f"{text[0]} late" if cell.get("late") else text
 
 
 def cohort_page() -> None:
@@ -100,9 +100,9 @@ def cohort_page() -> None:
     st.subheader("Students × assignments")
     st.caption(
         "✓ solved · ~ attempted · ✗ missing (past the student's due date, nothing submitted) · "
-        "· not started · (late): submitted only after the due date"
+        "· not started · ✓ late, ~ late: turned in only after the due date"
     )
-    st.dataframe(pd.DataFrame(rows).set_index("student"), use_container_width=True)
+    st.dataframe(pd.DataFrame(rows).set_index("student"), width="stretch")
     st.subheader("Score distribution")
     points = pd.DataFrame({"points": totals})
     st.altair_chart(
@@ -116,7 +116,7 @@ def cohort_page() -> None:
             ),
             y=alt.Y("count():Q", title="students", axis=alt.Axis(tickMinStep=1, format="d")),
         ),
-        use_container_width=True,
+        width="stretch",
     )
     gradebook_download(slug)
 
@@ -193,7 +193,7 @@ def show_batch(batch: dict) -> None:
     )
     st.progress(
         min(share, 1.0),
-        text=f"{share:.0%} · {batch['done']} of {batch['total']} · {batch['status']}",
+        text=f"{share:.0%} · {batch['done']} of {batch['total']} · {job_words(batch['status'])}",
     )
     a, b, c, d = st.columns(4)
     a.metric("Changed", batch["changed"])
@@ -222,7 +222,7 @@ def changed_scores(batch_id: str) -> None:
         st.dataframe(
             table[["student", "assignment", "old_score", "new_score"]],
             hide_index=True,
-            use_container_width=True,
+            width="stretch",
         )
     st.download_button(
         "Download CSV",
@@ -401,7 +401,8 @@ def assignments_page() -> None:
                 st.error(f"The tests themselves fail to load: fix them first. {result['message']}")
             else:
                 st.error(
-                    f"The reference solution does not pass: {result['verdict']}. {result['message']}"
+                    f"The reference solution does not pass: {verdict_words(result['verdict'])} "
+                    f"{result['message']}"
                 )
     if save.button(
         "Save",
@@ -611,7 +612,7 @@ def show_recounts(slug: str, jobs: list[dict]) -> None:
             [
                 {
                     "when (UTC)": j["created_at"][:19].replace("T", " "),
-                    "status": j["status"],
+                    "status": job_words(j["status"]),
                     "grades looked at": j["checked"],
                     "changed": j["changed"],
                     "why": j["reason"],
@@ -620,7 +621,7 @@ def show_recounts(slug: str, jobs: list[dict]) -> None:
             ]
         ),
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
     for j in [j for j in jobs if j["changed"]][:RECOUNTS_IN_DETAIL]:
         report = call(api().get, j["links"]["self"].removeprefix("/api/v1"))
@@ -643,5 +644,5 @@ def show_recounts(slug: str, jobs: list[dict]) -> None:
                     ]
                 ),
                 hide_index=True,
-                use_container_width=True,
+                width="stretch",
             )

@@ -35,7 +35,7 @@ def workflow_table(workflows: list[dict]) -> None:
             ]
         ),
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
         column_config={"Temporal UI": st.column_config.LinkColumn(display_text="open")},
     )
 
@@ -107,9 +107,10 @@ def history(workflow_id: str) -> None:
             "+ms": e["offset_ms"],
             "event": e["type"].replace("_", " "),
             "activity": e.get("activity") or "",
-            "attempt": e.get("attempt") or "",
-            "took ms": e.get("duration_ms", ""),
-            "failure": e.get("failure") or "",
+            # Text in every cell: a column of numbers and blanks is not one Arrow type
+            "attempt": str(e.get("attempt") or ""),
+            "took ms": str(e.get("duration_ms") or ""),
+            "failure": str(e.get("failure") or ""),
         }
         for e in data["events"]
     ]
@@ -175,7 +176,9 @@ def problems_page() -> None:
         act(cols[2], "retry", row["workflow_id"], f"submission-{row['id']}")
     if len(data["submissions"]) > SUBMISSION_ROWS:
         st.caption(f"The newest {SUBMISSION_ROWS} of {len(data['submissions'])}; all of them:")
-        st.dataframe(pd.DataFrame(data["submissions"]), hide_index=True, use_container_width=True)
+        st.dataframe(
+            pd.DataFrame(data["submissions"]).astype(str), hide_index=True, width="stretch"
+        )
 
 
 def metrics_page() -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.client import ApiProblem
-from dashboard.common import api, call
+from dashboard.common import api, call, job_words, plural
 from dashboard.instructor import pick_offering
 from gradeflow.vocabulary import PairReview, ReportStatus
 
@@ -104,13 +104,13 @@ def show_report(report_id: str) -> None:
     when = report["cutoff"][:16].replace("T", " ")
     if report["status"] != ReportStatus.COMPLETED:
         st.warning(
-            f"The last report ({when} UTC) ended {report['status']}"
+            f"The last report ({when} UTC) ended {job_words(report['status'])}"
             + (f": {report['error']}" if report.get("error") else "")
         )
         return
     st.write(
-        f"Report of {when} UTC: {report['total']} students compared, {report['candidates']} pairs shared "
-        f"something, {len(report['pairs'])} listed."
+        f"Report of {when} UTC: {plural(report['total'], 'student')} compared, "
+        f"{plural(report['candidates'], 'pair')} shared something, {len(report['pairs'])} listed."
     )
     if report["newer"]:
         st.info(
@@ -135,7 +135,7 @@ def show_report(report_id: str) -> None:
             for p in report["pairs"]
         ]
     )
-    st.dataframe(table, hide_index=True, use_container_width=True)
+    st.dataframe(table, hide_index=True, width="stretch")
     client = api()
 
     def export() -> str:
@@ -168,7 +168,8 @@ def show_pair(report_id: str, rank: int) -> None:
         return
     st.subheader(f"{pair['a_student']} and {pair['b_student']}: {pair['similarity']:.0%} similar")
     st.caption(
-        f"{len(pair['fragments'])} shared fragment(s), the largest {pair['longest_lines']} lines; "
+        f"{plural(len(pair['fragments']), 'shared fragment')}, the largest "
+        f"{plural(pair['longest_lines'], 'line')}; "
         "each fragment has one colour on both sides."
     )
     left, right = st.columns(2)

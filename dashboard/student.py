@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from dashboard.common import api, call, follow, verdict_words
+from dashboard.common import api, call, follow, outcome, plural, status_words, verdict_words
 from gradeflow.vocabulary import FINAL_STATUSES, Verdict
 
 try:  # a real code editor with Python highlighting when the component is installed
@@ -56,7 +56,7 @@ def show_progress_or_result(sub: dict) -> None:
     if sub["status"] in FINAL_STATUSES:
         show_result(sub)
     else:
-        st.info(f"Grading… status: **{sub['status']}**", icon=":material/hourglass_top:")
+        st.info(f"Grading… {status_words(sub['status'])}", icon=":material/hourglass_top:")
 
 
 def show_result(sub: dict) -> None:
@@ -86,10 +86,10 @@ def show_result(sub: dict) -> None:
 
 
 # The assignment a student looks at lives in the URL (?assignment=SLUG): a reload, Back and Forward, a bookmark
-# or a link opened in another tab show what the URL says. The sidebar's radio follows the URL, never the other
-# way round, so a click is never undone by the next run.
+# or a link opened in another tab show what the URL says, and a click in the sidebar's radio moves the URL.
 QUERY = "assignment"
 PICKED = "assignment-picked"
+SEEN = "assignment-seen"  # (radio's pick, URL's slug) as the last run left them
 
 
 def open_assignment(assignment: dict) -> None:
@@ -97,32 +97,43 @@ def open_assignment(assignment: dict) -> None:
     st.query_params[QUERY] = assignment["slug"]
 
 
-def picked(by_id: dict[int, dict], by_label: dict[str, dict]) -> None:
-    """A click in the sidebar. Streamlit may hand back the label rather than the id (it keeps a radio's value as
-    its label, and a label changes when the assignment is solved), so either finds the assignment."""
-    value = st.session_state[PICKED]
-    chosen = by_id.get(value) or by_label.get(value)
-    if chosen is not None:
-        open_assignment(chosen)
-
-
 def chosen_assignment(assignments: list[dict], progress: dict) -> dict:
-    """The assignment the URL names; without one (or one this cohort does not offer), the one the student was
-    on, else their first unsolved one: continue where they left off."""
+    """The assignment to show, with the radio and the URL made to agree. Whichever moved since the last run
+    wins: the radio (a click) or else the URL (Back, Forward, a link, the Next button). Not a callback on the
+    radio: a click that interrupts the run of the click before it arrives with the URL the page had then, and
+    Streamlit does not call the callback again, so the older URL would win."""
     by_slug = {a["slug"]: a for a in assignments}
     by_id = {a["id"]: a for a in assignments}
-    current = by_slug.get(st.query_params.get(QUERY, ""))
-    if current is None:
-        current = (
-            by_id.get(st.session_state.get("assignment_id"))
-            or progress["next_assignment"]
-            or assignments[-1]
+    # Streamlit may hand back a radio's label instead of its id (it keeps the value as its label, and labels
+    # change as assignments are solved): the label's text after the mark names the assignment.
+    picked = by_id.get(st.session_state.get(PICKED)) or next(
+        (
+            a
+            for a in assignments
+            if str(st.session_state.get(PICKED, "")).endswith(" " + label_of(a))
+        ),
+        None,
+    )
+    from_url = by_slug.get(st.query_params.get(QUERY, ""))
+    seen_pick, seen_url = st.session_state.get(SEEN, (None, None))
+    if picked is not None and picked["id"] != seen_pick:
+        current = picked  # a click
+    elif from_url is not None:
+        current = from_url
+    else:  # no URL yet (or one this cohort does not offer): where they left off, else the first unsolved
+        current = picked or by_id.get(
+            (progress["next_assignment"] or assignments[-1])["id"], assignments[-1]
         )
-        current = by_id.get(current["id"], assignments[-1])
-        st.query_params[QUERY] = current["slug"]
+    if from_url is None or from_url["id"] != current["id"]:
+        open_assignment(current)
     if st.session_state.get(PICKED) != current["id"]:
-        st.session_state[PICKED] = current["id"]  # before the radio is drawn: it shows the URL's
+        st.session_state[PICKED] = current["id"]  # before the radio is drawn: it shows the choice
+    st.session_state[SEEN] = (current["id"], current["slug"])
     return current
+
+
+def label_of(assignment: dict) -> str:
+    return f"{assignment['order']}. {assignment['title']}"
 
 
 def learn_page() -> None:
@@ -142,20 +153,9 @@ def learn_page() -> None:
         return
     by_id = {a["id"]: a for a in assignments}
     current = chosen_assignment(assignments, progress)
-    labels = {
-        a["id"]: f"{'✓' if a['id'] in solved else '○'}  {a['order']}. {a['title']}"
-        for a in assignments
-    }
+    labels = {a["id"]: f"{'✓' if a['id'] in solved else '○'}  {label_of(a)}" for a in assignments}
     with st.sidebar:
-        st.radio(
-            "Assignments",
-            list(by_id),
-            format_func=labels.get,
-            key=PICKED,
-            on_change=picked,
-            args=(by_id, {label: by_id[i] for i, label in labels.items()}),
-        )
-    st.session_state["assignment_id"] = current["id"]
+        st.radio("Assignments", list(by_id), format_func=labels.get, key=PICKED)
     assignment = current
     if not progress["next_assignment"]:
         st.success("You have solved every assignment. Well done!")
@@ -172,7 +172,9 @@ def learn_page() -> None:
         or []
     )
     code = editor(assignment["id"], starting_code(assignment, history))
-    st.caption(f"{len(code.splitlines())} lines · {len(code)} characters · limit 64 KiB")
+    st.caption(
+        f"{plural(len(code.splitlines()), 'line')} · {plural(len(code), 'character')} · limit 64 KiB"
+    )
     mine = f"submission-{assignment['id']}"  # the one this page follows, per assignment
     if st.button(
         f"Submit to “{assignment['title']}”", type="primary", key=f"submit-{assignment['id']}"
@@ -220,16 +222,16 @@ def learn_page() -> None:
                 pd.DataFrame(
                     [
                         {
-                            "submitted": h["created_at"][:19].replace("T", " "),
-                            "status": h["status"],
-                            "verdict": h["verdict"] or "",
+                            "submitted (UTC)": h["created_at"][:16].replace("T", " "),
+                            "result": outcome(h),
                             "score": h["score"],
+                            "late": h["window"] if h.get("late") else "",
                         }
                         for h in history
                     ]
                 ),
                 hide_index=True,
-                use_container_width=True,
+                width="stretch",
             )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import builtins
 import os
+import re
 import resource
 import secrets
 import select
@@ -651,6 +652,26 @@ def io_case(
     return record
 
 
+LINE = re.compile(r"\(line (\d+)\)")
+
+
+def limit_words(kind: str, limits: dict[str, Any], message: str) -> str:
+    """A limit the program hit, in the words and units the assignment set (the line it was on, if known), instead
+    of what the interpreter said ("OSError: [Errno 27] File too large")."""
+    words = {
+        "time": f"Your program ran out of time: this assignment allows {float(limits['cpu_seconds']):g} s "
+        f"of CPU ({float(limits['wall_seconds']):g} s in all) per run.",
+        "memory": f"Your program needed more memory than the {int(limits['memory_mb'])} MiB this "
+        "assignment allows.",
+        "output": f"Your program printed more than {int(limits['output_kb'])} KiB, this assignment's "
+        "output limit: print only what is asked.",
+    }.get(kind)
+    if words is None or message == HIDDEN_MESSAGE:
+        return message
+    line = LINE.search(message)
+    return f"{words[:-1]} (line {line.group(1)})." if line else words
+
+
 def decide(records: list[dict[str, Any]], import_problem: dict[str, Any] | None) -> tuple[str, str]:
     if import_problem:
         return VERDICT_OF_KIND[import_problem["kind"]], import_problem["message"]
@@ -691,6 +712,8 @@ def run_job(job: dict, opts: Options) -> dict[str, Any]:
         for child in children:
             child.cleanup()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    for problem in [*records, *([import_problem] if import_problem else [])]:
+        problem["message"] = limit_words(problem["kind"], job["limits"], problem["message"])
     verdict, message = decide(records, import_problem)
     for r in records:
         r.pop("kind", None)

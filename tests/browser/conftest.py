@@ -4,6 +4,7 @@ Playwright, and a screenshot under test-output/ for every failing browser test."
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -102,6 +103,13 @@ def new_page(browser, request, stack: Stack, dashboard_url: str):
     assert "Uncaught app execution" not in crashes, (
         f"the dashboard raised (see {log}):\n{crashes[-3000:]}"
     )
+    # A clean log: no traceback, no warning (a deprecated call, a table Arrow cannot convert)
+    noisy = [
+        line
+        for line in crashes.splitlines()
+        if re.search(r"Traceback|Warning|WARNING|deprecat", line, re.IGNORECASE)
+    ]
+    assert not noisy, f"the dashboard's log has warnings (see {log}):\n" + "\n".join(noisy[:20])
 
 
 def sign_in(page, url: str, token: str) -> None:

@@ -82,7 +82,7 @@ def test_instructor_starts_a_regrade_and_watches_it_reach_100_percent(
     assert points.startswith("Points Possible,,,,,")
     page.get_by_role("link", name="Regrades").click()
     page.get_by_role("button", name="Start regrade").click()
-    expect(page.get_by_text(re.compile(r"^100% · \d+ of \d+ · completed$"))).to_be_visible(
+    expect(page.get_by_text(re.compile(r"^100% · \d+ of \d+ · done$"))).to_be_visible(
         timeout=120_000
     )
     expect(page.get_by_role("heading", name=re.compile(r"Changed scores"))).to_be_visible()

@@ -280,6 +280,7 @@ def test_a_chunked_body_over_the_limit_is_413(stack: Stack):
         assert response.status_code == 413, response.text
         assert detail(response).startswith("Request body is over")
         assert "the limit is 1,048,576 bytes" in detail(response)
+        assert "The code of a submission may be at most 64 KiB" in detail(response)
         # and a chunked body under the limit still works
         encoded = json.dumps({"code": unique(RIGHT_HELLO)}).encode()
         small = c.post(

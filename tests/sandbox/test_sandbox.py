@@ -95,9 +95,22 @@ def test_plain_data_round_trips_and_exceptions_keep_their_type(forkserver: Grade
             "ZeroDivisionError: division by zero (line 2)",
         ),
         ("x = [1]\nx[5]\n", "runtime_error", "IndexError: list index out of range (line 2)"),
-        ("def add(a, b):\n    while True:\n        pass\n", "time_limit", "Time limit"),
-        ("def add(a, b):\n    return bytearray(10 ** 9)\n", "memory_limit", "MemoryError"),
-        ("def add(a, b):\n    print('x' * 10 ** 6)\n", "output_limit", "Errno 27"),
+        (
+            "def add(a, b):\n    while True:\n        pass\n",
+            "time_limit",
+            "Your program ran out of time: this assignment allows 1 s of CPU (2 s in all) per run.",
+        ),
+        (
+            "def add(a, b):\n    return bytearray(10 ** 9)\n",
+            "memory_limit",
+            "Your program needed more memory than the 256 MiB this assignment allows (line 2).",
+        ),
+        (
+            "def add(a, b):\n    print('x' * 10 ** 6)\n",
+            "output_limit",
+            "Your program printed more than 64 KiB, this assignment's output limit: print only what "
+            "is asked (line 2).",
+        ),
     ],
 )
 def test_verdicts_students_can_act_on(grader: Grader, code: str, verdict: str, fragment: str):
