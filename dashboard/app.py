@@ -15,10 +15,6 @@ from gradeflow.settings import Settings
 st.set_page_config(page_title="GradeFlow", page_icon=":material/task_alt:", layout="wide")
 
 
-def base_url() -> str:
-    return str(st.get_option("server.baseUrlPath") or "")
-
-
 def api_url() -> str:
     return Settings().with_runtime().resolved_api_url
 
@@ -34,7 +30,7 @@ def sign_in() -> bool:
     True when signed in."""
     st.sidebar.header("GradeFlow")
     token = session.current_token()
-    sign_in_url = session.url_path(base_url(), session.SIGN_IN_PATH)
+    sign_in_url = session.url_path(session.base_url(), session.SIGN_IN_PATH)
     if not token:
         st.title("GradeFlow")
         st.info("Sign in with your API token to see your assignments.")
@@ -51,7 +47,7 @@ def sign_in() -> bool:
             return False
         st.session_state["api"], st.session_state["signed_in_token"] = client, token
     with st.sidebar:
-        link(session.url_path(base_url(), session.SIGN_OUT_PATH), "Sign out")
+        link(session.url_path(session.base_url(), session.SIGN_OUT_PATH), "Sign out")
     return True
 
 

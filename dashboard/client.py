@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -16,10 +14,6 @@ def connection_pool(base_url: str) -> httpx.Client:
     """One keep-alive pool per API for the whole dashboard process (httpx clients are thread-safe), so polling a
     result does not open a connection each time."""
     return httpx.Client(base_url=f"{base_url}/api/v1", limits=httpx.Limits(max_connections=100))
-
-
-# The events stream sends a keep-alive comment every 15 s: a minute of silence means it is gone.
-EVENTS_READ_TIMEOUT = 60.0
 
 
 class ApiProblem(Exception):
@@ -64,26 +58,6 @@ class Api:
             detail = body.get("detail") if isinstance(body, dict) else None
             raise ApiProblem(str(detail or f"The API answered {response.status_code}."))
         return response.status_code, body
-
-    def events(self, path: str) -> Iterator[dict]:
-        """The objects a server-sent events stream carries, as they arrive (a quiet stream is kept open by the
-        API's keep-alive comments; a broken one raises ApiProblem)."""
-        try:
-            with connection_pool(self.base_url).stream(
-                "GET",
-                path,
-                headers={"Authorization": f"Bearer {self.token}"},
-                timeout=httpx.Timeout(self.timeout, read=EVENTS_READ_TIMEOUT),
-            ) as response:
-                if response.status_code != 200:
-                    raise ApiProblem(f"The API answered {response.status_code} for {path}.")
-                for line in response.iter_lines():
-                    if line.startswith("data:"):
-                        yield json.loads(line[5:])
-        except httpx.HTTPError as exc:
-            raise ApiProblem(
-                f"The live updates from {self.base_url} broke off ({type(exc).__name__})."
-            ) from None
 
     def get(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs)[1]

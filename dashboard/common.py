@@ -3,11 +3,13 @@ the words people read, small formatting helpers."""
 
 from __future__ import annotations
 
-import threading
+import json
 from collections.abc import Callable
+from functools import partial
 
 import streamlit as st
 
+from dashboard import session
 from dashboard.client import Api, ApiProblem
 from gradeflow.vocabulary import BatchStatus, ReportStatus, SubmissionStatus, Verdict
 
@@ -99,24 +101,32 @@ def call(fn, *args, **kwargs):
         return None
 
 
-class Follower:
-    """Reads a server-sent events stream in a thread of its own and keeps the newest object it carried, so the page
-    shows each change as the API pushes it while staying responsive to clicks (a script blocked on a stream would
-    not be)."""
-
-    def __init__(self, client: Api, path: str) -> None:
-        self.latest: dict | None = None
-        self.broken = False
-        threading.Thread(
-            target=self._read, args=(client, path), daemon=True, name=f"follow {path}"
-        ).start()
-
-    def _read(self, client: Api, path: str) -> None:
-        try:
-            for item in client.events(path):
-                self.latest = item
-        except ApiProblem:
-            self.broken = True  # the page goes back to reading the object itself
+# The browser follows a submission's events stream (relayed on the dashboard's own origin by dashboard/server.py,
+# signed in by its cookie) and tells the page only when the status changes: a page waiting for a verdict costs
+# the dashboard nothing until then. (A fragment re-read on a timer instead cost a rerun every 0.25 s per page.)
+STATUS_WATCHER_JS = """
+export default function (component) {
+  const { data, setStateValue } = component;
+  const source = new EventSource(data.url);
+  let failures = 0;
+  source.addEventListener("status", (event) => {
+    failures = 0;
+    if (JSON.parse(event.data).status !== data.status) {
+      source.close();
+      setStateValue("latest", event.data);
+    }
+  });
+  source.onerror = () => {
+    failures += 1;
+    if (failures >= 3) {
+      source.close();
+      setStateValue("broken", true);
+    }
+  };
+  return () => source.close();
+}
+"""
+status_watcher = st.components.v2.component("gradeflow_status_watcher", js=STATUS_WATCHER_JS)
 
 
 def follow(
@@ -126,32 +136,52 @@ def follow(
     events: str | None = None,
 ) -> dict | None:
     """Show the API object at `path` until it is finished, then run the whole page once more (so everything else
-    catches up). With `events` (a server-sent events path, e.g. a submission's) the changes arrive as the API
-    pushes them and the page only looks at what arrived; without, or if the stream breaks off, the page re-reads
-    the object every half second. Returns the object once it is finished."""
+    catches up). With `events` (a submission's events stream) the browser listens and the page runs again only
+    when the status changes; without, or if the stream cannot be had, the page re-reads the object every
+    half second. Returns the object once it is finished."""
     item = call(api().get, path)
     if item is None:
         return None
     if finished(item):
         show(item)
         return item
-    if events:
-        key = f"follower:{events}"
-        if key not in st.session_state:
-            st.session_state[key] = Follower(api(), events)
-        _watch(st.session_state[key], path, finished, show)
+    if events and not st.session_state.get(f"broken:{path}"):
+        st.session_state[f"item:{path}"] = item
+        _pushed(path, events, finished, show)
     else:
         _poll(path, finished, show)
     return None
 
 
-@st.fragment(run_every=0.25)
-def _watch(
-    follower: Follower, path: str, finished: Callable[[dict], bool], show: Callable[[dict], None]
+def _pushed_change(path: str, key: str) -> None:
+    """The watcher heard a new status (or lost the stream): kept for the fragment's run it starts."""
+    state = st.session_state.get(key)
+    latest = getattr(state, "latest", None) if state is not None else None
+    if latest:
+        st.session_state[f"item:{path}"] = json.loads(latest)
+    if getattr(state, "broken", None):
+        st.session_state[f"broken:{path}"] = True
+
+
+@st.fragment
+def _pushed(
+    path: str, events: str, finished: Callable[[dict], bool], show: Callable[[dict], None]
 ) -> None:
-    """Shows what the events stream brought (no request to the API), or reads the object if the stream broke."""
-    _show_until_finished(
-        call(api().get, path) if follower.broken else follower.latest, finished, show
+    """Shows the object as last pushed; runs again only when the watcher reports a change."""
+    item = st.session_state[f"item:{path}"]
+    if st.session_state.get(f"broken:{path}"):
+        st.rerun(scope="app")  # the stream is gone: the page reads the object itself
+    _show_until_finished(item, finished, show)
+    # A watcher per status: a new one listens for the change after this one
+    key = f"watch:{path}:{item['status']}"
+    status_watcher(
+        data={
+            "url": session.url_path(session.base_url(), f"{session.EVENTS_PATH}/{item['id']}"),
+            "status": item["status"],
+        },
+        key=key,
+        on_latest_change=partial(_pushed_change, path, key),
+        on_broken_change=partial(_pushed_change, path, key),
     )
 
 

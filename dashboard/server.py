@@ -4,23 +4,19 @@ student signed in across reloads (see dashboard/session.py). `gradeflow dashboar
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import httpx
 import streamlit as st
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
-from streamlit import config
 
 from dashboard import session
 from gradeflow.settings import Settings
 
 APP_SCRIPT = Path(__file__).with_name("app.py")
-
-
-def base_url() -> str:
-    return str(config.get_option("server.baseUrlPath") or "")
 
 
 def form(action: str, status: int, problem: str | None = None, notice: str | None = None):
@@ -49,7 +45,7 @@ async def check_token(token: str) -> tuple[int, str | None]:
 
 
 async def sign_in(request: Request) -> Response:
-    action = session.url_path(base_url(), session.SIGN_IN_PATH)
+    action = session.url_path(session.base_url(), session.SIGN_IN_PATH)
     if request.method == "GET":
         notice = "You are signed out." if request.query_params.get("signed_out") else None
         return form(action, 200, notice=notice)
@@ -62,7 +58,7 @@ async def sign_in(request: Request) -> Response:
     status, problem = await check_token(token)
     if problem:
         return form(action, status, problem)
-    response = RedirectResponse(session.url_path(base_url(), ""), status_code=303)
+    response = RedirectResponse(session.url_path(session.base_url(), ""), status_code=303)
     spec = session.cookie_for(fields.get("remember") == "1", request.url.scheme)
     response.set_cookie(value=token, **spec.attributes())
     return response
@@ -71,16 +67,87 @@ async def sign_in(request: Request) -> Response:
 async def sign_out(request: Request) -> Response:
     # A GET, like Streamlit's own /auth/logout: the dashboard's "Sign out" is a link.
     response = RedirectResponse(
-        session.url_path(base_url(), session.SIGN_IN_PATH) + "?signed_out=1", status_code=303
+        session.url_path(session.base_url(), session.SIGN_IN_PATH) + "?signed_out=1",
+        status_code=303,
     )
     response.delete_cookie(session.COOKIE, path="/", httponly=True, samesite="lax")
     return response
 
 
+# One client for every relayed stream: an idle stream costs a socket, not a thread. A stream is quiet between a
+# submission's changes but for the API's keepalive every 15 s, so a read may wait up to a minute.
+_relay_client: httpx.AsyncClient | None = None
+
+
+async def relay_events(request: Request) -> Response:
+    """GET gradeflow/events/{submission_id}: the API's events stream for a submission, as the signed-in person
+    may see it (the API checks; the token comes from the http-only cookie and never reaches the page's
+    scripts). The page's follower (dashboard/common.py) listens here, so a page waiting for a verdict costs the
+    dashboard no rerun until the status changes."""
+    global _relay_client
+    token = request.cookies.get(session.COOKIE)
+    if not token:
+        return Response('{"detail": "Sign in first."}', 401, media_type="application/json")
+    try:
+        submission = str(uuid.UUID(request.path_params["submission_id"]))
+    except ValueError:
+        return Response('{"detail": "Not a submission id."}', 404, media_type="application/json")
+    if _relay_client is None:
+        _relay_client = httpx.AsyncClient(
+            base_url=f"{Settings().with_runtime().resolved_api_url}/api/v1",
+            timeout=httpx.Timeout(10.0, read=60.0),
+        )
+    try:
+        upstream = await _relay_client.send(
+            _relay_client.build_request(
+                "GET",
+                f"/submissions/{submission}/events",
+                headers={"Authorization": f"Bearer {token}"},
+            ),
+            stream=True,
+        )
+    except httpx.HTTPError as exc:
+        return Response(
+            f'{{"detail": "The GradeFlow API is not answering ({type(exc).__name__})."}}',
+            503,
+            media_type="application/json",
+        )
+    if upstream.status_code != 200:
+        body = await upstream.aread()
+        await upstream.aclose()
+        return Response(body, upstream.status_code, media_type="application/json")
+
+    async def relay():
+        try:
+            async for chunk in upstream.aiter_raw():
+                yield chunk
+        except httpx.HTTPError:
+            pass  # the API went away: the page's follower reads the submission itself
+        finally:
+            await upstream.aclose()
+
+    return StreamingResponse(
+        relay(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
 app = st.App(
     APP_SCRIPT,
     routes=[
-        Route(session.url_path(base_url(), session.SIGN_IN_PATH), sign_in, methods=["GET", "POST"]),
-        Route(session.url_path(base_url(), session.SIGN_OUT_PATH), sign_out, methods=["GET"]),
+        Route(
+            session.url_path(session.base_url(), session.SIGN_IN_PATH),
+            sign_in,
+            methods=["GET", "POST"],
+        ),
+        Route(
+            session.url_path(session.base_url(), session.SIGN_OUT_PATH), sign_out, methods=["GET"]
+        ),
+        Route(
+            session.url_path(session.base_url(), f"{session.EVENTS_PATH}/{{submission_id}}"),
+            relay_events,
+            methods=["GET"],
+        ),
     ],
 )

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 COOKIE = "gradeflow_session"
 SIGN_IN_PATH = "gradeflow/sign-in"
 SIGN_OUT_PATH = "gradeflow/sign-out"
+# A submission's events stream relayed on the dashboard's own origin (dashboard/server.py), signed in by the cookie
+EVENTS_PATH = "gradeflow/events"
 # A remembered sign-in lasts this long; otherwise the cookie ends with the browser session.
 REMEMBER_DAYS = 14
 # Tokens are printed as gf_ + 32 URL-safe characters; anything far longer is not a token.
@@ -28,6 +30,13 @@ def current_token() -> str | None:
     import streamlit as st
 
     return st.context.cookies.get(COOKIE)
+
+
+def base_url() -> str:
+    """Streamlit's `server.baseUrlPath` (empty unless the dashboard is served under a path)."""
+    from streamlit import config
+
+    return str(config.get_option("server.baseUrlPath") or "")
 
 
 def url_path(base_url: str, path: str) -> str:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from dashboard.session import SIGN_IN_PATH
 from gradeflow.embedded import free_port
@@ -27,6 +28,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+# A page's first run in a fresh dashboard process imports pandas, Altair and the editor: on a busy 2-core CI
+# machine that alone can take longer than Playwright's 5 s default
+expect.set_options(timeout=15_000)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -103,3 +103,33 @@ def test_every_page_opens_by_its_url(stack: Stack, dashboard_url: str, new_page,
         expect(page.get_by_role("heading", name=re.compile(rf"^{title}\b"))).to_be_visible()
         expect(page.get_by_text("Page not found")).to_have_count(0)
         expect(page.get_by_role("link", name=spec.title)).to_be_visible()  # in the sidebar
+
+
+def test_the_dashboard_relays_a_submissions_events_to_whoever_may_see_it(
+    stack: Stack, dashboard_url: str
+):
+    """The page's follower listens on the dashboard's own origin, signed in by the cookie; the API decides who
+    may see what."""
+    import httpx
+
+    from dashboard.session import COOKIE, EVENTS_PATH
+    from tests.integration.test_submission_path import RIGHT_HELLO, submit, unique
+
+    owner, other = stack.new_user(), stack.new_user()
+    sub = submit(stack, owner, unique(RIGHT_HELLO)).json()
+    stack.wait_graded(owner, sub["id"])
+    url = f"{dashboard_url}/{EVENTS_PATH}/{sub['id']}"
+
+    def signed_in(token: str | None) -> httpx.Client:
+        return httpx.Client(timeout=30, cookies={COOKIE: token} if token else None)
+
+    with signed_in(owner) as c, c.stream("GET", url) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in r.iter_lines() if line.startswith("data: ")]
+    assert '"status":"graded"' in lines[-1] and sub["id"] in lines[-1]
+    with signed_in(other) as c:
+        assert c.get(url).status_code == 404  # not theirs
+    with signed_in(None) as c:
+        assert c.get(url).status_code == 401  # not signed in
+    with signed_in(owner) as c:
+        assert c.get(f"{dashboard_url}/{EVENTS_PATH}/nonsense").status_code == 404
