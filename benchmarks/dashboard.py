@@ -1,0 +1,285 @@
+"""The dashboard under a deadline, measured with a protocol-level client: signed-in student pages that speak
+Streamlit's own websocket and messages (no browsers, so the load generator is not the bottleneck).
+
+Two measurements, each on a fresh dashboard process against one embedded stack:
+- N open pages each rerun once within 10 s: rerun p50/p95 (send the rerun, wait for the script to finish) and the
+  dashboard's CPU per rerun;
+- M pages that pressed Submit and follow gradings that stay pending (the worker is stopped): the dashboard's CPU
+  per second while nothing changes. A page honours the server's auto-rerun requests (a timer fragment's) and holds
+  the events relay open, as the browser does.
+
+    python -m benchmarks.dashboard            # BENCH_DASHBOARD_PAGES=100,300 BENCH_DASHBOARD_FOLLOWING=50
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import aiohttp
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+from benchmarks.report import machine, write_section
+from benchmarks.stack import bench_stack
+from dashboard.session import COOKIE, EVENTS_PATH
+from gradeflow.embedded import free_port
+from gradeflow.launch import RoleProcess
+from gradeflow.synthetic import synthetic_students
+
+PAGES = [int(n) for n in os.environ.get("BENCH_DASHBOARD_PAGES", "100,300").split(",")]
+FOLLOWING = int(os.environ.get("BENCH_DASHBOARD_FOLLOWING", "50"))
+SPREAD_SECONDS = 10.0
+IDLE_SECONDS = 20.0
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children that were waited for, from /proc."""
+    fields = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Page:
+    """One student's page: a websocket to the dashboard, the widgets it last drew, and the reruns it asked for."""
+
+    url: str
+    token: str
+    assignment: str
+    ws: aiohttp.ClientWebSocketResponse | None = None
+    buttons: dict[str, str] = field(default_factory=dict)  # label -> widget id
+    editor: str | None = None  # the code editor's widget id
+    auto_reruns: list[tuple[float, str]] = field(default_factory=list)  # (interval, fragment id)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def open(self, session: aiohttp.ClientSession) -> float:
+        self.ws = await session.ws_connect(
+            f"{self.url.replace('http', 'ws', 1)}/_stcore/stream",
+            protocols=("streamlit",),
+            headers={"Cookie": f"{COOKIE}={self.token}", "Origin": self.url},
+            max_msg_size=0,
+        )
+        asyncio.create_task(self._read())
+        return await self.rerun()
+
+    async def _read(self) -> None:
+        assert self.ws is not None
+        async for message in self.ws:
+            if message.type != aiohttp.WSMsgType.BINARY:
+                continue
+            msg = ForwardMsg()
+            msg.ParseFromString(message.data)
+            kind = msg.WhichOneof("type")
+            if kind == "script_finished":
+                self.finished.set()
+            elif kind == "auto_rerun":
+                self.auto_reruns.append((msg.auto_rerun.interval, msg.auto_rerun.fragment_id))
+            elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+                element = msg.delta.new_element
+                which = element.WhichOneof("type")
+                if which == "button":
+                    self.buttons[element.button.label] = element.button.id
+                elif (
+                    which == "component_instance"
+                    and "ace" in element.component_instance.component_name
+                ):
+                    self.editor = element.component_instance.id
+
+    async def rerun(self, states: list[dict] | None = None, fragment: str = "") -> float:
+        """Ask for a run (with these widget states) and wait until the script has finished it."""
+        assert self.ws is not None
+        back = BackMsg()
+        state = back.rerun_script
+        state.query_string = f"assignment={self.assignment}"
+        state.page_name = "learn"
+        if fragment:
+            state.fragment_id = fragment
+            state.is_auto_rerun = True
+        for widget in states or []:
+            proto = state.widget_states.widgets.add()
+            proto.id = widget["id"]
+            for name, value in widget.items():
+                if name != "id":
+                    setattr(proto, name, value)
+        self.finished.clear()
+        started = time.perf_counter()
+        await self.ws.send_bytes(back.SerializeToString())
+        await asyncio.wait_for(self.finished.wait(), 120)
+        return time.perf_counter() - started
+
+    async def submit(self, code: str) -> float:
+        button = next(i for label, i in self.buttons.items() if label.startswith("Submit to"))
+        assert self.editor is not None, "the page drew no code editor"
+        return await self.rerun(
+            [
+                {"id": self.editor, "json_value": json.dumps(code)},
+                {"id": button, "trigger_value": True},
+            ]
+        )
+
+
+async def every_page_reruns_once(url: str, tokens: list[str], pid: int) -> dict:
+    async with aiohttp.ClientSession() as session:
+        pages = [Page(url, t, "sum") for t in tokens]
+        opened = await asyncio.gather(*(p.open(session) for p in pages))
+        before, start = cpu_seconds(pid), time.perf_counter()
+
+        async def later(page: Page, delay: float) -> float:
+            await asyncio.sleep(delay)
+            return await page.rerun()
+
+        times = await asyncio.gather(
+            *(later(p, SPREAD_SECONDS * i / len(pages)) for i, p in enumerate(pages))
+        )
+        spent = cpu_seconds(pid) - before
+        elapsed = time.perf_counter() - start
+        for page in pages:
+            await page.ws.close()
+    return {
+        "pages": len(tokens),
+        "open_p50": statistics.median(opened),
+        "p50": statistics.median(times),
+        "p95": pct(times, 0.95),
+        "cpu_ms_per_rerun": spent * 1000 / len(pages),
+        "elapsed": elapsed,
+    }
+
+
+async def pages_following_pending_gradings(
+    url: str, api_url: str, tokens: list[str], pid: int
+) -> dict:
+    """Pages that pressed Submit while no worker grades: what following costs the dashboard while nothing
+    changes."""
+    async with aiohttp.ClientSession() as session:
+        pages = [Page(url, t, "sum") for t in tokens]
+        await asyncio.gather(*(p.open(session) for p in pages))
+        code = "def sum(a, b):\n    return a + b\n"
+        await asyncio.gather(*(p.submit(f"# {uuid.uuid4()}\n{code}") for p in pages))
+        stop = asyncio.Event()
+
+        async def as_a_browser(page: Page) -> None:
+            """Honour the timer fragments the page asked for, and hold its events relay open."""
+            sub = await (
+                await session.get(
+                    f"{api_url}/api/v1/me/submissions",
+                    headers={"Authorization": f"Bearer {page.token}"},
+                )
+            ).json()
+            assert sub and sub[0]["status"] == "queued", f"the page's Submit did not submit: {sub}"
+            relay = await session.get(
+                f"{url}/{EVENTS_PATH}/{sub[0]['id']}", headers={"Cookie": f"{COOKIE}={page.token}"}
+            )
+            while not stop.is_set():
+                if page.auto_reruns:
+                    interval, fragment = page.auto_reruns[-1]
+                    await asyncio.sleep(interval)
+                    await page.rerun(fragment=fragment)
+                else:
+                    await asyncio.sleep(0.5)
+            relay.close()
+
+        tasks = [asyncio.create_task(as_a_browser(p)) for p in pages]
+        await asyncio.sleep(2)  # every page settled on its pending submission
+        broken = [t for t in tasks if t.done()]
+        assert not broken, f"{len(broken)} pages did not follow: {broken[0].exception()!r}"
+        before = cpu_seconds(pid)
+        await asyncio.sleep(IDLE_SECONDS)
+        spent = cpu_seconds(pid) - before
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for page in pages:
+            await page.ws.close()
+    timers = sum(bool(p.auto_reruns) for p in pages)
+    return {"pages": len(tokens), "core_share": spent / IDLE_SECONDS, "timer_fragments": timers}
+
+
+def dashboard(stack, port: int) -> RoleProcess:
+    role = RoleProcess(
+        [sys.executable, "-m", "gradeflow", "dashboard", "--port", str(port)],
+        {**stack.env, "GRADEFLOW_API_URL": stack.api_url},
+        stack.home / "logs" / f"dashboard-{port}.log",
+    )
+    role.start()
+    deadline = time.monotonic() + 60
+    while not health(f"http://127.0.0.1:{port}/_stcore/health"):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the dashboard did not start; see {role.log_path}")
+        time.sleep(0.2)
+    return role
+
+
+def health(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def main() -> None:
+    rows = []
+    with bench_stack(GRADEFLOW_SUBMISSIONS_PER_MINUTE="100000") as stack:
+        tokens = [
+            t
+            for _, t in stack.db(
+                lambda s: synthetic_students(s, f"pages-{uuid.uuid4().hex[:6]}", max(PAGES))
+            )
+        ]
+        for n in PAGES:
+            port = free_port()
+            role = dashboard(stack, port)
+            try:
+                result = asyncio.run(
+                    every_page_reruns_once(f"http://127.0.0.1:{port}", tokens[:n], role.proc.pid)
+                )
+            finally:
+                role.stop()
+            print(result, flush=True)
+            rows.append(
+                f"| {n} open pages, each reruns once within {SPREAD_SECONDS:g} s | "
+                f"{result['p50'] * 1000:.0f} / {result['p95'] * 1000:.0f} ms | "
+                f"{result['cpu_ms_per_rerun']:.0f} ms |"
+            )
+        stack.worker.stop()  # gradings stay pending
+        port = free_port()
+        role = dashboard(stack, port)
+        try:
+            following = asyncio.run(
+                pages_following_pending_gradings(
+                    f"http://127.0.0.1:{port}", stack.api_url, tokens[:FOLLOWING], role.proc.pid
+                )
+            )
+        finally:
+            role.stop()
+        print(following, flush=True)
+    body = "\n".join(
+        [
+            f"`python -m benchmarks.dashboard` on {machine()}: one dashboard process, pages speaking Streamlit's "
+            "websocket protocol.",
+            "",
+            "| load | rerun p50 / p95 | dashboard CPU per rerun |",
+            "| --- | --- | --- |",
+            *rows,
+            "",
+            f"{following['pages']} pages following gradings that stay pending (each with its events relay "
+            f"open; {following['timer_fragments']} asked for a timer rerun): the dashboard used "
+            f"{following['core_share']:.1%} of a core while nothing changed.",
+        ]
+    )
+    write_section("dashboard", body)
+
+
+if __name__ == "__main__":
+    main()
