@@ -21,6 +21,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import aiohttp
 from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -34,6 +35,7 @@ from gradeflow.launch import RoleProcess
 from gradeflow.synthetic import synthetic_students
 
 PAGES = [int(n) for n in os.environ.get("BENCH_DASHBOARD_PAGES", "100,300").split(",")]
+SUBMITTING = int(os.environ.get("BENCH_DASHBOARD_SUBMITTING", "100"))
 FOLLOWING = int(os.environ.get("BENCH_DASHBOARD_FOLLOWING", "50"))
 SPREAD_SECONDS = 10.0
 IDLE_SECONDS = 20.0
@@ -59,9 +61,18 @@ class Page:
     assignment: str
     ws: aiohttp.ClientWebSocketResponse | None = None
     buttons: dict[str, str] = field(default_factory=dict)  # label -> widget id
+    # Every widget's value as the browser would send it with each rerun (a widget left out goes back to its
+    # default): id -> its WidgetState fields
+    values: dict[str, dict] = field(default_factory=dict)
     editor: str | None = None  # the code editor's widget id
+    page_hash: str = ""  # the page the server runs, as every rerun names it
     auto_reruns: list[tuple[float, str]] = field(default_factory=list)  # (interval, fragment id)
+    # The status watcher the page drew last: (its widget id, its fragment, the status it waits to change)
+    watcher: tuple[str, str, str] | None = None
+    verdict_at: float | None = None  # when the page first showed a score
     finished: asyncio.Event = field(default_factory=asyncio.Event)
+    watcher_drawn: asyncio.Event = field(default_factory=asyncio.Event)
+    verdict_shown: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def open(self, session: aiohttp.ClientSession) -> float:
         self.ws = await session.ws_connect(
@@ -81,7 +92,9 @@ class Page:
             msg = ForwardMsg()
             msg.ParseFromString(message.data)
             kind = msg.WhichOneof("type")
-            if kind == "script_finished":
+            if kind == "navigation":
+                self.page_hash = msg.navigation.page_script_hash
+            elif kind == "script_finished":
                 self.finished.set()
             elif kind == "auto_rerun":
                 self.auto_reruns.append((msg.auto_rerun.interval, msg.auto_rerun.fragment_id))
@@ -90,11 +103,31 @@ class Page:
                 which = element.WhichOneof("type")
                 if which == "button":
                     self.buttons[element.button.label] = element.button.id
+                elif which == "radio" and (
+                    element.radio.set_value or element.radio.id not in self.values
+                ):
+                    # As the browser: the server's value when it sets one, else the choice it has
+                    radio = element.radio
+                    label = radio.raw_value if radio.set_value else radio.options[radio.default]
+                    self.values[radio.id] = {"id": radio.id, "string_value": label}
                 elif (
                     which == "component_instance"
                     and "ace" in element.component_instance.component_name
                 ):
                     self.editor = element.component_instance.id
+                elif which == "bidi_component" and "status_watcher" in (
+                    element.bidi_component.component_name
+                ):
+                    data = json.loads(element.bidi_component.json or "{}")
+                    self.watcher = (
+                        element.bidi_component.id,
+                        msg.delta.fragment_id,
+                        data["status"],
+                    )
+                    self.watcher_drawn.set()
+                elif which == "alert" and "Score " in element.alert.body and not self.verdict_at:
+                    self.verdict_at = time.perf_counter()
+                    self.verdict_shown.set()
 
     async def rerun(self, states: list[dict] | None = None, fragment: str = "") -> float:
         """Ask for a run (with these widget states) and wait until the script has finished it."""
@@ -103,10 +136,15 @@ class Page:
         state = back.rerun_script
         state.query_string = f"assignment={self.assignment}"
         state.page_name = "learn"
+        state.page_script_hash = self.page_hash
         if fragment:
             state.fragment_id = fragment
             state.is_auto_rerun = True
         for widget in states or []:
+            if "trigger_value" not in widget:
+                self.values[widget["id"]] = widget
+        triggers = [w for w in states or [] if "trigger_value" in w]
+        for widget in [*self.values.values(), *triggers]:
             proto = state.widget_states.widgets.add()
             proto.id = widget["id"]
             for name, value in widget.items():
@@ -129,8 +167,80 @@ class Page:
         )
 
 
+async def follow_as_a_browser(page: Page, session: aiohttp.ClientSession, submission: str) -> None:
+    """What the page's watcher does in a browser: listen on the events relay and, when the status is not the one
+    the watcher waits on, hand the new status to the page (a rerun of the result's fragment), until the page
+    shows the verdict."""
+    url = f"{page.url}/{EVENTS_PATH}/{submission}"
+    while not page.verdict_shown.is_set():
+        drawn = asyncio.create_task(page.watcher_drawn.wait())
+        shown = asyncio.create_task(page.verdict_shown.wait())
+        await asyncio.wait((drawn, shown), timeout=120, return_when=asyncio.FIRST_COMPLETED)
+        drawn.cancel()
+        shown.cancel()
+        if page.verdict_shown.is_set():
+            return
+        assert page.watcher_drawn.is_set(), "the page neither showed a verdict nor waits for one"
+        page.watcher_drawn.clear()
+        assert page.watcher is not None
+        widget, fragment, waiting_on = page.watcher
+        async with session.get(url, headers={"Cookie": f"{COOKIE}={page.token}"}) as stream:
+            async for raw in stream.content:
+                line = raw.decode().strip()
+                if line.startswith("data: ") and json.loads(line[6:])["status"] != waiting_on:
+                    state = {"id": widget, "json_value": json.dumps({"latest": line[6:]})}
+                    await page.rerun([state], fragment)
+                    break
+
+
+async def press_submit_and_follow(url: str, tokens: list[str], pid: int, api_url: str) -> dict:
+    """Every page presses Submit within SPREAD_SECONDS and follows its grading as the browser does: from the press
+    to the verdict shown on the page, beside the API's own submit -> result for the same submissions."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        pages = [Page(url, t, "sum") for t in tokens]
+        await asyncio.gather(*(p.open(session) for p in pages))
+        code = "def sum(a, b):\n    return a + b\n"
+        before = cpu_seconds(pid)
+
+        async def one(page: Page, delay: float) -> tuple[float, float]:
+            await asyncio.sleep(delay)
+            pressed = time.perf_counter()
+            page.watcher_drawn.clear()
+            await page.submit(f"# {uuid.uuid4()}\n{code}")
+            headers = {"Authorization": f"Bearer {page.token}"}
+            async with session.get(f"{api_url}/api/v1/me/submissions", headers=headers) as r:
+                submission = (await r.json())[0]["id"]
+            await follow_as_a_browser(page, session, submission)
+            async with session.get(
+                f"{api_url}/api/v1/submissions/{submission}", headers=headers
+            ) as r:
+                graded = await r.json()
+            api_seconds = (
+                datetime.fromisoformat(graded["graded_at"])
+                - datetime.fromisoformat(graded["created_at"])
+            ).total_seconds()
+            assert page.verdict_at is not None
+            return page.verdict_at - pressed, api_seconds
+
+        results = await asyncio.gather(
+            *(one(p, SPREAD_SECONDS * i / len(pages)) for i, p in enumerate(pages))
+        )
+        spent = cpu_seconds(pid) - before
+        for page in pages:
+            await page.ws.close()
+    shown, api = [r[0] for r in results], [r[1] for r in results]
+    return {
+        "pages": len(tokens),
+        "shown_p50": statistics.median(shown),
+        "shown_p95": pct(shown, 0.95),
+        "api_p50": statistics.median(api),
+        "api_p95": pct(api, 0.95),
+        "cpu_s": spent,
+    }
+
+
 async def every_page_reruns_once(url: str, tokens: list[str], pid: int) -> dict:
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         pages = [Page(url, t, "sum") for t in tokens]
         opened = await asyncio.gather(*(p.open(session) for p in pages))
         before, start = cpu_seconds(pid), time.perf_counter()
@@ -161,7 +271,7 @@ async def pages_following_pending_gradings(
 ) -> dict:
     """Pages that pressed Submit while no worker grades: what following costs the dashboard while nothing
     changes."""
-    async with aiohttp.ClientSession() as session:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         pages = [Page(url, t, "sum") for t in tokens]
         await asyncio.gather(*(p.open(session) for p in pages))
         code = "def sum(a, b):\n    return a + b\n"
@@ -252,6 +362,23 @@ def main() -> None:
                 f"{result['p50'] * 1000:.0f} / {result['p95'] * 1000:.0f} ms | "
                 f"{result['cpu_ms_per_rerun']:.0f} ms |"
             )
+        port = free_port()
+        role = dashboard(stack, port)
+        try:
+            rush = asyncio.run(
+                press_submit_and_follow(
+                    f"http://127.0.0.1:{port}", tokens[:SUBMITTING], role.proc.pid, stack.api_url
+                )
+            )
+        finally:
+            role.stop()
+        print(rush, flush=True)
+        rows.append(
+            f"| {SUBMITTING} pages press Submit within {SPREAD_SECONDS:g} s and follow | verdict shown "
+            f"{rush['shown_p50']:.2f} / {rush['shown_p95']:.2f} s (the API's submit -> result "
+            f"{rush['api_p50']:.2f} / {rush['api_p95']:.2f} s) | {rush['cpu_s'] * 1000 / SUBMITTING:.0f} ms "
+            "per submission |"
+        )
         stack.worker.stop()  # gradings stay pending
         port = free_port()
         role = dashboard(stack, port)

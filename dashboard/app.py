@@ -98,7 +98,7 @@ def main() -> None:
     # be "not found". So the default is a page of no content that goes to the role's first page, every real
     # page keeps its URL, and the sidebar lists them as links.
     def start() -> None:
-        st.switch_page(pages[0])
+        st.switch_page(pages[0], query_params=st.query_params.to_dict())
 
     navigation = st.navigation(
         [st.Page(start, title="GradeFlow", url_path="start", default=True), *pages],
