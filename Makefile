@@ -56,6 +56,7 @@ bench: install load-tools
 	$(BIN)/python -m benchmarks.similarity
 	$(BIN)/python -m benchmarks.scale_out
 	$(BIN)/python -m benchmarks.live
+	$(BIN)/python -m benchmarks.dashboard
 
 # Locust's students, instructors and operators against the embedded stack: make loadtest SHAPE=steady|rush
 # STUDENTS=100 RUSH=500 DURATION=120 (seconds). CSV under test-output/loadtest/, summary in BENCHMARKS.md.

@@ -70,6 +70,10 @@ def workflows_page() -> None:
         if len(st.session_state["ops_found"]) == 1:
             st.session_state["ops_open"] = st.session_state["ops_found"][0]["workflow_id"]
     workflows = st.session_state.get("ops_found")
+    linked = st.query_params.get("workflow")
+    if workflows is None and linked:  # a link to one workflow's history (/workflows?workflow=ID)
+        history(linked)
+        return
     if workflows is None:
         st.caption("Search by any of the fields; a submission id finds its grading directly.")
         return
@@ -85,6 +89,7 @@ def workflows_page() -> None:
         if st.session_state.get("ops_open") in ids
         else 0,
     )
+    st.query_params["workflow"] = opened  # the URL names it: a link for a colleague
     history(opened)
 
 

@@ -106,6 +106,13 @@ def test_operator_opens_a_submissions_workflow_history(stack: Stack, dashboard_u
         "href", re.compile(rf"/workflows/grade-{sub['id']}/")
     )
     save_readme_screenshot(page, "operator")
+    # The URL names the workflow: a colleague who opens the link sees the same history
+    expect(page).to_have_url(re.compile(rf"/workflows\?workflow=grade-{sub['id']}$"))
+    colleague = new_page()
+    sign_in(colleague, dashboard_url, stack.tokens["otto"])
+    colleague.goto(page.url)
+    expect(colleague.get_by_role("heading", name="GradeSubmission · completed")).to_be_visible()
+    expect(colleague.get_by_test_id("stTable").get_by_text("record_grading").first).to_be_visible()
 
 
 def test_operator_retries_a_grading_that_ended_in_error(stack: Stack, dashboard_url: str, new_page):
