@@ -82,6 +82,18 @@ def merge_patch_body(schema: str) -> dict[str, Any]:
     return {"requestBody": {"content": {"application/merge-patch+json": ref}}}
 
 
+def put_and_patch(router: Any, path: str, *, patch_name: str, body: str, **route: Any):
+    """Register one handler for PUT and (named `patch_name`) for PATCH, whose body may also come as
+    `application/merge-patch+json`: the same partial update either way (a field left out keeps its value)."""
+
+    def register(handler):
+        router.put(path, **route)(handler)
+        router.patch(path, name=patch_name, openapi_extra=merge_patch_body(body), **route)(handler)
+        return handler
+
+    return register
+
+
 # What any operation can answer: input and size limits, and failures of the platform itself.
 ANY_REQUEST = (413, 422, 431, 500, 503)
 SIGNED_IN = (*ANY_REQUEST, 401)

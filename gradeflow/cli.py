@@ -120,9 +120,22 @@ def users_list(settings: Settings, cohort: str | None) -> int:
     return 0
 
 
+def announce_token_changed(settings: Settings, token_hash: str) -> None:
+    """Every API process forgets what it cached for the token (revoked, rotated, or its cohorts changed)."""
+    from gradeflow import redis_keys
+
+    async def announce() -> None:
+        redis = redis_keys.connect(settings.need("redis_url"))
+        try:
+            await redis_keys.announce_token_changed(redis, token_hash)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(announce())
+
+
 def users_token(settings: Settings, who: str, action: str) -> int:
     """`users revoke` / `users rotate`: the old token stops working at once (every API process is told)."""
-    from gradeflow import redis_keys
     from gradeflow.accounts import AccountError, find_user
     from gradeflow.roster import revoke, rotate
 
@@ -133,20 +146,13 @@ def users_token(settings: Settings, who: str, action: str) -> int:
         old, token = await rotate(session, user)
         return user.name, old, token
 
-    async def announce(token_hash: str) -> None:
-        redis = redis_keys.connect(settings.need("redis_url"))
-        try:
-            await redis_keys.announce_token_changed(redis, token_hash)
-        finally:
-            await redis.aclose()
-
     try:
         name, old_hash, token = asyncio.run(_with_session(settings, run))
     except AccountError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if settings.redis_url:
-        asyncio.run(announce(old_hash))
+        announce_token_changed(settings, old_hash)
     if token is None:
         print(
             f"revoked the token of '{name}': it stops working now. `gradeflow users rotate {name}` "
@@ -267,7 +273,6 @@ def cohorts_add(settings: Settings, slug: str, title: str, rule: str) -> int:
 def cohorts_member(settings: Settings, action: str, slug: str, who: str, role: str | None) -> int:
     """`cohorts enroll` / `cohorts remove`: someone already on GradeFlow joins or leaves a cohort (their
     submissions and grades stay when they leave)."""
-    from gradeflow import redis_keys
     from gradeflow.accounts import AccountError, enroll, find_cohort, unenroll
 
     async def run(session):
@@ -276,20 +281,13 @@ def cohorts_member(settings: Settings, action: str, slug: str, who: str, role: s
             return await enroll(session, cohort, who, role)
         return await unenroll(session, cohort, who), True
 
-    async def announce(token_hash: str) -> None:
-        redis = redis_keys.connect(settings.need("redis_url"))
-        try:
-            await redis_keys.announce_token_changed(redis, token_hash)
-        finally:
-            await redis.aclose()
-
     try:
         user, changed = asyncio.run(_with_session(settings, run))
     except AccountError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if settings.redis_url:
-        asyncio.run(announce(user.token_hash))
+        announce_token_changed(settings, user.token_hash)
     if action == "remove":
         print(
             f"removed {user.role} '{user.name}' from '{slug}' (their submissions and grades are kept)"

@@ -44,7 +44,7 @@ from api.schemas import (
     CheckResult,
     assignment_out,
     errors,
-    merge_patch_body,
+    put_and_patch,
 )
 from gradeflow import redis_keys
 from gradeflow.accounts import offer
@@ -250,8 +250,11 @@ UPDATE_HELP = (
 )
 
 
-@router.put(
+@put_and_patch(
+    router,
     "/{assignment_id}",
+    patch_name="patch_assignment",
+    body="AssignmentUpdate",
     response_model=AssignmentStaffOut,
     responses=errors(403, 404),
     description=UPDATE_HELP,
@@ -289,16 +292,6 @@ async def update_assignment(
     await session.refresh(assignment)
     await purge_assignment_cache(redis)
     return assignment_out(assignment, staff=True)
-
-
-router.patch(
-    "/{assignment_id}",
-    name="patch_assignment",
-    response_model=AssignmentStaffOut,
-    responses=errors(403, 404),
-    description=UPDATE_HELP,
-    openapi_extra=merge_patch_body("AssignmentUpdate"),
-)(update_assignment)
 
 
 async def free_slug(session, wanted: str) -> str:

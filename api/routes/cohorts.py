@@ -47,7 +47,7 @@ from api.schemas import (
     RosterOut,
     RosterPerson,
     errors,
-    merge_patch_body,
+    put_and_patch,
 )
 from gradeflow import gradebook, redis_keys
 from gradeflow.accounts import AccountError, NoSuchAccount, enroll, unenroll
@@ -401,8 +401,11 @@ OFFERING_HELP = (
 )
 
 
-@router.put(
+@put_and_patch(
+    router,
     "/{slug}/assignments/{assignment_id}",
+    patch_name="patch_offering",
+    body="OfferingIn",
     response_model=OfferingOut,
     responses=errors(403, 404),
     description=OFFERING_HELP,
@@ -474,15 +477,6 @@ async def set_offering(
     return out
 
 
-router.patch(
-    "/{slug}/assignments/{assignment_id}",
-    name="patch_offering",
-    response_model=OfferingOut,
-    responses=errors(403, 404),
-    description=OFFERING_HELP,
-    openapi_extra=merge_patch_body("OfferingIn"),
-)(set_offering)
-
 EXTENSION_HELP = (
     "Give one student of a cohort you teach their own due date (later than the cohort's) and close for an "
     "assignment that has a due date there, with the reason. Granting again changes it: a field left out keeps "
@@ -490,8 +484,11 @@ EXTENSION_HELP = (
 )
 
 
-@router.put(
+@put_and_patch(
+    router,
     "/{slug}/assignments/{assignment_id}/extensions/{student}",
+    patch_name="patch_extension",
+    body="ExtensionIn",
     response_model=ExtensionOut,
     responses=errors(403, 404),
     description=EXTENSION_HELP,
@@ -573,16 +570,6 @@ async def grant_extension(
         reason=extension.reason,
         created_at=extension.created_at,
     )
-
-
-router.patch(
-    "/{slug}/assignments/{assignment_id}/extensions/{student}",
-    name="patch_extension",
-    response_model=ExtensionOut,
-    responses=errors(403, 404),
-    description=EXTENSION_HELP,
-    openapi_extra=merge_patch_body("ExtensionIn"),
-)(grant_extension)
 
 
 async def recount(
