@@ -147,7 +147,7 @@ def follow(
         return item
     if events and not st.session_state.get(f"broken:{path}"):
         st.session_state[f"item:{path}"] = item
-        _pushed(path, events, finished, show)
+        _pushed(path, finished, show)
     else:
         _poll(path, finished, show)
     return None
@@ -164,10 +164,9 @@ def _pushed_change(path: str, key: str) -> None:
 
 
 @st.fragment
-def _pushed(
-    path: str, events: str, finished: Callable[[dict], bool], show: Callable[[dict], None]
-) -> None:
-    """Shows the object as last pushed; runs again only when the watcher reports a change."""
+def _pushed(path: str, finished: Callable[[dict], bool], show: Callable[[dict], None]) -> None:
+    """Shows the submission as last pushed; runs again only when the watcher reports a change (the watcher
+    listens on the dashboard's relay of the submission's events stream)."""
     item = st.session_state[f"item:{path}"]
     if st.session_state.get(f"broken:{path}"):
         st.rerun(scope="app")  # the stream is gone: the page reads the object itself
