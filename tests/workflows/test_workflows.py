@@ -12,6 +12,7 @@ import shutil
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,10 @@ def time_skipping_server() -> str:
 def in_time_skipping_env(scenario: Callable[[WorkflowEnvironment], Awaitable[Any]]) -> Any:
     async def run() -> Any:
         async with await WorkflowEnvironment.start_time_skipping(
-            test_server_existing_path=time_skipping_server()
+            test_server_existing_path=time_skipping_server(),
+            # The SDK waits 5 s by default; on a busy 2-core CI machine (the previous module's stacks still
+            # stopping) the server once took longer: "did not start within 5s"
+            test_server_startup_timeout=timedelta(seconds=60),
         ) as env:
             return await scenario(env)
 
