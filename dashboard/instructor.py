@@ -272,8 +272,10 @@ def assignments_page() -> None:
     st.title("Assignments")
     assignments = call(api().get, "/assignments") or []
     options = [None] + [a["id"] for a in assignments]
-    names = {
-        a["id"]: f"{a['order']}. {a['title']}" + ("" if a.get("may_edit", True) else " (read-only)")
+    names = {  # a copy is told from its original by its slug
+        a["id"]: f"{a['order']}. {a['title']}"
+        + (f" · {a['slug']}" if a.get("copied_from") else "")
+        + ("" if a.get("may_edit", True) else " (read-only)")
         for a in assignments
     }
     copied = st.session_state.pop("copied", None)

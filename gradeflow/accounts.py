@@ -118,7 +118,8 @@ async def add_cohort(
 async def offer(
     session: AsyncSession, cohorts: list[int] | None = None, assignments: list[int] | None = None
 ) -> None:
-    """Offer assignments (default: all) to cohorts (default: all), with no dates; offerings that exist stay."""
+    """Offer assignments (default: the course, every assignment but the copies staff made for their own cohorts)
+    to cohorts (default: all), with no dates; offerings that exist stay."""
     await session.execute(
         pg_insert(Offering)
         .from_select(
@@ -129,7 +130,9 @@ async def offer(
             )  # every cohort with every assignment, as filtered
             .where(
                 Cohort.id.in_(cohorts) if cohorts is not None else true(),
-                Assignment.id.in_(assignments) if assignments is not None else true(),
+                Assignment.id.in_(assignments)
+                if assignments is not None
+                else Assignment.copied_from.is_(None),
             ),
         )
         .on_conflict_do_nothing()

@@ -79,7 +79,7 @@ def test_a_shared_assignment_is_read_only_and_copy_makes_it_yours(
     sign_in(page, dashboard_url, teacher)
     page.get_by_role("link", name="Assignments").click()
     page.get_by_test_id("stSelectbox").filter(has_text="Edit").click()
-    page.get_by_role("option", name=re.compile(r"Prime sieve \(read-only\)$")).click()
+    page.get_by_role("option", name=re.compile(r"^10\. Prime sieve \(read-only\)$")).click()
     expect(page.get_by_text("is also offered to cohorts you do not teach")).to_be_visible()
     expect(page.get_by_role("textbox", name="Title")).to_have_count(0)
 
@@ -95,4 +95,4 @@ def test_a_shared_assignment_is_read_only_and_copy_makes_it_yours(
     assert copies[0]["id"] in mine and 10 not in mine  # it took the original's place in the cohort
     page.reload()
     page.get_by_test_id("stSelectbox").filter(has_text="Edit").click()
-    expect(page.get_by_role("option", name=re.compile(r"Prime sieve$"))).to_have_count(1)
+    expect(page.get_by_role("option", name=f"10. Prime sieve · primes-{slug}")).to_have_count(1)

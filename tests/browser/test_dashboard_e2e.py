@@ -166,6 +166,9 @@ def test_instructor_sets_a_due_date_and_an_extension_and_a_late_student_sees_the
     page = new_page()
     sign_in(page, dashboard_url, teacher)
     page.get_by_role("link", name="Dates").click()
+    # The cohort is offered the whole course, other tests' assignments too: Hello, by name
+    page.get_by_test_id("stSelectbox").filter(has_text="Assignment").click()
+    page.get_by_role("option", name="Hello", exact=True).click()
     page.get_by_text("Due", exact=True).click()  # the "Due" box: the assignment gets a due date
     for part, value in (
         ("year", yesterday.year),
@@ -188,6 +191,8 @@ def test_instructor_sets_a_due_date_and_an_extension_and_a_late_student_sees_the
 
     student = new_page()
     sign_in(student, dashboard_url, late_student)
+    # The cohort is offered the whole course (other tests' assignments too): Hello by its URL
+    student.goto(f"{dashboard_url}/learn?assignment=hello")
     expect(student.get_by_text(re.compile(r"due \d{4}-\d\d-\d\d \d\d:\d\d UTC"))).to_be_visible()
     expect(
         student.get_by_text("Submitting now is late: late, within 48 h: 50% credit.")
@@ -207,6 +212,7 @@ def test_instructor_sets_a_due_date_and_an_extension_and_a_late_student_sees_the
 
     extended = new_page()
     sign_in(extended, dashboard_url, extended_student)
+    extended.goto(f"{dashboard_url}/learn?assignment=hello")
     expect(extended.get_by_text(re.compile(r"· your extension"))).to_be_visible()
 
     # The instructor's cohort page counts the late work (the extended student's is not due yet: not missing).
@@ -219,6 +225,8 @@ def test_instructor_sets_a_due_date_and_an_extension_and_a_late_student_sees_the
 
     # An extension for the late student recounts their grade (no code run again): the ledger shows it.
     page.get_by_role("link", name="Dates").click()
+    page.get_by_test_id("stSelectbox").filter(has_text="Assignment").click()
+    page.get_by_role("option", name=re.compile(r"^Hello · due ")).click()
     page.get_by_test_id("stSelectbox").filter(has_text="Student").click()
     page.get_by_role("option", name=late_name).click()
     page.get_by_label("Reason").fill("missed the bus")

@@ -337,3 +337,12 @@ def test_someone_in_two_cohorts_chooses_where_they_work(stack: Stack):
         assert c.delete(f"/cohorts/{b_slug}/members/{name_of(stack, student)}").is_success
     with stack.client(student) as c:
         wait_for(lambda: c.get("/me").json()["cohort"] == a_slug, 10, "the fallback cohort")
+
+
+def test_a_new_cohort_is_offered_the_course_not_other_cohorts_copies(stack: Stack):
+    b_slug, teacher_b = new_cohort(stack, offer_course=True)
+    with stack.client(teacher_b) as c:
+        copy = c.post(f"/assignments/{PRIME_SIEVE}/copy", json={"cohort": b_slug}).json()
+    later, teacher = new_cohort(stack, offer_course=True)
+    assert PRIME_SIEVE in offered(stack, teacher, later)
+    assert copy["id"] not in offered(stack, teacher, later)
