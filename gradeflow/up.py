@@ -32,7 +32,7 @@ from gradeflow.launch import (
     worker_metrics_address,
 )
 from gradeflow.seed import load_tokens
-from gradeflow.settings import RUNTIME_FILE, Settings, pid_alive, running_file
+from gradeflow.settings import RUNTIME_FILE, Settings, running_file, running_home
 from gradeflow.supervise import FATAL, Program, Supervisor
 
 ROLES = ("worker", "api", "dashboard")
@@ -54,25 +54,19 @@ def already_running(home: Path) -> str:
 
 def other_gradeflow() -> str:
     """' (…GradeFlow already runs …)' when the port's holder is likely the `gradeflow up` on record, else ''."""
-    try:
-        recorded = json.loads(running_file().read_text())
-        if pid_alive(int(recorded["pid"])):
-            return f" ({already_running(Path(recorded['home']))})"
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return ""
+    home = running_home()
+    return f" ({already_running(home)})" if home else ""
 
 
 def check_role_ports(settings: Settings) -> None:
     """Fail before starting anything when a port the roles need is taken, and say which setting moves it (and
     when another GradeFlow holds it, which one). The embedded services check theirs as they are prepared."""
     metrics_port = int(worker_metrics_address(settings).rpartition(":")[2])
-    ports = (
+    for port, name, env in (
         (settings.api_port, "API", "GRADEFLOW_API_PORT (or --api-port)"),
         (settings.dashboard_port, "dashboard", "GRADEFLOW_DASHBOARD_PORT (or --dashboard-port)"),
         (metrics_port, "worker's metrics", "GRADEFLOW_WORKER_METRICS_ADDRESS"),
-    )
-    for port, name, env in ports:
+    ):
         if not port_free(port):
             raise ServiceError(
                 f"port {port} for the {name} is in use{other_gradeflow()}: stop what uses it, or set "

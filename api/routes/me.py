@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy import distinct, select, update
 
-from api.deps import CurrentUser, Principal, RedisDep, SessionDep, token_changed
+from api.deps import CurrentUser, Principal, RedisDep, SessionDep, bearer, token_changed
 from api.errors import ApiError
 from api.offerings import offered_to
 from api.params import AssignmentFilter
@@ -60,7 +62,12 @@ async def me(user: CurrentUser, session: SessionDep):
 
 @router.put("/cohort", response_model=MeOut, responses=errors(404))
 async def choose_cohort(
-    body: CohortChoice, user: CurrentUser, session: SessionDep, redis: RedisDep, request: Request
+    body: CohortChoice,
+    user: CurrentUser,
+    session: SessionDep,
+    redis: RedisDep,
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials, Depends(bearer)],
 ):
     """Choose the cohort you work in (for someone in several): what you see, where your submissions count, and
     where the dashboard opens. Kept until you choose another or leave it."""
@@ -75,9 +82,7 @@ async def choose_cohort(
         update(User).where(User.id == user.id).values(current_cohort_id=cohort.id)
     )
     await session.commit()
-    await token_changed(
-        request, redis, hash_token(request.headers["authorization"].partition(" ")[2].strip())
-    )
+    await token_changed(request, redis, hash_token(credentials.credentials))
     return await me_out(session, replace(user, cohort_id=cohort.id, cohort_slug=cohort.slug))
 
 
