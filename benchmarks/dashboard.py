@@ -39,6 +39,8 @@ SUBMITTING = int(os.environ.get("BENCH_DASHBOARD_SUBMITTING", "100"))
 FOLLOWING = int(os.environ.get("BENCH_DASHBOARD_FOLLOWING", "50"))
 SPREAD_SECONDS = 10.0
 IDLE_SECONDS = 20.0
+# Which measurements to run (all by default): reruns, rush, following
+PARTS = set(os.environ.get("BENCH_DASHBOARD_PARTS", "reruns,rush,following").split(","))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -67,9 +69,12 @@ class Page:
     editor: str | None = None  # the code editor's widget id
     page_hash: str = ""  # the page the server runs, as every rerun names it
     auto_reruns: list[tuple[float, str]] = field(default_factory=list)  # (interval, fragment id)
-    # The status watcher the page drew last: (its widget id, its fragment, the status it waits to change)
-    watcher: tuple[str, str, str] | None = None
+    # The status watcher the page drew last: (its widget id, its fragment, the status it waits to change,
+    # whether it only reports the final status on the screen)
+    watcher: tuple[str, str, str, bool] | None = None
     verdict_at: float | None = None  # when the page first showed a score
+    final_heard: float = 0.0  # when the page's relay said the grading is over (epoch seconds)
+    final_heard_perf: float = 0.0  # the same, on the perf_counter clock
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     watcher_drawn: asyncio.Event = field(default_factory=asyncio.Event)
     verdict_shown: asyncio.Event = field(default_factory=asyncio.Event)
@@ -123,6 +128,7 @@ class Page:
                         element.bidi_component.id,
                         msg.delta.fragment_id,
                         data["status"],
+                        bool(data.get("shown")),
                     )
                     self.watcher_drawn.set()
                 elif which == "alert" and "Score " in element.alert.body and not self.verdict_at:
@@ -169,25 +175,31 @@ class Page:
 
 async def follow_as_a_browser(page: Page, session: aiohttp.ClientSession, submission: str) -> None:
     """What the page's watcher does in a browser: listen on the events relay and, when the status is not the one
-    the watcher waits on, hand the new status to the page (a rerun of the result's fragment), until the page
-    shows the verdict."""
+    the watcher waits on, hand the new status to the page (a rerun of the result's fragment); once the page
+    shows the verdict, say so (the page then runs whole to catch up)."""
     url = f"{page.url}/{EVENTS_PATH}/{submission}"
-    while not page.verdict_shown.is_set():
+    while True:
         drawn = asyncio.create_task(page.watcher_drawn.wait())
         shown = asyncio.create_task(page.verdict_shown.wait())
         await asyncio.wait((drawn, shown), timeout=120, return_when=asyncio.FIRST_COMPLETED)
         drawn.cancel()
         shown.cancel()
-        if page.verdict_shown.is_set():
-            return
+        if page.verdict_shown.is_set() and not page.watcher_drawn.is_set():
+            return  # shown by a whole run of the page
         assert page.watcher_drawn.is_set(), "the page neither showed a verdict nor waits for one"
         page.watcher_drawn.clear()
         assert page.watcher is not None
-        widget, fragment, waiting_on = page.watcher
+        widget, fragment, waiting_on, on_screen = page.watcher
+        if on_screen:
+            await page.rerun([{"id": widget, "json_value": json.dumps({"shown": True})}], fragment)
+            return
         async with session.get(url, headers={"Cookie": f"{COOKIE}={page.token}"}) as stream:
             async for raw in stream.content:
                 line = raw.decode().strip()
                 if line.startswith("data: ") and json.loads(line[6:])["status"] != waiting_on:
+                    if json.loads(line[6:])["status"] in ("graded", "error"):
+                        page.final_heard = time.time()
+                        page.final_heard_perf = time.perf_counter()
                     state = {"id": widget, "json_value": json.dumps({"latest": line[6:]})}
                     await page.rerun([state], fragment)
                     break
@@ -202,7 +214,7 @@ async def press_submit_and_follow(url: str, tokens: list[str], pid: int, api_url
         code = "def sum(a, b):\n    return a + b\n"
         before = cpu_seconds(pid)
 
-        async def one(page: Page, delay: float) -> tuple[float, float]:
+        async def one(page: Page, delay: float) -> tuple[float, float, float, float]:
             await asyncio.sleep(delay)
             pressed = time.perf_counter()
             page.watcher_drawn.clear()
@@ -220,7 +232,13 @@ async def press_submit_and_follow(url: str, tokens: list[str], pid: int, api_url
                 - datetime.fromisoformat(graded["created_at"])
             ).total_seconds()
             assert page.verdict_at is not None
-            return page.verdict_at - pressed, api_seconds
+            heard = page.final_heard - datetime.fromisoformat(graded["graded_at"]).timestamp()
+            return (
+                page.verdict_at - pressed,
+                api_seconds,
+                heard,
+                page.verdict_at - page.final_heard_perf,
+            )
 
         results = await asyncio.gather(
             *(one(p, SPREAD_SECONDS * i / len(pages)) for i, p in enumerate(pages))
@@ -228,13 +246,16 @@ async def press_submit_and_follow(url: str, tokens: list[str], pid: int, api_url
         spent = cpu_seconds(pid) - before
         for page in pages:
             await page.ws.close()
-    shown, api = [r[0] for r in results], [r[1] for r in results]
+    shown, api, heard, drawn = ([r[i] for r in results] for i in range(4))
     return {
         "pages": len(tokens),
         "shown_p50": statistics.median(shown),
         "shown_p95": pct(shown, 0.95),
         "api_p50": statistics.median(api),
         "api_p95": pct(api, 0.95),
+        # after the grading: until the page's relay told it, and from then until the verdict was drawn
+        "heard_p50": statistics.median(heard),
+        "drawn_p50": statistics.median(drawn),
         "cpu_s": spent,
     }
 
@@ -347,7 +368,7 @@ def main() -> None:
                 lambda s: synthetic_students(s, f"pages-{uuid.uuid4().hex[:6]}", max(PAGES))
             )
         ]
-        for n in PAGES:
+        for n in PAGES if "reruns" in PARTS else []:
             port = free_port()
             role = dashboard(stack, port)
             try:
@@ -362,35 +383,37 @@ def main() -> None:
                 f"{result['p50'] * 1000:.0f} / {result['p95'] * 1000:.0f} ms | "
                 f"{result['cpu_ms_per_rerun']:.0f} ms |"
             )
-        port = free_port()
-        role = dashboard(stack, port)
-        try:
-            rush = asyncio.run(
-                press_submit_and_follow(
-                    f"http://127.0.0.1:{port}", tokens[:SUBMITTING], role.proc.pid, stack.api_url
+        rush = following = None
+        if "rush" in PARTS:
+            port = free_port()
+            role = dashboard(stack, port)
+            try:
+                rush = asyncio.run(
+                    press_submit_and_follow(
+                        f"http://127.0.0.1:{port}",
+                        tokens[:SUBMITTING],
+                        role.proc.pid,
+                        stack.api_url,
+                    )
                 )
-            )
-        finally:
-            role.stop()
-        print(rush, flush=True)
-        rows.append(
-            f"| {SUBMITTING} pages press Submit within {SPREAD_SECONDS:g} s and follow | verdict shown "
-            f"{rush['shown_p50']:.2f} / {rush['shown_p95']:.2f} s (the API's submit -> result "
-            f"{rush['api_p50']:.2f} / {rush['api_p95']:.2f} s) | {rush['cpu_s'] * 1000 / SUBMITTING:.0f} ms "
-            "per submission |"
-        )
-        stack.worker.stop()  # gradings stay pending
-        port = free_port()
-        role = dashboard(stack, port)
-        try:
-            following = asyncio.run(
-                pages_following_pending_gradings(
-                    f"http://127.0.0.1:{port}", stack.api_url, tokens[:FOLLOWING], role.proc.pid
+            finally:
+                role.stop()
+            print(rush, flush=True)
+        if "following" in PARTS:
+            stack.worker.stop()  # gradings stay pending
+            port = free_port()
+            role = dashboard(stack, port)
+            try:
+                following = asyncio.run(
+                    pages_following_pending_gradings(
+                        f"http://127.0.0.1:{port}", stack.api_url, tokens[:FOLLOWING], role.proc.pid
+                    )
                 )
-            )
-        finally:
-            role.stop()
-        print(following, flush=True)
+            finally:
+                role.stop()
+            print(following, flush=True)
+    if rush is None or following is None or "reruns" not in PARTS:
+        return  # a partial run reports on the console only
     body = "\n".join(
         [
             f"`python -m benchmarks.dashboard` on {machine()}: one dashboard process, pages speaking Streamlit's "

@@ -107,6 +107,11 @@ def call(fn, *args, **kwargs):
 STATUS_WATCHER_JS = """
 export default function (component) {
   const { data, setStateValue } = component;
+  if (data.shown) {
+    // The final status is on the screen: now the rest of the page may catch up (see _pushed)
+    setStateValue("shown", true);
+    return;
+  }
   const source = new EventSource(data.url);
   let failures = 0;
   source.addEventListener("status", (event) => {
@@ -139,7 +144,9 @@ def follow(
     catches up). With `events` (a submission's events stream) the browser listens and the page runs again only
     when the status changes; without, or if the stream cannot be had, the page re-reads the object every
     half second. Returns the object once it is finished."""
-    item = call(api().get, path)
+    pushed = st.session_state.pop(f"item:{path}", None)
+    # The run the watcher's final status started shows what was pushed (the whole object) without asking again
+    item = pushed if pushed is not None and finished(pushed) else call(api().get, path)
     if item is None:
         return None
     if finished(item):
@@ -154,33 +161,44 @@ def follow(
 
 
 def _pushed_change(path: str, key: str) -> None:
-    """The watcher heard a new status (or lost the stream): kept for the fragment's run it starts."""
+    """The watcher heard a new status, lost the stream, or saw the final status on the screen: kept for the
+    fragment's run it starts."""
     state = st.session_state.get(key)
     latest = getattr(state, "latest", None) if state is not None else None
     if latest:
         st.session_state[f"item:{path}"] = json.loads(latest)
-    if getattr(state, "broken", None):
-        st.session_state[f"broken:{path}"] = True
+    for flag in ("broken", "shown"):
+        if getattr(state, flag, None):
+            st.session_state[f"{flag}:{path}"] = True
 
 
 @st.fragment
 def _pushed(path: str, finished: Callable[[dict], bool], show: Callable[[dict], None]) -> None:
     """Shows the submission as last pushed; runs again only when the watcher reports a change (the watcher
-    listens on the dashboard's relay of the submission's events stream)."""
+    listens on the dashboard's relay of the submission's events stream).
+
+    The final status is shown here at once, from what was pushed; only then, when the browser says it has it on
+    the screen, does the whole page run again (points, history: several API calls, which take seconds in a
+    deadline rush). Rerunning the page straight away would keep the verdict from the student until then, and a
+    rerun drops what this run drew but had not yet sent."""
     item = st.session_state[f"item:{path}"]
-    if st.session_state.get(f"broken:{path}"):
-        st.rerun(scope="app")  # the stream is gone: the page reads the object itself
-    _show_until_finished(item, finished, show)
+    if st.session_state.get(f"broken:{path}") or st.session_state.pop(f"shown:{path}", False):
+        st.rerun(
+            scope="app"
+        )  # the stream is gone (the page reads the object itself), or the page catches up
+    show(item)
     # A watcher per status: a new one listens for the change after this one
     key = f"watch:{path}:{item['status']}"
     status_watcher(
         data={
             "url": session.url_path(session.base_url(), f"{session.EVENTS_PATH}/{item['id']}"),
             "status": item["status"],
+            "shown": finished(item),
         },
         key=key,
         on_latest_change=partial(_pushed_change, path, key),
         on_broken_change=partial(_pushed_change, path, key),
+        on_shown_change=partial(_pushed_change, path, key),
     )
 
 

@@ -96,6 +96,10 @@ async def relay_events(request: Request) -> Response:
         _relay_client = httpx.AsyncClient(
             base_url=f"{Settings().with_runtime().resolved_api_url}/api/v1",
             timeout=httpx.Timeout(10.0, read=60.0),
+            # One connection per open stream, as many as there are pages following: httpx's default of 100
+            # made the 101st page wait for a stream to end, and its pool scanned the waiting requests against
+            # every connection on each change (most of the dashboard's CPU in a 300-student rush).
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=20),
         )
     try:
         upstream = await _relay_client.send(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
+from dashboard.client import ApiProblem
 from dashboard.common import api, call, follow, outcome, plural, status_words, verdict_words
 from gradeflow.vocabulary import FINAL_STATUSES, Verdict
 
@@ -176,23 +177,16 @@ def learn_page() -> None:
         f"{plural(len(code.splitlines()), 'line')} · {plural(len(code), 'character')} · limit 64 KiB"
     )
     mine = f"submission-{assignment['id']}"  # the one this page follows, per assignment
-    if st.button(
-        f"Submit to “{assignment['title']}”", type="primary", key=f"submit-{assignment['id']}"
-    ):
-        result = call(
-            api().request,
-            "POST",
-            f"/assignments/{assignment['id']}/submissions",
-            expect=(409,),
-            json={"code": code},
-        )
-        if result is not None:
-            status, body = result
-            if status == 409:
-                st.warning(body["detail"])
-                st.session_state[mine] = body["pending_submission_id"]
-            else:
-                st.session_state[mine] = body["id"]
+    st.button(
+        f"Submit to “{assignment['title']}”",
+        type="primary",
+        key=f"submit-{assignment['id']}",
+        on_click=submit,
+        args=(assignment["id"], mine),
+    )
+    said = st.session_state.pop(f"{mine}-said", None)
+    if said:
+        (st.warning if said[0] == "warning" else st.error)(said[1])
     # Back at an assignment (another day, a reload): its last feedback, as it was left
     shown = st.session_state.get(mine) or (history[0]["id"] if history else None)
     if shown:
@@ -233,6 +227,24 @@ def learn_page() -> None:
                 hide_index=True,
                 width="stretch",
             )
+
+
+def submit(assignment_id: int, mine: str) -> None:
+    """The Submit button's callback: it runs before the page does, so the code is on its way at once (the page's
+    own reads before the button take seconds in a deadline rush). What the API said is shown by the button."""
+    code = st.session_state.get(f"code-{assignment_id}") or ""
+    try:
+        status, body = api().request(
+            "POST", f"/assignments/{assignment_id}/submissions", expect=(409,), json={"code": code}
+        )
+    except ApiProblem as exc:
+        st.session_state[f"{mine}-said"] = ("error", str(exc))
+        return
+    if status == 409:  # one is still being graded: follow that one
+        st.session_state[f"{mine}-said"] = ("warning", body["detail"])
+        st.session_state[mine] = body["pending_submission_id"]
+    else:
+        st.session_state[mine] = body["id"]
 
 
 def show_terms(assignment_id: int) -> None:
