@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install browser load-tools run lint test test-fast screenshots bench loadtest clean
+.PHONY: install browser proxy load-tools run lint test test-fast screenshots bench loadtest clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "GradeFlow needs Python 3.11 or newer (found " + sys.version.split()[0] + ")")'
@@ -24,6 +24,13 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  { echo "Chromium is missing: install Debian's 'chromium' package for the browser tests" >&2; exit 1; }
 
+# Several dashboard processes sit behind Debian's HAProxy (gradeflow/dashboard_proxy.py): `gradeflow up
+# --dashboards N`, its test and the dashboard benchmark need it; one dashboard does not.
+proxy:
+	@command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; } || \
+	  { echo "HAProxy is missing: install Debian's 'haproxy' package for several dashboard processes" >&2; exit 1; }
+
 # Style, types and the dependency rule, configured in pyproject.toml: ruff (lint, and format at 100 columns),
 # mypy, and import-linter's contracts.
 lint: install
@@ -32,7 +39,7 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: install browser lint
+test: install browser proxy lint
 	$(BIN)/python -m pytest -ra
 
 # The tests that need no PostgreSQL, Redis, Temporal dev server or sandbox: under a minute.
@@ -50,7 +57,7 @@ load-tools:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || \
 	  { echo "wrk is missing: install Debian's 'wrk' package for make bench" >&2; exit 1; }
 
-bench: install load-tools
+bench: install load-tools proxy
 	$(BIN)/python -m benchmarks.sandbox
 	$(BIN)/python -m benchmarks.regrade
 	$(BIN)/python -m benchmarks.similarity

@@ -1,14 +1,18 @@
 """The dashboard under a deadline, measured with a protocol-level client: signed-in student pages that speak
 Streamlit's own websocket and messages (no browsers, so the load generator is not the bottleneck).
 
-Two measurements, each on a fresh dashboard process against one embedded stack:
-- N open pages each rerun once within 10 s: rerun p50/p95 (send the rerun, wait for the script to finish) and the
-  dashboard's CPU per rerun;
+Against one embedded stack, each on fresh dashboard processes (one, and several behind HAProxy as `gradeflow up
+--dashboards N` runs them):
+- a deadline for N students: N pages open (memory per page), idle (CPU), each reruns once within 10 s (rerun
+  p50/p95: send the rerun, wait for the script to finish), then every student presses Submit within 10 s and
+  follows the grading as the browser does (press -> verdict shown, beside the API's own submit -> result);
 - M pages that pressed Submit and follow gradings that stay pending (the worker is stopped): the dashboard's CPU
-  per second while nothing changes. A page honours the server's auto-rerun requests (a timer fragment's) and holds
-  the events relay open, as the browser does.
+  while nothing changes, and meanwhile other open pages' reruns. A page honours the server's auto-rerun requests
+  (a timer fragment's) and holds the events relay open, as the browser does.
 
-    python -m benchmarks.dashboard            # BENCH_DASHBOARD_PAGES=100,300 BENCH_DASHBOARD_FOLLOWING=50
+    python -m benchmarks.dashboard   # BENCH_DASHBOARD_PAGES=100,300,400,1000 BENCH_DASHBOARD_PROCESSES=1,2
+                                     # BENCH_DASHBOARD_FOLLOWING=50 BENCH_DASHBOARD_OTHERS=250
+                                     # BENCH_DASHBOARD_PARTS=deadline,following
 """
 
 from __future__ import annotations
@@ -30,17 +34,25 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from benchmarks.report import machine, write_section
 from benchmarks.stack import bench_stack
 from dashboard.session import COOKIE, EVENTS_PATH
+from gradeflow import dashboard_proxy
 from gradeflow.embedded import free_port
 from gradeflow.launch import RoleProcess
 from gradeflow.synthetic import synthetic_students
 
-PAGES = [int(n) for n in os.environ.get("BENCH_DASHBOARD_PAGES", "100,300").split(",")]
-SUBMITTING = int(os.environ.get("BENCH_DASHBOARD_SUBMITTING", "100"))
+PAGES = [int(n) for n in os.environ.get("BENCH_DASHBOARD_PAGES", "100,300,400,1000").split(",")]
+# Dashboard processes: one, and several behind HAProxy (one per core)
+PROCESSES = [
+    int(n)
+    for n in os.environ.get("BENCH_DASHBOARD_PROCESSES", f"1,{max(2, os.cpu_count() or 1)}").split(
+        ","
+    )
+]
 FOLLOWING = int(os.environ.get("BENCH_DASHBOARD_FOLLOWING", "50"))
+OTHERS = int(os.environ.get("BENCH_DASHBOARD_OTHERS", "250"))  # open meanwhile, rerunning
 SPREAD_SECONDS = 10.0
 IDLE_SECONDS = 20.0
-# Which measurements to run (all by default): reruns, rush, following
-PARTS = set(os.environ.get("BENCH_DASHBOARD_PARTS", "reruns,rush,following").split(","))
+# Which measurements to run (both by default): deadline, following
+PARTS = set(os.environ.get("BENCH_DASHBOARD_PARTS", "deadline,following").split(","))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -205,50 +217,70 @@ async def follow_as_a_browser(page: Page, session: aiohttp.ClientSession, submis
                     break
 
 
-async def press_submit_and_follow(url: str, tokens: list[str], pid: int, api_url: str) -> dict:
+async def open_pages(
+    url: str, tokens: list[str], session: aiohttp.ClientSession
+) -> tuple[list[Page], list[float]]:
+    """Open a page per token, a few at a time as people arrive (not all in one instant)."""
+    pages = [Page(url, t, "sum") for t in tokens]
+    gate = asyncio.Semaphore(20)
+
+    async def one(page: Page) -> float:
+        async with gate:
+            return await page.open(session)
+
+    return pages, list(await asyncio.gather(*(one(p) for p in pages)))
+
+
+async def rerun_each_once(pages: list[Page]) -> list[float]:
+    async def later(page: Page, delay: float) -> float:
+        await asyncio.sleep(delay)
+        return await page.rerun()
+
+    return list(
+        await asyncio.gather(
+            *(later(p, SPREAD_SECONDS * i / len(pages)) for i, p in enumerate(pages))
+        )
+    )
+
+
+async def press_submit_and_follow(
+    pages: list[Page], session: aiohttp.ClientSession, api_url: str
+) -> dict:
     """Every page presses Submit within SPREAD_SECONDS and follows its grading as the browser does: from the press
     to the verdict shown on the page, beside the API's own submit -> result for the same submissions."""
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        pages = [Page(url, t, "sum") for t in tokens]
-        await asyncio.gather(*(p.open(session) for p in pages))
-        code = "def sum(a, b):\n    return a + b\n"
-        before = cpu_seconds(pid)
+    code = "def sum(a, b):\n    return a + b\n"
 
-        async def one(page: Page, delay: float) -> tuple[float, float, float, float]:
-            await asyncio.sleep(delay)
-            pressed = time.perf_counter()
-            page.watcher_drawn.clear()
-            await page.submit(f"# {uuid.uuid4()}\n{code}")
-            headers = {"Authorization": f"Bearer {page.token}"}
-            async with session.get(f"{api_url}/api/v1/me/submissions", headers=headers) as r:
-                submission = (await r.json())[0]["id"]
-            await follow_as_a_browser(page, session, submission)
-            async with session.get(
-                f"{api_url}/api/v1/submissions/{submission}", headers=headers
-            ) as r:
-                graded = await r.json()
-            api_seconds = (
-                datetime.fromisoformat(graded["graded_at"])
-                - datetime.fromisoformat(graded["created_at"])
-            ).total_seconds()
-            assert page.verdict_at is not None
-            heard = page.final_heard - datetime.fromisoformat(graded["graded_at"]).timestamp()
-            return (
-                page.verdict_at - pressed,
-                api_seconds,
-                heard,
-                page.verdict_at - page.final_heard_perf,
-            )
-
-        results = await asyncio.gather(
-            *(one(p, SPREAD_SECONDS * i / len(pages)) for i, p in enumerate(pages))
+    async def one(page: Page, delay: float) -> tuple[float, float, float, float]:
+        await asyncio.sleep(delay)
+        page.verdict_at, page.final_heard, page.final_heard_perf = None, 0.0, 0.0
+        page.verdict_shown.clear()
+        page.watcher_drawn.clear()
+        pressed = time.perf_counter()
+        await page.submit(f"# {uuid.uuid4()}\n{code}")
+        headers = {"Authorization": f"Bearer {page.token}"}
+        async with session.get(f"{api_url}/api/v1/me/submissions", headers=headers) as r:
+            submission = (await r.json())[0]["id"]
+        await follow_as_a_browser(page, session, submission)
+        async with session.get(f"{api_url}/api/v1/submissions/{submission}", headers=headers) as r:
+            graded = await r.json()
+        api_seconds = (
+            datetime.fromisoformat(graded["graded_at"])
+            - datetime.fromisoformat(graded["created_at"])
+        ).total_seconds()
+        assert page.verdict_at is not None
+        heard = page.final_heard - datetime.fromisoformat(graded["graded_at"]).timestamp()
+        return (
+            page.verdict_at - pressed,
+            api_seconds,
+            heard,
+            page.verdict_at - page.final_heard_perf,
         )
-        spent = cpu_seconds(pid) - before
-        for page in pages:
-            await page.ws.close()
+
+    results = await asyncio.gather(
+        *(one(p, SPREAD_SECONDS * i / len(pages)) for i, p in enumerate(pages))
+    )
     shown, api, heard, drawn = ([r[i] for r in results] for i in range(4))
     return {
-        "pages": len(tokens),
         "shown_p50": statistics.median(shown),
         "shown_p95": pct(shown, 0.95),
         "api_p50": statistics.median(api),
@@ -256,45 +288,56 @@ async def press_submit_and_follow(url: str, tokens: list[str], pid: int, api_url
         # after the grading: until the page's relay told it, and from then until the verdict was drawn
         "heard_p50": statistics.median(heard),
         "drawn_p50": statistics.median(drawn),
-        "cpu_s": spent,
     }
 
 
-async def every_page_reruns_once(url: str, tokens: list[str], pid: int) -> dict:
+async def a_deadline(front: Dashboards, tokens: list[str], api_url: str) -> dict:
+    """N students open their page; what the open pages cost while idle (memory, CPU); each page reruns once
+    within SPREAD_SECONDS; then every student presses Submit within SPREAD_SECONDS and follows the result."""
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        pages = [Page(url, t, "sum") for t in tokens]
-        opened = await asyncio.gather(*(p.open(session) for p in pages))
-        before, start = cpu_seconds(pid), time.perf_counter()
-
-        async def later(page: Page, delay: float) -> float:
-            await asyncio.sleep(delay)
-            return await page.rerun()
-
-        times = await asyncio.gather(
-            *(later(p, SPREAD_SECONDS * i / len(pages)) for i, p in enumerate(pages))
-        )
-        spent = cpu_seconds(pid) - before
-        elapsed = time.perf_counter() - start
+        # A process's first page imports what every page uses: one each before memory is counted (one at a
+        # time, so that HAProxy sends each to the process with no page yet)
+        warm = []
+        for token in tokens[: front.processes]:
+            warm += (await open_pages(front.url, [token], session))[0]
+        memory_before = front.rss()
+        pages, opened = await open_pages(front.url, tokens[len(warm) :], session)
+        await asyncio.sleep(2)
+        memory_per_page = (front.rss() - memory_before) / len(pages)
+        pages += warm
+        before = front.cpu()
+        await asyncio.sleep(IDLE_SECONDS)
+        idle_share = (front.cpu() - before) / IDLE_SECONDS
+        before = front.cpu()
+        times = await rerun_each_once(pages)
+        cpu_per_rerun = (front.cpu() - before) / len(pages)
+        before = front.cpu()
+        rush = await press_submit_and_follow(pages, session, api_url)
+        cpu_per_submission = (front.cpu() - before) / len(pages)
         for page in pages:
             await page.ws.close()
     return {
-        "pages": len(tokens),
+        "pages": len(pages),
+        "processes": front.processes,
         "open_p50": statistics.median(opened),
+        "memory_kib_per_page": memory_per_page / 1024,
+        "idle_core_share": idle_share,
         "p50": statistics.median(times),
         "p95": pct(times, 0.95),
-        "cpu_ms_per_rerun": spent * 1000 / len(pages),
-        "elapsed": elapsed,
+        "cpu_ms_per_rerun": cpu_per_rerun * 1000,
+        "cpu_ms_per_submission": cpu_per_submission * 1000,
+        **rush,
     }
 
 
 async def pages_following_pending_gradings(
-    url: str, api_url: str, tokens: list[str], pid: int
+    front: Dashboards, api_url: str, following: list[str], others: list[str]
 ) -> dict:
     """Pages that pressed Submit while no worker grades: what following costs the dashboard while nothing
-    changes."""
+    changes, and the other students' reruns meanwhile."""
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        pages = [Page(url, t, "sum") for t in tokens]
-        await asyncio.gather(*(p.open(session) for p in pages))
+        pages, _ = await open_pages(front.url, following, session)
+        other_pages, _ = await open_pages(front.url, others, session)
         code = "def sum(a, b):\n    return a + b\n"
         await asyncio.gather(*(p.submit(f"# {uuid.uuid4()}\n{code}") for p in pages))
         stop = asyncio.Event()
@@ -309,7 +352,8 @@ async def pages_following_pending_gradings(
             ).json()
             assert sub and sub[0]["status"] == "queued", f"the page's Submit did not submit: {sub}"
             relay = await session.get(
-                f"{url}/{EVENTS_PATH}/{sub[0]['id']}", headers={"Cookie": f"{COOKIE}={page.token}"}
+                f"{front.url}/{EVENTS_PATH}/{sub[0]['id']}",
+                headers={"Cookie": f"{COOKIE}={page.token}"},
             )
             while not stop.is_set():
                 if page.auto_reruns:
@@ -324,30 +368,82 @@ async def pages_following_pending_gradings(
         await asyncio.sleep(2)  # every page settled on its pending submission
         broken = [t for t in tasks if t.done()]
         assert not broken, f"{len(broken)} pages did not follow: {broken[0].exception()!r}"
-        before = cpu_seconds(pid)
+        before = front.cpu()
         await asyncio.sleep(IDLE_SECONDS)
-        spent = cpu_seconds(pid) - before
+        spent = front.cpu() - before
+        times = await rerun_each_once(other_pages)
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for page in pages:
+        for page in [*pages, *other_pages]:
             await page.ws.close()
-    timers = sum(bool(p.auto_reruns) for p in pages)
-    return {"pages": len(tokens), "core_share": spent / IDLE_SECONDS, "timer_fragments": timers}
+    return {
+        "pages": len(following),
+        "core_share": spent / IDLE_SECONDS,
+        "timer_fragments": sum(bool(p.auto_reruns) for p in pages),
+        "others": len(others),
+        "others_p50": statistics.median(times),
+        "others_p95": pct(times, 0.95),
+    }
 
 
-def dashboard(stack, port: int) -> RoleProcess:
-    role = RoleProcess(
-        [sys.executable, "-m", "gradeflow", "dashboard", "--port", str(port)],
-        {**stack.env, "GRADEFLOW_API_URL": stack.api_url},
-        stack.home / "logs" / f"dashboard-{port}.log",
-    )
-    role.start()
+@dataclass
+class Dashboards:
+    """Dashboard processes as `gradeflow up` runs them: one, or several behind HAProxy."""
+
+    url: str
+    roles: list[RoleProcess]
+
+    @property
+    def processes(self) -> int:
+        return sum(1 for r in self.roles if "dashboard" in r.argv)
+
+    def cpu(self) -> float:
+        """CPU seconds of every process, HAProxy's included."""
+        return sum(cpu_seconds(r.proc.pid) for r in self.roles if r.proc)
+
+    def rss(self) -> float:
+        """Resident memory of the dashboard processes, bytes."""
+        total = 0
+        for role in self.roles:
+            if role.proc and "dashboard" in role.argv:
+                for line in open(f"/proc/{role.proc.pid}/status"):
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+        return total
+
+    def stop(self) -> None:
+        for role in self.roles:
+            role.stop()
+
+
+def dashboards(stack, processes: int) -> Dashboards:
+    logs = stack.home / "logs"
+    env = {**stack.env, "GRADEFLOW_API_URL": stack.api_url}
+    ports = [free_port() for _ in range(processes)]
+    roles = [
+        RoleProcess(
+            [sys.executable, "-m", "gradeflow", "dashboard", "--port", str(port)],
+            env,
+            logs / f"dashboard-{port}.log",
+        )
+        for port in ports
+    ]
+    url = f"http://127.0.0.1:{ports[0]}"
+    if processes > 1:
+        front = free_port()
+        config = stack.home / f"haproxy-{front}.cfg"
+        config.write_text(dashboard_proxy.config("127.0.0.1", front, ports))
+        roles.append(RoleProcess(dashboard_proxy.argv(config), env, logs / f"proxy-{front}.log"))
+        url = f"http://127.0.0.1:{front}"
+    for role in roles:
+        role.start()
     deadline = time.monotonic() + 60
-    while not health(f"http://127.0.0.1:{port}/_stcore/health"):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"the dashboard did not start; see {role.log_path}")
-        time.sleep(0.2)
-    return role
+    for address in [*(f"http://127.0.0.1:{p}" for p in ports), url]:
+        while not health(f"{address}/_stcore/health"):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the dashboards did not start; see {logs}")
+            time.sleep(0.2)
+    return Dashboards(url, roles)
 
 
 def health(url: str) -> bool:
@@ -359,73 +455,74 @@ def health(url: str) -> bool:
         return False
 
 
+def deadline_row(r: dict) -> str:
+    where = "1 process" if r["processes"] == 1 else f"{r['processes']} processes + HAProxy"
+    return (
+        f"| {r['pages']:,} | {where} | {r['memory_kib_per_page']:.0f} KiB | "
+        f"{r['idle_core_share']:.1%} of a core | {r['p50'] * 1000:.0f} / {r['p95'] * 1000:.0f} ms "
+        f"({r['cpu_ms_per_rerun']:.0f} ms CPU) | {r['shown_p50']:.1f} / {r['shown_p95']:.1f} s | "
+        f"{r['api_p50']:.1f} / {r['api_p95']:.1f} s | {r['shown_p95'] / r['api_p95']:.2f} | "
+        f"{r['cpu_ms_per_submission']:.0f} ms |"
+    )
+
+
 def main() -> None:
-    rows = []
+    rows, following = [], None
     with bench_stack(GRADEFLOW_SUBMISSIONS_PER_MINUTE="100000") as stack:
+        need = max([*PAGES, FOLLOWING + OTHERS])
         tokens = [
             t
             for _, t in stack.db(
-                lambda s: synthetic_students(s, f"pages-{uuid.uuid4().hex[:6]}", max(PAGES))
+                lambda s: synthetic_students(s, f"pages-{uuid.uuid4().hex[:6]}", need)
             )
         ]
-        for n in PAGES if "reruns" in PARTS else []:
-            port = free_port()
-            role = dashboard(stack, port)
-            try:
-                result = asyncio.run(
-                    every_page_reruns_once(f"http://127.0.0.1:{port}", tokens[:n], role.proc.pid)
-                )
-            finally:
-                role.stop()
-            print(result, flush=True)
-            rows.append(
-                f"| {n} open pages, each reruns once within {SPREAD_SECONDS:g} s | "
-                f"{result['p50'] * 1000:.0f} / {result['p95'] * 1000:.0f} ms | "
-                f"{result['cpu_ms_per_rerun']:.0f} ms |"
-            )
-        rush = following = None
-        if "rush" in PARTS:
-            port = free_port()
-            role = dashboard(stack, port)
-            try:
-                rush = asyncio.run(
-                    press_submit_and_follow(
-                        f"http://127.0.0.1:{port}",
-                        tokens[:SUBMITTING],
-                        role.proc.pid,
-                        stack.api_url,
-                    )
-                )
-            finally:
-                role.stop()
-            print(rush, flush=True)
+        for processes in PROCESSES if "deadline" in PARTS else []:
+            for n in PAGES:
+                front = dashboards(stack, processes)
+                try:
+                    result = asyncio.run(a_deadline(front, tokens[:n], stack.api_url))
+                finally:
+                    front.stop()
+                print(result, flush=True)
+                rows.append(deadline_row(result))
         if "following" in PARTS:
             stack.worker.stop()  # gradings stay pending
-            port = free_port()
-            role = dashboard(stack, port)
+            front = dashboards(stack, 1)
             try:
                 following = asyncio.run(
                     pages_following_pending_gradings(
-                        f"http://127.0.0.1:{port}", stack.api_url, tokens[:FOLLOWING], role.proc.pid
+                        front,
+                        stack.api_url,
+                        tokens[:FOLLOWING],
+                        tokens[FOLLOWING : FOLLOWING + OTHERS],
                     )
                 )
             finally:
-                role.stop()
+                front.stop()
             print(following, flush=True)
-    if rush is None or following is None or "reruns" not in PARTS:
+    if following is None or not rows:
         return  # a partial run reports on the console only
     body = "\n".join(
         [
-            f"`python -m benchmarks.dashboard` on {machine()}: one dashboard process, pages speaking Streamlit's "
-            "websocket protocol.",
+            f"`python -m benchmarks.dashboard` on {machine()}: pages speaking Streamlit's websocket protocol "
+            f"(no browsers), each signed in on the Sum assignment; the whole stack and the load generator on "
+            f"these cores. Per row: N students open their page; the open pages idle {IDLE_SECONDS:g} s; each "
+            f"page reruns once within {SPREAD_SECONDS:g} s; then every student presses Submit within "
+            f"{SPREAD_SECONDS:g} s and follows the grading as the browser does (events relay, then the "
+            "verdict drawn). Memory is the dashboards' resident memory per open page; CPU counts every "
+            "dashboard process and HAProxy.",
             "",
-            "| load | rerun p50 / p95 | dashboard CPU per rerun |",
-            "| --- | --- | --- |",
+            "| open pages | dashboards | memory per page | CPU while idle | rerun p50 / p95 | "
+            "press Submit -> verdict shown p50 / p95 | the API's submit -> result p50 / p95 | "
+            "shown / API at p95 | dashboard CPU per submission |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
             *rows,
             "",
             f"{following['pages']} pages following gradings that stay pending (each with its events relay "
             f"open; {following['timer_fragments']} asked for a timer rerun): the dashboard used "
-            f"{following['core_share']:.1%} of a core while nothing changed.",
+            f"{following['core_share']:.1%} of a core while nothing changed; meanwhile "
+            f"{following['others']} other open pages each reran once within {SPREAD_SECONDS:g} s: p50 "
+            f"{following['others_p50'] * 1000:.0f} ms, p95 {following['others_p95'] * 1000:.0f} ms.",
         ]
     )
     write_section("dashboard", body)

@@ -540,7 +540,7 @@ def run_worker(settings: Settings) -> None:
     asyncio.run(run(settings))
 
 
-def run_dashboard(settings: Settings, port: int | None) -> None:
+def run_dashboard(settings: Settings, port: int | None, host: str | None = None) -> None:
     argv = [
         sys.executable,
         "-m",
@@ -552,7 +552,7 @@ def run_dashboard(settings: Settings, port: int | None) -> None:
         "--server.port",
         str(port or settings.dashboard_port),
         "--server.address",
-        settings.dashboard_host,
+        host or settings.dashboard_host,
         "--browser.gatherUsageStats",
         "false",
         "--client.toolbarMode",
@@ -621,6 +621,11 @@ def build_parser() -> argparse.ArgumentParser:
     up_p.add_argument("--api-port", type=int, help="the API's port (default: 8000)")
     up_p.add_argument("--dashboard-port", type=int, help="the dashboard's port (default: 8501)")
     up_p.add_argument(
+        "--dashboards",
+        type=int,
+        help="dashboard processes, behind HAProxy when more than one (default: 1)",
+    )
+    up_p.add_argument(
         "--no-demo", action="store_true", help="seed the course only: no demo cohort and users"
     )
     api = command(sub, "api", "run the HTTP API (uvicorn)")
@@ -631,6 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     command(sub, "worker", "run a worker: Temporal grading worker, intake dispatcher, reconciler")
     dash = command(sub, "dashboard", "run the Streamlit dashboard")
+    dash.add_argument("--host", help="default: GRADEFLOW_DASHBOARD_HOST, 127.0.0.1")
     dash.add_argument("--port", type=int, help="default: GRADEFLOW_DASHBOARD_PORT, 8501")
     command(sub, "migrate", "apply database migrations")
     seed_p = command(sub, "seed", "add the demo course, cohort and users (once)")
@@ -755,6 +761,7 @@ def up_settings(args: argparse.Namespace) -> Settings:
         "home": args.home,
         "api_port": args.api_port,
         "dashboard_port": args.dashboard_port,
+        "dashboards": args.dashboards,
         "seed_demo": False if args.no_demo else None,
     }
     return Settings(**{k: v for k, v in given.items() if v is not None})
@@ -773,7 +780,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "worker":
         run_worker(settings)
     elif args.command == "dashboard":
-        run_dashboard(settings, args.port)
+        run_dashboard(settings, args.port, args.host)
     elif args.command == "migrate":
         migrate(settings)
         print("database is up to date")

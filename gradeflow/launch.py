@@ -47,6 +47,9 @@ def role_env(settings: Settings, **extra: str) -> dict[str, str]:
         value = getattr(settings, name)
         if value:
             env[f"GRADEFLOW_{name.upper()}"] = value
+    # Where the roles listen: `up`'s options (--api-port, --dashboard-port) as well as the environment's
+    for name in ("api_host", "api_port", "dashboard_host", "dashboard_port"):
+        env[f"GRADEFLOW_{name.upper()}"] = str(getattr(settings, name))
     env["GRADEFLOW_API_URL"] = settings.resolved_api_url
     env["GRADEFLOW_WORKER_METRICS_ADDRESS"] = worker_metrics_address(settings)
     return env | extra

@@ -7,7 +7,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 RUNTIME_FILE = "runtime.json"
@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     api_port: int = 8000
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8501
+    # Dashboard processes `gradeflow up` runs. One process uses one core at most (Python); more than one sit
+    # behind HAProxy with sticky sessions on dashboard_host:dashboard_port (gradeflow/dashboard_proxy.py).
+    dashboards: int = Field(default=1, ge=1, le=64)
     # Where the dashboard finds the API.
     api_url: str | None = None
     # API processes (uvicorn workers) `gradeflow api` runs: one per core.

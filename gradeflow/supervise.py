@@ -28,6 +28,7 @@ LABELS = {
     "redis": "Redis",
     "temporal": "Temporal dev server",
     "api": "API",
+    "dashboard-proxy": "dashboards' proxy (HAProxy)",
 }
 
 

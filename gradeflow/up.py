@@ -14,12 +14,14 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
+from gradeflow import dashboard_proxy
 from gradeflow.cli import migrate, seed
 from gradeflow.embedded import (
     GRADING_NICE,
     EmbeddedServices,
     ServiceError,
     embedded_missing_message,
+    free_port,
     missing_embedded,
     port_free,
     wait_for_port,
@@ -128,7 +130,8 @@ def banner(settings: Settings, logs: Path) -> str:
     lines = [
         "",
         "GradeFlow is running. Ctrl-C stops everything.",
-        f"  Dashboard:        http://{settings.dashboard_host}:{settings.dashboard_port}",
+        f"  Dashboard:        http://{settings.dashboard_host}:{settings.dashboard_port}"
+        + (f" ({settings.dashboards} processes behind HAProxy)" if settings.dashboards > 1 else ""),
         f"  API docs:         {api}/docs",
         f"  API health:       {api}/api/v1/health",
         f"  Temporal Web UI:  {settings.temporal_ui_url or '(configured Temporal: see its own UI)'}",
@@ -192,11 +195,35 @@ def embedded_programs(settings: Settings, services: EmbeddedServices) -> list[Pr
     return programs
 
 
-def role_programs() -> list[Program]:
-    return [
+def role_programs(settings: Settings) -> list[Program]:
+    """The worker, the API and the dashboard; several dashboard processes on free local ports behind HAProxy
+    (gradeflow/dashboard_proxy.py) on the dashboard's address when `dashboards` is more than one."""
+    programs = [
         Program(role, role_argv(role), priority=30 + i, autostart=False)
         for i, role in enumerate(ROLES)
+        if role != "dashboard" or settings.dashboards == 1
     ]
+    if settings.dashboards > 1:
+        ports = [free_port() for _ in range(settings.dashboards)]
+        programs += [
+            Program(
+                f"dashboard-{i}",
+                role_argv("dashboard", "--host", "127.0.0.1", "--port", str(port)),
+                priority=32,
+                autostart=False,
+            )
+            for i, port in enumerate(ports, 1)
+        ]
+        proxy_config = settings.home / "haproxy.cfg"
+        proxy_config.write_text(
+            dashboard_proxy.config(settings.dashboard_host, settings.dashboard_port, ports)
+        )
+        programs.append(
+            Program(
+                "dashboard-proxy", dashboard_proxy.argv(proxy_config), priority=33, autostart=False
+            )
+        )
+    return programs
 
 
 def up(settings: Settings) -> int:
@@ -206,6 +233,9 @@ def up(settings: Settings) -> int:
     missing = missing_embedded(settings.model_dump())
     if missing:
         print(f"error: {embedded_missing_message(missing)}", file=sys.stderr)
+        return 2
+    if settings.dashboards > 1 and dashboard_proxy.haproxy() is None:
+        print(f"error: {dashboard_proxy.MISSING}", file=sys.stderr)
         return 2
     home = settings.home
     home.mkdir(parents=True, exist_ok=True)
@@ -230,7 +260,8 @@ def up(settings: Settings) -> int:
         check_role_ports(settings)
         programs = embedded_programs(settings, services)
         settings = settings.model_copy(update=services.urls)
-        supervisor = Supervisor(home, [*programs, *role_programs()], role_env(settings))
+        roles = role_programs(settings)
+        supervisor = Supervisor(home, [*programs, *roles], role_env(settings))
         if programs:
             print(
                 f"starting {', '.join(p.name for p in programs)} (embedded, supervised)…",
@@ -247,8 +278,8 @@ def up(settings: Settings) -> int:
         migrate(settings)
         seed(settings, demo=settings.seed_demo)
         print("starting worker, API and dashboard…", flush=True)
-        for role in ROLES:
-            supervisor.start_program(role)
+        for role in roles:
+            supervisor.start_program(role.name)
         wait_healthy(settings.resolved_api_url, lambda: could_not_start(supervisor), timeout=90)
         print(banner(settings, logs), flush=True)
         supervisor.watch(lambda line: None)  # the states now, so only later changes are told

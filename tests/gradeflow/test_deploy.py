@@ -165,3 +165,32 @@ def test_make_secrets_creates_private_random_secrets_once(tmp_path: Path):
         f"postgresql://gradeflow:{password}@postgres:5432/gradeflow"
     )
     assert set(COMPOSE["secrets"]) == {p.name for p in secrets.iterdir()}
+
+
+def test_the_dashboard_replicas_sit_behind_haproxy_with_the_settings_gradeflow_up_uses():
+    from gradeflow import dashboard_proxy
+
+    assert "ports" not in SERVICES["dashboard"], "a replica's own port would bypass the proxy"
+    assert SERVICES["dashboard"]["deploy"]["replicas"] >= 2
+    proxy = SERVICES["dashboard-proxy"]
+    assert proxy["ports"] == ["8501:8501"]
+    assert "./deploy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro" in proxy["volumes"]
+    deployed = (ROOT / "deploy" / "haproxy.cfg").read_text()
+    lines = {line.strip() for line in deployed.splitlines()}
+    written = dashboard_proxy.config("127.0.0.1", 8501, [9001, 9002])
+    # Every setting `gradeflow up` writes, but its own servers, address and file limit, holds in compose too
+    for line in written.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "server ", "bind ", "maxconn ", "cookie ")):
+            assert line in lines, f"deploy/haproxy.cfg lacks `{line}`"
+    assert f"cookie {dashboard_proxy.STICKY_COOKIE} insert indirect nocache httponly" in deployed
+    assert "server-template dashboard- " in deployed and "dashboard:8501" in deployed
+    # Both configurations are valid to HAProxy itself, where it is installed (make test installs it)
+    binary = dashboard_proxy.haproxy()
+    if binary is None:
+        pytest.skip("HAProxy is not installed: its own check of the two files did not run")
+    for name, text in (("deploy/haproxy.cfg", deployed), ("gradeflow up's", written)):
+        checked = subprocess.run(
+            [binary, "-c", "-f", "/dev/stdin"], input=text, capture_output=True, text=True
+        )
+        assert checked.returncode == 0, f"{name}: {checked.stdout}{checked.stderr}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -199,6 +200,69 @@ def test_gradeflow_up_refuses_a_busy_port_before_starting_anything(tmp_path):
         "--api-port)." in result.stderr
     )
     assert "starting PostgreSQL" not in result.stdout
+
+
+def test_gradeflow_up_runs_several_dashboards_behind_haproxy_on_the_ports_its_options_name(
+    tmp_path,
+):
+    """`--dashboards 2`: two dashboard processes behind HAProxy on the dashboard's address, a browser kept on its
+    process by a cookie; the roles listen where `--api-port` and `--dashboard-port` say."""
+    if shutil.which("haproxy") is None and not os.path.exists("/usr/sbin/haproxy"):
+        if os.environ.get("CI") == "true":
+            pytest.fail("HAProxy is missing (make test installs Debian's haproxy)")
+        pytest.skip("HAProxy is not installed (apt-get install haproxy)")
+    env, _ = up_env(tmp_path)
+    env = {
+        k: v for k, v in env.items() if k not in ("GRADEFLOW_API_PORT", "GRADEFLOW_DASHBOARD_PORT")
+    }
+    api_port, dashboard_port = free_port(), free_port()
+    out = tmp_path / "up.out"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gradeflow",
+            "up",
+            "--dashboards",
+            "2",
+            "--no-demo",
+            "--api-port",
+            str(api_port),
+            "--dashboard-port",
+            str(dashboard_port),
+        ],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=out.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    dashboard = f"http://127.0.0.1:{dashboard_port}"
+    try:
+        wait_for(
+            lambda: "GradeFlow is running" in out.read_text() or proc.poll() is not None,
+            180,
+            "`gradeflow up` to print its banner",
+        )
+        banner = out.read_text()
+        assert f"Dashboard:        {dashboard} (2 processes behind HAProxy)" in banner, banner
+        assert answers(f"http://127.0.0.1:{api_port}/api/v1/health")
+        wait_for(lambda: answers(f"{dashboard}/_stcore/health"), 60, "the dashboards")
+        page = httpx.get(dashboard, timeout=10)
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        sticky = page.cookies.get("gradeflow_dashboard")
+        assert sticky in ("d1", "d2"), page.headers
+        # A browser that comes back with its cookie stays on its process
+        again = httpx.get(dashboard, cookies={"gradeflow_dashboard": sticky}, timeout=10)
+        assert again.status_code == 200 and "gradeflow_dashboard" not in again.cookies
+        # Both processes serve (HAProxy's health checks passed for each)
+        for name in ("dashboard-1", "dashboard-2"):
+            assert supervised_pid(tmp_path / "home", name) > 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=90) == 0, out.read_text()[-3000:]
+    assert not answers(f"{dashboard}/_stcore/health"), "the proxy outlived `gradeflow up`"
 
 
 def supervised_pid(home, name: str) -> int:
