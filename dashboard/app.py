@@ -52,23 +52,36 @@ def sign_in() -> bool:
 
 
 def choose_cohort() -> None:
-    """Someone in several cohorts picks the one they work in; the API keeps the choice (PUT /me/cohort), so a
-    reload, another tab or another day opens there."""
+    """Someone in several cohorts picks the one they work in. The cohort is in the URL (?cohort=SLUG: a link to
+    a cohort's page opens that cohort, Back returns to the one before) and the API keeps the choice (PUT
+    /me/cohort), so a reload, another tab or another day opens there."""
     me = st.session_state["me"]
     if len(me["cohorts"]) < 2:
         return
 
-    def chosen() -> None:
+    def remember(slug: str) -> None:
         try:
             st.session_state["me"] = st.session_state["api"].put(
-                "/me/cohort", json={"cohort": st.session_state["cohort-choice"]}
+                "/me/cohort", json={"cohort": slug}
             )
         except ApiProblem as exc:
             st.session_state["cohort-problem"] = str(exc)
 
+    def chosen() -> None:
+        st.query_params["cohort"] = st.session_state["cohort-choice"]
+        remember(st.session_state["cohort-choice"])
+
     current = me["cohort"] if me["cohort"] in me["cohorts"] else me["cohorts"][0]
-    if st.session_state.get("cohort-choice") not in me["cohorts"]:
-        st.session_state["cohort-choice"] = current
+    linked = st.query_params.get("cohort")
+    if linked in me["cohorts"] and linked != current:
+        remember(linked)  # a link or Back/Forward: the URL says which cohort
+        current = st.session_state["me"].get("cohort") or current
+    elif linked is not None and linked not in me["cohorts"]:
+        st.sidebar.warning(f"You are not in the cohort “{linked}”; showing {current}.")
+    if st.query_params.get("cohort") != current:
+        st.query_params["cohort"] = current
+    if st.session_state.get("cohort-choice") != current:
+        st.session_state["cohort-choice"] = current  # before the box is drawn: it shows the cohort
     st.sidebar.selectbox("Cohort", me["cohorts"], key="cohort-choice", on_change=chosen)
     if "cohort-problem" in st.session_state:
         st.sidebar.error(st.session_state.pop("cohort-problem"))

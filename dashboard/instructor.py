@@ -50,6 +50,23 @@ def pick_offering(key: str) -> tuple[str, dict] | None:
             st.info("This cohort offers no assignment yet.")
         return None
     by_id = {o["assignment_id"]: o for o in offerings}
+    # The assignment is in the URL (?assignment=ID: a reload or a link keeps it) and kept for the session (the
+    # box's own state is dropped while another page shows, so another page and back keeps it too)
+    widget, kept = f"{key}-assignment", f"{key}-assignment-kept"
+    linked = st.query_params.get("assignment", "")
+    if linked.isdigit() and int(linked) in by_id:
+        choice = int(linked)
+    else:
+        choice = (
+            st.session_state.get(kept) if st.session_state.get(kept) in by_id else next(iter(by_id))
+        )
+    st.session_state[widget] = st.session_state[kept] = choice
+    st.query_params["assignment"] = str(choice)
+
+    def chosen_one() -> None:
+        st.session_state[kept] = st.session_state[widget]
+        st.query_params["assignment"] = str(st.session_state[widget])
+
     chosen = st.selectbox(
         "Assignment",
         list(by_id),
@@ -57,7 +74,8 @@ def pick_offering(key: str) -> tuple[str, dict] | None:
             by_id[i]["title"]
             + (f" · due {by_id[i]['due_at'][:16].replace('T', ' ')}" if by_id[i]["due_at"] else "")
         ),
-        key=f"{key}-assignment",
+        key=widget,
+        on_change=chosen_one,
     )
     return slug, by_id[chosen]
 

@@ -69,6 +69,61 @@ def test_the_chosen_cohort_holds_across_reload_tabs_and_links(
     expect(page.get_by_text(f"Cohort {first} · choose another in the sidebar")).to_be_visible()
 
 
+def test_a_cohort_page_opens_by_its_link_and_back_returns_to_the_cohort_before(
+    stack: Stack, dashboard_url: str, new_page
+):
+    first, second = (f"{name}-{uuid.uuid4().hex[:6]}" for name in ("aaa", "zzz"))
+    for slug in (first, second):
+        stack.db(lambda session, slug=slug: add_cohort(session, slug))
+    teacher = stack.new_user(role="instructor", cohort=first)
+    enroll(stack, teacher, second)
+    stack.new_user(cohort=second)  # one student in the second cohort only
+    page = new_page()
+    sign_in(page, dashboard_url, teacher)
+    page.get_by_role("link", name="Cohort").click()
+    expect(page.get_by_text(f"Cohort {first} · choose another in the sidebar")).to_be_visible()
+    expect(page).to_have_url(re.compile(rf"/cohort\?(.*&)?cohort={first}"))
+
+    # A colleague's link to the second cohort's page, opened directly
+    page.goto(f"{dashboard_url}/cohort?cohort={second}")
+    expect(page.get_by_text(f"Cohort {second} · choose another in the sidebar")).to_be_visible()
+    expect(page.get_by_text("No students in this cohort yet.")).to_have_count(0)
+    expect(page.get_by_role("combobox", name="Cohort")).to_have_value(second)
+    page.go_back()
+    expect(page.get_by_text(f"Cohort {first} · choose another in the sidebar")).to_be_visible()
+    expect(page.get_by_text("No students in this cohort yet.")).to_be_visible()
+    page.go_forward()
+    expect(page.get_by_text(f"Cohort {second} · choose another in the sidebar")).to_be_visible()
+    page.reload()
+    expect(page.get_by_text(f"Cohort {second} · choose another in the sidebar")).to_be_visible()
+    # The link's cohort is remembered: a page opened without one opens there
+    fresh = page.context.new_page()
+    fresh.goto(f"{dashboard_url}/dates")
+    expect(fresh.get_by_text(f"Cohort {second} · choose another in the sidebar")).to_be_visible()
+    # The assignment chosen on the Dates page holds across another page, a reload and its link
+    choice = fresh.get_by_role("combobox", name="Assignment")
+    expect(fresh).to_have_url(re.compile(r"[?&]assignment=\d+"))
+    before = fresh.url
+    choice.click()
+    fresh.get_by_role("option", name=re.compile(r"^Sum\b")).click()
+    expect(choice).to_have_value(re.compile(r"^Sum\b"))
+    expect(fresh).not_to_have_url(before)  # the URL names the new choice
+    linked = fresh.url
+    fresh.get_by_role("link", name="Cohort").click()
+    expect(fresh.get_by_text(f"Cohort {second} · choose another in the sidebar")).to_be_visible()
+    fresh.get_by_role("link", name="Dates").click()
+    expect(choice).to_have_value(re.compile(r"^Sum\b"))
+    fresh.reload()
+    expect(choice).to_have_value(re.compile(r"^Sum\b"))
+    page.goto(linked)
+    expect(page.get_by_role("combobox", name="Assignment")).to_have_value(re.compile(r"^Sum\b"))
+
+    # A link to a cohort they do not teach says so and shows theirs
+    fresh.goto(f"{dashboard_url}/cohort?cohort=not-{first}")
+    expect(fresh.get_by_text(f"You are not in the cohort “not-{first}”")).to_be_visible()
+    expect(fresh.get_by_text(f"Cohort {second} · choose another in the sidebar")).to_be_visible()
+
+
 def test_a_shared_assignment_is_read_only_and_copy_makes_it_yours(
     stack: Stack, dashboard_url: str, new_page
 ):
