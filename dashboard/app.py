@@ -73,7 +73,7 @@ def choose_cohort() -> None:
 
     current = me["cohort"] if me["cohort"] in me["cohorts"] else me["cohorts"][0]
     linked = st.query_params.get("cohort")
-    if linked in me["cohorts"] and linked != current:
+    if linked is not None and linked in me["cohorts"] and linked != current:
         remember(linked)  # a link or Back/Forward: the URL says which cohort
         current = st.session_state["me"].get("cohort") or current
     elif linked is not None and linked not in me["cohorts"]:

@@ -57,9 +57,8 @@ def pick_offering(key: str) -> tuple[str, dict] | None:
     if linked.isdigit() and int(linked) in by_id:
         choice = int(linked)
     else:
-        choice = (
-            st.session_state.get(kept) if st.session_state.get(kept) in by_id else next(iter(by_id))
-        )
+        previous = st.session_state.get(kept)
+        choice = previous if isinstance(previous, int) and previous in by_id else next(iter(by_id))
     st.session_state[widget] = st.session_state[kept] = choice
     st.query_params["assignment"] = str(choice)
 
