@@ -172,6 +172,8 @@ class Regrading:
     errors: list[str] = field(default_factory=list)
     ended: list[str] = field(default_factory=list)
     started: int = 0
+    # When set, every chunk waits for it: the test acts on a batch that cannot finish before it has acted
+    hold: asyncio.Event | None = None
 
     @property
     def ids(self) -> list[str]:
@@ -192,6 +194,8 @@ class Regrading:
 
         @activity.defn(name="regrade_chunk")
         async def regrade_chunk(req: ChunkRequest) -> ChunkResult:
+            if self.hold is not None:
+                await self.hold.wait()
             if set(req.submission_ids) & self.failing_chunk_ids:
                 raise ApplicationError("the sandbox failed during a regrade", type="SandboxError")
             self.graded += req.submission_ids
@@ -262,6 +266,10 @@ def test_a_chunk_that_keeps_failing_is_accounted_as_errors_and_the_batch_goes_on
 
 
 def test_a_paused_regrade_waits_and_resumes_and_a_cancelled_one_stops():
+    # The chunks wait until the test has paused the batch: without that, a 12-submission batch could finish
+    # before the pause arrived (CI saw it once) and the test would wait for a pause that never shows
+    resumed = Regrading(total=12, hold=asyncio.Event())
+
     async def pause_then_resume(handle) -> None:
         await handle.signal(RegradeCohort.pause)
         # A query can be answered before the workflow has taken the signal: wait for it to be heard
@@ -269,17 +277,21 @@ def test_a_paused_regrade_waits_and_resumes_and_a_cancelled_one_stops():
         while not (await handle.query(RegradeCohort.progress)).paused:
             assert asyncio.get_running_loop().time() < deadline, "the pause was never heard"
             await asyncio.sleep(0.05)
+        assert resumed.hold is not None
+        resumed.hold.set()
         await handle.signal(RegradeCohort.resume)
 
-    resumed = Regrading(total=12)
     status, _ = regrade(resumed, batch(page_size=4, chunk_size=2), during=pause_then_resume)
     assert status == "completed" and sorted(resumed.graded) == resumed.ids
+
+    cancelled = Regrading(total=50, hold=asyncio.Event())
 
     async def cancel(handle) -> None:
         await handle.signal(RegradeCohort.pause)
         await handle.signal(RegradeCohort.cancel)
+        assert cancelled.hold is not None
+        cancelled.hold.set()
 
-    cancelled = Regrading(total=50)
     status, _ = regrade(cancelled, batch(page_size=5, chunk_size=5), during=cancel)
     assert status == "cancelled" and cancelled.ended == ["cancelled"]
     assert len(cancelled.graded) < 50, "a cancelled regrade does not grade the rest"
