@@ -4,10 +4,8 @@ the words people read, small formatting helpers."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 import streamlit as st
 
@@ -103,29 +101,6 @@ def call(fn, *args, **kwargs):
         return None
 
 
-# Reads a page repeats on every run but whose answer changes rarely (the course, the student's points, an
-# assignment's terms) are kept in the session for a few seconds: each is an API request, and a student page's run
-# made five, which with 400 pages open cost the API and the dashboard more than the page itself. A submission of
-# one's own and its verdict forget them (forget_reads), and a new session (a reload) reads afresh.
-READS = "kept-reads"
-
-
-def kept_read(path: str, seconds: float) -> Any:
-    """GET path, or its answer from the last `seconds` in this session; None (and a message) if it failed."""
-    kept = st.session_state.setdefault(READS, {})
-    now = time.monotonic()
-    if path in kept and now - kept[path][0] < seconds:
-        return kept[path][1]
-    answer = call(api().get, path)
-    if answer is not None:
-        kept[path] = (now, answer)
-    return answer
-
-
-def forget_reads() -> None:
-    st.session_state.pop(READS, None)
-
-
 # The browser follows a submission's events stream (relayed on the dashboard's own origin by dashboard/server.py,
 # signed in by its cookie) and tells the page only when the status changes: a page waiting for a verdict costs
 # the dashboard nothing until then. (A fragment re-read on a timer instead cost a rerun every 0.25 s per page.)
@@ -210,7 +185,6 @@ def _pushed(path: str, finished: Callable[[dict], bool], show: Callable[[dict], 
     if st.session_state.get(f"broken:{path}") or st.session_state.pop(f"shown:{path}", False):
         # The stream is gone (the page reads the object itself), or the page catches up: the verdict moves
         # points, progress and submissions left
-        forget_reads()
         st.rerun(scope="app")
     show(item)
     # A watcher per status: a new one listens for the change after this one
@@ -240,6 +214,5 @@ def _show_until_finished(
     if item is None:
         return
     if finished(item):
-        forget_reads()
         st.rerun(scope="app")
     show(item)
