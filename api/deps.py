@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from cachetools import TTLCache
 from fastapi import Depends, Request
@@ -144,7 +145,11 @@ def require_role(*roles: str):
     return Depends(check)
 
 
+# Who may call a route: as a handler's parameter, or in a route's `dependencies` when it needs no principal
 Instructor = Annotated[Principal, require_role(Role.INSTRUCTOR)]
+Operator = Annotated[Principal, require_role(Role.OPERATOR)]
+Staff = Annotated[Principal, require_role(Role.INSTRUCTOR, Role.OPERATOR)]
+STAFF_ONLY = require_role(Role.INSTRUCTOR, Role.OPERATOR)
 
 
 async def teaches(session: AsyncSession, user: Principal, cohort_id: int) -> bool:
@@ -165,6 +170,28 @@ async def taught_cohort(session: AsyncSession, user: Principal, slug: str, only:
     if not await teaches(session, user, cohort.id):
         raise ApiError(403, f"You do not teach cohort '{slug}'; only its instructors {only}.")
     return cohort
+
+
+async def taught_row(
+    session: AsyncSession, user: Principal, model: Any, key: uuid.UUID, what: str
+) -> tuple[Any, str]:
+    """A cohort's row (a `model` with a cohort_id: a regrade batch, a similarity report) by its id, with the
+    cohort's slug, if the user teaches that cohort: 404 when there is none, 403 when it is another cohort's."""
+    row = (
+        await session.execute(
+            select(model, Cohort.slug)
+            .join(Cohort, Cohort.id == model.cohort_id)
+            .where(model.id == key)
+        )
+    ).first()
+    if row is None:
+        raise ApiError(404, f"No {what} {key}.")
+    found, slug = row
+    if not await teaches(session, user, found.cohort_id):
+        raise ApiError(
+            403, f"You do not teach cohort '{slug}'; only its instructors see its {what}s."
+        )
+    return found, slug
 
 
 async def token_changed(request: Request, redis: Redis, token_hash: str) -> None:

@@ -14,7 +14,9 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 
 from api.errors import ApiError
-from api.routes.ops import submission_of, timeline, visibility_query
+from api.routes.ops.history import timeline
+from api.routes.ops.queries import visibility_query
+from api.routes.ops.routes import submission_of
 
 HISTORIES = Path(__file__).resolve().parents[1] / "workflows" / "histories"
 

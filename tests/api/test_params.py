@@ -7,7 +7,8 @@ import json
 import pytest
 
 from api.params import storable
-from api.schemas import AssignmentUpdate, OfferingIn
+from api.routes.assignments.schemas import AssignmentUpdate
+from api.routes.cohorts.schemas import OfferingIn
 
 
 def test_storable_text_refuses_nul_and_lone_surrogates_only():

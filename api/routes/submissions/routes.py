@@ -23,16 +23,17 @@ from api.deps import CurrentUser, Principal, RedisDep, SessionDep, SettingsDep, 
 from api.errors import POSTGRES, ApiError, dependency_of
 from api.offerings import is_student, submission_rules
 from api.params import AssignmentId, SubmissionId, uuid_of
-from api.schemas import SIGNED_IN, SubmissionCode, SubmissionCreate, SubmissionOut, errors
+from api.routes.submissions.schemas import SubmissionCode, SubmissionCreate
+from api.schemas import SIGNED_IN, SubmissionOut, errors
 from gradeflow import redis_keys
 from gradeflow.db import autocommit_connection
 from gradeflow.models import Submission
 from gradeflow.policy import decide, score_of
 from gradeflow.redis_keys import best_effort
-from gradeflow.status_cache import FINAL_RANK, moved_on, rank, write_forward
+from gradeflow.status_cache import moved_on, rank, write_forward
 from gradeflow.versions import code_hash
 from gradeflow.views import submission_payload
-from gradeflow.vocabulary import PENDING_STATUSES, Role, SubmissionStatus
+from gradeflow.vocabulary import FINAL_RANK, PENDING_STATUSES, Role, SubmissionStatus
 from workflows.config import grade_workflow_id
 
 router = APIRouter(tags=["submissions"], responses=errors(*SIGNED_IN))
@@ -121,19 +122,19 @@ WITH a AS (
     SELECT id, points, test_version FROM assignments WHERE id = :assignment_id
 ), earlier AS (
     SELECT s.id FROM submissions s JOIN a ON s.assignment_id = a.id AND s.test_version = a.test_version
-    WHERE s.code_hash = :code_hash AND s.status = 'graded' AND NOT s.cached
+    WHERE s.code_hash = :code_hash AND s.status = :graded AND NOT s.cached
     ORDER BY s.graded_at DESC LIMIT 1
 ), queued AS (
     INSERT INTO submissions (id, assignment_id, user_id, cohort_id, code, code_hash, status, max_score, tests,
                              details, cached, workflow_id, created_at, credit, late, derivation)
-    SELECT :id, a.id, :user_id, :cohort_id, :code, :code_hash, 'queued', a.points, '[]', '{}', false,
+    SELECT :id, a.id, :user_id, :cohort_id, :code, :code_hash, :queued, a.points, '[]', '{}', false,
            :workflow_id, now(), :credit, :late, CAST(:derivation AS jsonb)
     FROM a WHERE NOT EXISTS (SELECT 1 FROM earlier)
     RETURNING created_at
 )
 SELECT a.points, a.test_version, (SELECT id FROM earlier) AS earlier_id, (SELECT created_at FROM queued) AS created_at
 FROM a
-""")
+""").bindparams(graded=SubmissionStatus.GRADED, queued=SubmissionStatus.QUEUED)
 
 
 async def terms_of(
@@ -175,9 +176,8 @@ async def answer_from_cache(
         None,
     )
     sub.passed, sub.verdict, sub.tests = hit.passed, hit.verdict, hit.tests
-    sub.score = score_of(
-        hit.tests, sub.max_score, sub.credit
-    )  # this submission's credit, not the earlier one's
+    # This submission's credit, not the earlier one's
+    sub.score = score_of(hit.tests, sub.max_score, sub.credit)
     sub.details = hit.details or {}
     sub.test_version, sub.graded_at = test_version, datetime.now(UTC)
     sub.created_at = sub.graded_at

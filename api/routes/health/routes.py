@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.errors import in_words
-from api.schemas import HealthOut, errors
+from api.routes.health.schemas import HealthOut
+from api.schemas import errors
 
 router = APIRouter(tags=["health"])
 CHECK_TIMEOUT = 3.0

@@ -3,21 +3,19 @@ terminate it, and watch intake depth, throughput, latency and failure rate."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from google.protobuf.json_format import MessageToDict
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import Principal, RedisDep, SessionDep, SettingsDep, TemporalDep, require_role
+from api.deps import Operator, RedisDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import TEMPORAL, ApiError, dependency_of, unavailable
 from api.params import (
     AssignmentFilter,
@@ -29,43 +27,38 @@ from api.params import (
     WorkflowId,
     uuid_of,
 )
-from api.schemas import (
-    STAFF,
+from api.routes.ops.history import timeline
+from api.routes.ops.queries import (
+    METRICS_SQL,
+    failed_since,
+    problem_submissions,
+    stuck_gradings,
+    visibility_query,
+)
+from api.routes.ops.schemas import (
     OpsHistory,
     OpsMetrics,
     OpsProblems,
     OpsWorkflow,
     TerminateRequest,
-    errors,
 )
+from api.schemas import STAFF, errors
 from gradeflow import redis_keys
 from gradeflow.models import Cohort, RegradeBatch, Submission
 from gradeflow.redis_keys import best_effort
-from gradeflow.vocabulary import BATCH_ACTIVE, BatchStatus, Role, SubmissionStatus
+from gradeflow.vocabulary import (
+    BATCH_ACTIVE,
+    BatchStatus,
+    SubmissionStatus,
+    WorkflowState,
+)
 from workflows.config import (
-    ASSIGNMENT_KEY,
-    COHORT_KEY,
-    REGRADE_BATCH_KEY,
-    USER_KEY,
     grade_workflow_id,
 )
-from workflows.start import start_grading
+from workflows.start import start_grading_workflow
 
 router = APIRouter(prefix="/ops", tags=["ops"], responses=errors(*STAFF))
-Operator = Annotated[Principal, require_role(Role.OPERATOR)]
-STATUSES = {
-    "running": "Running",
-    "completed": "Completed",
-    "failed": "Failed",
-    "terminated": "Terminated",
-    "timed_out": "TimedOut",
-    "cancelled": "Canceled",
-    "continued_as_new": "ContinuedAsNew",
-}
 STUCK_AFTER = timedelta(minutes=5)
-LOCAL_ACTIVITY_MARKER = (
-    "core_local_activity"  # the marker name Temporal's SDKs record a local activity under
-)
 
 
 def ui_link(settings, workflow_id: str, run_id: str | None) -> str | None:
@@ -75,43 +68,13 @@ def ui_link(settings, workflow_id: str, run_id: str | None) -> str | None:
     return f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}/workflows/{workflow_id}{tail}"
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def visibility_query(
-    submission_id: str | None,
-    user_id: int | None,
-    assignment_id: int | None,
-    cohort: str | None,
-    batch_id: str | None,
-    status: str | None,
-) -> str:
-    clauses = []
-    if submission_id:
-        clauses.append(f"WorkflowId = {_quote(grade_workflow_id(submission_id))}")
-    for key, value in (
-        (USER_KEY, user_id),
-        (ASSIGNMENT_KEY, assignment_id),
-        (COHORT_KEY, cohort),
-        (REGRADE_BATCH_KEY, batch_id),
-    ):
-        if value is not None and value != "":
-            clauses.append(f"{key.name} = {_quote(str(value))}")
-    if status:
-        if status not in STATUSES:
-            raise ApiError(422, f"status must be one of {', '.join(STATUSES)}, not '{status}'.")
-        clauses.append(f"ExecutionStatus = {_quote(STATUSES[status])}")
-    return " AND ".join(clauses)
-
-
 def workflow_out(w, settings) -> OpsWorkflow:
     attrs = {k.name: v for k, v in (w.typed_search_attributes or [])}
     return OpsWorkflow(
         workflow_id=w.id,
         run_id=w.run_id,
         type=w.workflow_type,
-        status=w.status.name.lower() if w.status else "",
+        status=WorkflowState[w.status.name] if w.status else "",
         start_time=w.start_time,
         close_time=w.close_time,
         search_attributes={k: str(v) for k, v in attrs.items()},
@@ -129,7 +92,9 @@ async def find_workflows(
     assignment_id: AssignmentFilter = None,
     cohort: CohortFilter = None,
     batch_id: BatchFilter = None,
-    status: Annotated[Text | None, Query(max_length=50, description=" | ".join(STATUSES))] = None,
+    status: Annotated[
+        Text | None, Query(max_length=50, description=" | ".join(WorkflowState))
+    ] = None,
     limit: int = Query(50, ge=1, le=500),
 ):
     """Workflows by submission, user, assignment, cohort, regrade batch or status, newest first."""
@@ -140,105 +105,6 @@ async def find_workflows(
     async for w in client.list_workflows(query or None, limit=limit):
         found.append(workflow_out(w, settings))
     return found
-
-
-def _name(event_type: EventType.ValueType) -> str:
-    return EventType.Name(event_type).removeprefix("EVENT_TYPE_").lower()
-
-
-def timeline(events: list) -> list[dict[str, Any]]:
-    """Events in words: what happened, to which activity, which attempt, how long it took, why it failed."""
-    scheduled: dict[int, dict[str, Any]] = {}
-    started: dict[int, datetime] = {}
-    rows = []
-    first = events[0].event_time.ToDatetime(UTC) if events else None
-    for e in events:
-        at = e.event_time.ToDatetime(UTC)
-        row: dict[str, Any] = {
-            "event_id": e.event_id,
-            "time": at,
-            "type": _name(e.event_type),
-            "offset_ms": int((at - first).total_seconds() * 1000) if first else 0,
-        }
-        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            a = e.activity_task_scheduled_event_attributes
-            scheduled[e.event_id] = {"activity": a.activity_type.name, "at": at}
-            row["activity"] = a.activity_type.name
-        elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-            a = e.activity_task_started_event_attributes
-            info = scheduled.get(a.scheduled_event_id, {})
-            started[a.scheduled_event_id] = at
-            row.update(
-                activity=info.get("activity"),
-                attempt=a.attempt,
-                waited_ms=int((at - info["at"]).total_seconds() * 1000) if info else None,
-            )
-            if a.attempt > 1 and a.last_failure.message:
-                row["failure"] = f"previous attempt failed: {a.last_failure.message}"
-        elif e.event_type in (
-            EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
-            EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
-            EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
-        ):
-            attrs = (
-                e.activity_task_completed_event_attributes
-                if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
-                else e.activity_task_failed_event_attributes
-                if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
-                else e.activity_task_timed_out_event_attributes
-            )
-            info = scheduled.get(attrs.scheduled_event_id, {})
-            row["activity"] = info.get("activity")
-            if attrs.scheduled_event_id in started:
-                row["duration_ms"] = int(
-                    (at - started[attrs.scheduled_event_id]).total_seconds() * 1000
-                )
-            if (
-                e.event_type != EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
-                and attrs.failure.message
-            ):
-                row["failure"] = attrs.failure.message
-        elif e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
-            row.update(local_activity_row(e.marker_recorded_event_attributes))
-        elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:
-            row["failure"] = e.workflow_execution_failed_event_attributes.failure.message
-        elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:
-            row["failure"] = (
-                f"terminated: {e.workflow_execution_terminated_event_attributes.reason}"
-            )
-        rows.append(row)
-    return rows
-
-
-def local_activity_row(marker) -> dict[str, Any]:
-    """A local activity's marker in words: which activity, its attempt, how long it took, why it failed. (Gradings
-    run as local activities: their markers are what the history keeps of them.)"""
-    if marker.marker_name != LOCAL_ACTIVITY_MARKER:
-        return {"type": "marker", "detail": marker.marker_name}
-    try:
-        data = json.loads(marker.details["data"].payloads[0].data)
-    except (KeyError, IndexError, ValueError):
-        return {"type": "local_activity"}
-    row: dict[str, Any] = {
-        "type": "local_activity",
-        "activity": data.get("activity_type"),
-        "attempt": data.get("attempt"),
-    }
-    # The marker's own times are the workflow's clock, not the activity's: a grading's result carries its own.
-    try:
-        result = json.loads(marker.details["result"].payloads[0].data)
-        row["duration_ms"] = int(
-            (
-                datetime.fromisoformat(result["finished_at"])
-                - datetime.fromisoformat(result["started_at"])
-            ).total_seconds()
-            * 1000
-        )
-    except (KeyError, IndexError, ValueError, TypeError):
-        pass
-    if marker.HasField("failure") and marker.failure.message:
-        row["failure"] = marker.failure.message
-    return row
 
 
 @router.get("/workflows/{workflow_id}", response_model=OpsHistory, responses=errors(404))
@@ -293,35 +159,17 @@ async def problems(
     ),
 ):
     """Failed workflows, gradings running too long, and submissions stuck or in error."""
-    stuck_for = timedelta(seconds=stuck_after_seconds)
-    since = (datetime.now(UTC) - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    stuck_before = (datetime.now(UTC) - stuck_for).strftime("%Y-%m-%dT%H:%M:%SZ")
+    since = datetime.now(UTC) - timedelta(hours=hours)
+    stuck_before = datetime.now(UTC) - timedelta(seconds=stuck_after_seconds)
     failed = [
         workflow_out(w, settings)
-        async for w in client.list_workflows(
-            f"ExecutionStatus IN ('Failed', 'TimedOut', 'Terminated') AND StartTime > '{since}'",
-            limit=100,
-        )
+        async for w in client.list_workflows(failed_since(since), limit=100)
     ]
     stuck = [
         workflow_out(w, settings)
-        async for w in client.list_workflows(
-            f"ExecutionStatus = 'Running' AND WorkflowType = 'GradeSubmission' AND StartTime < '{stuck_before}'",
-            limit=100,
-        )
+        async for w in client.list_workflows(stuck_gradings(stuck_before), limit=100)
     ]
-    rows = (
-        await session.execute(
-            text(
-                "SELECT id, status, error, created_at FROM submissions WHERE (status = 'error' AND created_at > :since) "
-                "OR (status IN ('queued', 'grading') AND created_at < :stuck) ORDER BY created_at DESC LIMIT 200"
-            ),
-            {
-                "since": datetime.now(UTC) - timedelta(hours=hours),
-                "stuck": datetime.now(UTC) - stuck_for,
-            },
-        )
-    ).all()
+    rows = (await session.execute(problem_submissions(since, stuck_before))).all()
     return OpsProblems(
         failed_workflows=failed,
         stuck_workflows=stuck,
@@ -412,7 +260,7 @@ async def retry(
     # reader of the old status is corrected by PostgreSQL, which holds a later one once the grading moves on).
     await best_effort(redis.delete(redis_keys.submission_status(str(sub_id))), "the retried status")
     try:
-        handle = await start_grading(
+        handle = await start_grading_workflow(
             client, str(sub_id), str(sub.assignment_id), str(sub.user_id), cohort or "", again=True
         )
     except WorkflowAlreadyStartedError:
@@ -455,29 +303,6 @@ async def terminate(
         if dependency_of(exc) == TEMPORAL:
             raise unavailable(TEMPORAL, exc.status.name) from None
         raise ApiError(409, f"Could not terminate {workflow_id}: {exc.message}") from None
-
-
-METRICS_SQL = text("""
-WITH minutes AS (
-    SELECT generate_series(date_trunc('minute', now()) - make_interval(mins => :minutes - 1),
-                           date_trunc('minute', now()), interval '1 minute') AS minute
-), live AS (
-    SELECT created_at, graded_at, status FROM submissions
-    WHERE NOT cached AND (graded_at IS NULL OR graded_at > now() - make_interval(mins => :minutes + 1))
-      AND created_at > now() - make_interval(mins => :minutes + 60)
-)
-SELECT m.minute,
-  (SELECT count(*) FROM live WHERE created_at <= m.minute + interval '1 minute'
-     AND (graded_at IS NULL OR graded_at > m.minute + interval '1 minute')) AS queue_depth,
-  (SELECT count(*) FROM live WHERE graded_at >= m.minute AND graded_at < m.minute + interval '1 minute') AS graded,
-  (SELECT count(*) FROM live WHERE status = 'error' AND graded_at >= m.minute
-     AND graded_at < m.minute + interval '1 minute') AS failed,
-  (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM graded_at - created_at)) FROM live
-     WHERE graded_at >= m.minute AND graded_at < m.minute + interval '1 minute') AS p50,
-  (SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM graded_at - created_at)) FROM live
-     WHERE graded_at >= m.minute AND graded_at < m.minute + interval '1 minute') AS p95
-FROM minutes m ORDER BY m.minute
-""")
 
 
 @router.get("/metrics", response_model=OpsMetrics)

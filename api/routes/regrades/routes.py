@@ -3,15 +3,12 @@ read whose score changed."""
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import Response
 from sqlalchemy import select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
@@ -24,11 +21,13 @@ from api.deps import (
     SessionDep,
     TemporalDep,
     taught_cohort,
-    teaches,
+    taught_row,
 )
+from api.downloads import CSV_CONTENT, csv_file
 from api.errors import TEMPORAL, ApiError, dependency_of, unavailable
 from api.params import BatchId, uuid_of
-from api.schemas import STAFF, RegradeChange, RegradeCreate, RegradeOut, errors
+from api.routes.regrades.schemas import RegradeChange, RegradeCreate, RegradeOut
+from api.schemas import STAFF, errors
 from gradeflow import redis_keys
 from gradeflow.models import (
     Assignment,
@@ -40,10 +39,10 @@ from gradeflow.models import (
     User,
 )
 from gradeflow.redis_keys import best_effort
-from gradeflow.vocabulary import BATCH_ACTIVE, BatchStatus
+from gradeflow.vocabulary import BATCH_ACTIVE, BatchHold, BatchStatus
 from workflows.config import regrade_workflow_id
 from workflows.regrade_cohort import RegradeSettings
-from workflows.start import start_regrade as start_regrade_workflow
+from workflows.start import start_regrade_workflow
 
 router = APIRouter(prefix="/regrades", tags=["regrades"], responses=errors(*STAFF))
 
@@ -85,21 +84,13 @@ def regrade_out(batch: RegradeBatch, cohort_slug: str) -> RegradeOut:
 async def get_batch(
     session: AsyncSession, user: Principal, batch_id: str
 ) -> tuple[RegradeBatch, str]:
-    key = uuid_of(batch_id, "regrade batch")
-    row = (
-        await session.execute(
-            select(RegradeBatch, Cohort.slug)
-            .join(Cohort, RegradeBatch.cohort_id == Cohort.id)
-            .where(RegradeBatch.id == key)
-        )
-    ).first()
-    if row is None or not await teaches(session, user, row[0].cohort_id):
-        raise ApiError(404, f"Regrade batch {batch_id} not found (or not one of your cohorts').")
-    return row[0], row[1]
+    return await taught_row(
+        session, user, RegradeBatch, uuid_of(batch_id, "regrade batch"), "regrade batch"
+    )
 
 
 @router.post("", status_code=202, response_model=RegradeOut, responses=errors(404, 409))
-async def start_regrade(
+async def create_regrade(
     body: RegradeCreate, user: Instructor, session: SessionDep, temporal: TemporalDep
 ):
     """Re-grade the latest submission of every student of `cohort` (optionally one assignment) against the
@@ -201,12 +192,14 @@ class Control:
 
 
 CONTROLS = {
-    "pause": Control((BatchStatus.QUEUED, BatchStatus.RUNNING), BatchStatus.PAUSED, "paused"),
+    "pause": Control(
+        (BatchStatus.QUEUED, BatchStatus.RUNNING), BatchStatus.PAUSED, BatchHold.PAUSED
+    ),
     "resume": Control((BatchStatus.PAUSED,), BatchStatus.RUNNING, None),
     "cancel": Control(
         (BatchStatus.QUEUED, BatchStatus.RUNNING, BatchStatus.PAUSED),
         BatchStatus.CANCELLING,
-        "cancelled",
+        BatchHold.CANCELLED,
     ),
 }
 
@@ -293,7 +286,7 @@ async def cancel_regrade(
 @router.get(
     "/{batch_id}/changes",
     response_model=list[RegradeChange],
-    responses={200: {"content": {"text/csv": {}}}, **errors(404)},
+    responses={200: {"content": CSV_CONTENT}, **errors(404)},
 )
 async def regrade_changes(
     batch_id: BatchId,
@@ -335,27 +328,9 @@ async def regrade_changes(
         for r in rows
     ]
     if format == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(
-            ["student", "assignment_id", "assignment", "old_score", "new_score", "submission_id"]
-        )
-        for c in changes:
-            writer.writerow(
-                [
-                    c.student,
-                    c.assignment_id,
-                    c.assignment,
-                    c.old_score,
-                    c.new_score,
-                    c.submission_id,
-                ]
-            )
-        return Response(
-            out.getvalue(),
-            media_type="text/csv",
-            headers={
-                "Content-Disposition": f'attachment; filename="regrade-{batch.id}-changes.csv"'
-            },
+        return csv_file(
+            f"regrade-{batch.id}-changes.csv",
+            list(RegradeChange.model_fields),
+            (c.model_dump().values() for c in changes),
         )
     return changes

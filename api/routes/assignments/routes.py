@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from typing import Annotated
 
 from fastapi import APIRouter, Response
 from sqlalchemy import exists, select, update
@@ -15,11 +14,10 @@ from temporalio.client import Client
 from api.deps import (
     CurrentUser,
     Instructor,
-    Principal,
     RedisDep,
     SessionDep,
+    Staff,
     TemporalDep,
-    require_role,
     taught_cohort,
 )
 from api.errors import TEMPORAL, ApiError, unavailable
@@ -32,16 +30,18 @@ from api.offerings import (
     terms_out,
 )
 from api.params import AssignmentId
-from api.schemas import (
-    SIGNED_IN,
+from api.routes.assignments.schemas import (
     AssignmentCheck,
     AssignmentCopy,
     AssignmentCopyOut,
     AssignmentCreate,
-    AssignmentOut,
-    AssignmentStaffOut,
     AssignmentUpdate,
     CheckResult,
+)
+from api.schemas import (
+    SIGNED_IN,
+    AssignmentOut,
+    AssignmentStaffOut,
     assignment_out,
     errors,
     put_and_patch,
@@ -65,7 +65,6 @@ from workflows.start import check_solution
 
 router = APIRouter(prefix="/assignments", tags=["assignments"], responses=errors(*SIGNED_IN))
 STAFF_ROLES = (Role.INSTRUCTOR, Role.OPERATOR)
-Staff = Annotated[Principal, require_role(Role.INSTRUCTOR, Role.OPERATOR)]
 
 
 async def get_assignment(session, assignment_id: int) -> Assignment:

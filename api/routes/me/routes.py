@@ -14,15 +14,8 @@ from api.deps import CurrentUser, Principal, RedisDep, SessionDep, bearer, token
 from api.errors import ApiError
 from api.offerings import offered_to
 from api.params import AssignmentFilter
-from api.schemas import (
-    SIGNED_IN,
-    CohortChoice,
-    MeOut,
-    ProgressOut,
-    SubmissionOut,
-    assignment_out,
-    errors,
-)
+from api.routes.me.schemas import CohortChoice, MeOut, ProgressOut
+from api.schemas import SIGNED_IN, SubmissionOut, assignment_out, errors
 from gradeflow.gradebook import grades_of
 from gradeflow.models import Assignment, Cohort, Enrollment, Submission, User
 from gradeflow.tokens import hash_token

@@ -4,8 +4,6 @@ CSV, cancel. Students never reach these routes; instructors reach only the cohor
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -19,20 +17,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from temporalio.service import RPCError
 
-from api.deps import Instructor, Principal, SessionDep, TemporalDep, taught_cohort, teaches
+from api.deps import Instructor, Principal, SessionDep, TemporalDep, taught_cohort, taught_row
+from api.downloads import CSV_CONTENT, csv_file
 from api.errors import TEMPORAL, ApiError, dependency_of, unavailable
 from api.params import AssignmentFilter, ReportId, Text, uuid_of
-from api.schemas import (
-    STAFF,
+from api.routes.similarity.schemas import (
     SimilarityCreate,
     SimilarityReportOut,
     SimilarityReview,
     SimilarPairDetail,
     SimilarPairOut,
-    errors,
 )
+from api.schemas import STAFF, errors
 from gradeflow.models import (
-    Cohort,
     Offering,
     PairNote,
     SimilarityReport,
@@ -40,13 +37,12 @@ from gradeflow.models import (
     Submission,
     User,
 )
-from gradeflow.vocabulary import FINAL_STATUSES, PairReview, ReportStatus
+from gradeflow.vocabulary import FINAL_STATUSES, REPORT_ACTIVE, PairReview, ReportStatus
 from workflows.config import similarity_workflow_id
-from workflows.start import start_similarity
+from workflows.start import start_similarity_workflow
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/similarity", tags=["similarity"], responses=errors(*STAFF))
-ACTIVE = (ReportStatus.QUEUED, ReportStatus.RUNNING)
 SEE_REPORTS = "see its similarity reports"
 CSV_COLUMNS = [
     "rank",
@@ -66,20 +62,13 @@ CSV_COLUMNS = [
 async def report_of(
     session: AsyncSession, user: Principal, report_id: str
 ) -> tuple[SimilarityReport, str]:
-    key = uuid_of(report_id, "similarity report")
-    row = (
-        await session.execute(
-            select(SimilarityReport, Cohort.slug)
-            .join(Cohort, Cohort.id == SimilarityReport.cohort_id)
-            .where(SimilarityReport.id == key)
-        )
-    ).first()
-    if row is None:
-        raise ApiError(404, f"No similarity report {report_id}.")
-    report, slug = row
-    if not await teaches(session, user, report.cohort_id):
-        raise ApiError(403, f"You do not teach cohort '{slug}'.")
-    return report, slug
+    return await taught_row(
+        session,
+        user,
+        SimilarityReport,
+        uuid_of(report_id, "similarity report"),
+        "similarity report",
+    )
 
 
 async def newer_than(session: AsyncSession, report: SimilarityReport) -> int:
@@ -191,7 +180,7 @@ async def create_similarity_report(
         select(SimilarityReport.id).where(
             SimilarityReport.cohort_id == cohort.id,
             SimilarityReport.assignment_id == body.assignment_id,
-            SimilarityReport.status.in_(ACTIVE),
+            SimilarityReport.status.in_(REPORT_ACTIVE),
         )
     )
     if running is not None:
@@ -217,7 +206,7 @@ async def create_similarity_report(
     session.add(report)
     await session.commit()
     try:
-        await start_similarity(temporal, str(report.id), cohort.slug, body.assignment_id)
+        await start_similarity_workflow(temporal, str(report.id), cohort.slug, body.assignment_id)
     except Exception as exc:
         # Nothing half-started: the report is recorded as failed, and the answer says why.
         report.status, report.finished_at = ReportStatus.FAILED, datetime.now(UTC)
@@ -264,19 +253,17 @@ async def read_similarity_report(
 
 @router.get(
     "/reports/{report_id}/export",
-    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **errors(404)},
+    responses={200: {"content": CSV_CONTENT}, **errors(404)},
     response_class=Response,
 )
 async def export_similarity_report(report_id: ReportId, user: Instructor, session: SessionDep):
     """Every pair of the report as CSV, most similar first."""
     report, slug = await report_of(session, user, report_id)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for row in await pairs_of(session, report, 100_000):
-        p = pair_out(row)
-        writer.writerow(
-            [
+    return csv_file(
+        f"similarity-{slug}-{report.assignment_id}.csv",
+        CSV_COLUMNS,
+        (
+            (
                 p.rank,
                 p.similarity,
                 p.a_student,
@@ -288,14 +275,9 @@ async def export_similarity_report(report_id: ReportId, user: Instructor, sessio
                 p.note,
                 p.a_submission,
                 p.b_submission,
-            ]
-        )
-    return Response(
-        out.getvalue(),
-        media_type="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="similarity-{slug}-{report.assignment_id}.csv"'
-        },
+            )
+            for p in map(pair_out, await pairs_of(session, report, 100_000))
+        ),
     )
 
 
@@ -375,7 +357,7 @@ async def cancel_similarity_report(
 ):
     """Stop a report that is still running: it ends `cancelled`."""
     report, slug = await report_of(session, user, report_id)
-    if report.status not in ACTIVE:
+    if report.status not in REPORT_ACTIVE:
         raise ApiError(409, f"Report {report_id} already ended ({report.status}).")
     report.status, report.finished_at = ReportStatus.CANCELLED, datetime.now(UTC)
     await session.commit()

@@ -8,35 +8,33 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
 from sqlalchemy import Integer, case, func, select
 from sqlalchemy.exc import IntegrityError
 from temporalio.client import Client
 
 from api.deps import (
+    STAFF_ONLY,
     CurrentUser,
     Instructor,
     Principal,
     RedisDep,
     SessionDep,
     TemporalDep,
-    require_role,
     taught_cohort,
     teaches,
     token_changed,
 )
+from api.downloads import CSV_CONTENT, csv_text
 from api.errors import ApiError
 from api.offerings import refuse_unless_editor
 from api.params import AssignmentId, CohortSlug, UserName
-from api.schemas import (
-    STAFF,
+from api.routes.cohorts.schemas import (
     CohortMatrix,
     CohortOut,
     CreditChangeOut,
     ExtensionIn,
     ExtensionOut,
     GradebookOut,
-    LateWindow,
     MemberIn,
     MemberOut,
     MembershipOut,
@@ -46,9 +44,8 @@ from api.schemas import (
     RosterImport,
     RosterOut,
     RosterPerson,
-    errors,
-    put_and_patch,
 )
+from api.schemas import STAFF, LateWindow, errors, put_and_patch
 from gradeflow import gradebook, redis_keys
 from gradeflow.accounts import AccountError, NoSuchAccount, enroll, unenroll
 from gradeflow.models import (
@@ -64,13 +61,12 @@ from gradeflow.models import (
 )
 from gradeflow.redis_keys import best_effort
 from gradeflow.roster import import_roster, parse
-from gradeflow.vocabulary import Role, SubmissionStatus
+from gradeflow.vocabulary import RecountStatus, Role, SubmissionStatus
 from workflows.config import recompute_workflow_id
-from workflows.start import start_recompute
+from workflows.start import start_recompute_workflow
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/cohorts", tags=["cohorts"], responses=errors(*STAFF))
-Staff = require_role(Role.INSTRUCTOR, Role.OPERATOR)
 
 
 async def visible_cohort(session, user, slug: str) -> Cohort:
@@ -82,7 +78,7 @@ async def visible_cohort(session, user, slug: str) -> Cohort:
     return cohort
 
 
-@router.get("", response_model=list[CohortOut], dependencies=[Staff])
+@router.get("", response_model=list[CohortOut], dependencies=[STAFF_ONLY])
 async def list_cohorts(user: CurrentUser, session: SessionDep):
     """The cohorts you teach (operators: all), with their number of students."""
     students = (
@@ -104,29 +100,15 @@ async def list_cohorts(user: CurrentUser, session: SessionDep):
 
 
 @router.get(
-    "/{slug}/matrix", response_model=CohortMatrix, dependencies=[Staff], responses=errors(404)
+    "/{slug}/matrix", response_model=CohortMatrix, dependencies=[STAFF_ONLY], responses=errors(404)
 )
 async def cohort_matrix(slug: CohortSlug, user: CurrentUser, session: SessionDep):
     """Students x the assignments the cohort offers: solved, attempted, not started or missing (past the student's
     due date, their extension's if they have one, with nothing submitted), whether their work came only after the
     due date (late), with the best score and the attempts."""
     cohort = await visible_cohort(session, user, slug)
-    offered = (
-        await session.execute(
-            select(Assignment, Offering.due_at)
-            .join(Offering, Offering.assignment_id == Assignment.id)
-            .where(Offering.cohort_id == cohort.id)
-            .order_by(Assignment.position, Assignment.id)
-        )
-    ).all()
-    students = (
-        await session.execute(
-            select(User.id, User.name)
-            .join(Enrollment, Enrollment.user_id == User.id)
-            .where(Enrollment.cohort_id == cohort.id, User.role == Role.STUDENT)
-            .order_by(User.name)
-        )
-    ).all()
+    offered = await gradebook.offered(session, cohort.id)
+    students = await gradebook.students_of(session, cohort.id)
     cells = (
         await session.execute(
             select(
@@ -192,12 +174,12 @@ async def cohort_matrix(slug: CohortSlug, user: CurrentUser, session: SessionDep
 @router.get(
     "/{slug}/gradebook",
     response_model=GradebookOut,
-    dependencies=[Staff],
+    dependencies=[STAFF_ONLY],
     responses={
         **errors(404),
         200: {
             "description": "The gradebook: JSON, or a CSV file in Canvas's or Moodle's import layout",
-            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "content": CSV_CONTENT,
         },
     },
 )
@@ -218,11 +200,7 @@ async def read_gradebook(
     if layout == "json":
         return gradebook.as_json(book)
     text = gradebook.canvas_csv(book) if layout == "canvas" else gradebook.moodle_csv(book)
-    return Response(
-        text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{slug}-gradebook-{layout}.csv"'},
-    )
+    return csv_text(f"{slug}-gradebook-{layout}.csv", text)
 
 
 @router.post(
@@ -277,7 +255,10 @@ def member_out(u: User) -> MemberOut:
 
 
 @router.get(
-    "/{slug}/members", response_model=list[MemberOut], dependencies=[Staff], responses=errors(404)
+    "/{slug}/members",
+    response_model=list[MemberOut],
+    dependencies=[STAFF_ONLY],
+    responses=errors(404),
 )
 async def list_members(slug: CohortSlug, user: CurrentUser, session: SessionDep):
     """Who is in the cohort: staff first, then students, by name."""
@@ -296,7 +277,7 @@ async def list_members(slug: CohortSlug, user: CurrentUser, session: SessionDep)
 @router.post(
     "/{slug}/members",
     response_model=MembershipOut,
-    dependencies=[Staff],
+    dependencies=[STAFF_ONLY],
     responses=errors(403, 404),
 )
 async def add_member(
@@ -326,7 +307,7 @@ async def add_member(
 @router.delete(
     "/{slug}/members/{who}",
     response_model=MembershipOut,
-    dependencies=[Staff],
+    dependencies=[STAFF_ONLY],
     responses=errors(403, 404),
 )
 async def remove_member(
@@ -368,7 +349,7 @@ def offering_out(slug: str, o: Offering, title: str, extensions: int) -> Offerin
 @router.get(
     "/{slug}/assignments",
     response_model=list[OfferingOut],
-    dependencies=[Staff],
+    dependencies=[STAFF_ONLY],
     responses=errors(404),
 )
 async def list_offerings(slug: CohortSlug, user: CurrentUser, session: SessionDep):
@@ -597,7 +578,7 @@ async def recount(
         assignment_id=assignment_id,
         user_id=user_id,
         reason=reason,
-        status="running",
+        status=RecountStatus.RUNNING,
         created_by=by.id,
         created_at=datetime.now(UTC),
     )
@@ -605,9 +586,9 @@ async def recount(
     session.add(job)
     await session.commit()
     try:
-        await start_recompute(temporal, str(job.id), cohort.slug)
+        await start_recompute_workflow(temporal, str(job.id), cohort.slug)
     except Exception as exc:  # noqa: BLE001 - the terms are saved; the recount says it could not start
-        job.status, job.finished_at = "failed", datetime.now(UTC)
+        job.status, job.finished_at = RecountStatus.FAILED, datetime.now(UTC)
         await session.commit()
         log.warning("recompute %s could not start: %s", job.id, exc)
     return recompute_out(cohort.slug, job, [])
@@ -631,7 +612,7 @@ def recompute_out(slug: str, job: Recompute, changes: list) -> RecomputeOut:
 @router.get(
     "/{slug}/recomputes",
     response_model=list[RecomputeOut],
-    dependencies=[Staff],
+    dependencies=[STAFF_ONLY],
     responses=errors(404),
 )
 async def list_recomputes(
@@ -657,7 +638,7 @@ async def list_recomputes(
 @router.get(
     "/{slug}/recomputes/{recompute_id}",
     response_model=RecomputeOut,
-    dependencies=[Staff],
+    dependencies=[STAFF_ONLY],
     responses=errors(404),
 )
 async def read_recompute(
