@@ -24,7 +24,7 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  { echo "Chromium is missing: install Debian's 'chromium' package for the browser tests" >&2; exit 1; }
 
-# Several dashboard processes sit behind Debian's HAProxy (gradeflow/dashboard_proxy.py): `gradeflow up
+# Several dashboard processes sit behind Debian's HAProxy (gradeflow/launch/proxy.py): `gradeflow up
 # --dashboards N`, its test and the dashboard benchmark need it; one dashboard does not.
 proxy:
 	@command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \

@@ -2,6 +2,6 @@
 
 import sys
 
-from gradeflow.cli import main
+from gradeflow.launch.cli import main
 
 sys.exit(main())

@@ -11,28 +11,16 @@ from pathlib import Path
 
 from gradeflow.logs import configure as configure_logging
 from gradeflow.settings import Settings, get_settings
-from gradeflow.vocabulary import BATCH_ENDED, BatchStatus, GradeRule, ReportStatus, Role
+from gradeflow.vocabulary import (
+    BATCH_ENDED,
+    REPORT_ENDED,
+    BatchStatus,
+    GradeRule,
+    ReportStatus,
+    Role,
+)
 
-DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "server.py"
-
-
-def alembic_config(database_url: str):
-    """Alembic's configuration for GradeFlow's migrations against `database_url` (no logging set-up of its own)."""
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option(
-        "script_location", str(Path(__file__).resolve().parent.parent / "migrations")
-    )
-    config.attributes["database_url"] = database_url
-    config.attributes["configure_logging"] = False
-    return config
-
-
-def migrate(settings: Settings) -> None:
-    from alembic import command
-
-    command.upgrade(alembic_config(settings.need("database_url")), "head")
+DASHBOARD_APP = Path(__file__).resolve().parents[2] / "dashboard" / "server.py"
 
 
 async def _with_session(settings: Settings, fn):
@@ -40,33 +28,6 @@ async def _with_session(settings: Settings, fn):
 
     settings.require("database_url")
     return await in_transaction(settings.need("database_url"), fn)
-
-
-def seed(settings: Settings, demo: bool = True, print_tokens: bool = False) -> dict[str, str]:
-    """Seed the course (once) and, with `demo`, the demo cohort and users; returns new demo tokens (printed too
-    with `print_tokens`: a container's operator reads them in its output)."""
-    from gradeflow.seed import save_tokens, seed_assignments, seed_demo
-
-    async def run(session):
-        created = await seed_assignments(session)
-        tokens = await seed_demo(session, settings.home) if demo else {}
-        return created, tokens
-
-    created, tokens = asyncio.run(_with_session(settings, run))
-    if created:
-        print(f"seeded {created} assignments")
-    if tokens:
-        try:
-            path = save_tokens(settings.home, tokens)
-            print(f"seeded the demo cohort; its tokens are in {path}")
-        except OSError as exc:  # a read-only home: the tokens exist only now, so they are printed
-            print(f"seeded the demo cohort, but could not save its tokens ({exc})", file=sys.stderr)
-            print_tokens = True
-        if print_tokens:
-            print("Demo tokens (shown once here; keep them secret):")
-            for name, token in tokens.items():
-                print(f"  {name:<6} {token}")
-    return tokens
 
 
 def users_add(settings: Settings, name: str, role: str, cohort: str | None) -> int:
@@ -81,7 +42,7 @@ def users_add(settings: Settings, name: str, role: str, cohort: str | None) -> i
         return 1
     print(f"created {role} '{name}' (id {user.id}). API token (shown only now, keep it secret):")
     print(token)
-    if cohort is None and role != "operator":
+    if cohort is None and role != Role.OPERATOR:
         print(
             f"note: '{name}' is in no cohort, so they see no assignments (and teach nothing) until enrolled: "
             f"`gradeflow cohorts enroll SLUG {name}`",
@@ -350,8 +311,8 @@ def gradebook_out(settings: Settings, slug: str, layout: str, out: Path | None) 
 def demo_cohort(settings: Settings, slug: str, students: int) -> int:
     from sqlalchemy import select
 
+    from gradeflow.launch.synthetic import DEMO_ANSWERS, synthetic_cohort
     from gradeflow.models import Assignment
-    from gradeflow.synthetic import DEMO_ANSWERS, synthetic_cohort
 
     async def run(session):
         slugs = dict((await session.execute(select(Assignment.slug, Assignment.id))).all())
@@ -389,10 +350,14 @@ def instructor_api(settings: Settings, token: str | None):
     )
 
 
-def start_through_api(settings: Settings, api, path: str, body: dict) -> dict | None:
-    """POST `body` to start something (202); None after printing why it did not start."""
+def start_through_api(settings: Settings, token: str | None, path: str, body: dict):
+    """POST `body` to start something (202) as the instructor whose token is given: (the API client, what
+    started), or the exit code after printing why it did not start (2: no token, 1: refused or unreachable)."""
     import httpx
 
+    api = instructor_api(settings, token)
+    if api is None:
+        return 2
     try:
         response = api.post(path, json=body)
     except httpx.HTTPError as exc:
@@ -400,11 +365,24 @@ def start_through_api(settings: Settings, api, path: str, body: dict) -> dict | 
             f"error: the API at {settings.resolved_api_url} is not reachable ({exc})",
             file=sys.stderr,
         )
-        return None
+        return 1
     if response.status_code != 202:
         print(f"error: {response.json().get('detail', response.text)}", file=sys.stderr)
-        return None
-    return response.json()
+        return 1
+    return api, response.json()
+
+
+def follow_job(api, path: str, job: dict, ended, line, params: dict | None = None) -> dict:
+    """Read a started job (a regrade, a similarity report) every half second until its status is one of `ended`,
+    showing `line(job)` on one line of the terminal; returns it as it ended."""
+    import time
+
+    while job["status"] not in ended:
+        time.sleep(0.5)
+        job = api.get(path, params=params).json()
+        print(f"\r{line(job)}   ", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return job
 
 
 def similarity(
@@ -416,27 +394,21 @@ def similarity(
     csv_path: str | None,
 ) -> int:
     """Start a similarity report through the API, follow it, print the most similar pairs (and save the CSV)."""
-    import time
-
-    api = instructor_api(settings, token)
-    if api is None:
-        return 2
-    report = start_through_api(
-        settings, api, "/similarity/reports", {"cohort": cohort, "assignment_id": assignment}
+    started = start_through_api(
+        settings, token, "/similarity/reports", {"cohort": cohort, "assignment_id": assignment}
     )
-    if report is None:
-        return 1
+    if isinstance(started, int):
+        return started
+    api, report = started
     print(f"similarity report {report['id']} started", file=sys.stderr)
-    while report["status"] in (ReportStatus.QUEUED, ReportStatus.RUNNING):
-        time.sleep(0.5)
-        report = api.get(f"/similarity/reports/{report['id']}", params={"pairs": top}).json()
-        print(
-            f"\r{report['status']}: {report['fingerprinted']}/{report['total']} fingerprinted   ",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
-    print(file=sys.stderr)
+    report = follow_job(
+        api,
+        f"/similarity/reports/{report['id']}",
+        report,
+        REPORT_ENDED,
+        lambda r: f"{r['status']}: {r['fingerprinted']}/{r['total']} fingerprinted",
+        params={"pairs": top},
+    )
     if report["status"] != ReportStatus.COMPLETED:
         print(f"{report['status']}: {report.get('error') or ''}", file=sys.stderr)
         return 1
@@ -460,39 +432,31 @@ def regrade(
     settings: Settings, cohort: str, assignment: int | None, follow: bool, token: str | None
 ) -> int:
     """Start a regrade through the API (as the instructor whose token is given) and optionally follow it."""
-    import time
-
-    api = instructor_api(settings, token)
-    if api is None:
-        return 2
-    batch = start_through_api(
-        settings, api, "/regrades", {"cohort": cohort, "assignment_id": assignment}
+    started = start_through_api(
+        settings, token, "/regrades", {"cohort": cohort, "assignment_id": assignment}
     )
-    if batch is None:
-        return 1
+    if isinstance(started, int):
+        return started
+    api, batch = started
     print(f"regrade {batch['id']} started (workflow {batch['workflow_id']})")
     if not follow:
         return 0
-    while True:
-        batch = api.get(f"/regrades/{batch['id']}").json()
-        total = max(batch["total"], 1)
-        filled = int(30 * batch["done"] / total)
-        eta = f", ETA {batch['eta_seconds']:.0f} s" if batch["eta_seconds"] is not None else ""
-        print(
-            f"\r[{'#' * filled}{'.' * (30 - filled)}] {batch['done']}/{batch['total']} {batch['status']}, "
-            f"{batch['rate_per_second']:.1f}/s, {batch['changed']} changed, {batch['errors']} errors{eta}   ",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
-        if batch["status"] in BATCH_ENDED:
-            print(file=sys.stderr)
-            print(
-                f"{batch['status']}: {batch['done']} regraded, {batch['changed']} changed, {batch['errors']} "
-                f"errors. Changes: {settings.resolved_api_url}{batch['links']['changes']}?format=csv"
-            )
-            return 0 if batch["status"] == BatchStatus.COMPLETED else 1
-        time.sleep(0.5)
+    batch = follow_job(api, f"/regrades/{batch['id']}", batch, BATCH_ENDED, progress_bar)
+    print(
+        f"{batch['status']}: {batch['done']} regraded, {batch['changed']} changed, {batch['errors']} "
+        f"errors. Changes: {settings.resolved_api_url}{batch['links']['changes']}?format=csv"
+    )
+    return 0 if batch["status"] == BatchStatus.COMPLETED else 1
+
+
+def progress_bar(batch: dict) -> str:
+    """A regrade batch's progress on one line."""
+    filled = int(30 * batch["done"] / max(batch["total"], 1))
+    eta = f", ETA {batch['eta_seconds']:.0f} s" if batch["eta_seconds"] is not None else ""
+    return (
+        f"[{'#' * filled}{'.' * (30 - filled)}] {batch['done']}/{batch['total']} {batch['status']}, "
+        f"{batch['rate_per_second']:.1f}/s, {batch['changed']} changed, {batch['errors']} errors{eta}"
+    )
 
 
 def prometheus_multiprocess_dir(settings: Settings, port: int) -> None:
@@ -771,7 +735,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(Settings().log_format)
     if args.command == "up":
-        from gradeflow.up import up
+        from gradeflow.launch.up import up
 
         return up(up_settings(args))
     settings = get_settings()
@@ -782,9 +746,13 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "dashboard":
         run_dashboard(settings, args.port, args.host)
     elif args.command == "migrate":
+        from gradeflow.launch.migrate import migrate
+
         migrate(settings)
         print("database is up to date")
     elif args.command == "seed":
+        from gradeflow.launch.seed import seed
+
         seed(settings, demo=not args.no_demo_users, print_tokens=args.print_tokens)
     elif args.command == "submit":
         from gradeflow.submit import submit

@@ -46,7 +46,7 @@ def config(host: str, port: int, backends: list[int]) -> str:
     ]
     return "\n".join(
         [
-            "# Written by `gradeflow up` (gradeflow/dashboard_proxy.py) at every start.",
+            "# Written by `gradeflow up` (gradeflow/launch/proxy.py) at every start.",
             "global",
             f"    maxconn {max_connections()}",
             "defaults",

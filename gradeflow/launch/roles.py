@@ -6,7 +6,7 @@ benchmarks bring the platform up.
 - `wait_healthy`: wait until the API reports healthy, giving up early with the reason when a role cannot start.
 - `local_stack`: a whole platform under one directory for tests and benchmarks: the embedded PostgreSQL, Redis
   and Temporal dev server, migrated and seeded, then the worker and the API as processes of their own (so a test
-  can kill the worker). `gradeflow up` starts the same roles under supervisord instead (gradeflow.supervise).
+  can kill the worker). `gradeflow up` starts the same roles under supervisord instead (gradeflow.launch.supervise).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from typing import Any
 
 import httpx
 
-from gradeflow.embedded import EmbeddedServices, ServiceError, free_port, run_async
+from gradeflow.launch.embedded import EmbeddedServices, ServiceError, free_port, run_async
 from gradeflow.settings import Settings
-from gradeflow.vocabulary import FINAL_STATUSES
+from gradeflow.vocabulary import FINAL_STATUSES, Role
 
 SERVICE_FIELDS = ("database_url", "redis_url", "temporal_address", "temporal_ui_url")
 DEFAULT_WORKER_METRICS = "127.0.0.1:9464"  # Prometheus' usual exporter port
@@ -152,7 +152,7 @@ class Stack:
 
         return run_async(lambda: in_transaction(self.database_url, fn))
 
-    def new_user(self, role: str = "student", cohort: str | None = "demo") -> str:
+    def new_user(self, role: str = Role.STUDENT, cohort: str | None = "demo") -> str:
         """A fresh user (so tests never share a pending submission); returns the API token."""
         from gradeflow.accounts import add_user
 
@@ -201,8 +201,8 @@ def local_stack(home: Path, *, demo: bool = True, **extra_env: str) -> Iterator[
     """The whole platform under `home` on free ports: embedded services, migrated and seeded (the demo course
     and its users when `demo`), then the worker and the API as processes; stopped and cleaned up on exit.
     `extra_env`: GRADEFLOW_* settings for the roles."""
-    from gradeflow.cli import migrate, seed
-    from gradeflow.seed import load_tokens
+    from gradeflow.launch.migrate import migrate
+    from gradeflow.launch.seed import load_tokens, seed
 
     home.mkdir(parents=True, exist_ok=True)
     services = EmbeddedServices(

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import sys
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.accounts import add_cohort, add_user, offer
+from gradeflow.db import in_transaction
+from gradeflow.launch.seed_course import COURSE
 from gradeflow.limits import DEFAULT_LIMITS
 from gradeflow.models import Assignment, Cohort
-from gradeflow.seed_course import COURSE
+from gradeflow.settings import Settings
 from gradeflow.versions import test_version
+from gradeflow.vocabulary import Role
 
 DEMO_COHORT = "demo"
 DEMO_USERS = [
-    ("ada", "instructor"),
-    ("otto", "operator"),
-    ("alice", "student"),
-    ("bob", "student"),
-    ("carol", "student"),
+    ("ada", Role.INSTRUCTOR),
+    ("otto", Role.OPERATOR),
+    ("alice", Role.STUDENT),
+    ("bob", Role.STUDENT),
+    ("carol", Role.STUDENT),
 ]
 TOKENS_FILE = "demo-tokens.json"
 
@@ -82,3 +87,29 @@ def save_tokens(home: Path, tokens: dict[str, str]) -> Path:
 def load_tokens(home: Path) -> dict[str, dict[str, str]]:
     path = home / TOKENS_FILE
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def seed(settings: Settings, demo: bool = True, print_tokens: bool = False) -> dict[str, str]:
+    """Seed the course (once) and, with `demo`, the demo cohort and users; returns new demo tokens (printed too
+    with `print_tokens`: a container's operator reads them in its output)."""
+
+    async def run(session):
+        created = await seed_assignments(session)
+        tokens = await seed_demo(session, settings.home) if demo else {}
+        return created, tokens
+
+    created, tokens = asyncio.run(in_transaction(settings.need("database_url"), run))
+    if created:
+        print(f"seeded {created} assignments")
+    if tokens:
+        try:
+            path = save_tokens(settings.home, tokens)
+            print(f"seeded the demo cohort; its tokens are in {path}")
+        except OSError as exc:  # a read-only home: the tokens exist only now, so they are printed
+            print(f"seeded the demo cohort, but could not save its tokens ({exc})", file=sys.stderr)
+            print_tokens = True
+        if print_tokens:
+            print("Demo tokens (shown once here; keep them secret):")
+            for name, token in tokens.items():
+                print(f"  {name:<6} {token}")
+    return tokens

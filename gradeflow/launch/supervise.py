@@ -40,12 +40,10 @@ class Program:
     autostart: bool = True
     user: str | None = None
     stopsignal: str = "TERM"
-    startsecs: int = (
-        3  # running this long counts as started; an exit before is a failed start (backoff)
-    )
-    startretries: int = (
-        5  # failed starts in a row before it is FATAL (waits 1, 2, 3, 4, 5 s between them)
-    )
+    # Running this long counts as started; an exit before is a failed start (backoff)
+    startsecs: int = 3
+    # Failed starts in a row before it is FATAL (waits 1, 2, 3, 4, 5 s between them)
+    startretries: int = 5
     stopwaitsecs: int = 40
 
 

