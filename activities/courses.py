@@ -17,7 +17,7 @@ from gradeflow import redis_keys
 from gradeflow.models import CreditChange, Extension, Offering, Recompute, Submission
 from gradeflow.policy import Rules, credit_at, score_of
 from gradeflow.redis_keys import best_effort
-from gradeflow.vocabulary import SubmissionStatus
+from gradeflow.vocabulary import RecountStatus, SubmissionStatus
 
 
 @dataclass
@@ -92,7 +92,7 @@ class CourseActivities:
                 update(Recompute)
                 .where(Recompute.id == job.id)
                 .values(
-                    status="completed",
+                    status=RecountStatus.COMPLETED,
                     finished_at=datetime.now(UTC),
                     checked=len(subs),
                     changed=len(changed_ids),

@@ -95,6 +95,43 @@ class SolutionCheckResult:
 DETAIL_FIELDS = ("message", "stdout", "stderr", "cpu_ms", "wall_ms", "peak_memory_kb", "sandbox")
 
 
+def grading_run_row(
+    graded: Any,
+    *,
+    submission_id: uuid.UUID,
+    batch_id: uuid.UUID | None,
+    test_version: str,
+    score: float,
+    max_score: float,
+    workflow_id: str,
+    run_id: str,
+    attempt: int,
+    started_at: datetime,
+    finished_at: datetime,
+    previous_score: float | None = None,
+) -> dict[str, Any]:
+    """A grading_runs row: what one run of the judge decided for a submission (`graded`: its verdict, passed,
+    tests and details), by which workflow run; `batch_id` None for a live grading (the submission's first
+    run)."""
+    return dict(
+        submission_id=submission_id,
+        regrade_batch_id=batch_id,
+        test_version=test_version,
+        verdict=graded.verdict,
+        passed=graded.passed,
+        score=score,
+        previous_score=previous_score,
+        max_score=max_score,
+        tests=graded.tests,
+        **{k: getattr(graded, k) for k in DETAIL_FIELDS},
+        workflow_id=workflow_id,
+        run_id=run_id,
+        attempt=attempt,
+        started_at=started_at,
+        finished_at=finished_at,
+    )
+
+
 def job_for(sub: Submission, assignment: Assignment, nice: int = 0) -> SandboxJob:
     """The sandbox job that grades a submission against its assignment's current tests and limits."""
     return SandboxJob(
@@ -254,20 +291,19 @@ class GradingActivities:
         run = (
             insert(GradingRun)
             .values(
-                submission_id=sub_id,
-                regrade_batch_id=None,  # a live grading: the submission's first run
-                test_version=out.test_version,
-                verdict=out.verdict,
-                passed=out.passed,
-                score=out.score,
-                max_score=out.max_score,
-                tests=tests,
-                **details,
-                workflow_id=req.workflow_id,
-                run_id=req.run_id,
-                attempt=out.attempt,
-                started_at=datetime.fromisoformat(out.started_at),
-                finished_at=datetime.fromisoformat(out.finished_at),
+                grading_run_row(
+                    out,
+                    submission_id=sub_id,
+                    batch_id=None,
+                    test_version=out.test_version,
+                    score=out.score,
+                    max_score=out.max_score,
+                    workflow_id=req.workflow_id,
+                    run_id=req.run_id,
+                    attempt=out.attempt,
+                    started_at=datetime.fromisoformat(out.started_at),
+                    finished_at=datetime.fromisoformat(out.finished_at),
+                )
             )
             .on_conflict_do_nothing(constraint="uq_grading_runs_submission_batch")
             .cte("grading_run")

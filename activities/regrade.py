@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.grading import DETAIL_FIELDS, job_for
+from activities.grading import DETAIL_FIELDS, grading_run_row, job_for
 from gradeflow import redis_keys
 from gradeflow.models import (
     TEST_ERROR,
@@ -34,7 +34,7 @@ from gradeflow.models import (
 )
 from gradeflow.policy import score_of
 from gradeflow.redis_keys import best_effort
-from gradeflow.vocabulary import FINAL_STATUSES, BatchStatus, Verdict
+from gradeflow.vocabulary import BATCH_HOLD, FINAL_STATUSES, BatchStatus, Verdict
 from sandbox import Sandbox, SandboxError
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,21 @@ def latest_in_scope(cohort_id: int, assignment_id: int | None):
     return query
 
 
+async def count_done(
+    session: AsyncSession, batch_id: uuid.UUID, graded: int = 0, errors: int = 0, changed: int = 0
+) -> None:
+    """Add submissions to a batch's counters in one statement: `graded` and `errors` are both done."""
+    await session.execute(
+        update(RegradeBatch)
+        .where(RegradeBatch.id == batch_id)
+        .values(
+            done=RegradeBatch.done + graded + errors,
+            errors=RegradeBatch.errors + errors,
+            changed=RegradeBatch.changed + changed,
+        )
+    )
+
+
 def changed(old: float | None, new: float) -> bool:
     return old is None or abs(old - new) > 1e-9
 
@@ -132,19 +147,17 @@ class RegradeActivities:
         # One limit for all regrade gradings in this worker, however many chunks run at once.
         self.slots = asyncio.Semaphore(concurrency)
 
-    async def _control(self, batch_id: str) -> str | None:
+    async def _control(self, batch_id: uuid.UUID) -> str | None:
         """Whether an instructor holds the batch: "paused", "cancelled" or None (Redis first, PostgreSQL if Redis
         is down)."""
         try:
-            return cast(str | None, await self.redis.get(redis_keys.regrade_control(batch_id)))
+            return cast(str | None, await self.redis.get(redis_keys.regrade_control(str(batch_id))))
         except RedisError:
             async with self.sessions() as session:
                 status = await session.scalar(
-                    select(RegradeBatch.status).where(RegradeBatch.id == uuid.UUID(batch_id))
+                    select(RegradeBatch.status).where(RegradeBatch.id == batch_id)
                 )
-            return {"paused": "paused", "cancelling": "cancelled", "cancelled": "cancelled"}.get(
-                status or ""
-            )
+            return BATCH_HOLD.get(BatchStatus(status)) if status else None
 
     @activity.defn
     async def start_regrade(self, ref: BatchRef) -> int:
@@ -214,7 +227,7 @@ class RegradeActivities:
         async def grade(sub: Submission, assignment: Assignment) -> None:
             nonlocal failure
             async with self.slots:
-                if failure is not None or await self._control(req.batch_id):
+                if failure is not None or await self._control(batch_id):
                     result.not_done.append(str(sub.id))
                     return
                 started = datetime.now(UTC)
@@ -256,17 +269,14 @@ class RegradeActivities:
                 else score_of(graded.tests, sub.max_score, sub.credit)
             )
             runs.append(
-                dict(
+                grading_run_row(
+                    graded,
                     submission_id=sub.id,
-                    regrade_batch_id=batch_id,
+                    batch_id=batch_id,
                     test_version=assignment.test_version,
-                    verdict=graded.verdict,
-                    passed=graded.passed,
                     score=score,
                     previous_score=sub.score,
                     max_score=sub.max_score,
-                    tests=graded.tests,
-                    **{k: getattr(graded, k) for k in DETAIL_FIELDS},
                     workflow_id=req.workflow_id,
                     run_id=req.run_id,
                     attempt=attempt,
@@ -289,18 +299,10 @@ class RegradeActivities:
             fresh = [r for r in recorded if r["verdict"] != TEST_ERROR]
             result.errors = len(recorded) - len(fresh)
             if result.errors:
-                await session.execute(
-                    update(RegradeBatch)
-                    .where(RegradeBatch.id == batch_id)
-                    .values(
-                        done=RegradeBatch.done + result.errors,
-                        errors=RegradeBatch.errors + result.errors,
-                    )
-                )
+                await count_done(session, batch_id, errors=result.errors)
             if fresh:
-                table = cast(
-                    Table, Submission.__table__
-                )  # Core executemany: one statement, many rows
+                # Core executemany: one statement, many rows
+                table = cast(Table, Submission.__table__)
                 await session.execute(
                     update(table)
                     .where(table.c.id == bindparam("sid"))
@@ -327,14 +329,7 @@ class RegradeActivities:
                 )
                 result.graded = len(fresh)
                 result.changed = sum(changed(r["previous_score"], r["score"]) for r in fresh)
-                await session.execute(
-                    update(RegradeBatch)
-                    .where(RegradeBatch.id == batch_id)
-                    .values(
-                        done=RegradeBatch.done + result.graded,
-                        changed=RegradeBatch.changed + result.changed,
-                    )
-                )
+                await count_done(session, batch_id, graded=result.graded, changed=result.changed)
         if fresh:  # the status cache must not show the old score
             keys = [redis_keys.submission_status(str(r["submission_id"])) for r in fresh]
             await best_effort(self.redis.delete(*keys), "the regraded statuses")
@@ -388,14 +383,7 @@ class RegradeActivities:
                 .scalars()
                 .all()
             )
-            await session.execute(
-                update(RegradeBatch)
-                .where(RegradeBatch.id == batch_id)
-                .values(
-                    done=RegradeBatch.done + len(inserted),
-                    errors=RegradeBatch.errors + len(inserted),
-                )
-            )
+            await count_done(session, batch_id, errors=len(inserted))
         return len(inserted)
 
     @activity.defn

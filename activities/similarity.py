@@ -28,7 +28,7 @@ from gradeflow.models import (
     SimilarPair,
     Submission,
 )
-from gradeflow.vocabulary import FINAL_STATUSES, ReportStatus
+from gradeflow.vocabulary import FINAL_STATUSES, REPORT_ACTIVE, ReportStatus
 
 # Kept per report: the most similar pairs, and none below this similarity (noise every pair of solutions has).
 MAX_PAIRS = 500
@@ -86,8 +86,8 @@ class SimilarityActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
 
-    async def _report(self, session: AsyncSession, report_id: str) -> SimilarityReport:
-        report = await session.get(SimilarityReport, uuid.UUID(report_id))
+    async def _report(self, session: AsyncSession, report_id: uuid.UUID) -> SimilarityReport:
+        report = await session.get(SimilarityReport, report_id)
         if report is None:
             raise ValueError(f"no similarity report {report_id}")
         return report
@@ -110,8 +110,9 @@ class SimilarityActivities:
     @activity.defn
     async def fingerprint_page(self, page: FingerprintPage) -> PageDone:
         """Fingerprint the codes of one page of students (by user id) that have none yet."""
+        report_id = uuid.UUID(page.report_id)
         async with self.sessions() as session:
-            report = await self._report(session, page.report_id)
+            report = await self._report(session, report_id)
             if report.status != ReportStatus.RUNNING:  # cancelled meanwhile: stop here
                 return PageDone(next_after=None, done=page.done_before)
             assignment = await session.get(Assignment, report.assignment_id)
@@ -166,7 +167,7 @@ class SimilarityActivities:
             done = page.done_before + len(rows)
             await session.execute(
                 update(SimilarityReport)
-                .where(SimilarityReport.id == uuid.UUID(page.report_id))
+                .where(SimilarityReport.id == report_id)
                 .values(fingerprinted=done)
             )
         last = rows[-1].user_id if len(rows) == page.limit else None
@@ -176,8 +177,9 @@ class SimilarityActivities:
     async def score_pairs(self, ref: ReportRef) -> int:
         """Candidate pairs through shared fingerprints (starter code and what most write left out), scored and
         ranked; the report's pairs replaced at once. Returns how many pairs were scored."""
+        report_id = uuid.UUID(ref.report_id)
         async with self.sessions() as session:
-            report = await self._report(session, ref.report_id)
+            report = await self._report(session, report_id)
             assignment = await session.get(Assignment, report.assignment_id)
             assert assignment is not None
             scope = in_report(report).subquery()
@@ -210,23 +212,19 @@ class SimilarityActivities:
         async with self.sessions() as session, session.begin():
             still = await session.scalar(
                 select(SimilarityReport.status)
-                .where(SimilarityReport.id == uuid.UUID(ref.report_id))
+                .where(SimilarityReport.id == report_id)
                 .with_for_update()
             )
             if still != ReportStatus.RUNNING:
                 return scored  # cancelled meanwhile: leave it as the instructor left it
-            await session.execute(
-                delete(SimilarPair).where(SimilarPair.report_id == uuid.UUID(ref.report_id))
-            )
+            await session.execute(delete(SimilarPair).where(SimilarPair.report_id == report_id))
             if pairs:
                 await session.execute(
-                    pg_insert(SimilarPair).values(
-                        [{"report_id": uuid.UUID(ref.report_id), **p} for p in pairs]
-                    )
+                    pg_insert(SimilarPair).values([{"report_id": report_id, **p} for p in pairs])
                 )
             await session.execute(
                 update(SimilarityReport)
-                .where(SimilarityReport.id == uuid.UUID(ref.report_id))
+                .where(SimilarityReport.id == report_id)
                 .values(
                     status=ReportStatus.COMPLETED,
                     candidates=scored,
@@ -243,7 +241,7 @@ class SimilarityActivities:
                 update(SimilarityReport)
                 .where(
                     SimilarityReport.id == uuid.UUID(end.report_id),
-                    SimilarityReport.status.in_([ReportStatus.QUEUED, ReportStatus.RUNNING]),
+                    SimilarityReport.status.in_(REPORT_ACTIVE),
                 )
                 .values(status=end.status, error=end.error, finished_at=datetime.now(UTC))
             )

@@ -10,7 +10,7 @@ import tempfile
 import time
 
 from benchmarks.report import machine, write_section
-from gradeflow.synthetic import similarity_corpus
+from gradeflow.launch.synthetic import similarity_corpus
 
 
 def main() -> None:
@@ -27,9 +27,8 @@ def main() -> None:
                 f.write(code)
             paths.append(path)
         start = time.perf_counter()
-        prints = [
-            CodeFingerprint(p, 25, 1) for p in paths
-        ]  # copydetect's default k (noise threshold)
+        # Copydetect's default k (noise threshold)
+        prints = [CodeFingerprint(p, 25, 1) for p in paths]
         fingerprinted = time.perf_counter()
         scores = {}
         for i, j in itertools.combinations(range(n), 2):

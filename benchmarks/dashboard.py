@@ -35,10 +35,11 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from benchmarks.report import machine, write_section
 from benchmarks.stack import bench_stack
 from dashboard.session import COOKIE, EVENTS_PATH
-from gradeflow import dashboard_proxy
-from gradeflow.embedded import free_port
-from gradeflow.launch import RoleProcess
-from gradeflow.synthetic import synthetic_students
+from gradeflow.launch import proxy
+from gradeflow.launch.embedded import free_port
+from gradeflow.launch.roles import RoleProcess
+from gradeflow.launch.synthetic import synthetic_students
+from gradeflow.vocabulary import FINAL_STATUSES, SubmissionStatus
 
 PAGES = [int(n) for n in os.environ.get("BENCH_DASHBOARD_PAGES", "100,300,400,1000").split(",")]
 # Dashboard processes: one, and several behind HAProxy (one per core)
@@ -219,7 +220,7 @@ async def follow_as_a_browser(page: Page, session: aiohttp.ClientSession, submis
             async for raw in stream.content:
                 line = raw.decode().strip()
                 if line.startswith("data: ") and json.loads(line[6:])["status"] != waiting_on:
-                    if json.loads(line[6:])["status"] in ("graded", "error"):
+                    if json.loads(line[6:])["status"] in FINAL_STATUSES:
                         page.final_heard = time.time()
                         page.final_heard_perf = time.perf_counter()
                     state = {"id": widget, "json_value": json.dumps({"latest": line[6:]})}
@@ -383,7 +384,9 @@ async def pages_following_pending_gradings(
                     headers={"Authorization": f"Bearer {page.token}"},
                 )
             ).json()
-            assert sub and sub[0]["status"] == "queued", f"the page's Submit did not submit: {sub}"
+            assert sub and sub[0]["status"] == SubmissionStatus.QUEUED, (
+                f"the page's Submit did not submit: {sub}"
+            )
             relay = await session.get(
                 f"{front.url}/{EVENTS_PATH}/{sub[0]['id']}",
                 headers={"Cookie": f"{COOKIE}={page.token}"},
@@ -466,8 +469,8 @@ def dashboards(stack, processes: int) -> Dashboards:
     if processes > 1:
         front = free_port()
         config = stack.home / f"haproxy-{front}.cfg"
-        config.write_text(dashboard_proxy.config("127.0.0.1", front, ports))
-        roles.append(RoleProcess(dashboard_proxy.argv(config), env, logs / f"proxy-{front}.log"))
+        config.write_text(proxy.config("127.0.0.1", front, ports))
+        roles.append(RoleProcess(proxy.argv(config), env, logs / f"proxy-{front}.log"))
         url = f"http://127.0.0.1:{front}"
     for role in roles:
         role.start()

@@ -26,10 +26,11 @@ from benchmarks import cpu
 from benchmarks.bare_workflow import BARE_TASK_QUEUE, BareWorkflow, bare_activity
 from benchmarks.report import machine, write_section
 from benchmarks.stack import bench_stack
-from gradeflow.launch import RoleProcess
+from gradeflow.launch.roles import RoleProcess
+from gradeflow.launch.synthetic import synthetic_students
 from gradeflow.models import Assignment
 from gradeflow.settings import Settings
-from gradeflow.synthetic import synthetic_students
+from gradeflow.vocabulary import FINAL_STATUSES, SubmissionStatus
 
 RUSH = int(os.environ.get("BENCH_RUSH_STUDENTS", "1000"))
 BARE = int(os.environ.get("BENCH_BARE_WORKFLOWS", "1000"))
@@ -38,7 +39,6 @@ READ_SECONDS = int(os.environ.get("BENCH_READ_SECONDS", "10"))
 # How students follow their result: "events" (the server-sent events stream the dashboard uses) or "poll"
 # (GET once a second, the way pages followed a grading before the events stream existed).
 FOLLOW = os.environ.get("BENCH_FOLLOW", "events")
-FINAL = ("graded", "error")
 WRK_RATE = Path(__file__).resolve().parent / "wrk_rate.lua"
 
 
@@ -62,13 +62,13 @@ async def follow(
             async for line in stream.content:
                 if line.startswith(b"data:"):
                     body = json.loads(line[5:])
-                    if body["status"] in FINAL:
+                    if body["status"] in FINAL_STATUSES:
                         return body
         raise RuntimeError(f"events stream of {sub_id} ended before a final status")
     while True:
         async with c.get(f"/api/v1/submissions/{sub_id}", headers=headers) as r:
             body = await r.json()
-        if body.get("status") in FINAL:
+        if body.get("status") in FINAL_STATUSES:
             return body
         await asyncio.sleep(interval)
 
@@ -118,6 +118,15 @@ class Rush:
     ids: list[str]
 
 
+def submit_sum(c: aiohttp.ClientSession, assignment_id: int, i: int, headers: dict):
+    """Student i's answer to Sum (each student's code differs, so the result cache cannot answer)."""
+    return c.post(
+        f"/api/v1/assignments/{assignment_id}/submissions",
+        json={"code": sum_code(i)},
+        headers=headers,
+    )
+
+
 async def rush(api_url: str, tokens: list[str], assignment_id: int, mode: str) -> Rush:
     """Every student submits at the same moment, then follows their own result until it is final."""
     async with session(api_url) as c:
@@ -132,11 +141,7 @@ async def rush(api_url: str, tokens: list[str], assignment_id: int, mode: str) -
                 all_waiting.set()
             await go.wait()
             sent = time.perf_counter()
-            async with c.post(
-                f"/api/v1/assignments/{assignment_id}/submissions",
-                json={"code": sum_code(i)},
-                headers=headers,
-            ) as r:
+            async with submit_sum(c, assignment_id, i, headers) as r:
                 status, body = r.status, await r.json()
             accepted = time.perf_counter()
             if status not in (201, 202):
@@ -173,11 +178,7 @@ async def one_at_a_time(
         for i, token in enumerate(tokens):
             headers = {"Authorization": f"Bearer {token}"}
             started = time.perf_counter()
-            async with c.post(
-                f"/api/v1/assignments/{assignment_id}/submissions",
-                json={"code": sum_code(i)},
-                headers=headers,
-            ) as r:
+            async with submit_sum(c, assignment_id, i, headers) as r:
                 r.raise_for_status()
                 sub_id = (await r.json())["id"]
             await follow(c, headers, sub_id, mode, interval=0.005)
@@ -295,7 +296,7 @@ def main() -> None:
             "WHERE s.id = ANY(CAST(:ids AS uuid[])) GROUP BY s.id, s.status",
             ids=r.ids,
         )
-        exactly_once = sum(1 for status, n in runs if status == "graded" and n == 1)
+        exactly_once = sum(1 for status, n in runs if status == SubmissionStatus.GRADED and n == 1)
         print(f"graded with exactly one grading_run: {exactly_once} of {RUSH}", flush=True)
 
         graded = tokens[RUSH + IDLE]

@@ -23,13 +23,13 @@ from sqlalchemy import select
 from benchmarks.report import machine, write_section
 from benchmarks.stack import bench_stack
 from gradeflow.accounts import add_user
-from gradeflow.launch import Stack
+from gradeflow.launch.roles import Stack
+from gradeflow.launch.synthetic import synthetic_students
 from gradeflow.models import Assignment
-from gradeflow.synthetic import synthetic_students
+from gradeflow.vocabulary import FINAL_STATUSES, Role, SubmissionStatus
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 OUT = Path("test-output/loadtest")
-FINAL = ("graded", "error")
 
 
 def make_users(stack: Stack, students: int, instructors: int, operators: int, path: Path) -> dict:
@@ -39,11 +39,11 @@ def make_users(stack: Stack, students: int, instructors: int, operators: int, pa
     async def run(session):
         made = await synthetic_students(session, slug, students)
         teachers = [
-            (await add_user(session, f"{slug}-teacher-{i}", "instructor", slug))[1]
+            (await add_user(session, f"{slug}-teacher-{i}", Role.INSTRUCTOR, slug))[1]
             for i in range(instructors)
         ]
         ops = [
-            (await add_user(session, f"{slug}-operator-{i}", "operator", None))[1]
+            (await add_user(session, f"{slug}-operator-{i}", Role.OPERATOR, None))[1]
             for i in range(operators)
         ]
         ids = list(
@@ -141,14 +141,14 @@ def lost_submissions(stack: Stack, cohort: str, wait_seconds: float = 300) -> tu
     deadline = time.monotonic() + wait_seconds
     while True:
         rows = stack.sql(query, slug=cohort)
-        pending = sum(1 for status, _, _ in rows if status not in FINAL)
+        pending = sum(1 for status, _, _ in rows if status not in FINAL_STATUSES)
         if not pending or time.monotonic() > deadline:
             break
         time.sleep(1)
     once = sum(
         1
         for status, cached, runs in rows
-        if status == "graded" and (runs == 1 or (cached and runs == 0))
+        if status == SubmissionStatus.GRADED and (runs == 1 or (cached and runs == 0))
     )
     return len(rows), once, len(rows) - once
 

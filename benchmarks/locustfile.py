@@ -24,7 +24,8 @@ import uuid
 
 from locust import FastHttpUser, LoadTestShape, between, events, task
 
-FINAL = ("graded", "error")
+from gradeflow.vocabulary import BATCH_ENDED, FINAL_STATUSES
+
 API = "/api/v1"
 
 
@@ -146,9 +147,9 @@ class Student(GradeflowUser):
                     break
                 if line.startswith(b"data:"):
                     last = json.loads(line[5:])
-                    if last["status"] in FINAL:
+                    if last["status"] in FINAL_STATUSES:
                         break
-            if last is None or last["status"] not in FINAL:
+            if last is None or last["status"] not in FINAL_STATUSES:
                 response.failure("the events stream ended before a final status")
                 return None
             response.success()
@@ -196,10 +197,7 @@ class Instructor(GradeflowUser):
                 return
             batch = response.json()
         deadline = time.monotonic() + 300
-        while (
-            batch["status"] not in ("completed", "cancelled", "failed")
-            and time.monotonic() < deadline
-        ):
+        while batch["status"] not in BATCH_ENDED and time.monotonic() < deadline:
             time.sleep(2)
             batch = self.get(f"/regrades/{batch['id']}", name="/regrades/{id}").json()
         self.get(f"/regrades/{batch['id']}/changes", name="/regrades/{id}/changes")

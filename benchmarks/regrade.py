@@ -16,10 +16,11 @@ from sqlalchemy import select
 from benchmarks.report import machine, write_section
 from benchmarks.stack import bench_stack
 from gradeflow.accounts import add_cohort, add_user
-from gradeflow.launch import Stack
+from gradeflow.launch.roles import Stack
+from gradeflow.launch.synthetic import DEMO_ANSWERS, synthetic_cohort
 from gradeflow.models import Assignment
 from gradeflow.settings import Settings
-from gradeflow.synthetic import DEMO_ANSWERS, synthetic_cohort
+from gradeflow.vocabulary import BATCH_ENDED, FINAL_STATUSES, BatchStatus, Role
 from sandbox import Sandbox, SandboxJob
 
 BIG = int(os.environ.get("BENCH_REGRADE_SUBMISSIONS", "10000"))
@@ -41,17 +42,17 @@ def cohort(stack: Stack, submissions: int) -> tuple[str, str]:
     slug = f"bench-{uuid.uuid4().hex[:6]}"
     by_assignment = answers(stack)
     stack.db(lambda s: synthetic_cohort(s, slug, submissions // len(by_assignment), by_assignment))
-    _, token = stack.db(lambda s: add_user(s, f"teacher-{slug}", "instructor", slug))
+    _, token = stack.db(lambda s: add_user(s, f"teacher-{slug}", Role.INSTRUCTOR, slug))
     return slug, token
 
 
 def regrade(stack: Stack, token: str, slug: str, **options) -> dict:
     with stack.client(token) as c:
         batch = c.post("/regrades", json={"cohort": slug, **options}).json()
-        while batch["status"] not in ("completed", "cancelled", "failed"):
+        while batch["status"] not in BATCH_ENDED:
             time.sleep(0.25)
             batch = c.get(f"/regrades/{batch['id']}").json()
-    assert batch["status"] == "completed" and batch["errors"] == 0, batch
+    assert batch["status"] == BatchStatus.COMPLETED and batch["errors"] == 0, batch
     seconds = batch_time(batch)
     return {**batch, "seconds": seconds, "rate": batch["done"] / seconds}
 
@@ -94,11 +95,10 @@ def live_latencies(stack: Stack, stop: threading.Event, out: list[float]) -> Non
 
     async def make_students(session):
         cohort = f"live-{uuid.uuid4().hex[:8]}"
-        await add_cohort(
-            session, cohort
-        )  # offered the course: students submit as members of a cohort
+        # Offered the course: students submit as members of a cohort
+        await add_cohort(session, cohort)
         return [
-            (await add_user(session, f"live-{uuid.uuid4().hex[:8]}", "student", cohort))[1]
+            (await add_user(session, f"live-{uuid.uuid4().hex[:8]}", Role.STUDENT, cohort))[1]
             for _ in range(400)
         ]
 
@@ -114,7 +114,7 @@ def live_latencies(stack: Stack, stop: threading.Event, out: list[float]) -> Non
                 f"/assignments/{hello_id}/submissions",
                 json={"code": f"# {uuid.uuid4()}\ndef hello():\n    return 'Hello'\n"},
             ).json()
-            while c.get(f"/submissions/{sub['id']}").json()["status"] not in ("graded", "error"):
+            while c.get(f"/submissions/{sub['id']}").json()["status"] not in FINAL_STATUSES:
                 time.sleep(0.01)
             out.append(time.perf_counter() - started)
         time.sleep(0.25)

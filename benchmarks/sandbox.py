@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from benchmarks.report import machine, write_section
+from gradeflow.vocabulary import Verdict
 from sandbox import Sandbox, SandboxJob
 from sandbox.client import PROBE_CODE, PROBE_TESTS
 
@@ -29,7 +30,7 @@ async def sequential(sandbox: Sandbox, runs: int) -> tuple[list[float], list[flo
         started = time.perf_counter()
         result = await sandbox.run_in_sandbox(job)
         walls.append((time.perf_counter() - started) * 1000)
-        assert result.verdict == "passed", result
+        assert result.verdict == Verdict.PASSED, result
         cpus.append(result.cpu_ms + result.judge_cpu_ms)
     return walls, cpus
 
@@ -42,7 +43,7 @@ async def throughput(sandbox: Sandbox, concurrency: int, seconds: float) -> floa
     async def lane():
         nonlocal done
         while time.perf_counter() < deadline:
-            assert (await sandbox.run_in_sandbox(job)).verdict == "passed"
+            assert (await sandbox.run_in_sandbox(job)).verdict == Verdict.PASSED
             done += 1
 
     started = time.perf_counter()

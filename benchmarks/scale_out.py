@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from benchmarks.report import machine, write_section
 from benchmarks.stack import bench_stack
-from gradeflow.embedded import free_port
-from gradeflow.launch import RoleProcess, Stack, role_argv
-from gradeflow.synthetic import synthetic_students
+from gradeflow.launch.embedded import free_port
+from gradeflow.launch.roles import RoleProcess, Stack, role_argv
+from gradeflow.launch.synthetic import synthetic_students
 
 SUBMISSIONS = int(os.environ.get("BENCH_SCALE_SUBMISSIONS", "60"))
 SLEEP = float(os.environ.get("BENCH_SCALE_SLEEP", "0.25"))

@@ -13,8 +13,9 @@ from datetime import datetime
 from benchmarks.report import machine, write_section
 from benchmarks.stack import bench_stack
 from gradeflow.accounts import add_cohort, add_user
-from gradeflow.launch import Stack
-from gradeflow.synthetic import Answer, similarity_corpus, synthetic_cohort
+from gradeflow.launch.roles import Stack
+from gradeflow.launch.synthetic import Answer, similarity_corpus, synthetic_cohort
+from gradeflow.vocabulary import REPORT_ACTIVE, ReportStatus, Role
 
 SIZES = [int(n) for n in os.environ.get("BENCH_SIMILARITY_SIZES", "500,1000,2000").split(",")]
 TARGET_SECONDS = 60.0
@@ -29,7 +30,7 @@ def cohort(stack: Stack, students: int, seed: int) -> tuple[str, str, int, set[f
     stack.db(
         lambda s: synthetic_cohort(s, slug, students, {1: [Answer(c, True, 100.0) for c in codes]})
     )
-    _, token = stack.db(lambda s: add_user(s, f"teacher-{slug}", "instructor", slug))
+    _, token = stack.db(lambda s: add_user(s, f"teacher-{slug}", Role.INSTRUCTOR, slug))
     names = {frozenset((f"{slug}-student-{a:06d}", f"{slug}-student-{b:06d}")) for a, b in planted}
     return slug, token, 1, names
 
@@ -39,10 +40,10 @@ def report(stack: Stack, token: str, slug: str, assignment: int) -> dict:
         r = c.post("/similarity/reports", json={"cohort": slug, "assignment_id": assignment})
         assert r.status_code == 202, r.text
         body = r.json()
-        while body["status"] in ("queued", "running"):
+        while body["status"] in REPORT_ACTIVE:
             time.sleep(0.2)
             body = c.get(f"/similarity/reports/{body['id']}", params={"pairs": 200}).json()
-    assert body["status"] == "completed", body
+    assert body["status"] == ReportStatus.COMPLETED, body
     seconds = (
         datetime.fromisoformat(body["finished_at"]) - datetime.fromisoformat(body["created_at"])
     ).total_seconds()
@@ -81,7 +82,7 @@ def main() -> None:
 
 Command: `make bench` (`python -m benchmarks.similarity`; `BENCH_SIMILARITY_SIZES`). A whole stack started by
 the benchmark; per size a cohort whose students' latest submissions of one assignment are independent programs of
-about 70 lines (`gradeflow.synthetic.similarity_corpus`), 2% of them disguised copies of another student's
+about 70 lines (`gradeflow.launch.synthetic.similarity_corpus`), 2% of them disguised copies of another student's
 (every name renamed, functions reordered, comments and blank lines changed, a dead function added). Each report
 is started through the API and timed from its creation to its completion (fingerprinting every distinct code,
 then the candidate pairs through the inverted index).

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from gradeflow.launch import Stack, local_stack
+from gradeflow.launch.roles import Stack, local_stack
 
 
 @contextlib.contextmanager

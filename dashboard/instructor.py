@@ -12,11 +12,19 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.common import api, call, follow, job_words, me, verdict_words
-from gradeflow.vocabulary import BATCH_ENDED, BatchStatus, Verdict
+from gradeflow.limits import DEFAULT_LIMITS, LIMIT_BOUNDS
+from gradeflow.vocabulary import BATCH_ENDED, BatchStatus, GradeRule, RecountStatus, Verdict
 
 MARKS = {"solved": "✓ solved", "attempted": "~ attempted", "missing": "✗ missing"}
+# Each sandbox limit's field: its label and its kind of number (bounds and defaults: gradeflow/limits.py)
+LIMIT_FIELDS: dict[str, tuple[str, type]] = {
+    "cpu_seconds": ("CPU s", float),
+    "wall_seconds": ("Wall s", float),
+    "memory_mb": ("Memory MiB", int),
+    "output_kb": ("Output KiB", int),
+}
 CHANGE_COLUMNS = [
-    "student",
+    "student",  # plain word
     "assignment_id",
     "assignment",
     "old_score",
@@ -106,7 +114,7 @@ def cohort_page() -> None:
     cells = [c for s in matrix["students"] for c in s["cells"].values()]
     solved = [sum(c["state"] == "solved" for c in s["cells"].values()) for s in matrix["students"]]
     # Points on the one grade scale the gradebook and the students' pages use.
-    book = call(api().get, f"/cohorts/{slug}/gradebook") or {"students": [], "rule": "best"}
+    book = call(api().get, f"/cohorts/{slug}/gradebook") or {"students": [], "rule": GradeRule.BEST}
     totals = [s["total"] for s in book["students"]] or [0.0]
     a, b, c, d, e = st.columns(5)
     a.metric("Students", len(rows))
@@ -345,26 +353,14 @@ def assignments_page() -> None:
         json.dumps(current.get("io_cases", []) if current else [], indent=1),
         key=f"{key}-io",
     )
-    limits = (
-        current["limits"]
-        if current
-        else {"cpu_seconds": 2.0, "wall_seconds": 5.0, "memory_mb": 256, "output_kb": 256}
-    )
-    cols = st.columns(4)
-    limit_values = {
-        "cpu_seconds": cols[0].number_input(
-            "CPU s", 0.1, 30.0, float(limits["cpu_seconds"]), key=f"{key}-cpu"
-        ),
-        "wall_seconds": cols[1].number_input(
-            "Wall s", 0.5, 60.0, float(limits["wall_seconds"]), key=f"{key}-wall"
-        ),
-        "memory_mb": cols[2].number_input(
-            "Memory MiB", 32, 2048, int(limits["memory_mb"]), key=f"{key}-mem"
-        ),
-        "output_kb": cols[3].number_input(
-            "Output KiB", 1, 16384, int(limits["output_kb"]), key=f"{key}-out"
-        ),
-    }
+    limits = current["limits"] if current else DEFAULT_LIMITS
+    cols = st.columns(len(LIMIT_FIELDS))
+    limit_values = {}
+    for col, (name, (label, kind)) in zip(cols, LIMIT_FIELDS.items(), strict=True):
+        low, high = LIMIT_BOUNDS[name]
+        limit_values[name] = col.number_input(
+            label, kind(low), kind(high), kind(limits[name]), key=f"{key}-{name}"
+        )
     reference = st.text_area(
         "Reference solution",
         (current or {}).get("reference_solution") or "",
@@ -578,7 +574,7 @@ def recount_note(recompute: dict | None) -> None:
     """What changed terms do to grades already given: recounted in the background, no code run again."""
     if not recompute:
         return
-    if recompute["status"] == "failed":
+    if recompute["status"] == RecountStatus.FAILED:
         st.warning(
             "The grades these terms affect could not be recounted now (Temporal unavailable)."
         )
@@ -596,7 +592,7 @@ def recounts_section(slug: str, assignment_id: int) -> None:
     jobs = recounts_of(slug, assignment_id)
     if jobs is None:
         return
-    if any(j["status"] == "running" for j in jobs):
+    if any(j["status"] == RecountStatus.RUNNING for j in jobs):
         live_recounts(slug, assignment_id)
     else:
         show_recounts(slug, jobs)
@@ -610,7 +606,7 @@ def recounts_of(slug: str, assignment_id: int) -> list[dict] | None:
 @st.fragment(run_every=1.0)
 def live_recounts(slug: str, assignment_id: int) -> None:
     jobs = recounts_of(slug, assignment_id)
-    if jobs is not None and not any(j["status"] == "running" for j in jobs):
+    if jobs is not None and not any(j["status"] == RecountStatus.RUNNING for j in jobs):
         st.rerun()  # all done: the whole page again, without the timer
     show_recounts(slug, jobs or [])
 

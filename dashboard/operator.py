@@ -6,18 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.common import api, call
+from gradeflow.vocabulary import WorkflowState
 
 SUBMISSION_ROWS = 20
-STATUSES = [
-    "",
-    "running",
-    "completed",
-    "failed",
-    "terminated",
-    "timed_out",
-    "cancelled",
-    "continued_as_new",
-]
+LINK_TEXT = "open"  # plain word
+STATUSES = ["", *WorkflowState]
 
 
 def workflow_table(workflows: list[dict]) -> None:
@@ -36,7 +29,8 @@ def workflow_table(workflows: list[dict]) -> None:
         ),
         hide_index=True,
         width="stretch",
-        column_config={"Temporal UI": st.column_config.LinkColumn(display_text="open")},
+        # The link's text
+        column_config={"Temporal UI": st.column_config.LinkColumn(display_text=LINK_TEXT)},
     )
 
 

@@ -11,11 +11,10 @@ import streamlit as st
 from dashboard.client import ApiProblem
 from dashboard.common import api, call, job_words, plural
 from dashboard.instructor import pick_offering
-from gradeflow.vocabulary import PairReview, ReportStatus
+from gradeflow.vocabulary import REPORT_ACTIVE, PairReview, ReportStatus
 
 # One colour per shared fragment, the same on both sides (the largest fragments first).
 FRAGMENT_COLOURS = ["#ffe08a", "#b5e3ff", "#c8f2c2", "#ffc9de", "#e1d3ff", "#ffd8b5"]
-ACTIVE = (ReportStatus.QUEUED, ReportStatus.RUNNING)
 
 
 def highlighted(code: str, fragments: list[dict], side: str) -> str:
@@ -61,7 +60,7 @@ def similarity_page() -> None:
     if reports is None:
         return
     latest = reports[0] if reports else None
-    if latest and latest["status"] in ACTIVE:
+    if latest and latest["status"] in REPORT_ACTIVE:
         follow_report(latest["id"])
         return
     label = "Start a similarity report" if latest is None else "Run the report again"
@@ -82,7 +81,7 @@ def follow_report(report_id: str) -> None:
     report = call(api().get, f"/similarity/reports/{report_id}", params={"pairs": 0})
     if report is None:
         return
-    if report["status"] not in ACTIVE:
+    if report["status"] not in REPORT_ACTIVE:
         st.rerun()  # done: the whole page again, with the pairs
     total = max(report["total"], 1)
     if report["fingerprinted"] < report["total"] or report["total"] == 0:
@@ -109,7 +108,7 @@ def show_report(report_id: str) -> None:
         )
         return
     st.write(
-        f"Report of {when} UTC: {plural(report['total'], 'student')} compared, "
+        f"Report of {when} UTC: {plural(report['total'], 'student')} compared, "  # plain word
         f"{plural(report['candidates'], 'pair')} shared something, {len(report['pairs'])} listed."
     )
     if report["newer"]:

@@ -246,7 +246,7 @@ def submit(assignment_id: int, mine: str) -> None:
             "POST", f"/assignments/{assignment_id}/submissions", expect=(409,), json={"code": code}
         )
     except ApiProblem as exc:
-        st.session_state[f"{mine}-said"] = ("error", str(exc))
+        st.session_state[f"{mine}-said"] = ("problem", str(exc))
         return
     if status == 409:  # one is still being graded: follow that one
         st.session_state[f"{mine}-said"] = ("warning", body["detail"])

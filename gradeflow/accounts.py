@@ -120,14 +120,13 @@ async def offer(
 ) -> None:
     """Offer assignments (default: the course, every assignment but the copies staff made for their own cohorts)
     to cohorts (default: all), with no dates; offerings that exist stay."""
+    # Every cohort with every assignment, as filtered
     await session.execute(
         pg_insert(Offering)
         .from_select(
             ["cohort_id", "assignment_id"],
             select(Cohort.id, Assignment.id)
-            .join_from(
-                Cohort, Assignment, true()
-            )  # every cohort with every assignment, as filtered
+            .join_from(Cohort, Assignment, true())
             .where(
                 Cohort.id.in_(cohorts) if cohorts is not None else true(),
                 Assignment.id.in_(assignments)

@@ -99,9 +99,8 @@ def _python_tokens(code: str) -> list[tuple[str, int]]:
             if not (
                 previous in _LINE_START and following in (tokenize.NEWLINE, tokenize.ENDMARKER)
             ):
-                out.append(
-                    ("S", tok.start[0])
-                )  # a string statement on its own (a docstring) is dropped
+                # A string statement on its own (a docstring) is dropped
+                out.append(("S", tok.start[0]))
         elif kind == tokenize.NUMBER:
             out.append(("0", tok.start[0]))
         elif kind == tokenize.NAME:
@@ -217,9 +216,8 @@ def compare(
             last_j = -2
             continue
         js = in_b[h]
-        j = next(
-            (x for x in js if x == last_j + 1), js[0]
-        )  # continue the fragment in B when it can
+        # Continue the fragment in B when it can
+        j = next((x for x in js if x == last_j + 1), js[0])
         current = fragments[-1] if fragments and j == last_j + 1 else None
         if current is None:
             fragments.append(Fragment((a.starts[i], a.ends[i]), (b.starts[j], b.ends[j]), 1))

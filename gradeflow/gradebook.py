@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Row as SqlRow
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -65,26 +68,43 @@ def grade(scores_oldest_first: list[float], rule: str) -> float:
     return scores_oldest_first[-1] if rule == GradeRule.LATEST else max(scores_oldest_first)
 
 
-async def build(session: AsyncSession, cohort: Cohort) -> Gradebook:
-    assignments = [
-        Column(a.id, a.title, float(a.points))
-        for a in (
+async def offered(
+    session: AsyncSession, cohort_id: int
+) -> Sequence[tuple[Assignment, datetime | None]]:
+    """The assignments a cohort offers, in course order, each with its due date there."""
+    return (
+        (
             await session.execute(
-                select(Assignment)
+                select(Assignment, Offering.due_at)
                 .join(Offering, Offering.assignment_id == Assignment.id)
-                .where(Offering.cohort_id == cohort.id)
+                .where(Offering.cohort_id == cohort_id)
                 .order_by(Assignment.position, Assignment.id)
             )
-        ).scalars()
-    ]
-    students = (
+        )
+        .tuples()
+        .all()
+    )
+
+
+async def students_of(
+    session: AsyncSession, cohort_id: int
+) -> Sequence[SqlRow[int, str, str | None, str | None]]:
+    """A cohort's students by name: id, name, email, SIS id."""
+    return (
         await session.execute(
             select(User.id, User.name, User.email, User.sis_id)
             .join(Enrollment, Enrollment.user_id == User.id)
-            .where(Enrollment.cohort_id == cohort.id, User.role == Role.STUDENT)
+            .where(Enrollment.cohort_id == cohort_id, User.role == Role.STUDENT)
             .order_by(User.name)
         )
     ).all()
+
+
+async def build(session: AsyncSession, cohort: Cohort) -> Gradebook:
+    assignments = [
+        Column(a.id, a.title, float(a.points)) for a, _ in await offered(session, cohort.id)
+    ]
+    students = await students_of(session, cohort.id)
     scores: dict[tuple[int, int], list[float]] = {}
     for user_id, assignment_id, score in await session.execute(
         select(Submission.user_id, Submission.assignment_id, Submission.score)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -28,9 +29,11 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from gradeflow.vocabulary import (
+    PENDING_STATUSES,
     BatchStatus,
     GradeRule,
     PairReview,
+    RecountStatus,
     ReportStatus,
     Role,
     SubmissionStatus,
@@ -51,9 +54,14 @@ class Base(DeclarativeBase):
     pass
 
 
-def one_of(column: str, values: type[StrEnum]) -> str:
-    """A CHECK constraint's condition: the column holds one of the vocabulary's values."""
+def one_of(column: str, values: Iterable[StrEnum]) -> str:
+    """A condition for a CHECK constraint or a partial index: the column holds one of these vocabulary values."""
     return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
+
+
+def equals(column: str, value: StrEnum) -> str:
+    """A partial index's condition: the column holds this vocabulary value."""
+    return f"{column} = {str(value)!r}"
 
 
 class User(Base):
@@ -142,7 +150,7 @@ class Submission(Base):
     cohort_id: Mapped[int | None] = mapped_column(ForeignKey("cohorts.id"), nullable=True)
     code: Mapped[str] = mapped_column(Text)
     code_hash: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(20), default="queued")
+    status: Mapped[str] = mapped_column(String(20), default=SubmissionStatus.QUEUED)
     passed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
     max_score: Mapped[float] = mapped_column(Float)
@@ -170,13 +178,17 @@ class Submission(Base):
         CheckConstraint(one_of("status", SubmissionStatus), name="ck_submissions_status"),
         Index("ix_submissions_user_assignment", "user_id", "assignment_id", "created_at"),
         Index("ix_submissions_cache", "assignment_id", "code_hash", "test_version"),
-        Index("ix_submissions_queued", "created_at", postgresql_where=text("status = 'queued'")),
+        Index(
+            "ix_submissions_queued",
+            "created_at",
+            postgresql_where=text(equals("status", SubmissionStatus.QUEUED)),
+        ),
         # At most one pending submission per user, enforced by the database so concurrent POSTs cannot race.
         Index(
             "uq_submissions_one_pending_per_user",
             "user_id",
             unique=True,
-            postgresql_where=text("status IN ('queued', 'grading')"),
+            postgresql_where=text(one_of("status", PENDING_STATUSES)),
         ),
     )
 
@@ -190,7 +202,7 @@ class RegradeBatch(Base):
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id"))
     assignment_id: Mapped[int | None] = mapped_column(ForeignKey("assignments.id"), nullable=True)
-    status: Mapped[str] = mapped_column(String(20), default="queued")
+    status: Mapped[str] = mapped_column(String(20), default=BatchStatus.QUEUED)
     total: Mapped[int] = mapped_column(Integer, default=0)
     done: Mapped[int] = mapped_column(Integer, default=0)
     changed: Mapped[int] = mapped_column(Integer, default=0)
@@ -301,9 +313,7 @@ class Recompute(Base):
 
     __tablename__ = "recomputes"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('running', 'completed', 'failed')", name="ck_recomputes_status"
-        ),
+        CheckConstraint(one_of("status", RecountStatus), name="ck_recomputes_status"),
         Index("ix_recomputes_cohort", "cohort_id", "created_at"),
     )
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -311,7 +321,7 @@ class Recompute(Base):
     assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     reason: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default="running")
+    status: Mapped[str] = mapped_column(String(20), default=RecountStatus.RUNNING)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

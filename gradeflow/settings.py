@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8501
     # Dashboard processes `gradeflow up` runs. One process uses one core at most (Python); more than one sit
-    # behind HAProxy with sticky sessions on dashboard_host:dashboard_port (gradeflow/dashboard_proxy.py).
+    # behind HAProxy with sticky sessions on dashboard_host:dashboard_port (gradeflow/launch/proxy.py).
     dashboards: int = Field(default=1, ge=1, le=64)
     # Where the dashboard finds the API.
     api_url: str | None = None
@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     regrade_chunks_per_worker: int = 4
     dispatch_batch: int = 100
     # CPU priority of the worker below the API's (Unix niceness added at start; 0 keeps it equal). The embedded
-    # Temporal dev server runs at the same (gradeflow.embedded.GRADING_NICE).
+    # Temporal dev server runs at the same (gradeflow.launch.embedded.GRADING_NICE).
     worker_nice: int = 15
     # Gradings one worker's intake dispatcher keeps started and unfinished; the rest of a burst waits in the
     # intake stream, where it costs nothing, until this worker (or another) has room.

@@ -15,16 +15,14 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from gradeflow import redis_keys
-
-STATUS_RANK = {"queued": 0, "grading": 1, "graded": 2, "error": 2}
-FINAL_RANK = 2
+from gradeflow.vocabulary import STATUS_RANK
 
 # KEYS[1] the status key; ARGV: the payload (JSON), its rank, the TTL in seconds. 1 when written, 0 when dropped.
 _WRITE_FORWARD = """
 local current = redis.call('GET', KEYS[1])
 if current then
   local ok, decoded = pcall(cjson.decode, current)
-  local ranks = {queued = 0, grading = 1, graded = 2, error = 2}
+  local ranks = RANKS
   if ok and type(decoded) == 'table' then
     local held = ranks[decoded['status']]
     if held ~= nil and held > tonumber(ARGV[2]) then
@@ -34,7 +32,7 @@ if current then
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[3]))
 return 1
-"""
+""".replace("RANKS", "{" + ", ".join(f"{s} = {r}" for s, r in STATUS_RANK.items()) + "}")
 
 
 def rank(status: str | None) -> int:

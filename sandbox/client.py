@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gradeflow.limits import DEFAULT_LIMITS
+from gradeflow.vocabulary import Verdict
 from sandbox import wire
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class SandboxResult:
 
     @property
     def passed(self) -> bool:
-        return self.verdict == "passed"
+        return self.verdict == Verdict.PASSED
 
 
 def storable(value: Any) -> Any:
@@ -206,7 +207,7 @@ class Sandbox:
         result = await self.run_in_sandbox(
             SandboxJob(code=PROBE_CODE, test_code=PROBE_TESTS), timeout=60
         )
-        if result.verdict != "passed":
+        if result.verdict != Verdict.PASSED:
             raise SandboxError(
                 f"a known-good probe grading came back {result.verdict}: {result.message}"
             )

@@ -44,9 +44,8 @@ SYS_PIVOT_ROOT, SYS_CAPSET = 155, 126
 
 # Runs get uids far above any real account; uid = UID_BASE + pid of the run's judge, unique while it lives.
 UID_BASE = 1_000_000
-NEW_ROOT = (
-    "/tmp"  # a tmpfs mounted here, inside the run's private mount namespace, becomes its root
-)
+# A tmpfs mounted here, inside the run's private mount namespace, becomes its root
+NEW_ROOT = "/tmp"
 WORK_DIR = "/work"
 
 

@@ -24,18 +24,19 @@ import unittest
 from dataclasses import dataclass
 from typing import Any
 
+from gradeflow.vocabulary import Verdict
 from sandbox import confine, inside, wire
 
 SETUP_FAILED = 121
 EXCERPT_BYTES = 4096
 VERDICT_OF_KIND = {
-    "syntax": "syntax_error",
-    "runtime": "runtime_error",
-    "memory": "memory_limit",
-    "output": "output_limit",
-    "time": "time_limit",
-    "wrong": "wrong_answer",
-    "tests": "test_error",
+    "syntax": Verdict.SYNTAX_ERROR,
+    "runtime": Verdict.RUNTIME_ERROR,
+    "memory": Verdict.MEMORY_LIMIT,
+    "output": Verdict.OUTPUT_LIMIT,
+    "time": Verdict.TIME_LIMIT,
+    "wrong": Verdict.WRONG_ANSWER,
+    "tests": Verdict.TEST_ERROR,
 }
 # When tests fail for different reasons, the verdict names the most fundamental one.
 KIND_PRIORITY = ["time", "memory", "output", "runtime", "wrong"]
@@ -290,9 +291,8 @@ class Remote:
         self.child = child
         self.cpu_seconds = cpu_seconds
         self.gone: Gone | None = None
-        self.calls = (
-            0  # calls made into the submission: after one, a failure may be the submission's doing
-        )
+        # Calls made into the submission: after one, a failure may be the submission's doing
+        self.calls = 0
 
     def receive(self) -> dict[str, Any]:
         if self.gone:
@@ -442,6 +442,18 @@ class Collecting(unittest.TestResult):
         pass
 
 
+def import_failed(kind: str, message: str) -> dict[str, Any]:
+    """The record of a submission that failed while the tests imported it: one failed test, the student's."""
+    return {
+        "name": "import",
+        "passed": False,
+        "kind": kind,
+        "hidden": False,
+        "points": 1,
+        "message": message,
+    }
+
+
 def unittest_part(
     job: dict, opts: Options, children: list[Child]
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
@@ -475,40 +487,17 @@ def unittest_part(
                 child.finish()
                 return [], broken_tests(exc)
             # the submission lacks what the tests import: the student's to fix
-            result.records.append(
-                {
-                    "name": "import",
-                    "passed": False,
-                    "kind": "runtime",
-                    "hidden": False,
-                    "points": 1,
-                    "message": f"{type(exc).__name__}: {exc}",
-                }
-            )
+            result.records.append(import_failed("runtime", f"{type(exc).__name__}: {exc}"))
         except Gone as gone:
-            result.records.append(
-                {
-                    "name": "import",
-                    "passed": False,
-                    "kind": gone.kind,
-                    "hidden": False,
-                    "points": 1,
-                    "message": str(gone),
-                }
-            )
+            result.records.append(import_failed(gone.kind, str(gone)))
         except Exception as exc:  # noqa: BLE001 - the tests fail while loading: whose doing is it?
             if not students_doing(exc, job["test_code"], module, remote):
                 child.finish()
                 return [], broken_tests(exc)
             result.records.append(
-                {
-                    "name": "import",
-                    "passed": False,
-                    "kind": "runtime",
-                    "hidden": False,
-                    "points": 1,
-                    "message": f"{type(exc).__name__}: {exc} (while the tests loaded your code)",
-                }
+                import_failed(
+                    "runtime", f"{type(exc).__name__}: {exc} (while the tests loaded your code)"
+                )
             )
         else:
             suite = unittest.defaultTestLoader.loadTestsFromModule(tests_module)
@@ -676,14 +665,14 @@ def decide(records: list[dict[str, Any]], import_problem: dict[str, Any] | None)
     if import_problem:
         return VERDICT_OF_KIND[import_problem["kind"]], import_problem["message"]
     if not records:
-        return "internal_error", "The assignment has no tests."
+        return Verdict.INTERNAL_ERROR, "The assignment has no tests."
     failed = [r for r in records if not r["passed"]]
     if not failed:
-        return "passed", ""
+        return Verdict.PASSED, ""
     worst = min(
         failed, key=lambda r: KIND_PRIORITY.index(r["kind"]) if r["kind"] in KIND_PRIORITY else 99
     )
-    return VERDICT_OF_KIND.get(worst["kind"], "runtime_error"), worst["message"]
+    return VERDICT_OF_KIND.get(worst["kind"], Verdict.RUNTIME_ERROR), worst["message"]
 
 
 def run_job(job: dict, opts: Options) -> dict[str, Any]:

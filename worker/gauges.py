@@ -24,10 +24,10 @@ from temporalio.service import RPCError
 from gradeflow import redis_keys
 from gradeflow.models import Submission
 from gradeflow.vocabulary import PENDING_STATUSES
-from workflows.config import GRADING_TASK_QUEUE, REGRADE_TASK_QUEUE
+from workflows.config import BATCH_TASK_QUEUE, GRADING_TASK_QUEUE
 
 log = logging.getLogger(__name__)
-TASK_QUEUES = (GRADING_TASK_QUEUE, REGRADE_TASK_QUEUE)
+TASK_QUEUES = (GRADING_TASK_QUEUE, BATCH_TASK_QUEUE)
 LEASE_SECONDS = 15.0
 
 

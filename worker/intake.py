@@ -26,7 +26,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from gradeflow import redis_keys
 from gradeflow.models import Cohort, Submission
 from gradeflow.vocabulary import SubmissionStatus
-from workflows.start import start_grading as start
+from workflows.start import start_grading_workflow
 
 log = logging.getLogger(__name__)
 # A message a dead dispatcher read but never acknowledged is claimed by a live one after this long.
@@ -38,7 +38,7 @@ RECLAIM_EVERY_SECONDS = 5.0
 IN_FLIGHT_EXPIRY_SECONDS = 180.0
 
 
-async def start_grading(
+async def start_once(
     client: Client,
     submission_id: str,
     assignment_id: str,
@@ -49,7 +49,9 @@ async def start_grading(
     """Start a submission's grading; one already started or finished is left alone (no double grading).
     Returns whether this call started it."""
     try:
-        await start(client, submission_id, assignment_id, user_id, cohort, eager=eager)
+        await start_grading_workflow(
+            client, submission_id, assignment_id, user_id, cohort, eager=eager
+        )
         return True
     except WorkflowAlreadyStartedError:
         return False
@@ -65,9 +67,8 @@ class Dispatcher:
         self.batch = batch
         self.limit = in_flight
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
-        self.in_flight: dict[
-            str, float
-        ] = {}  # submission id -> when this dispatcher started its grading
+        # Submission id -> when this dispatcher started its grading
+        self.in_flight: dict[str, float] = {}
         self.room = asyncio.Event()
         # Each round reads the stream once: claiming dead consumers' messages waits for its time, and our own
         # unacknowledged ones are read again only while there are some (after a restart, or a start that failed).
@@ -102,7 +103,7 @@ class Dispatcher:
         self.in_flight[sub_id] = time.monotonic()
         started = False
         try:
-            started = await start_grading(
+            started = await start_once(
                 self.client,
                 sub_id,
                 fields["assignment_id"],
@@ -244,7 +245,7 @@ class Reconciler:
             ).all()
         await asyncio.gather(
             *(
-                start_grading(
+                start_once(
                     self.client, str(r.id), str(r.assignment_id), str(r.user_id), r.slug or ""
                 )
                 for r in rows

@@ -28,7 +28,7 @@ from workflows.client import (
     metrics_runtime,
     temporal_access,
 )
-from workflows.config import GRADING_TASK_QUEUE, REGRADE_TASK_QUEUE
+from workflows.config import BATCH_TASK_QUEUE, GRADING_TASK_QUEUE
 from workflows.grade_submission import GradeSubmission
 from workflows.recompute import RecomputeGrades
 from workflows.regrade_cohort import RegradeCohort, RegradeSubmission
@@ -116,7 +116,7 @@ async def run_worker(settings: Settings) -> None:
     similarity = SimilarityActivities(sessions)
     regrades = Worker(
         client,
-        task_queue=REGRADE_TASK_QUEUE,
+        task_queue=BATCH_TASK_QUEUE,
         workflows=[RegradeCohort, RegradeSubmission, RecomputeGrades, SimilarityReportWorkflow],
         activities=[
             courses.recompute_credit,

@@ -4,9 +4,11 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy, SearchAttributeKey
 
+# Live gradings (and an assignment's solution check)
 GRADING_TASK_QUEUE = "gradeflow-grading"
-# Regrades have their own queue (and worker slots), so a cohort regrade never delays live submissions.
-REGRADE_TASK_QUEUE = "gradeflow-regrade"
+# Work on whole cohorts (regrades, recounts of grades, similarity reports) has its own queue and worker slots, so
+# it never delays live submissions.
+BATCH_TASK_QUEUE = "gradeflow-batch"
 
 # Grading: the sandbox enforces the assignment's wall limit (at most 60 s); the rest is slack for start-up.
 GRADE_START_TO_CLOSE = timedelta(minutes=2)

@@ -86,9 +86,10 @@ class GradeSubmission:
             RecordRequest(outcome=outcome, workflow_id=info.workflow_id, run_id=info.run_id),
             RECORD_START_TO_CLOSE,
         )
+        # Broken tests grade nobody
         status = (
             SubmissionStatus.ERROR if outcome.verdict == TEST_ERROR else SubmissionStatus.GRADED
-        )  # broken tests grade nobody
+        )
         return GradeSubmissionResult(inp.submission_id, status, outcome.verdict, outcome.score)
 
 

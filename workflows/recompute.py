@@ -1,5 +1,5 @@
 """RecomputeGrades: recount grades after an offering's terms or a student's extension changed, from each
-submission's derivation; runs no code. On the regrade queue, beside regrades: live submissions come first."""
+submission's derivation; runs no code. On the batch queue, beside regrades: live submissions come first."""
 
 from __future__ import annotations
 

@@ -13,11 +13,11 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from workflows.check_solution import CheckSolution, SolutionCheck, SolutionCheckResult
 from workflows.config import (
     ASSIGNMENT_KEY,
+    BATCH_TASK_QUEUE,
     COHORT_KEY,
     GRADE_WORKFLOW_EXECUTION_TIMEOUT,
     GRADING_TASK_QUEUE,
     REGRADE_BATCH_KEY,
-    REGRADE_TASK_QUEUE,
     REGRADE_WORKFLOW_EXECUTION_TIMEOUT,
     USER_KEY,
     grade_workflow_id,
@@ -33,7 +33,7 @@ from workflows.similarity import SimilarityInput, SimilarityReportWorkflow
 CHECK_TIMEOUT = timedelta(minutes=2)
 
 
-async def start_grading(
+async def start_grading_workflow(
     client: Client,
     submission_id: str,
     assignment_id: str,
@@ -68,7 +68,7 @@ async def start_grading(
     )
 
 
-async def start_regrade(
+async def start_regrade_workflow(
     client: Client,
     batch_id: str,
     workflow_id: str,
@@ -77,7 +77,7 @@ async def start_regrade(
     assignment_id: int | None,
     settings: RegradeSettings,
 ) -> WorkflowHandle:
-    """Start RegradeCohort for a batch already recorded in PostgreSQL, on the regrade queue."""
+    """Start RegradeCohort for a batch already recorded in PostgreSQL, on the batch queue."""
     attributes = [
         SearchAttributePair(COHORT_KEY, cohort),
         SearchAttributePair(REGRADE_BATCH_KEY, batch_id),
@@ -88,7 +88,7 @@ async def start_regrade(
         RegradeCohort.run,
         RegradeInput.of(batch_id, cohort_id, assignment_id, settings),
         id=workflow_id,
-        task_queue=REGRADE_TASK_QUEUE,
+        task_queue=BATCH_TASK_QUEUE,
         execution_timeout=REGRADE_WORKFLOW_EXECUTION_TIMEOUT,
         search_attributes=TypedSearchAttributes(attributes),
     )
@@ -105,27 +105,29 @@ async def check_solution(client: Client, check: SolutionCheck) -> SolutionCheckR
     )
 
 
-async def start_recompute(client: Client, recompute_id: str, cohort: str) -> WorkflowHandle:
-    """Start RecomputeGrades for a recompute already recorded in PostgreSQL, on the regrade queue."""
+async def start_recompute_workflow(
+    client: Client, recompute_id: str, cohort: str
+) -> WorkflowHandle:
+    """Start RecomputeGrades for a recompute already recorded in PostgreSQL, on the batch queue."""
     return await client.start_workflow(
         RecomputeGrades.run,
         RecomputeRequest(recompute_id),
         id=recompute_workflow_id(recompute_id),
-        task_queue=REGRADE_TASK_QUEUE,
+        task_queue=BATCH_TASK_QUEUE,
         execution_timeout=REGRADE_WORKFLOW_EXECUTION_TIMEOUT,
         search_attributes=TypedSearchAttributes([SearchAttributePair(COHORT_KEY, cohort)]),
     )
 
 
-async def start_similarity(
+async def start_similarity_workflow(
     client: Client, report_id: str, cohort: str, assignment_id: int
 ) -> WorkflowHandle:
-    """Start SimilarityReport for a report already recorded in PostgreSQL, on the regrade queue."""
+    """Start SimilarityReport for a report already recorded in PostgreSQL, on the batch queue."""
     return await client.start_workflow(
         SimilarityReportWorkflow.run,
         SimilarityInput(report_id),
         id=similarity_workflow_id(report_id),
-        task_queue=REGRADE_TASK_QUEUE,
+        task_queue=BATCH_TASK_QUEUE,
         execution_timeout=REGRADE_WORKFLOW_EXECUTION_TIMEOUT,
         search_attributes=TypedSearchAttributes(
             [
