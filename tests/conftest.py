@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from gradeflow.embedded import run_async
-from gradeflow.launch import RoleProcess as Role
-from gradeflow.launch import Stack, local_stack
+from gradeflow.launch.embedded import run_async
+from gradeflow.launch.roles import RoleProcess as Role
+from gradeflow.launch.roles import Stack, local_stack
 
 __all__ = ["Role", "Stack", "answers", "launch_stack", "run_async", "wait_for"]
 

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from dashboard.session import SIGN_IN_PATH
-from gradeflow.embedded import free_port
+from gradeflow.launch.embedded import free_port
 from tests.conftest import Role, Stack, answers, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""Several dashboard processes behind HAProxy (gradeflow/dashboard_proxy.py), as `gradeflow up --dashboards 2`
+"""Several dashboard processes behind HAProxy (gradeflow/launch/proxy.py), as `gradeflow up --dashboards 2`
 runs them: people are spread over the processes, each stays on theirs, and everything a page does (its
 websocket, sign-in, the relayed events of a grading) works through the proxy."""
 
@@ -12,8 +12,8 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from gradeflow import dashboard_proxy
-from gradeflow.embedded import free_port
+from gradeflow.launch import proxy
+from gradeflow.launch.embedded import free_port
 from tests.browser.conftest import sign_in
 from tests.browser.test_navigation import shows
 from tests.conftest import Role, Stack, answers, wait_for
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def proxied_dashboard(stack: Stack, tmp_path_factory):
-    if dashboard_proxy.haproxy() is None:
+    if proxy.haproxy() is None:
         if os.environ.get("CI") == "true":
             pytest.fail("HAProxy is missing (make test installs Debian's haproxy)")
         pytest.skip("HAProxy is not installed (apt-get install haproxy)")
@@ -41,8 +41,8 @@ def proxied_dashboard(stack: Stack, tmp_path_factory):
     ]
     front = free_port()
     config = tmp_path_factory.mktemp("proxy") / "haproxy.cfg"
-    config.write_text(dashboard_proxy.config("127.0.0.1", front, ports))
-    roles.append(Role(dashboard_proxy.argv(config), env, logs / "dashboard-proxy.log"))
+    config.write_text(proxy.config("127.0.0.1", front, ports))
+    roles.append(Role(proxy.argv(config), env, logs / "dashboard-proxy.log"))
     for role in roles:
         role.start()
     url = f"http://127.0.0.1:{front}"

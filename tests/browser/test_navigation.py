@@ -103,12 +103,10 @@ def test_every_page_opens_by_its_url(stack: Stack, dashboard_url: str, new_page,
         expect(page.get_by_role("heading", name=re.compile(rf"^{title}\b"))).to_be_visible()
         expect(page.get_by_text("Page not found")).to_have_count(0)
         expect(page.get_by_role("link", name=spec.title)).to_be_visible()  # in the sidebar
-        expect(page.get_by_test_id("stStatusWidget")).to_have_count(
-            0
-        )  # the page has finished running
-        save_readme_screenshot(
-            page, f"page-{role}-{spec.url_path}"
-        )  # docs/screenshots/ (make screenshots)
+        # The page has finished running
+        expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
+        # Docs/screenshots/ (make screenshots)
+        save_readme_screenshot(page, f"page-{role}-{spec.url_path}")
 
 
 def test_the_dashboard_relays_a_submissions_events_to_whoever_may_see_it(

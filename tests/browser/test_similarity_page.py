@@ -8,7 +8,7 @@ import random
 import pytest
 from playwright.sync_api import expect
 
-from gradeflow.synthetic import disguise
+from gradeflow.launch.synthetic import disguise
 from tests.browser.conftest import save_readme_screenshot, sign_in
 from tests.conftest import Stack
 from tests.integration.test_similarity import seed, teach_new_assignment

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard import session
 from dashboard.instructor import parse_windows
 from dashboard.routing import pages_for
-from gradeflow.embedded import free_port
+from gradeflow.launch.embedded import free_port
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 

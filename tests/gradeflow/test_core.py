@@ -76,7 +76,7 @@ def test_without_a_home_the_cli_finds_the_up_running_on_this_machine(tmp_path, m
 def test_every_command_says_its_options_and_their_defaults():
     import argparse
 
-    from gradeflow.cli import HelpFormatter, build_parser, version
+    from gradeflow.launch.cli import HelpFormatter, build_parser, version
 
     def commands(parser: argparse.ArgumentParser, prefix: str = "gradeflow"):
         yield prefix, parser

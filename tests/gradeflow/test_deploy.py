@@ -168,7 +168,7 @@ def test_make_secrets_creates_private_random_secrets_once(tmp_path: Path):
 
 
 def test_the_dashboard_replicas_sit_behind_haproxy_with_the_settings_gradeflow_up_uses():
-    from gradeflow import dashboard_proxy
+    from gradeflow.launch import proxy as dashboard_proxy
 
     assert "ports" not in SERVICES["dashboard"], "a replica's own port would bypass the proxy"
     assert SERVICES["dashboard"]["deploy"]["replicas"] >= 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from gradeflow import fingerprints as fp
-from gradeflow.synthetic import disguise, random_program, similarity_corpus
+from gradeflow.launch.synthetic import disguise, random_program, similarity_corpus
 from tests.similarity_samples import ORIGINAL as SAMPLE
 
 # The shared original with a docstring, which a copy turns into a comment

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
-from gradeflow.policy import Rules, decide
+from gradeflow.policy import Rules, decide, score_of
 
 DUE = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -78,3 +78,25 @@ def test_limits_say_what_to_wait_for():
     verdict = decide(rules, DUE, used=1, last_at=DUE - timedelta(minutes=4))
     assert (verdict.status, verdict.retry_after) == (429, 361)
     assert decide(rules, DUE, used=1, last_at=DUE - timedelta(minutes=10)).allowed
+
+
+# The score a grading earns (moved from tests/activities: it is the policy's)
+def test_score_is_the_passed_share_of_test_points():
+    tests = [{"passed": True}, {"passed": False}, {"passed": True}, {"passed": True}]
+    assert score_of(tests, 100) == 75
+    weighted = [{"passed": True, "points": 1}, {"passed": False, "points": 3}]
+    assert score_of(weighted, 100) == 25
+    assert score_of([{"passed": True}] * 3, 10) == 10
+
+
+def test_no_tests_and_no_points_score_nothing():
+    assert score_of([], 100) == 0
+    assert score_of([{"passed": True, "points": 0}], 100) == 0
+
+
+def test_a_score_is_rounded_to_hundredths():
+    assert score_of([{"passed": True}, {"passed": False}, {"passed": False}], 100) == 33.33
+
+
+def test_the_credit_cap_scales_the_score():
+    assert score_of([{"passed": True}, {"passed": False}], 10, credit=0.5) == 2.5

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gradeflow.synthetic import Answer, synthetic_cohort
+from gradeflow.launch.synthetic import Answer, synthetic_cohort
 from gradeflow.tokens import hash_token
 from tests.conftest import Stack, wait_for
 from tests.integration.test_submission_path import RIGHT_HELLO, submit, unique

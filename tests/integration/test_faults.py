@@ -261,7 +261,7 @@ def test_a_frozen_redis_never_makes_a_result_go_back(own_stack: Stack):
 
 
 def test_temporal_unreachable_is_a_prompt_503_on_the_operators_pages(stack: Stack):
-    from gradeflow.embedded import free_port
+    from gradeflow.launch.embedded import free_port
 
     port, dead = free_port(), free_port()
     env = {**stack.env, "GRADEFLOW_TEMPORAL_ADDRESS": f"127.0.0.1:{dead}"}
@@ -291,7 +291,7 @@ def test_temporal_unreachable_is_a_prompt_503_on_the_operators_pages(stack: Stac
         health = httpx.get(f"{base}/health", timeout=10).json()
         assert health["temporal"].startswith("unreachable")
         # An instructor's regrade actions say the same, and leave nothing half-done.
-        from gradeflow.synthetic import synthetic_cohort
+        from gradeflow.launch.synthetic import synthetic_cohort
 
         slug = f"cohort-{uuid.uuid4().hex[:8]}"
         stack.db(lambda session: synthetic_cohort(session, slug, 2, {}))

@@ -17,9 +17,8 @@ from tests.conftest import Stack
 from tests.integration.test_submission_path import RIGHT_HELLO, WRONG_HELLO, unique
 
 pytestmark = pytest.mark.integration
-PARTIAL_SUM = (
-    "def sum(a, b):\n    return a + b if a < 10 else 0\n"  # right for 2 + 4, wrong for 40 + 2
-)
+# Right for 2 + 4, wrong for 40 + 2
+PARTIAL_SUM = "def sum(a, b):\n    return a + b if a < 10 else 0\n"
 RIGHT_SUM = "def sum(a, b):\n    return a + b\n"
 
 

@@ -17,7 +17,7 @@ from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from gradeflow.embedded import EmbeddedServices, free_port
+from gradeflow.launch.embedded import EmbeddedServices, free_port
 from tests.conftest import Stack, run_async, wait_for
 from tests.integration.test_submission_path import RIGHT_HELLO, submit, unique
 

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 from temporalio.client import Client
 
+from gradeflow.launch.synthetic import DEMO_ANSWERS, Answer, synthetic_cohort
 from gradeflow.models import Assignment
-from gradeflow.synthetic import DEMO_ANSWERS, Answer, synthetic_cohort
 from tests.conftest import Stack, run_async, wait_for
 from tests.integration.test_submission_path import submit, unique
 

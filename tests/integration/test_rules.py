@@ -253,7 +253,7 @@ def test_health_reports_each_service_and_503_when_one_is_down(stack: Stack):
     assert ok.status_code == 200
     assert ok.json() == {"status": "ok", "database": "ok", "redis": "ok", "temporal": "ok"}
 
-    from gradeflow.embedded import free_port
+    from gradeflow.launch.embedded import free_port
     from tests.conftest import Role, wait_for
 
     port, dead = free_port(), free_port()

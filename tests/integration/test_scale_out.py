@@ -10,8 +10,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from gradeflow import redis_keys
-from gradeflow.embedded import free_port
-from gradeflow.launch import role_argv
+from gradeflow.launch.embedded import free_port
+from gradeflow.launch.roles import role_argv
 from tests.conftest import Role, Stack, run_async, wait_for
 from tests.integration.test_submission_path import RIGHT_HELLO, submit, unique
 

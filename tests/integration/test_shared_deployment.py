@@ -124,9 +124,8 @@ def test_only_who_teaches_every_offering_cohort_changes_an_assignment_and_others
         assert renamed.status_code == 200, renamed.text
     assert copy["id"] in offered(stack, teacher_b, b_slug)
     assert mine["id"] not in offered(stack, teacher_b, b_slug)
-    assert offered(stack, teacher_a, a_slug) == [
-        mine["id"]
-    ]  # the copy is offered to b's cohort only
+    # The copy is offered to b's cohort only
+    assert offered(stack, teacher_a, a_slug) == [mine["id"]]
     # The original is offered to a's cohort alone again: its author changes it as before
     with stack.client(teacher_a) as c:
         assert c.put(f"/assignments/{mine['id']}", json={"points": 60}).status_code == 200

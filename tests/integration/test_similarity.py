@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from gradeflow.accounts import add_cohort
-from gradeflow.synthetic import Answer, disguise, similarity_corpus, synthetic_cohort
+from gradeflow.launch.synthetic import Answer, disguise, similarity_corpus, synthetic_cohort
 from tests.conftest import Stack, wait_for
 from tests.similarity_samples import INDEPENDENT, ORIGINAL, RENAMED, STARTER, STARTER_ONLY
 

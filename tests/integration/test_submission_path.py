@@ -10,7 +10,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.routes.ops import timeline
+from api.routes.ops.history import timeline
 from tests.conftest import Stack, run_async, wait_for
 
 pytestmark = pytest.mark.integration

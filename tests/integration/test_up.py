@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from gradeflow.embedded import free_port
+from gradeflow.launch.embedded import free_port
 from tests.conftest import answers, wait_for
 from tests.integration.test_submission_path import RIGHT_HELLO, unique
 
@@ -407,9 +407,8 @@ def test_gradeflow_up_restarts_what_dies_and_loses_nothing(tmp_path):
 
 
 def test_gradeflow_up_stops_and_says_why_when_a_role_keeps_failing(tmp_path):
-    env, _ = up_env(
-        tmp_path, GRADEFLOW_SANDBOX_MODE="no-such-mode"
-    )  # the worker refuses to start, every time
+    # The worker refuses to start, every time
+    env, _ = up_env(tmp_path, GRADEFLOW_SANDBOX_MODE="no-such-mode")
     result = subprocess.run(
         [sys.executable, "-m", "gradeflow", "up"],
         env=env,

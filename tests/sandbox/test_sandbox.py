@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gradeflow.seed_course import COURSE
+from gradeflow.launch.seed_course import COURSE
 from sandbox import DEFAULT_LIMITS, IsolationUnavailable, Sandbox
 from sandbox.confine import UID_BASE
 from tests.conftest import wait_for

@@ -67,7 +67,7 @@ def record_recompute(stack) -> None:
 def record_similarity(stack) -> None:
     """A similarity report over a copied pair and an independent solution: every step, on two pages."""
     from gradeflow.accounts import add_cohort
-    from gradeflow.synthetic import Answer, synthetic_cohort
+    from gradeflow.launch.synthetic import Answer, synthetic_cohort
     from tests.similarity_samples import INDEPENDENT, ORIGINAL, RENAMED
 
     slug = f"histories-similar-{int(time.time())}"

@@ -50,9 +50,8 @@ def test_tls_with_the_systems_roots_or_a_ca_and_a_client_certificate(tmp_path: P
 def test_an_api_key_turns_tls_on_and_can_come_from_a_secret_file(tmp_path: Path, monkeypatch):
     access = temporal_access(settings(temporal_api_key="key-123"))
     assert (access.tls, access.api_key) == (True, "key-123")
-    assert "key-123" not in repr(
-        settings(temporal_api_key="key-123")
-    )  # never in logs or tracebacks
+    # Never in logs or tracebacks
+    assert "key-123" not in repr(settings(temporal_api_key="key-123"))
 
     (tmp_path / "gradeflow_temporal_api_key").write_text("from-a-file")
     (tmp_path / "gradeflow_database_url").write_text("postgresql+asyncpg://u:secret@db/gradeflow")

@@ -33,7 +33,7 @@ from activities.regrade import (
     PageRequest,
 )
 from tests.conftest import run_async
-from workflows.config import GRADING_TASK_QUEUE, REGRADE_TASK_QUEUE
+from workflows.config import BATCH_TASK_QUEUE, GRADING_TASK_QUEUE
 from workflows.grade_submission import GradeSubmission, GradeSubmissionInput
 from workflows.regrade_cohort import RegradeCohort, RegradeInput, RegradeSubmission
 
@@ -227,12 +227,12 @@ def regrade(
     async def scenario(env: WorkflowEnvironment):
         async with Worker(
             env.client,
-            task_queue=REGRADE_TASK_QUEUE,
+            task_queue=BATCH_TASK_QUEUE,
             workflows=[RegradeCohort, RegradeSubmission],
             activities=regrading.activities(),
         ):
             handle = await env.client.start_workflow(
-                RegradeCohort.run, inp, id=f"regrade-{inp.batch_id}", task_queue=REGRADE_TASK_QUEUE
+                RegradeCohort.run, inp, id=f"regrade-{inp.batch_id}", task_queue=BATCH_TASK_QUEUE
             )
             if during is not None:
                 await during(handle)
