@@ -173,10 +173,17 @@ async def taught_cohort(session: AsyncSession, user: Principal, slug: str, only:
 
 
 async def taught_row(
-    session: AsyncSession, user: Principal, model: Any, key: uuid.UUID, what: str
+    session: AsyncSession,
+    user: Principal,
+    model: Any,
+    key: uuid.UUID,
+    what: str,
+    *,
+    hidden: bool = False,
 ) -> tuple[Any, str]:
     """A cohort's row (a `model` with a cohort_id: a regrade batch, a similarity report) by its id, with the
-    cohort's slug, if the user teaches that cohort: 404 when there is none, 403 when it is another cohort's."""
+    cohort's slug, if the user teaches that cohort: 404 when there is none; when it is another cohort's, 403,
+    or 404 if `hidden` (its existence is not told either)."""
     row = (
         await session.execute(
             select(model, Cohort.slug)
@@ -188,8 +195,10 @@ async def taught_row(
         raise ApiError(404, f"No {what} {key}.")
     found, slug = row
     if not await teaches(session, user, found.cohort_id):
+        if hidden:
+            raise ApiError(404, f"No {what} {key} in the cohorts you teach.")
         raise ApiError(
-            403, f"You do not teach cohort '{slug}'; only its instructors see its {what}s."
+            403, f"You do not teach cohort '{slug}'; only its instructors see this {what}."
         )
     return found, slug
 

@@ -84,8 +84,14 @@ def regrade_out(batch: RegradeBatch, cohort_slug: str) -> RegradeOut:
 async def get_batch(
     session: AsyncSession, user: Principal, batch_id: str
 ) -> tuple[RegradeBatch, str]:
+    # Another cohort's batch is not found: its existence is not told (what the API has always answered).
     return await taught_row(
-        session, user, RegradeBatch, uuid_of(batch_id, "regrade batch"), "regrade batch"
+        session,
+        user,
+        RegradeBatch,
+        uuid_of(batch_id, "regrade batch"),
+        "regrade batch",
+        hidden=True,
     )
 
 
