@@ -67,12 +67,21 @@ bench: install load-tools proxy
 
 # Locust's students, instructors and operators against the embedded stack: make loadtest SHAPE=steady|rush
 # STUDENTS=100 RUSH=500 DURATION=120 (seconds). CSV under test-output/loadtest/, summary in BENCHMARKS.md.
+# SHAPE=dashboard: STUDENTS Streamlit pages (the protocol client of benchmarks/dashboard.py) open, rerun, press
+# Submit and follow their grading on one dashboard process (DASHBOARDS=N: N behind HAProxy); console only.
 SHAPE ?= rush
 STUDENTS ?= 100
 RUSH ?= 500
 DURATION ?= 120
+DASHBOARDS ?= 1
+ifeq ($(SHAPE),dashboard)
+loadtest: install proxy
+	BENCH_DASHBOARD_PAGES=$(STUDENTS) BENCH_DASHBOARD_PROCESSES=$(DASHBOARDS) BENCH_DASHBOARD_PARTS=deadline \
+		$(BIN)/python -m benchmarks.dashboard
+else
 loadtest: install
 	$(BIN)/python -m benchmarks.loadtest --shape $(SHAPE) --students $(STUDENTS) --rush $(RUSH) --duration $(DURATION)
+endif
 
 clean:
 	rm -rf $(VENV) .gradeflow .pytest_cache test-output *.egg-info
