@@ -81,6 +81,8 @@ class Verdict(StrEnum):
     WRONG_ANSWER = "wrong_answer"
     RUNTIME_ERROR = "runtime_error"
     SYNTAX_ERROR = "syntax_error"
+    # The compiler refused the code: shown with its diagnostics, not counted against the submission limit
+    COMPILE_ERROR = "compile_error"
     TIME_LIMIT = "time_limit"
     MEMORY_LIMIT = "memory_limit"
     OUTPUT_LIMIT = "output_limit"

@@ -56,6 +56,16 @@ class SandboxJob:
     io_cases: list[dict[str, Any]] = field(default_factory=list)
     limits: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
     nice: int = 0  # regrades run niced so live submissions win the CPU
+    language: str = "python"
+    language_options: dict[str, Any] = field(default_factory=dict)  # e.g. Java's main_class
+    # Compiled languages: the driver's cases (stdin for the driver, the output expected of it); the driver is
+    # `test_code`
+    function_tests: list[dict[str, Any]] = field(default_factory=list)
+    op: str = "grade"  # or "compile": the compile step alone (the compile cache keeps what it made)
+
+    @property
+    def runs(self) -> int:
+        return 1 + len(self.io_cases) + len(self.function_tests)
 
 
 @dataclass
@@ -70,6 +80,10 @@ class SandboxResult:
     peak_memory_kb: int = 0
     sandbox: str = ""
     judge_cpu_ms: int = 0
+    compile: dict[str, Any] = field(default_factory=dict)  # cached, ms, ok
+    limits: dict[str, Any] = field(
+        default_factory=dict
+    )  # the limits that applied, when the language adjusts them
 
     @property
     def passed(self) -> bool:
@@ -113,7 +127,12 @@ def sweep_abandoned_dirs() -> None:
 
 class Sandbox:
     def __init__(
-        self, mode: str = "auto", unsafe: bool = False, simulate_missing: str | None = None
+        self,
+        mode: str = "auto",
+        unsafe: bool = False,
+        simulate_missing: str | None = None,
+        compile_cache_dir: str | None = None,
+        compile_cache_mb: int = 512,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"sandbox mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -121,6 +140,8 @@ class Sandbox:
         self.mode = "unsafe" if unsafe else mode
         self.unsafe = unsafe
         self.simulate_missing = simulate_missing
+        self.compile_cache_dir = compile_cache_dir
+        self.compile_cache_mb = compile_cache_mb
         self._server: asyncio.subprocess.Process | None = None
         self._dir: str | None = None
         self._lock = asyncio.Lock()
@@ -132,7 +153,12 @@ class Sandbox:
             f"import sys; sys.path.insert(0, {str(PROJECT_ROOT)!r}); "
             "from sandbox.server import main; main()"
         )
-        return [sys.executable, "-I", "-S", "-c", bootstrap, *extra] + (
+        cache = (
+            ["--cache-dir", self.compile_cache_dir, "--cache-mb", str(self.compile_cache_mb)]
+            if self.compile_cache_dir
+            else []
+        )
+        return [sys.executable, "-I", "-S", "-c", bootstrap, *extra, *cache] + (
             ["--unsafe"] if self.unsafe else []
         )
 
@@ -230,6 +256,10 @@ class Sandbox:
             "nice": job.nice,
             "limits": {**DEFAULT_LIMITS, **job.limits},
             "simulate_missing": self.simulate_missing,
+            "language": job.language,
+            "language_options": job.language_options,
+            "function_tests": job.function_tests,
+            "op": job.op,
         }
 
     async def _exchange(
@@ -245,8 +275,8 @@ class Sandbox:
 
     async def run_in_sandbox(self, job: SandboxJob, timeout: float | None = None) -> SandboxResult:
         payload = self._job(job)
-        runs = 1 + len(job.io_cases)
-        timeout = timeout or runs * (float(payload["limits"]["wall_seconds"]) + 2) + 15
+        # Every run at its wall limit (a slow runtime's factor included), and the compile at its own
+        timeout = timeout or job.runs * (3 * float(payload["limits"]["wall_seconds"]) + 2) + 60
         try:
             if self.mode in ("forkserver", "unsafe"):
                 result = await self._via_server(payload, timeout)
@@ -262,6 +292,14 @@ class Sandbox:
             raise SandboxError(f"the sandbox failed: {type(exc).__name__}: {exc}") from exc
         if "sandbox_error" in result:
             raise SandboxError(str(result["sandbox_error"]))
+        if "compiled" in result:  # the compile step alone
+            compiled = result["compiled"]
+            return SandboxResult(
+                verdict=Verdict.PASSED if compiled["ok"] else Verdict.COMPILE_ERROR,
+                tests=[],
+                message=storable(result.get("message", "")),
+                compile=compiled,
+            )
         result = storable(result)
         message = result.get("message", "")
         if self.unsafe:
@@ -277,6 +315,8 @@ class Sandbox:
             peak_memory_kb=result.get("peak_memory_kb", 0),
             sandbox=result.get("sandbox", self.mode),
             judge_cpu_ms=result.get("judge_cpu_ms", 0),
+            compile=result.get("compile") or {},
+            limits=result.get("limits") or {},
         )
 
     async def _via_server(self, payload: dict, timeout: float) -> dict[str, Any]:

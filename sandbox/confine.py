@@ -162,10 +162,16 @@ def _mount(
     )
 
 
-def build_root(readable: list[str], files: dict[str, bytes], work_mb: int, owner: int) -> None:
-    """As root, in a private mount namespace: an empty tmpfs root holding only `readable` (bind-mounted
-    read-only) and a size-capped tmpfs /work with `files`, owned by the run's uid; pivot into it and detach
-    the host's tree."""
+def build_root(
+    readable: list[str] | tuple[str, ...],
+    files: dict[str, bytes],
+    work_mb: int,
+    owner: int,
+    executable: bool = False,
+) -> None:
+    """As root, in a private mount namespace: an empty tmpfs root holding only `readable` (directories or files,
+    bind-mounted read-only) and a size-capped tmpfs /work with `files`, owned by the run's uid; pivot into it and
+    detach the host's tree. /work allows exec only when `executable` (a compiled program runs from there)."""
     _mount(
         "tmpfs",
         NEW_ROOT,
@@ -177,7 +183,11 @@ def build_root(readable: list[str], files: dict[str, bytes], work_mb: int, owner
     root = Path(NEW_ROOT)
     for path in readable:
         target = root / path.lstrip("/")
-        target.mkdir(parents=True, exist_ok=True)
+        if os.path.isdir(path):
+            target.mkdir(parents=True, exist_ok=True)
+        else:  # a single file (a runtime's binary): mounted on an empty file of its name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.touch()
         _mount(path, str(target), None, MS_BIND | MS_REC, None, f"bind-mounting {path}")
         _mount(
             None,
@@ -196,13 +206,15 @@ def build_root(readable: list[str], files: dict[str, bytes], work_mb: int, owner
         "tmpfs",
         str(work),
         "tmpfs",
-        MS_NOSUID | MS_NODEV | MS_NOEXEC,
+        MS_NOSUID | MS_NODEV | (0 if executable else MS_NOEXEC),
         f"size={work_mb}m,nr_inodes=256,mode=0755",
         "mounting the work tmpfs",
     )
     for name, content in files.items():
         (work / name).write_bytes(content)
         os.chown(work / name, owner, owner)
+        if name == "program":  # a compiled binary
+            os.chmod(work / name, 0o755)
     os.chown(work, owner, owner)
     os.chdir(NEW_ROOT)
     _check(libc.syscall(SYS_PIVOT_ROOT, b".", b"."), "pivot_root")
@@ -229,13 +241,17 @@ def drop_capabilities() -> None:
     prctl(PR_SET_NO_NEW_PRIVS, 1, "prctl(PR_SET_NO_NEW_PRIVS)")
 
 
-def set_limits(limits: dict) -> None:
+def set_limits(limits: dict, memory_kind: str = "address_space", memory_mb: int = 0) -> None:
+    """The run's rlimits. Memory is an address-space limit, or for runtimes that reserve large ranges up front
+    (the JVM, V8) a data limit (`memory_kind` "data") with the runtime's heap set by a flag; `memory_mb`, when
+    given, is the rlimit itself (the memory limit plus the runtime's overhead)."""
     cpu = max(1, int(limits["cpu_seconds"] + 0.999))
     output = int(limits["output_kb"]) * 1024
-    memory = int(limits["memory_mb"]) * 1024 * 1024
+    memory = int(memory_mb or limits["memory_mb"]) * 1024 * 1024
+    memory_rlimit = resource.RLIMIT_DATA if memory_kind == "data" else resource.RLIMIT_AS
     for name, value in (
         (resource.RLIMIT_CPU, (cpu, cpu + 1)),
-        (resource.RLIMIT_AS, (memory, memory)),
+        (memory_rlimit, (memory, memory)),
         (resource.RLIMIT_FSIZE, (output, output)),
         (resource.RLIMIT_NOFILE, (32, 32)),
         (resource.RLIMIT_CORE, (0, 0)),
@@ -320,9 +336,20 @@ def _bpf(code: int, jt: int, jf: int, k: int) -> bytes:
     return struct.pack("HBBI", code, jt, jf, k)
 
 
-def seccomp_program() -> bytes:
+# What a confined process may start: Python runs in the judge's own interpreter and starts nothing; a compiled
+# program is started by one execve and then may start nothing; a compiler starts its own programs (cc1, as, ld).
+PYTHON, PROGRAM, COMPILER = "python", "program", "compiler"
+# socketpair makes a connected pair inside the process (the JVM makes one at start to close files safely): no
+# network, and the run's network namespace has none anyway.
+EXEC_CALLS = {"execve", "execveat", "socketpair"}
+FORK_CALLS = {"fork", "vfork"}
+
+
+def seccomp_program(profile: str = PYTHON) -> bytes:
     """Deny networking, new processes (threads are fine), exec, tracing and every mount/namespace/kernel
-    interface; kill the process on a foreign architecture or the x32 ABI."""
+    interface; kill the process on a foreign architecture or the x32 ABI. The `profile` PROGRAM allows exec (the
+    program is started by it; it can only start what the empty root holds, under the same filter), COMPILER
+    allows exec and new processes too (never a new namespace)."""
     if platform.machine() != "x86_64":
         raise IsolationError(
             f"seccomp: GradeFlow has no syscall filter for {platform.machine()} yet"
@@ -341,26 +368,41 @@ def seccomp_program() -> bytes:
         _bpf(JGE, 0, 1, 0x40000000),
         _bpf(RET, 0, 0, KILL),
     ]
-    for nr in sorted(set(X86_64_DENIED.values())):
+    allowed = set()
+    if profile in (PROGRAM, COMPILER):
+        allowed |= EXEC_CALLS
+    if profile == COMPILER:
+        allowed |= FORK_CALLS
+    denied = {nr for name, nr in X86_64_DENIED.items() if name not in allowed}
+    for nr in sorted(denied):
         prog += [_bpf(JEQ, 0, 1, nr), _bpf(RET, 0, 0, errno_(errno.EPERM))]
     # clone3 cannot be filtered on its flags (they are behind a pointer): ENOSYS makes libc fall back to clone.
     prog += [_bpf(JEQ, 0, 1, X86_64_CLONE3), _bpf(RET, 0, 0, errno_(errno.ENOSYS))]
     # clone: threads only, never a new process or namespace.
-    prog += [
-        _bpf(JEQ, 0, 4, X86_64_CLONE),
-        _bpf(LD, 0, 0, 16),
-        _bpf(JSET, 1, 0, NEW_NAMESPACE_FLAGS),
-        _bpf(JSET, 1, 0, CLONE_THREAD),
-        _bpf(RET, 0, 0, errno_(errno.EPERM)),
-        _bpf(RET, 0, 0, ALLOW),
-    ]
+    if profile == COMPILER:  # clone: any process or thread, never a new namespace
+        prog += [
+            _bpf(JEQ, 0, 3, X86_64_CLONE),
+            _bpf(LD, 0, 0, 16),
+            _bpf(JSET, 0, 1, NEW_NAMESPACE_FLAGS),
+            _bpf(RET, 0, 0, errno_(errno.EPERM)),
+            _bpf(RET, 0, 0, ALLOW),
+        ]
+    else:
+        prog += [
+            _bpf(JEQ, 0, 4, X86_64_CLONE),
+            _bpf(LD, 0, 0, 16),
+            _bpf(JSET, 1, 0, NEW_NAMESPACE_FLAGS),
+            _bpf(JSET, 1, 0, CLONE_THREAD),
+            _bpf(RET, 0, 0, errno_(errno.EPERM)),
+            _bpf(RET, 0, 0, ALLOW),
+        ]
     prog += [_bpf(RET, 0, 0, ALLOW)]
     return b"".join(prog)
 
 
-def install_seccomp(simulate_missing: str | None = None) -> None:
+def install_seccomp(simulate_missing: str | None = None, profile: str = PYTHON) -> None:
     simulated("seccomp", simulate_missing)
-    program = seccomp_program()
+    program = seccomp_program(profile)
     filters = ctypes.create_string_buffer(program, len(program))
 
     class SockFprog(ctypes.Structure):

@@ -12,25 +12,30 @@ import os
 import re
 import resource
 import secrets
-import select
-import shutil
 import signal
-import socket
 import sys
-import tempfile
 import time
 import types
 import unittest
-from dataclasses import dataclass
 from typing import Any
 
 from gradeflow.vocabulary import Verdict
-from sandbox import confine, inside, wire
+from sandbox import native as native_judge
+from sandbox import wire
+from sandbox.runs import (
+    HIDDEN_MESSAGE,
+    Child,
+    Options,
+    SandboxFault,
+    await_ready,
+    exit_signal,
+    launch,
+    normalise,
+)
 
-SETUP_FAILED = 121
-EXCERPT_BYTES = 4096
 VERDICT_OF_KIND = {
     "syntax": Verdict.SYNTAX_ERROR,
+    "compile": Verdict.COMPILE_ERROR,
     "runtime": Verdict.RUNTIME_ERROR,
     "memory": Verdict.MEMORY_LIMIT,
     "output": Verdict.OUTPUT_LIMIT,
@@ -40,198 +45,6 @@ VERDICT_OF_KIND = {
 }
 # When tests fail for different reasons, the verdict names the most fundamental one.
 KIND_PRIORITY = ["time", "memory", "output", "runtime", "wrong"]
-HIDDEN_MESSAGE = "hidden test"
-
-
-class SandboxFault(RuntimeError):
-    """The sandbox itself failed (set-up, lost child): an infrastructure fault, never the student's doing."""
-
-
-@dataclass
-class Options:
-    mode: str  # "forkserver", "fresh" or "unsafe"
-    readable: list[str]
-    runs_dir: str
-    simulate_missing: str | None = None
-
-    @property
-    def unsafe(self) -> bool:
-        return self.mode == "unsafe"
-
-
-@dataclass
-class Child:
-    pid: int
-    sock: socket.socket
-    tmpdir: str
-    started: float
-    deadline: float
-    status: int | None = None
-    cpu_seconds: float = 0.0  # the run's CPU, when it ended on its own (its monitor waited for it)
-
-    def excerpt(self, name: str) -> str:
-        try:
-            with open(os.path.join(self.tmpdir, name), "rb") as f:
-                data = f.read(EXCERPT_BYTES + 1)
-        except FileNotFoundError:
-            return ""
-        text = data[:EXCERPT_BYTES].decode("utf-8", "replace")
-        return text + "\n… (truncated)" if len(data) > EXCERPT_BYTES else text
-
-    def read_stdout(self, limit: int) -> bytes:
-        with open(os.path.join(self.tmpdir, "stdout"), "rb") as f:
-            return f.read(limit)
-
-    def wait(self, timeout: float) -> bool:
-        """Wait for the child to exit (not reaping); False on timeout."""
-        if self.status is not None:
-            return True
-        try:
-            fd = os.pidfd_open(self.pid)
-        except ProcessLookupError:
-            return True
-        try:
-            ready, _, _ = select.select([fd], [], [], max(0.0, timeout))
-            return bool(ready)
-        finally:
-            os.close(fd)
-
-    def finish(self, grace: float = 0.5) -> int:
-        """End the run: hang up, give it `grace` to exit, then kill; reap it and everything it left behind."""
-        if self.status is not None:
-            return self.status
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        if not self.wait(grace):
-            # The namespace's init dies with it (PDEATHSIG), and all inside
-            os.kill(self.pid, signal.SIGKILL)
-        _, self.status, usage = os.wait4(self.pid, 0)
-        self.cpu_seconds = usage.ru_utime + usage.ru_stime
-        reap_orphans()
-        return self.status
-
-    def cleanup(self) -> None:
-        shutil.rmtree(self.tmpdir, ignore_errors=True)
-
-
-def reap_orphans() -> None:
-    """As child subreaper the judge inherits whatever a run left behind; make sure none of it lives on."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:  # still alive: reaped once the namespace is torn down
-            time.sleep(0.001)
-
-
-def exit_signal(status: int) -> int | None:
-    """The signal that ended the sandboxed program: the confined child re-reports its init's signal as 128+n."""
-    if os.WIFSIGNALED(status):
-        return os.WTERMSIG(status)
-    code = os.WEXITSTATUS(status)
-    return code - 128 if 128 < code < 160 else None
-
-
-def launch(job: dict, opts: Options, children: list[Child], mode: str, stdin: bytes = b"") -> Child:
-    """Fork one confined child; it joins `children` at once so its files are removed whatever happens."""
-    limits = job["limits"]
-    tmpdir = tempfile.mkdtemp(prefix="run-", dir=opts.runs_dir)
-    with open(os.path.join(tmpdir, "stdin"), "wb") as f:
-        f.write(stdin)
-    judge_end, sandbox_end = socket.socketpair()
-    started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        _child(job, opts, mode, tmpdir, sandbox_end)
-    sandbox_end.close()
-    child = Child(pid, judge_end, tmpdir, started, started + float(limits["wall_seconds"]))
-    children.append(child)
-    return child
-
-
-def _child(
-    job: dict, opts: Options, mode: str, tmpdir: str, channel: socket.socket
-) -> None:  # pragma: no cover
-    """The confined side. Set-up failures are reported on the channel before any student code runs."""
-    try:
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        stdin = os.open(os.path.join(tmpdir, "stdin"), os.O_RDONLY)
-        stdout = os.open(
-            os.path.join(tmpdir, "stdout"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600
-        )
-        stderr = os.open(
-            os.path.join(tmpdir, "stderr"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600
-        )
-        for fd, target in (
-            (stdin, 0),
-            (stdout, 1),
-            (stderr, 2),
-            (channel.fileno(), inside.CHANNEL_FD),
-        ):
-            os.dup2(fd, target)
-        confine.close_fds_except({0, 1, 2, inside.CHANNEL_FD})
-        os.setsid()  # its own session: a kill(-pgrp) from inside reaches only the run
-        code = job["code"].encode()
-        limits = job["limits"]
-        if opts.unsafe:
-            work = os.path.join(tmpdir, "work")
-            os.mkdir(work)
-            with open(os.path.join(work, inside.SOURCE), "wb") as f:
-                f.write(code)
-            os.chdir(work)
-            confine.set_limits(limits)
-        else:
-            uid = confine.UID_BASE + os.getppid()  # unique while this judge lives
-            # For the uid map, after the pivot
-            proc_self = os.open("/proc/self", os.O_PATH | os.O_DIRECTORY)
-            confine.private_mount_namespace(opts.simulate_missing)
-            work_mb = max(1, int(limits["output_kb"]) // 1024 + 4)
-            confine.build_root(opts.readable, {inside.SOURCE: code}, work_mb, owner=uid)
-            confine.become_run_user(uid)
-            confine.enter_namespaces(uid, proc_self, opts.simulate_missing)
-            os.close(proc_self)
-            init = os.fork()  # pid 1 of the new pid namespace
-            if init:
-                for fd in (0, 1, 2, inside.CHANNEL_FD):
-                    os.close(fd)
-                _, status = os.waitpid(init, 0)
-                os._exit(
-                    128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-                )
-            confine.prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL, "prctl(PR_SET_PDEATHSIG)")
-            os.setsid()  # its own session and group: kill(0) from inside cannot reach the monitor outside
-            confine.drop_capabilities()
-            confine.set_limits(limits)
-            confine.install_seccomp(opts.simulate_missing)
-    except BaseException as exc:  # noqa: BLE001 - whatever stopped confinement is reported, then exit
-        try:
-            wire.send(
-                socket.socket(fileno=inside.CHANNEL_FD),
-                {"setup_error": str(exc) or type(exc).__name__},
-            )
-        finally:
-            os._exit(SETUP_FAILED)
-    try:
-        inside.run(mode)
-    except SystemExit as exc:
-        _flush()
-        os._exit(exc.code if isinstance(exc.code, int) and 0 <= exc.code < 128 else 1)
-    except BaseException:  # noqa: BLE001 - the judge's child never unwinds into the monitor's code
-        _flush()
-        os._exit(1)
-    _flush()
-    os._exit(0)
-
-
-def _flush() -> None:  # pragma: no cover
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except BaseException:  # noqa: BLE001 - a closed stream at exit is no error
-            pass
 
 
 # --- talking to the sandbox ------------------------------------------------------------------------------------
@@ -241,22 +54,6 @@ class Gone(Exception):
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind
-
-
-def await_ready(child: Child) -> None:
-    try:
-        first = wire.recv(child.sock, child.deadline + 5)
-    except (EOFError, wire.Timeout, wire.ProtocolError, OSError) as exc:
-        status = child.finish(0)
-        raise SandboxFault(
-            f"the sandbox ended during set-up ({type(exc).__name__}, status {status})"
-        ) from None
-    if "setup_error" in first:
-        child.finish(0)
-        raise SandboxFault(f"sandbox set-up failed: {first['setup_error']}")
-    if first != {"ready": True}:
-        child.finish(0)
-        raise SandboxFault("the sandbox sent something other than ready during set-up")
 
 
 def ended(child: Child, cpu_seconds: float) -> Gone:
@@ -571,11 +368,6 @@ def broken_tests(exc: BaseException) -> dict[str, Any]:
     }
 
 
-def normalise(text: str) -> str:
-    """Output comparison ignores trailing whitespace on each line and trailing blank lines."""
-    return "\n".join(line.rstrip() for line in text.rstrip().splitlines())
-
-
 def io_case(
     job: dict, opts: Options, children: list[Child], number: int, case: dict[str, Any]
 ) -> dict[str, Any]:
@@ -683,10 +475,24 @@ def run_job(job: dict, opts: Options) -> dict[str, Any]:
     import_problem = None
     excerpts = {"stdout": "", "stderr": ""}
     children: list[Child] = []
+    native = (job.get("language") or "python") != "python"
+    figures: dict[str, Any] = {}
+    limits = job["limits"]
     try:
-        if job.get("test_code"):
+        if native:
+            part = native_judge.run_native(job, opts, children, opts.cache)
+            if "compiled" in part:  # the compile step alone
+                return part
+            records, import_problem = part["records"], part["problem"]
+            figures = {"compile": part["compile"], "limits": part["limits"]}
+            limits = part["limits"]  # the limits that applied (the language's time factor included)
+            if import_problem is not None:
+                excerpts = {"stdout": "", "stderr": part["stderr"]}
+            if records:  # the excerpts below are the first run's output, not the compiler's
+                children = children[-len(records) :] + children[: -len(records)]
+        elif job.get("test_code"):
             records, import_problem = unittest_part(job, opts, children)
-        if import_problem is None:
+        if import_problem is None and not native:
             for number, case in enumerate(job.get("io_cases") or [], start=1):
                 record = io_case(job, opts, children, number, case)
                 records.append(record)
@@ -696,13 +502,13 @@ def run_job(job: dict, opts: Options) -> dict[str, Any]:
     except SandboxFault as exc:
         return {"sandbox_error": str(exc)}
     finally:
-        if children:
+        if children and not (native and import_problem is not None):
             excerpts = {name: children[0].excerpt(name) for name in excerpts}
         for child in children:
             child.cleanup()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     for problem in [*records, *([import_problem] if import_problem else [])]:
-        problem["message"] = limit_words(problem["kind"], job["limits"], problem["message"])
+        problem["message"] = limit_words(problem["kind"], limits, problem["message"])
     verdict, message = decide(records, import_problem)
     for r in records:
         r.pop("kind", None)
@@ -719,4 +525,5 @@ def run_job(job: dict, opts: Options) -> dict[str, Any]:
         "wall_ms": int((time.monotonic() - started) * 1000),
         "peak_memory_kb": int(usage.ru_maxrss),
         "sandbox": opts.mode,
+        **figures,
     }

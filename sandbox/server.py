@@ -15,7 +15,9 @@ import sys
 import time
 import unittest  # noqa: F401 - warm: imported once here, inherited by every judge
 
+from gradeflow import languages
 from sandbox import confine, inside, judge, wire  # noqa: F401 - warm, as above
+from sandbox.compile_cache import CompileCache
 
 JOB_READ_SECONDS = 10
 
@@ -24,17 +26,19 @@ def handle(conn: socket.socket, opts: judge.Options) -> None:
     """One job, in a judge process of its own: read it, grade it, answer, exit."""
     confine.become_subreaper()
     job = wire.recv(conn, time.monotonic() + JOB_READ_SECONDS, limit=4 * wire.MAX_FRAME)
-    n_runs = 1 + len(job.get("io_cases") or [])
+    n_runs = 1 + len(job.get("io_cases") or []) + len(job.get("function_tests") or [])
     nice = int(job.get("nice") or 0)
     if 0 < nice <= 19:
         os.nice(nice)  # this judge and its runs only
     # Backstop: a judge never outlives its job, whatever happens.
-    signal.alarm(int(n_runs * (float(job["limits"]["wall_seconds"]) + 2)) + 10)
+    # (a slow runtime's time factor and the compile step included)
+    signal.alarm(int(n_runs * (3 * float(job["limits"]["wall_seconds"]) + 2)) + 140)
     opts = judge.Options(
         mode=opts.mode,
         readable=opts.readable,
         runs_dir=opts.runs_dir,
         simulate_missing=job.get("simulate_missing"),
+        cache=opts.cache,
     )
     try:
         result = judge.run_job(job, opts)
@@ -77,6 +81,10 @@ def main() -> None:
     )
     parser.add_argument("--unsafe", action="store_true", help="no isolation: development only")
     parser.add_argument("--runs-dir", required=True, help="a private directory for the runs' files")
+    parser.add_argument(
+        "--cache-dir", help="the compile cache's directory (none: every compile runs)"
+    )
+    parser.add_argument("--cache-mb", type=int, default=512, help="the compile cache's bound, MiB")
     args = parser.parse_args()
     # Started with env={}; Python's own locale coercion may add LC_CTYPE, nothing else may be there.
     if set(os.environ) - {"LC_CTYPE"}:
@@ -89,7 +97,9 @@ def main() -> None:
         mode=mode,
         readable=[] if args.unsafe else confine.interpreter_paths(),
         runs_dir=args.runs_dir,
+        cache=CompileCache(args.cache_dir, args.cache_mb * 2**20) if args.cache_dir else None,
     )
+    languages.available()  # every toolchain looked up once, here, and inherited by every judge
     if args.once:
         conn = socket.socket(fileno=0)
         handle(conn, opts)

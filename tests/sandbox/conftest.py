@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -86,3 +89,44 @@ def fresh(loop) -> Grader:
 def grader(request) -> Grader:
     """Each test that takes `grader` runs under both the fork server and the fresh-interpreter fallback."""
     return request.getfixturevalue(request.param)
+
+
+class NativeGrader(Grader):
+    """A fork server with a compile cache of its own, grading any language."""
+
+    def __init__(self, loop: Loop, sandbox: Sandbox, cache_dir: str) -> None:
+        super().__init__(loop, sandbox)
+        self.cache_dir = cache_dir
+
+    def run(self, job: SandboxJob) -> SandboxResult:
+        return self.loop.run(self.sandbox.run_in_sandbox(job), timeout=300)
+
+    def run_many(self, jobs: list[SandboxJob]) -> list[SandboxResult]:
+        async def all_at_once():
+            return await asyncio.gather(*(self.sandbox.run_in_sandbox(j) for j in jobs))
+
+        return self.loop.run(all_at_once(), timeout=300)
+
+
+@pytest.fixture(scope="session")
+def native(loop, tmp_path_factory) -> NativeGrader:
+    cache = str(tmp_path_factory.mktemp("compile-cache"))
+    sandbox = loop.run(Sandbox("forkserver", compile_cache_dir=cache).start())
+    yield NativeGrader(loop, sandbox, cache)
+    loop.run(sandbox.close())
+
+
+@contextlib.contextmanager
+def ports_nobody_may_reach() -> Iterator[list[socket.socket]]:
+    """Two listening ports standing for Redis and PostgreSQL; on leaving, each must have had no connection."""
+    listeners = [socket.create_server(("127.0.0.1", 0)) for _ in range(2)]
+    for listener in listeners:
+        listener.setblocking(False)
+    try:
+        yield listeners
+        for listener in listeners:
+            with pytest.raises(BlockingIOError):
+                listener.accept()
+    finally:
+        for listener in listeners:
+            listener.close()

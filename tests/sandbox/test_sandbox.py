@@ -16,7 +16,7 @@ from sandbox import DEFAULT_LIMITS, IsolationUnavailable, Sandbox
 from sandbox.confine import UID_BASE
 from tests.conftest import wait_for
 from tests.sandbox.attacks import ATTACKS, Attack
-from tests.sandbox.conftest import ADD_TESTS, CORRECT_ADD, FAST, Grader
+from tests.sandbox.conftest import ADD_TESTS, CORRECT_ADD, FAST, Grader, ports_nobody_may_reach
 
 SECRET = f"canary-{uuid.uuid4().hex}"
 os.environ["GRADEFLOW_CANARY_SECRET"] = SECRET  # in the test process; the sandbox must never see it
@@ -170,21 +170,12 @@ def attack_context(listeners: list[socket.socket]) -> dict:
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.name)
 def test_attack_is_contained(grader: Grader, attack: Attack):
-    listeners = [socket.create_server(("127.0.0.1", 0)) for _ in range(2)]
-    for listener in listeners:
-        listener.setblocking(False)
-    try:
+    with ports_nobody_may_reach() as listeners:
         ctx = attack_context(listeners)
         result = grader.grade(attack.code.format(**ctx))
         assert result.verdict != "passed"
         assert result.verdict in attack.verdicts, (result.verdict, result.message)
         attack.check(dataclasses.asdict(result), ctx)
-        for listener in listeners:
-            with pytest.raises(BlockingIOError):
-                listener.accept()
-    finally:
-        for listener in listeners:
-            listener.close()
     assert_nothing_outlived_the_run()
     assert grader.grade(CORRECT_ADD).verdict == "passed", (
         "the grader must keep working after an attack"

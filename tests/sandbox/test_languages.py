@@ -1,0 +1,238 @@
+"""C, C++, Java and JavaScript in the real sandbox: the verdicts a student's program earns, function tests through
+the instructor's driver (expected values never enter the sandbox), the compile step and its cache, and every native
+attack of SANDBOX.md contained. A language whose toolchain this machine lacks is skipped, naming what is missing."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+from gradeflow import languages
+from sandbox import SandboxJob
+from sandbox.compile_cache import SUFFIX
+from tests.sandbox.conftest import NativeGrader, ports_nobody_may_reach
+from tests.sandbox.native_attacks import ATTACKS, COMPILE_ATTACKS, NativeAttack
+from tests.sandbox.programs import COMPILED, FUNCTION_TESTS, PROGRAMS, SUM_CASES
+from tests.sandbox.test_sandbox import ROOT, SECRET, assert_nothing_outlived_the_run
+
+LIMITS = {"cpu_seconds": 1, "wall_seconds": 3, "memory_mb": 128, "output_kb": 64}
+
+
+def needs(language: str) -> None:
+    missing = languages.missing().get(language)
+    if missing:
+        pytest.skip(f"{language}: {missing}")
+
+
+def grade(native: NativeGrader, language: str, code: str, **job) -> object:
+    needs(language)
+    job.setdefault("io_cases", SUM_CASES)
+    job.setdefault("limits", LIMITS)
+    return native.run(SandboxJob(code=code, language=language, **job))
+
+
+def entries(native: NativeGrader) -> set[str]:
+    return {p.name for p in Path(native.cache_dir).glob(f"*{SUFFIX}")}
+
+
+@pytest.mark.parametrize("language", COMPILED)
+def test_a_right_program_passes_and_a_wrong_one_is_told_what_differs(native, language):
+    right = grade(native, language, PROGRAMS[language]["right"])
+    assert right.verdict == "passed", (right.message, right.tests)
+    assert [t["points"] for t in right.tests] == [1, 2]
+    assert right.compile["ok"] is True
+    wrong = grade(native, language, PROGRAMS[language]["wrong"])
+    assert wrong.verdict == "wrong_answer"
+    assert "Expected output:\n5\nYour output:\n" in wrong.tests[0]["message"]
+
+
+@pytest.mark.parametrize("language", COMPILED)
+def test_a_compile_error_shows_the_diagnostic_line_without_sandbox_paths(native, language):
+    result = grade(native, language, PROGRAMS[language]["compile_error"])
+    assert result.verdict == "compile_error", result.message
+    source = languages.get(language).source_name
+    assert source in result.message and "error" in result.message.lower(), result.message
+    assert ":3" in result.message or ":1" in result.message, "the diagnostic names the line"
+    assert "/work/" not in result.message and "/work/" not in result.stderr
+    assert result.tests == []
+
+
+@pytest.mark.parametrize("language", COMPILED)
+@pytest.mark.parametrize(
+    ("program", "verdict", "words"),
+    [
+        ("time_limit", "time_limit", "ran out of time"),
+        ("memory_limit", "memory_limit", "more memory than the 128 MiB"),
+        ("output_limit", "output_limit", "printed more than 64 KiB"),
+        ("segfault", "runtime_error", "SIGSEGV"),
+    ],
+)
+def test_a_program_that_breaks_a_limit_or_crashes_is_told_which(
+    native, language, program, verdict, words
+):
+    if program not in PROGRAMS[language]:
+        pytest.skip(f"{language} has no {program} (a managed runtime cannot segfault)")
+    result = grade(native, language, PROGRAMS[language][program], io_cases=SUM_CASES[:1])
+    assert result.verdict == verdict, (result.message, result.stderr[:500])
+    assert words in result.message, result.message
+    assert_nothing_outlived_the_run()
+
+
+def test_the_student_sees_the_limit_that_applied_with_the_languages_time_factor(native):
+    needs("java")
+    result = grade(native, "java", PROGRAMS["java"]["time_limit"], io_cases=SUM_CASES[:1])
+    factor = languages.get("java").time_factor
+    assert result.limits["cpu_seconds"] == LIMITS["cpu_seconds"] * factor
+    assert f"allows {LIMITS['cpu_seconds'] * factor:g} s of CPU" in result.message
+
+
+@pytest.mark.parametrize("language", COMPILED)
+def test_function_tests_call_the_students_code_through_the_driver_and_compare_outside(
+    native, language
+):
+    programs = PROGRAMS[language]
+    right = grade(
+        native,
+        language,
+        programs["function_right"],
+        io_cases=[],
+        test_code=programs["driver"],
+        function_tests=FUNCTION_TESTS,
+    )
+    assert right.verdict == "passed", (right.message, right.tests)
+    assert [t["name"] for t in right.tests] == ["small", "negative", "hidden_large"]
+    wrong = grade(
+        native,
+        language,
+        programs["function_wrong"],
+        io_cases=[],
+        test_code=programs["driver"],
+        function_tests=FUNCTION_TESTS,
+    )
+    assert wrong.verdict == "wrong_answer"
+    assert "Expected output:\n5" in wrong.tests[0]["message"]
+    assert wrong.tests[2]["message"] == "hidden test", "a hidden test shows only pass or fail"
+    assert "2000000000" not in str(wrong.tests) + wrong.stdout + wrong.stderr
+
+
+def test_a_forged_pass_needs_the_hidden_answers(native):
+    """The student's function prints what a results reader would take for a pass, on every descriptor, and
+    returns a wrong value: only the driver's output, compared outside, counts."""
+    needs("c")
+    forger = (
+        "#include <unistd.h>\nlong add(long a, long b) {\n"
+        '    for (int fd = 0; fd < 1024; fd++) if (fd != 1) write(fd, "OK passed\\n", 10);\n'
+        "    return 0;\n}\n"
+    )
+    result = grade(
+        native,
+        "c",
+        forger,
+        io_cases=[],
+        test_code=PROGRAMS["c"]["driver"],
+        function_tests=FUNCTION_TESTS,
+    )
+    assert result.verdict == "wrong_answer"
+    assert not any(t["passed"] for t in result.tests[:1] + result.tests[2:])
+
+
+def test_identical_code_compiles_once_and_a_damaged_entry_is_compiled_again(native):
+    needs("c")
+    code = PROGRAMS["c"]["right"].replace("return 0;", f"return 0; /* {uuid.uuid4()} */")
+    before = entries(native)
+    first = grade(native, "c", code)
+    new = entries(native) - before
+    assert first.compile == {"cached": False, "ms": first.compile["ms"], "ok": True}
+    assert len(new) == 1
+    # A second student with the same code, and the same code graded after a test change: no compile
+    second = grade(native, "c", code, io_cases=SUM_CASES[:1])
+    assert second.compile["cached"] is True and second.verdict == "passed"
+    assert entries(native) - before == new
+    # A damaged entry fails its hash and is compiled again
+    path = Path(native.cache_dir) / new.pop()
+    path.write_bytes(path.read_bytes().replace(b'"ok": true', b'"ok": false'))
+    third = grade(native, "c", code)
+    assert third.compile["cached"] is False and third.verdict == "passed"
+
+
+def test_a_compile_error_is_cached_too_and_a_driver_change_compiles_again(native):
+    needs("c")
+    broken = PROGRAMS["c"]["compile_error"].replace("total", f"total_{uuid.uuid4().hex[:8]}")
+    assert grade(native, "c", broken).compile["cached"] is False
+    assert grade(native, "c", broken).compile["cached"] is True
+    driver = PROGRAMS["c"]["driver"]
+    code = PROGRAMS["c"]["function_right"] + f"/* {uuid.uuid4()} */\n"
+    job = {"io_cases": [], "test_code": driver, "function_tests": FUNCTION_TESTS}
+    assert grade(native, "c", code, **job).compile["cached"] is False
+    assert grade(native, "c", code, **job).compile["cached"] is True
+    changed = {**job, "test_code": driver.replace("int main", "/* v2 */ int main")}
+    assert grade(native, "c", code, **changed).compile["cached"] is False
+
+
+def test_parallel_native_runs_do_not_disturb_each_other(native):
+    needs("c")
+    hostile = {a.name: a for a in ATTACKS}
+    ctx = {
+        "redis_port": "1",
+        "postgres_port": "1",
+        "project_file": "/x",
+        "tests_file": "/x",
+        "secret": "x",
+    }
+    attacks = [hostile[n].source(ctx) for n in ("kill_everyone", "unbounded_mmap", "busy_threads")]
+    n = 2 * (os.cpu_count() or 1)
+    jobs = [
+        SandboxJob(code=PROGRAMS["c"]["right"], language="c", io_cases=SUM_CASES, limits=LIMITS)
+        for _ in range(n)
+    ] + [
+        SandboxJob(code=attacks[i % 3], language="c", io_cases=SUM_CASES[:1], limits=LIMITS)
+        for i in range(n)
+    ]
+    results = native.run_many(jobs)
+    assert [r.verdict for r in results[:n]] == ["passed"] * n
+    assert all(r.verdict != "passed" for r in results[n:])
+    assert_nothing_outlived_the_run()
+
+
+def context(listeners: list[socket.socket]) -> dict[str, str]:
+    return {
+        "redis_port": str(listeners[0].getsockname()[1]),
+        "postgres_port": str(listeners[1].getsockname()[1]),
+        "project_file": str(ROOT / "gradeflow" / "settings.py"),
+        "tests_file": __file__,
+        "secret": SECRET,
+    }
+
+
+@pytest.mark.parametrize("attack", ATTACKS + COMPILE_ATTACKS, ids=lambda a: a.name)
+def test_native_attack_is_contained(native: NativeGrader, attack: NativeAttack):
+    needs(attack.language)
+    with ports_nobody_may_reach() as listeners:
+        result = native.run(
+            SandboxJob(
+                code=attack.source(context(listeners)),
+                language=attack.language,
+                io_cases=[{"stdin": "2 3\n", "stdout": "5\n"}],
+                limits=LIMITS,
+            )
+        )
+        assert result.verdict in attack.verdicts, (result.verdict, result.message, result.stdout)
+        shown = "\n".join([result.message, result.stdout, result.stderr, str(result.tests)])
+        assert "root:x:0:0" not in shown, "a host file's lines came back"
+        assert SECRET not in shown
+    assert_nothing_outlived_the_run()
+    after = native.run(
+        SandboxJob(code=PROGRAMS["c"]["right"], language="c", io_cases=SUM_CASES, limits=LIMITS)
+    )
+    assert after.verdict == "passed", "the grader must keep working after an attack"
+
+
+def test_results_keep_their_compile_figures(native):
+    needs("c")
+    result = grade(native, "c", PROGRAMS["c"]["right"])
+    assert set(dataclasses.asdict(result)["compile"]) == {"cached", "ms", "ok"}
