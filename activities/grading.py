@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 from gradeflow import redis_keys
 from gradeflow.db import autocommit
 from gradeflow.models import TEST_ERROR, TESTS_BROKEN, Assignment, GradingRun, Submission
-from gradeflow.policy import score_of
+from gradeflow.policy import graded_score
 from gradeflow.status_cache import write_forward
 from gradeflow.views import submission_payload
 from gradeflow.vocabulary import SubmissionStatus, Verdict
@@ -46,7 +46,7 @@ class GradingOutcome:
     test_version: str
     verdict: str
     passed: bool
-    score: float
+    score: float | None  # None: the verdict grades nobody (a compile error, broken tests)
     max_score: float
     tests: list[dict[str, Any]]
     message: str
@@ -59,6 +59,20 @@ class GradingOutcome:
     attempt: int
     started_at: str
     finished_at: str
+    # Compiled languages: the compile step's figures, and the limits that applied (the language's time factor)
+    compile: dict[str, Any] = field(default_factory=dict)
+    limits: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CompileOutcome:
+    """The compile step of a grading in a compiled language: what the workflow history shows of it."""
+
+    submission_id: str
+    ok: bool
+    cached: bool
+    ms: int
+    message: str  # the compiler's first diagnostics, when it refused the code
 
 
 @dataclass
@@ -81,6 +95,9 @@ class SolutionCheck:
     test_code: str
     io_cases: list[dict[str, Any]]
     limits: dict[str, Any]
+    language: str = "python"
+    function_tests: list[dict[str, Any]] = field(default_factory=list)
+    language_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,7 +118,7 @@ def grading_run_row(
     submission_id: uuid.UUID,
     batch_id: uuid.UUID | None,
     test_version: str,
-    score: float,
+    score: float | None,
     max_score: float,
     workflow_id: str,
     run_id: str,
@@ -132,14 +149,21 @@ def grading_run_row(
     )
 
 
-def job_for(sub: Submission, assignment: Assignment, nice: int = 0) -> SandboxJob:
-    """The sandbox job that grades a submission against its assignment's current tests and limits."""
+def job_for(
+    sub: Submission, assignment: Assignment, nice: int = 0, op: str = "grade"
+) -> SandboxJob:
+    """The sandbox job that grades a submission against its assignment's current tests and limits (or, `op`
+    "compile", only compiles it: the compile cache keeps what it made for the grading that follows)."""
     return SandboxJob(
         code=sub.code,
         test_code=assignment.test_code,
         io_cases=list(assignment.io_cases or []),
         limits=dict(assignment.limits),
         nice=nice,
+        language=assignment.language,
+        language_options=dict(assignment.language_options or {}),
+        function_tests=list(assignment.function_tests or []),
+        op=op,
     )
 
 
@@ -165,6 +189,20 @@ def report_finished(sub: Submission) -> None:
             "gradeflow_submit_to_result_seconds",
             "Seconds from a submission's arrival to its result",
         ).record(max((sub.graded_at - sub.created_at).total_seconds(), 0.0))
+
+
+def report_compile(language: str, compiled: dict[str, Any]) -> None:
+    """Count a compile step in the metrics: by language, whether the cache had it, and whether it compiled."""
+    activity.metric_meter().create_counter(
+        "gradeflow_compiles", "Compile steps, by language; cached: answered by the compile cache"
+    ).add(
+        1,
+        {
+            "language": language,
+            "cached": str(bool(compiled.get("cached"))).lower(),
+            "ok": str(bool(compiled.get("ok"))).lower(),
+        },
+    )
 
 
 class GradingActivities:
@@ -197,9 +235,8 @@ class GradingActivities:
         except Exception as exc:  # noqa: BLE001 - best effort, as above: never fails the recording
             log.warning("redis update for submission %s failed: %s", sub.id, exc)
 
-    @activity.defn
-    async def grade_submission(self, req: GradingRequest) -> GradingOutcome:
-        sub_id = uuid.UUID(req.submission_id)
+    async def _claim(self, sub_id: uuid.UUID) -> tuple[Submission, Assignment]:
+        """The submission and its assignment; a queued submission becomes `grading` (published)."""
         async with self.sessions() as session:
             await autocommit(session)
             row = (
@@ -228,6 +265,27 @@ class GradingActivities:
                 if claimed.first() is not None:
                     sub.status = SubmissionStatus.GRADING
                     await self._publish(sub)
+        return sub, assignment
+
+    @activity.defn
+    async def compile_submission(self, req: GradingRequest) -> CompileOutcome:
+        """Compile a submission in its own sandboxed run (or find it in the compile cache): the grading step
+        that follows runs what this made, or reports the compile error it cached."""
+        sub, assignment = await self._claim(uuid.UUID(req.submission_id))
+        result = await self._heartbeating(job_for(sub, assignment, op="compile"))
+        compiled = result.compile
+        report_compile(assignment.language, compiled)
+        return CompileOutcome(
+            req.submission_id,
+            bool(compiled.get("ok")),
+            bool(compiled.get("cached")),
+            int(compiled.get("ms", 0)),
+            result.message,
+        )
+
+    @activity.defn
+    async def grade_submission(self, req: GradingRequest) -> GradingOutcome:
+        sub, assignment = await self._claim(uuid.UUID(req.submission_id))
         started_at = datetime.now(UTC)
         result = await self._heartbeating(job_for(sub, assignment))
         finished_at = datetime.now(UTC)
@@ -236,7 +294,7 @@ class GradingActivities:
             test_version=assignment.test_version,
             verdict=result.verdict,
             passed=result.passed,
-            score=score_of(result.tests, sub.max_score, sub.credit),
+            score=graded_score(result.verdict, result.tests, sub.max_score, sub.credit),
             max_score=sub.max_score,
             tests=result.tests,
             message=result.message,
@@ -249,6 +307,8 @@ class GradingActivities:
             attempt=activity.info().attempt,
             started_at=started_at.isoformat(),
             finished_at=finished_at.isoformat(),
+            compile=result.compile,
+            limits=result.limits,
         )
 
     async def _heartbeating(self, job: SandboxJob):
@@ -276,6 +336,9 @@ class GradingActivities:
                 test_code=check.test_code,
                 io_cases=check.io_cases,
                 limits=check.limits,
+                language=check.language,
+                function_tests=check.function_tests,
+                language_options=check.language_options,
             )
         )
         return SolutionCheckResult(result.verdict, result.passed, result.message, result.tests)
@@ -286,6 +349,7 @@ class GradingActivities:
         sub_id = uuid.UUID(out.submission_id)
         tests = out.tests
         details = {k: getattr(out, k) for k in DETAIL_FIELDS}
+        details |= {k: v for k, v in (("compile", out.compile), ("limits", out.limits)) if v}
         # One statement, so one round trip and atomic: the grading run (once per submission and batch) and the
         # submission's new result.
         run = (
@@ -308,7 +372,8 @@ class GradingActivities:
             .on_conflict_do_nothing(constraint="uq_grading_runs_submission_batch")
             .cte("grading_run")
         )
-        # The tests failed to load: not graded, and not the student's doing
+        # The tests failed to load: not graded, and not the student's doing (a compile error is graded: the
+        # student sees it, with no score)
         broken = out.verdict == TEST_ERROR
         async with self.sessions() as session:
             await autocommit(session)

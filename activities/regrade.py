@@ -129,8 +129,10 @@ async def count_done(
     )
 
 
-def changed(old: float | None, new: float) -> bool:
-    return old is None or abs(old - new) > 1e-9
+def changed(old: float | None, new: float | None) -> bool:
+    if old is None or new is None:
+        return old is not new
+    return abs(old - new) > 1e-9
 
 
 class RegradeActivities:
@@ -263,9 +265,12 @@ class RegradeActivities:
         runs = []
         for sub, assignment, graded, started, finished in outcomes:
             # Tests that fail to load grade nobody: the score stays, the run records why (an error of the batch).
+            # Code that no longer compiles (the driver changed) grades nobody either: its score stays as it was.
             score = (
                 (sub.score or 0.0)
                 if graded.verdict == TEST_ERROR
+                else sub.score
+                if graded.verdict == Verdict.COMPILE_ERROR
                 else score_of(graded.tests, sub.max_score, sub.credit)
             )
             runs.append(

@@ -14,7 +14,7 @@ from api.errors import ApiError
 from api.schemas import LateWindow, TermsOut
 from gradeflow.models import Assignment, Offering
 from gradeflow.policy import Rules, decide
-from gradeflow.vocabulary import Role
+from gradeflow.vocabulary import Role, Verdict
 
 # One round trip: the offering, the student's extension, the assignment's title, and their submissions so far.
 SUBMISSION_RULES = text("""
@@ -27,9 +27,11 @@ LEFT JOIN extensions e
 CROSS JOIN LATERAL (
     SELECT count(*) AS used, max(s.created_at) AS last_at FROM submissions s
     WHERE s.user_id = :user_id AND s.assignment_id = o.assignment_id AND s.cohort_id = o.cohort_id
+      -- code the compiler refused costs no attempt (and starts no wait before the next one)
+      AND s.verdict IS DISTINCT FROM :compile_error
 ) mine
 WHERE o.cohort_id = :cohort_id AND o.assignment_id = :assignment_id
-""")
+""").bindparams(compile_error=Verdict.COMPILE_ERROR)
 
 
 class _Dates:

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.params import storable
+from gradeflow import languages
 from gradeflow.models import Assignment
 from gradeflow.vocabulary import SubmissionStatus, Verdict
 
@@ -141,6 +142,12 @@ class AssignmentOut(BaseModel):
     order: int
     points: int
     language: str
+    language_title: str = Field("", description='What people call it: "C (C17, gcc)"')
+    editor_mode: str = Field("", description="The Ace editor mode that highlights it")
+    time_factor: float = Field(
+        1.0,
+        description="The language's allowance on the time limits (a slow-starting runtime gets more)",
+    )
     limits: dict[str, Any]
     examples: list[dict[str, Any]] = Field(
         default_factory=list, description="The visible I/O cases"
@@ -154,6 +161,12 @@ class AssignmentOut(BaseModel):
 class AssignmentStaffOut(AssignmentOut):
     test_code: str
     io_cases: list[dict[str, Any]]
+    function_tests: list[dict[str, Any]] = Field(default_factory=list)
+    language_options: dict[str, Any] = Field(default_factory=dict)
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What to know about it now: no running worker grades its language (and why)",
+    )
     reference_solution: str | None
     test_version: str
     updated_at: datetime
@@ -172,6 +185,7 @@ def assignment_out(a: Assignment, staff: bool, may_edit: bool = True) -> Assignm
         for c in a.io_cases or []
         if not c.get("hidden")
     ]
+    language = languages.get(a.language)
     fields: dict[str, Any] = dict(
         id=a.id,
         slug=a.slug,
@@ -180,6 +194,9 @@ def assignment_out(a: Assignment, staff: bool, may_edit: bool = True) -> Assignm
         order=a.position,
         points=a.points,
         language=a.language,
+        language_title=language.title,
+        editor_mode=language.ace_mode,
+        time_factor=language.time_factor,
         limits=a.limits,
         examples=examples,
         starter_code=a.starter_code or "",
@@ -189,6 +206,8 @@ def assignment_out(a: Assignment, staff: bool, may_edit: bool = True) -> Assignm
             **fields,
             test_code=a.test_code,
             io_cases=a.io_cases or [],
+            function_tests=a.function_tests or [],
+            language_options=a.language_options or {},
             reference_solution=a.reference_solution,
             test_version=a.test_version,
             updated_at=a.updated_at,

@@ -123,6 +123,14 @@ class Assignment(Base):
     test_code: Mapped[str] = mapped_column(Text, default="")
     io_cases: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     limits: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Compiled languages: the driver's cases ({name, stdin, stdout, points, hidden}); the driver is test_code
+    function_tests: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONType, default=list, server_default="[]"
+    )
+    # What the language needs to know besides the code (Java: main_class)
+    language_options: Mapped[dict[str, Any]] = mapped_column(
+        JSONType, default=dict, server_default="{}"
+    )
     # Content hash of tests + limits: keys the result cache and tells regrades what changed.
     test_version: Mapped[str] = mapped_column(String(64))
     reference_solution: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -225,7 +233,8 @@ class GradingRun(Base):
     test_version: Mapped[str] = mapped_column(String(64))
     verdict: Mapped[str] = mapped_column(String(40))
     passed: Mapped[bool] = mapped_column(Boolean)
-    score: Mapped[float] = mapped_column(Float)
+    # None: the verdict graded nobody (a compile error)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
     # For a regrade: the submission's score before it (the changes report compares the two).
     previous_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     max_score: Mapped[float] = mapped_column(Float)

@@ -88,6 +88,18 @@ def score_of(tests: list[dict[str, Any]], max_score: float, credit: float = 1.0)
     return round(max_score * share * credit, 2)
 
 
+# Verdicts that grade nobody: no score, so no grade moves and no attempt is used (the compiler refused the code,
+# or the assignment's tests are broken)
+UNGRADED = ("compile_error", "test_error")
+
+
+def graded_score(
+    verdict: str | None, tests: list[dict[str, Any]], max_score: float, credit: float = 1.0
+) -> float | None:
+    """score_of, or None for a verdict that grades nobody."""
+    return None if verdict in UNGRADED else score_of(tests, max_score, credit)
+
+
 def when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 

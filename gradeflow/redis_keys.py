@@ -21,6 +21,10 @@ TOKENS_CHANNEL = "gradeflow:tokens-revoked"
 ASSIGNMENT_LISTS = "gradeflow:assignments:lists"
 # Which worker samples the platform-wide gauges (worker/gauges.py): its identity, with a short expiry.
 GAUGES_LEASE = "gradeflow:gauges:sampler"
+# Which languages each running worker grades: a hash, worker -> {"languages": {name: toolchain}, "at": unix time};
+# an entry older than WORKER_LANGUAGES_TTL_SECONDS belongs to a worker that is gone
+WORKER_LANGUAGES = "gradeflow:worker-languages"
+WORKER_LANGUAGES_TTL_SECONDS = 60
 
 
 def assignments_public(cohort_id: int) -> str:

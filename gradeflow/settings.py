@@ -127,6 +127,15 @@ class Settings(BaseSettings):
     unsafe_grading: bool = False
     # Tests only: make one isolation step fail (e.g. "seccomp", "user namespace") to check the refusal.
     sandbox_simulate_missing: str | None = None
+    # Compiled programs, shared by the workers of one machine (default: <home>/compile-cache), and its bound in MiB
+    compile_cache_dir: Path | None = None
+    compile_cache_mb: int = 512
+    # The languages this worker grades (comma-separated; default: every one whose toolchain it finds)
+    worker_languages: str | None = None
+
+    @property
+    def compile_cache(self) -> Path:
+        return self.compile_cache_dir or self.home / "compile-cache"
 
     # "text" (readable lines) or "json" (one object per line with submission, workflow and activity ids).
     log_format: str = "text"

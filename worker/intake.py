@@ -24,7 +24,7 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from gradeflow import redis_keys
-from gradeflow.models import Cohort, Submission
+from gradeflow.models import Assignment, Cohort, Submission
 from gradeflow.vocabulary import SubmissionStatus
 from workflows.start import start_grading_workflow
 
@@ -45,12 +45,13 @@ async def start_once(
     user_id: str,
     cohort: str,
     eager: bool = False,
+    language: str = "python",
 ) -> bool:
     """Start a submission's grading; one already started or finished is left alone (no double grading).
     Returns whether this call started it."""
     try:
         await start_grading_workflow(
-            client, submission_id, assignment_id, user_id, cohort, eager=eager
+            client, submission_id, assignment_id, user_id, cohort, eager=eager, language=language
         )
         return True
     except WorkflowAlreadyStartedError:
@@ -61,8 +62,17 @@ class Dispatcher:
     """Reads the intake stream with a consumer group, starts workflows, then acknowledges; keeps at most
     `in_flight` of the gradings it started unfinished."""
 
-    def __init__(self, redis: Redis, client: Client, batch: int, in_flight: int) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        client: Client,
+        batch: int,
+        in_flight: int,
+        served: frozenset[str] = frozenset({"python"}),
+    ) -> None:
         self.redis = redis
+        # The languages this worker grades: only their gradings may start eagerly here
+        self.served = served
         self.client = client
         self.batch = batch
         self.limit = in_flight
@@ -102,6 +112,7 @@ class Dispatcher:
         # Before starting: an eager grading may end before we resume
         self.in_flight[sub_id] = time.monotonic()
         started = False
+        language = fields.get("language") or "python"
         try:
             started = await start_once(
                 self.client,
@@ -109,7 +120,9 @@ class Dispatcher:
                 fields["assignment_id"],
                 fields["user_id"],
                 fields.get("cohort", ""),
-                eager=True,
+                # A language this worker lacks goes to its own queue, for a worker that has it
+                eager=language in self.served,
+                language=language,
             )
         finally:
             if not started:  # already graded, or the start failed and will be retried
@@ -234,7 +247,14 @@ class Reconciler:
         async with self.sessions() as session:
             rows = (
                 await session.execute(
-                    select(Submission.id, Submission.assignment_id, Submission.user_id, Cohort.slug)
+                    select(
+                        Submission.id,
+                        Submission.assignment_id,
+                        Submission.user_id,
+                        Cohort.slug,
+                        Assignment.language,
+                    )
+                    .join(Assignment, Submission.assignment_id == Assignment.id)
                     .outerjoin(Cohort, Submission.cohort_id == Cohort.id)
                     .where(
                         Submission.status == SubmissionStatus.QUEUED, Submission.created_at < cutoff
@@ -246,7 +266,12 @@ class Reconciler:
         await asyncio.gather(
             *(
                 start_once(
-                    self.client, str(r.id), str(r.assignment_id), str(r.user_id), r.slug or ""
+                    self.client,
+                    str(r.id),
+                    str(r.assignment_id),
+                    str(r.user_id),
+                    r.slug or "",
+                    language=r.language,
                 )
                 for r in rows
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from datetime import timedelta
@@ -17,9 +18,11 @@ from gradeflow import redis_keys
 from gradeflow.db import make_engine, make_sessionmaker
 from gradeflow.priority import lower_priority
 from gradeflow.settings import Settings
+from gradeflow.worker_languages import announce_languages
 from sandbox import UNSAFE_WARNING, IsolationUnavailable, Sandbox
 from worker.gauges import QueueGauges
 from worker.intake import Dispatcher, Reconciler
+from worker.languages import served_languages
 from workflows.check_solution import CheckSolution
 from workflows.client import (
     SearchAttributesMissing,
@@ -28,7 +31,7 @@ from workflows.client import (
     metrics_runtime,
     temporal_access,
 )
-from workflows.config import BATCH_TASK_QUEUE, GRADING_TASK_QUEUE
+from workflows.config import BATCH_TASK_QUEUE, grading_queue
 from workflows.grade_submission import GradeSubmission
 from workflows.recompute import RecomputeGrades
 from workflows.regrade_cohort import RegradeCohort, RegradeSubmission
@@ -79,6 +82,8 @@ async def run_worker(settings: Settings) -> None:
         settings.sandbox_mode,
         unsafe=settings.unsafe_grading,
         simulate_missing=settings.sandbox_simulate_missing,
+        compile_cache_dir=str(settings.compile_cache),
+        compile_cache_mb=settings.compile_cache_mb,
     )
     try:
         await sandbox.start()
@@ -89,28 +94,36 @@ async def run_worker(settings: Settings) -> None:
         raise SystemExit(2) from None
     if settings.unsafe_grading:
         log.critical("!!! %s !!!", UNSAFE_WARNING)
-    dispatcher = Dispatcher(redis, client, settings.dispatch_batch, settings.intake_in_flight)
+    served = await served_languages(sandbox, settings.worker_languages)
+    dispatcher = Dispatcher(
+        redis, client, settings.dispatch_batch, settings.intake_in_flight, served=frozenset(served)
+    )
     grading = GradingActivities(
         sessions, redis, sandbox, settings.grading_concurrency, on_finished=dispatcher.finished
     )
-    live = Worker(
-        client,
-        task_queue=GRADING_TASK_QUEUE,
-        workflows=[GradeSubmission, CheckSolution],
-        activities=[
-            grading.grade_submission,
-            grading.record_grading,
-            grading.record_grading_failure,
-            grading.check_solution,
-        ],
-        max_concurrent_activities=settings.grading_concurrency,
-        # Gradings are local activities (the sandboxes are bounded in GradingActivities): room for every grading
-        # the dispatcher lets in, plus those the reconciler or an operator's retry start.
-        max_concurrent_local_activities=2 * settings.intake_in_flight
-        + settings.grading_concurrency,
-        # Let a grading in progress finish on SIGTERM rather than hand it back half done.
-        graceful_shutdown_timeout=timedelta(seconds=30),
-    )
+    # One worker per language served, each on its language's queue (the slots below are per worker)
+    live = [
+        Worker(
+            client,
+            task_queue=grading_queue(language),
+            workflows=[GradeSubmission, CheckSolution],
+            activities=[
+                grading.compile_submission,
+                grading.grade_submission,
+                grading.record_grading,
+                grading.record_grading_failure,
+                grading.check_solution,
+            ],
+            max_concurrent_activities=settings.grading_concurrency,
+            # Gradings are local activities (the sandboxes are bounded in GradingActivities): room for every
+            # grading the dispatcher lets in, plus those the reconciler or an operator's retry start.
+            max_concurrent_local_activities=2 * settings.intake_in_flight
+            + settings.grading_concurrency,
+            # Let a grading in progress finish on SIGTERM rather than hand it back half done.
+            graceful_shutdown_timeout=timedelta(seconds=30),
+        )
+        for language in served
+    ]
     regrading = RegradeActivities(sessions, redis, sandbox, settings.regrade_concurrency)
     courses = CourseActivities(sessions, redis)
     similarity = SimilarityActivities(sessions)
@@ -153,13 +166,23 @@ async def run_worker(settings: Settings) -> None:
                 QueueGauges(sessions, redis, runtime.metric_meter, client).run(), name="gauges"
             )
         )
+    background.append(asyncio.create_task(announce_languages(redis, served), name="languages"))
+    if runtime is not None:
+        gauge = runtime.metric_meter.create_gauge(
+            "gradeflow_worker_languages", "1 for each language this worker grades (its toolchain)"
+        )
+        for name, version in served.items():
+            gauge.set(1, {"language": name, "toolchain": version})
     log.info(
-        "worker ready on task queue %s (concurrency %d, sandbox %s)",
-        GRADING_TASK_QUEUE,
+        "worker ready on task queues %s (concurrency %d, sandbox %s); grades %s",
+        ", ".join(grading_queue(language) for language in served),
         settings.grading_concurrency,
         sandbox.mode,
+        "; ".join(f"{name} ({version})" for name, version in served.items()),
     )
-    async with live, regrades:
+    async with contextlib.AsyncExitStack() as workers:
+        for worker in [*live, regrades]:
+            await workers.enter_async_context(worker)
         await stop.wait()
         log.info("shutting down: draining gradings in progress")
         for task in background:

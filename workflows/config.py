@@ -6,6 +6,14 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 
 # Live gradings (and an assignment's solution check)
 GRADING_TASK_QUEUE = "gradeflow-grading"
+
+
+def grading_queue(language: str) -> str:
+    """Live gradings of a language other than Python have a queue of their own, polled only by workers that have
+    its toolchain: work for a language no running worker serves waits there (visibly) instead of failing."""
+    return GRADING_TASK_QUEUE if language in ("", "python") else f"{GRADING_TASK_QUEUE}-{language}"
+
+
 # Work on whole cohorts (regrades, recounts of grades, similarity reports) has its own queue and worker slots, so
 # it never delays live submissions.
 BATCH_TASK_QUEUE = "gradeflow-batch"

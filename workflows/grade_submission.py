@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         GradingRequest,
         RecordRequest,
     )
+    from gradeflow.languages import DEFAULT as PYTHON
     from gradeflow.models import TEST_ERROR
     from gradeflow.vocabulary import SubmissionStatus, Verdict
     from workflows.config import (
@@ -41,6 +42,8 @@ LOCAL_ACTIVITIES_PATCH = "grade-with-local-activities"
 @dataclass
 class GradeSubmissionInput:
     submission_id: str
+    # The assignment's language: a compiled one gets a compile step first ("": recorded before languages, Python)
+    language: str = ""
 
 
 @dataclass
@@ -48,7 +51,7 @@ class GradeSubmissionResult:
     submission_id: str
     status: str
     verdict: str
-    score: float
+    score: float | None
 
 
 # Not in the workflow sandbox: it would re-import this module for every run, which cost the worker more CPU than
@@ -60,6 +63,16 @@ class GradeSubmission:
         info = workflow.info()
         local = workflow.patched(LOCAL_ACTIVITIES_PATCH)
         try:
+            if inp.language and inp.language != PYTHON:
+                # Its own step in the history: compiled once here (or found in the compile cache), so the grading
+                # below runs the program, or reports the compile error, without compiling again.
+                await step(
+                    local,
+                    GradingActivities.compile_submission,
+                    GradingRequest(submission_id=inp.submission_id),
+                    GRADE_START_TO_CLOSE,
+                    heartbeat_timeout=GRADE_HEARTBEAT,
+                )
             outcome: GradingOutcome = await step(
                 local,
                 GradingActivities.grade_submission,

@@ -16,11 +16,11 @@ from workflows.config import (
     BATCH_TASK_QUEUE,
     COHORT_KEY,
     GRADE_WORKFLOW_EXECUTION_TIMEOUT,
-    GRADING_TASK_QUEUE,
     REGRADE_BATCH_KEY,
     REGRADE_WORKFLOW_EXECUTION_TIMEOUT,
     USER_KEY,
     grade_workflow_id,
+    grading_queue,
     recompute_workflow_id,
     similarity_workflow_id,
 )
@@ -42,17 +42,21 @@ async def start_grading_workflow(
     *,
     again: bool = False,
     eager: bool = False,
+    language: str = "python",
 ) -> WorkflowHandle:
     """Start GradeSubmission for one submission. Its workflow id is fixed by the submission, so starting it twice
-    raises WorkflowAlreadyStartedError. A finished grading is started again only when `again` (an operator's
-    retry); the intake never grades a submission twice. `eager`: a worker sharing this client takes the first
-    workflow task straight from the start call, skipping a trip through the task queue (the server must allow
-    it: `system.enableEagerWorkflowStart`; otherwise the start is an ordinary one)."""
+        raises WorkflowAlreadyStartedError. A finished grading is started again only when `again` (an operator's
+        retry); the intake never grades a submission twice. `eager`: a worker sharing this client takes the first
+        workflow task straight from the start call, skipping a trip through the task queue (the server must allow
+        it: `system.enableEagerWorkflowStart`; otherwise the start is an ordinary one). `language`: the assignment's,
+    which picks the task queue (workflows.config.grading_queue)."""
     return await client.start_workflow(
         GradeSubmission.run,
-        GradeSubmissionInput(submission_id=submission_id),
+        GradeSubmissionInput(
+            submission_id=submission_id, language="" if language == "python" else language
+        ),
         id=grade_workflow_id(submission_id),
-        task_queue=GRADING_TASK_QUEUE,
+        task_queue=grading_queue(language),
         execution_timeout=GRADE_WORKFLOW_EXECUTION_TIMEOUT,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE
         if again
@@ -100,7 +104,7 @@ async def check_solution(client: Client, check: SolutionCheck) -> SolutionCheckR
         CheckSolution.run,
         check,
         id=f"check-{uuid.uuid4()}",
-        task_queue=GRADING_TASK_QUEUE,
+        task_queue=grading_queue(check.language),
         execution_timeout=CHECK_TIMEOUT,
     )
 

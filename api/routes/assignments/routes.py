@@ -37,6 +37,7 @@ from api.routes.assignments.schemas import (
     AssignmentCreate,
     AssignmentUpdate,
     CheckResult,
+    check_grading_spec,
 )
 from api.schemas import (
     SIGNED_IN,
@@ -46,7 +47,7 @@ from api.schemas import (
     errors,
     put_and_patch,
 )
-from gradeflow import redis_keys
+from gradeflow import languages, redis_keys
 from gradeflow.accounts import offer
 from gradeflow.models import (
     TEST_ERROR,
@@ -59,7 +60,8 @@ from gradeflow.models import (
 )
 from gradeflow.redis_keys import best_effort
 from gradeflow.versions import test_version
-from gradeflow.vocabulary import Role
+from gradeflow.vocabulary import Role, Verdict
+from gradeflow.worker_languages import languages_served
 from workflows.check_solution import SolutionCheck, SolutionCheckResult
 from workflows.start import check_solution
 
@@ -164,21 +166,49 @@ async def run_check(temporal: Client, check: SolutionCheck) -> SolutionCheckResu
         ) from None
 
 
-async def refuse_broken_tests(
-    temporal: Client, test_code: str, limits: dict, reference_solution: str | None
-) -> None:
+async def refuse_broken_tests(temporal: Client, a: Assignment) -> None:
     """Load the tests in the judge (against the reference solution, or an empty one) before saving them: tests
-    that fail to load are refused with the error and its line, instead of failing every student's grading."""
-    if not test_code.strip():
+    that fail to load are refused with the error and its line, instead of failing every student's grading. In a
+    compiled language, the driver must compile with the reference solution (without one it cannot be tried)."""
+    if not a.test_code.strip():
+        return
+    python = a.language == languages.DEFAULT
+    if not python and not a.reference_solution:
         return
     result = await run_check(
         temporal,
         SolutionCheck(
-            code=reference_solution or "", test_code=test_code, io_cases=[], limits=limits
+            code=a.reference_solution or "",
+            test_code=a.test_code,
+            io_cases=[],
+            limits=dict(a.limits),
+            language=a.language,
+            function_tests=list(a.function_tests or []) if not python else [],
+            language_options=dict(a.language_options or {}),
         ),
     )
     if result.verdict == TEST_ERROR:
         raise ApiError(422, f"test_code: {result.message}", verdict=result.verdict)
+    if result.verdict == Verdict.COMPILE_ERROR:
+        raise ApiError(
+            422,
+            "reference_solution and the driver in test_code do not compile together: "
+            + result.message,
+            verdict=result.verdict,
+        )
+
+
+async def language_warnings(redis, language: str) -> list[str]:
+    """What an instructor should know about a language now: no running worker grades it, and why."""
+    served = await languages_served(redis)
+    if served is None or language in served:
+        return []
+    why = languages.missing().get(language) or "no running worker has its toolchain"
+    title = languages.get(language).title
+    return [
+        f"No running worker grades {title} ({why}). Submissions wait, queued, until a worker that has it "
+        "starts; the reference solution was not checked."
+    ]
 
 
 @router.post("/check", response_model=CheckResult, responses=errors(403))
@@ -191,7 +221,10 @@ async def check_reference_solution(body: AssignmentCheck, _: Instructor, tempora
             code=body.reference_solution,
             test_code=body.test_code,
             io_cases=[c.model_dump() for c in body.io_cases],
-            limits=body.limits.model_dump(),
+            limits=body.limits.model_dump(exclude_none=True),
+            language=body.language,
+            function_tests=[t.model_dump() for t in body.function_tests],
+            language_options=body.language_options.model_dump(exclude_none=True),
         ),
     )
     return CheckResult(
@@ -209,23 +242,34 @@ async def create_assignment(
 ):
     """Save a new assignment, offered (with no dates) to the cohorts you teach. Its tests are loaded in the judge
     first: tests that fail to load are refused (422)."""
-    limits = body.limits.model_dump()
+    limits = body.limits.model_dump(exclude_none=True)
     io_cases = [c.model_dump() for c in body.io_cases]
-    await refuse_broken_tests(temporal, body.test_code, limits, body.reference_solution)
+    function_tests = [t.model_dump() for t in body.function_tests]
+    options = body.language_options.model_dump(exclude_none=True)
+    warnings = await language_warnings(redis, body.language)
     assignment = Assignment(
         slug=body.slug or slugify(body.title),
         title=body.title,
         handout=body.handout,
         position=body.order,
         points=body.points,
+        language=body.language,
         test_code=body.test_code,
         io_cases=io_cases,
+        function_tests=function_tests,
+        language_options=options,
         limits=limits,
         reference_solution=body.reference_solution,
-        starter_code=body.starter_code,
-        test_version=test_version(body.test_code, io_cases, limits),
+        # A new assignment in another language opens the editor with something that compiles
+        starter_code=body.starter_code
+        or ("" if body.test_code.strip() else languages.get(body.language).starter),
+        test_version=test_version(
+            body.test_code, io_cases, limits, body.language, function_tests, options
+        ),
         created_by=user.id,
     )
+    if not warnings:  # a language no worker grades cannot be checked now
+        await refuse_broken_tests(temporal, assignment)
     session.add(assignment)
     try:
         await session.commit()
@@ -237,7 +281,7 @@ async def create_assignment(
     await session.commit()
     await session.refresh(assignment)
     await purge_assignment_cache(redis)
-    return assignment_out(assignment, staff=True)
+    return assignment_out(assignment, staff=True).model_copy(update={"warnings": warnings})
 
 
 UPDATE_HELP = (
@@ -274,23 +318,44 @@ async def update_assignment(
         changes["limits"] = {**assignment.limits, **body.limits.model_dump(exclude_unset=True)}
     if "io_cases" in changes:
         changes["io_cases"] = [c.model_dump() for c in body.io_cases or []]
+    if "function_tests" in changes:
+        changes["function_tests"] = [t.model_dump() for t in body.function_tests or []]
+    if "language_options" in changes:
+        assert body.language_options is not None  # refused as null by the schema
+        changes["language_options"] = body.language_options.model_dump(exclude_none=True)
     if "order" in changes:
         changes["position"] = changes.pop("order")
     for name, value in changes.items():
         setattr(assignment, name, value)
-    if not assignment.test_code.strip() and not assignment.io_cases:
-        raise ApiError(422, "an assignment needs test_code, io_cases or both")
-    if "test_code" in changes:
-        await refuse_broken_tests(
-            temporal, assignment.test_code, dict(assignment.limits), assignment.reference_solution
+    try:
+        check_grading_spec(
+            assignment.language,
+            assignment.test_code,
+            assignment.io_cases or [],
+            assignment.function_tests or [],
         )
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from None
+    warnings = await language_warnings(redis, assignment.language)
+    tried_by = (
+        {"test_code"}
+        if assignment.language == languages.DEFAULT
+        else {"test_code", "function_tests", "reference_solution", "language_options"}
+    )
+    if changes.keys() & tried_by and not warnings:
+        await refuse_broken_tests(temporal, assignment)
     assignment.test_version = test_version(
-        assignment.test_code, assignment.io_cases, assignment.limits
+        assignment.test_code,
+        assignment.io_cases,
+        assignment.limits,
+        assignment.language,
+        assignment.function_tests,
+        assignment.language_options,
     )
     await session.commit()
     await session.refresh(assignment)
     await purge_assignment_cache(redis)
-    return assignment_out(assignment, staff=True)
+    return assignment_out(assignment, staff=True).model_copy(update={"warnings": warnings})
 
 
 async def free_slug(session, wanted: str) -> str:
@@ -363,6 +428,8 @@ async def copy_assignment(
         language=original.language,
         test_code=original.test_code,
         io_cases=original.io_cases,
+        function_tests=original.function_tests,
+        language_options=original.language_options,
         limits=original.limits,
         reference_solution=original.reference_solution,
         starter_code=original.starter_code,

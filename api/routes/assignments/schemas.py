@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from api.params import INT32_MAX
 from api.schemas import STARTER_HELP, AssignmentStaffOut, Body, TestResultOut, _not_null
+from gradeflow import languages
+from gradeflow.languages import COMPILE_BOUNDS, COMPILE_DEFAULTS
 from gradeflow.limits import DEFAULT_LIMITS, LIMIT_BOUNDS
 from gradeflow.vocabulary import Verdict
 
@@ -38,6 +40,33 @@ class Limits(Body):
         le=LIMIT_BOUNDS["output_kb"][1],
         description="stdout/stderr cap, KiB",
     )
+    # The compile step's own limits (compiled languages; defaults in gradeflow.languages.COMPILE_DEFAULTS)
+    compile_cpu_seconds: float | None = Field(
+        None,
+        ge=COMPILE_BOUNDS["compile_cpu_seconds"][0],
+        le=COMPILE_BOUNDS["compile_cpu_seconds"][1],
+        description=f"CPU time of the compile step (default {COMPILE_DEFAULTS['compile_cpu_seconds']:g})",
+    )
+    compile_wall_seconds: float | None = Field(
+        None,
+        ge=COMPILE_BOUNDS["compile_wall_seconds"][0],
+        le=COMPILE_BOUNDS["compile_wall_seconds"][1],
+        description="Wall-clock time of the compile step "
+        f"(default {COMPILE_DEFAULTS['compile_wall_seconds']:g})",
+    )
+    compile_memory_mb: int | None = Field(
+        None,
+        ge=COMPILE_BOUNDS["compile_memory_mb"][0],
+        le=COMPILE_BOUNDS["compile_memory_mb"][1],
+        description=f"Memory of the compile step, MiB (default {COMPILE_DEFAULTS['compile_memory_mb']:g})",
+    )
+    compile_output_kb: int | None = Field(
+        None,
+        ge=COMPILE_BOUNDS["compile_output_kb"][0],
+        le=COMPILE_BOUNDS["compile_output_kb"][1],
+        description="The compiler's diagnostics kept, KiB "
+        f"(default {COMPILE_DEFAULTS['compile_output_kb']:g})",
+    )
 
 
 def _check_python(source: str, what: str) -> str:
@@ -58,29 +87,82 @@ class IOCase(Body):
     hidden: bool = Field(False, description="students see only whether a hidden case passed")
 
 
+class FunctionTest(Body):
+    """A function test of a compiled language: the driver (test_code) gets `stdin`, calls the student's functions
+    and prints what they return; the test passes when that equals `stdout` (compared outside the sandbox)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$", description="shown to the student")
+    stdin: str = Field("", max_length=1_000_000)
+    stdout: str = Field(max_length=1_000_000)
+    points: int = Field(1, ge=0, le=1000)
+    hidden: bool = Field(False, description="students see only whether a hidden test passed")
+
+
+class LanguageOptions(Body):
+    main_class: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,99}$",
+        description="Java: the public class the student's file declares (default Main)",
+    )
+
+
+LanguageName = Literal["python", "c", "cpp", "java", "javascript"]
+assert set(get_args(LanguageName)) == set(languages.NAMES)  # one list: gradeflow.languages
+
+
 TEST_CODE_HELP = (
     "unittest source; tests import the student's code as `solution` (`import solution`, "
     "`from solution import f`, `from solution import *`), whose calls run in the sandbox and return "
-    "plain data. Tests in a class named Hidden… or a method named test_hidden… are hidden."
+    "plain data. Tests in a class named Hidden… or a method named test_hidden… are hidden. Other languages: the "
+    "driver, a program in the assignment's language that reads a function test's stdin, calls the student's "
+    "functions and prints what they return (C and C++: its main() wins over the student's; Java: its own public "
+    "class calling Main's static methods; JavaScript: require('./solution.js'))."
 )
 
 
-class GradingSpec(Body):
-    """What a submission is graded against: unittest tests, I/O cases (at least one of the two) and limits."""
+def check_grading_spec(language: str, test_code: str, io_cases: list, function_tests: list) -> None:
+    """What an assignment of `language` must have to be graded; ValueError says what to fix."""
+    if language == languages.DEFAULT:
+        if function_tests:
+            raise ValueError(
+                "function_tests are for compiled languages' drivers; a Python assignment's function tests are "
+                "unittest tests in test_code"
+            )
+        if test_code:
+            _check_python(test_code, "test_code")
+        if not test_code.strip() and not io_cases:
+            raise ValueError("an assignment needs test_code, io_cases or both")
+        return
+    if function_tests and not test_code.strip():
+        raise ValueError(
+            "function_tests need a driver in test_code that calls the student's functions"
+        )
+    if test_code.strip() and not function_tests:
+        raise ValueError(
+            "a driver in test_code needs function_tests (its stdin and expected output)"
+        )
+    if not io_cases and not function_tests:
+        raise ValueError(
+            "an assignment needs io_cases, or a driver in test_code with function_tests"
+        )
 
+
+class GradingSpec(Body):
+    """What a submission is graded against, in its language: unittest tests (Python) or a driver with function
+    tests (other languages), I/O cases, and limits."""
+
+    language: LanguageName = Field(
+        "python", description="The language students write in (fixed once the assignment exists)"
+    )
     test_code: str = Field("", max_length=200_000, description=TEST_CODE_HELP)
     io_cases: list[IOCase] = Field(default_factory=list, max_length=50)
+    function_tests: list[FunctionTest] = Field(default_factory=list, max_length=100)
+    language_options: LanguageOptions = Field(default_factory=lambda: LanguageOptions())
     limits: Limits = Field(default_factory=lambda: Limits())
-
-    @field_validator("test_code")
-    @classmethod
-    def tests_compile(cls, v: str) -> str:
-        return _check_python(v, "test_code") if v else v
 
     @model_validator(mode="after")
     def has_tests(self):
-        if not self.test_code.strip() and not self.io_cases:
-            raise ValueError("an assignment needs test_code, io_cases or both")
+        check_grading_spec(self.language, self.test_code, self.io_cases, self.function_tests)
         return self
 
 
@@ -117,6 +199,8 @@ class AssignmentUpdate(Body):
         None, max_length=200_000, description=TEST_CODE_HELP
     )
     io_cases: list[IOCase] | SkipJsonSchema[None] = Field(None, max_length=50)
+    function_tests: list[FunctionTest] | SkipJsonSchema[None] = Field(None, max_length=100)
+    language_options: LanguageOptions | SkipJsonSchema[None] = None
     limits: Limits | SkipJsonSchema[None] = None
     reference_solution: str | None = Field(None, max_length=65_536)
     starter_code: str | SkipJsonSchema[None] = Field(
@@ -130,6 +214,8 @@ class AssignmentUpdate(Body):
         "points",
         "test_code",
         "io_cases",
+        "function_tests",
+        "language_options",
         "limits",
         "starter_code",
         mode="before",
@@ -137,11 +223,6 @@ class AssignmentUpdate(Body):
     @classmethod
     def not_null(cls, v: Any) -> Any:
         return _not_null(v)
-
-    @field_validator("test_code")
-    @classmethod
-    def tests_compile(cls, v: str | None) -> str | None:
-        return _check_python(v, "test_code") if v else v
 
 
 class AssignmentCopy(Body):

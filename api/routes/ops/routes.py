@@ -44,7 +44,7 @@ from api.routes.ops.schemas import (
 )
 from api.schemas import STAFF, errors
 from gradeflow import redis_keys
-from gradeflow.models import Cohort, RegradeBatch, Submission
+from gradeflow.models import Assignment, Cohort, RegradeBatch, Submission
 from gradeflow.redis_keys import best_effort
 from gradeflow.vocabulary import (
     BATCH_ACTIVE,
@@ -223,18 +223,20 @@ async def retry(
     sub_id = submission_of(workflow_id)
     row = (
         await session.execute(
-            select(Submission, Cohort.slug)
+            select(Submission, Cohort.slug, Assignment.language)
+            .join(Assignment, Submission.assignment_id == Assignment.id)
             .outerjoin(Cohort, Submission.cohort_id == Cohort.id)
             .where(Submission.id == sub_id)
         )
     ).first()
     if row is None:
         raise ApiError(404, f"Submission {sub_id} does not exist.")
-    sub, cohort = row
+    sub, cohort, language = row
     if sub.status == SubmissionStatus.GRADED and not regrade:
         raise ApiError(
             409,
-            f"Submission {sub_id} was graded normally ({sub.verdict}, score {sub.score:g}); retry is "
+            f"Submission {sub_id} was graded normally ({sub.verdict}, score "
+            f"{'none' if sub.score is None else f'{sub.score:g}'}); retry is "
             "for failed or stuck work. To grade it again anyway, add ?regrade=true.",
             verdict=sub.verdict,
         )
@@ -261,7 +263,13 @@ async def retry(
     await best_effort(redis.delete(redis_keys.submission_status(str(sub_id))), "the retried status")
     try:
         handle = await start_grading_workflow(
-            client, str(sub_id), str(sub.assignment_id), str(sub.user_id), cohort or "", again=True
+            client,
+            str(sub_id),
+            str(sub.assignment_id),
+            str(sub.user_id),
+            cohort or "",
+            again=True,
+            language=language,
         )
     except WorkflowAlreadyStartedError:
         raise ApiError(

@@ -58,5 +58,5 @@ class RegradeChange(BaseModel):
     assignment_id: int
     assignment: str
     old_score: float | None
-    new_score: float
+    new_score: float | None
     submission_id: str

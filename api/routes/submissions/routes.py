@@ -28,7 +28,7 @@ from api.schemas import SIGNED_IN, SubmissionOut, errors
 from gradeflow import redis_keys
 from gradeflow.db import autocommit_connection
 from gradeflow.models import Submission
-from gradeflow.policy import decide, score_of
+from gradeflow.policy import decide, graded_score
 from gradeflow.redis_keys import best_effort
 from gradeflow.status_cache import moved_on, rank, write_forward
 from gradeflow.versions import code_hash
@@ -119,7 +119,7 @@ def pending_error(pending_id: uuid.UUID | str) -> ApiError:
 # the insert fail while another submission of the user is queued or grading.
 INTAKE = text("""
 WITH a AS (
-    SELECT id, points, test_version FROM assignments WHERE id = :assignment_id
+    SELECT id, points, test_version, language FROM assignments WHERE id = :assignment_id
 ), earlier AS (
     SELECT s.id FROM submissions s JOIN a ON s.assignment_id = a.id AND s.test_version = a.test_version
     WHERE s.code_hash = :code_hash AND s.status = :graded AND NOT s.cached
@@ -132,7 +132,8 @@ WITH a AS (
     FROM a WHERE NOT EXISTS (SELECT 1 FROM earlier)
     RETURNING created_at
 )
-SELECT a.points, a.test_version, (SELECT id FROM earlier) AS earlier_id, (SELECT created_at FROM queued) AS created_at
+SELECT a.points, a.test_version, a.language, (SELECT id FROM earlier) AS earlier_id,
+       (SELECT created_at FROM queued) AS created_at
 FROM a
 """).bindparams(graded=SubmissionStatus.GRADED, queued=SubmissionStatus.QUEUED)
 
@@ -177,7 +178,7 @@ async def answer_from_cache(
     )
     sub.passed, sub.verdict, sub.tests = hit.passed, hit.verdict, hit.tests
     # This submission's credit, not the earlier one's
-    sub.score = score_of(hit.tests, sub.max_score, sub.credit)
+    sub.score = graded_score(hit.verdict, hit.tests, sub.max_score, sub.credit)
     sub.details = hit.details or {}
     sub.test_version, sub.graded_at = test_version, datetime.now(UTC)
     sub.created_at = sub.graded_at
@@ -301,6 +302,7 @@ async def create_submission(
             "assignment_id": str(assignment_id),
             "user_id": str(user.id),
             "cohort": user.cohort_slug or "",
+            "language": row.language,
         },
     ):
         log.warning(

@@ -1,0 +1,177 @@
+"""C, C++, Java and JavaScript through the API and real workers: an instructor creates an assignment in each, a
+student's right program passes, a wrong one gets per-test feedback, a compile error is `compile_error` with the
+compiler's line and costs no submission, and broken programs are told which limit they broke. A language whose
+toolchain this machine lacks is skipped, naming what is missing."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from gradeflow import languages
+from tests.conftest import Stack, wait_for
+from tests.integration.test_courses import course, set_terms
+from tests.sandbox.programs import FUNCTION_TESTS, PROGRAMS, SUM_CASES
+
+pytestmark = pytest.mark.integration
+
+LIMITS = {"cpu_seconds": 1, "wall_seconds": 3, "memory_mb": 128, "output_kb": 64}
+
+
+def needs(language: str) -> None:
+    missing = languages.missing().get(language)
+    if missing:
+        pytest.skip(f"{language}: {missing}")
+
+
+@pytest.fixture(autouse=True)
+def worker_ready(stack: Stack) -> None:
+    """The worker says which languages it grades once it has tried each in the sandbox."""
+    log = stack.home / "logs" / "worker.log"
+    wait_for(
+        lambda: log.exists() and "worker ready" in log.read_text(), 120, "the worker to be ready"
+    )
+
+
+def unique(code: str) -> str:
+    """The same program with a unique comment (a block comment in all four), so no cache answers it."""
+    return f"/* {uuid.uuid4()} */\n{code}"
+
+
+def create(stack: Stack, teacher: str, language: str, **spec) -> dict:
+    with stack.client(teacher) as c:
+        created = c.post(
+            "/assignments",
+            json={
+                "title": f"Sum in {language} {uuid.uuid4().hex[:6]}",
+                "language": language,
+                "limits": LIMITS,
+                "order": 1000,
+                **spec,
+            },
+        )
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
+def grade(stack: Stack, token: str, assignment: int, code: str) -> dict:
+    with stack.client(token) as c:
+        sub = c.post(f"/assignments/{assignment}/submissions", json={"code": code})
+    assert sub.status_code == 202, sub.text
+    return stack.wait_graded(token, sub.json()["id"], timeout=120)
+
+
+@pytest.mark.parametrize("language", list(PROGRAMS))
+def test_a_student_is_graded_in_the_assignments_language(stack: Stack, language: str):
+    needs(language)
+    programs = PROGRAMS[language]
+    slug, teacher, [(_, student)] = course(stack)
+    assignment = create(
+        stack,
+        teacher,
+        language,
+        io_cases=SUM_CASES,
+        reference_solution=programs["right"],
+    )
+    assert assignment["language"] == language and assignment["warnings"] == []
+    assert assignment["editor_mode"] == languages.get(language).ace_mode
+    set_terms(stack, teacher, slug, assignment["id"], max_submissions=3)
+    aid = assignment["id"]
+
+    broken = grade(stack, student, aid, unique(programs["compile_error"]))
+    assert (broken["verdict"], broken["passed"], broken["score"]) == ("compile_error", False, None)
+    assert languages.get(language).source_name in broken["message"]
+    assert "error" in broken["message"].lower() and "/work/" not in broken["message"]
+    again = grade(stack, student, aid, unique(programs["compile_error"]))
+    assert again["verdict"] == "compile_error"
+    with stack.client(student) as c:
+        terms = c.get(f"/assignments/{aid}").json()["terms"]
+    assert (terms["submissions_used"], terms["submissions_left"]) == (0, 3), (
+        "code the compiler refused costs no attempt"
+    )
+
+    wrong = grade(stack, student, aid, unique(programs["wrong"]))
+    assert wrong["verdict"] == "wrong_answer" and wrong["score"] == 0
+    assert "Expected output:\n5\nYour output:\n" in wrong["tests"][0]["message"]
+    right = grade(stack, student, aid, unique(programs["right"]))
+    assert (right["verdict"], right["passed"], right["score"]) == ("passed", True, 100)
+    with stack.client(student) as c:
+        terms = c.get(f"/assignments/{aid}").json()["terms"]
+    assert terms["submissions_left"] == 1
+
+    for program, verdict in (
+        ("time_limit", "time_limit"),
+        ("memory_limit", "memory_limit"),
+        ("output_limit", "output_limit"),
+        ("segfault", "runtime_error"),
+    ):
+        if program not in programs:
+            continue
+        staff = stack.new_user(role="instructor", cohort=slug)  # staff try it out under no limit
+        result = grade(stack, staff, aid, unique(programs[program]))
+        assert result["verdict"] == verdict, (program, result["message"])
+        if program == "segfault":
+            assert "SIGSEGV" in result["message"]
+
+
+@pytest.mark.parametrize("language", list(PROGRAMS))
+def test_function_tests_run_the_instructors_driver(stack: Stack, language: str):
+    needs(language)
+    programs = PROGRAMS[language]
+    _, teacher, [(_, student)] = course(stack)
+    assignment = create(
+        stack,
+        teacher,
+        language,
+        test_code=programs["driver"],
+        function_tests=FUNCTION_TESTS,
+        reference_solution=programs["function_right"],
+    )
+    right = grade(stack, student, assignment["id"], unique(programs["function_right"]))
+    assert right["verdict"] == "passed", right["message"]
+    assert [t["name"] for t in right["tests"]] == ["small", "negative", "hidden_large"]
+    wrong = grade(stack, student, assignment["id"], unique(programs["function_wrong"]))
+    assert wrong["verdict"] == "wrong_answer" and 0 <= wrong["score"] < 100
+    assert wrong["tests"][2]["message"] == "hidden test"
+
+
+def test_a_driver_that_does_not_compile_with_the_reference_is_refused(stack: Stack):
+    needs("c")
+    _, teacher, _ = course(stack)
+    with stack.client(teacher) as c:
+        r = c.post(
+            "/assignments",
+            json={
+                "title": "Broken driver",
+                "language": "c",
+                "test_code": PROGRAMS["c"]["driver"].replace("add(a, b)", "plus(a, b)"),
+                "function_tests": FUNCTION_TESTS,
+                "reference_solution": PROGRAMS["c"]["function_right"],
+            },
+        )
+    assert r.status_code == 422, r.text
+    assert "do not compile together" in r.json()["detail"] and "plus" in r.json()["detail"]
+
+
+def test_a_spec_that_does_not_fit_the_language_is_refused_with_what_to_fix(stack: Stack):
+    _, teacher, _ = course(stack)
+    with stack.client(teacher) as c:
+        no_driver = c.post(
+            "/assignments",
+            json={"title": "x", "language": "c", "function_tests": FUNCTION_TESTS},
+        )
+        python_driver = c.post(
+            "/assignments",
+            json={
+                "title": "x",
+                "test_code": "import unittest\n",
+                "function_tests": FUNCTION_TESTS,
+            },
+        )
+        unknown = c.post(
+            "/assignments", json={"title": "x", "language": "cobol", "io_cases": SUM_CASES}
+        )
+    assert no_driver.status_code == 422 and "need a driver in test_code" in no_driver.text
+    assert python_driver.status_code == 422 and "unittest tests in test_code" in python_driver.text
+    assert unknown.status_code == 422 and "java" in unknown.text
