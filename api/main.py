@@ -17,6 +17,7 @@ from api.routes import (
     assignments,
     cohorts,
     health,
+    languages,
     me,
     ops,
     regrades,
@@ -161,7 +162,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outside all but the metrics: it answers for everything inside it
     app.add_middleware(ErrorsAsAnswers)
 
-    for module in (health, assignments, submissions, me, cohorts, regrades, similarity, ops):
+    for module in (
+        health,
+        assignments,
+        submissions,
+        me,
+        cohorts,
+        regrades,
+        similarity,
+        languages,
+        ops,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.probes)
     app.add_route("/metrics", metrics, include_in_schema=False)

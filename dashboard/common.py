@@ -19,6 +19,8 @@ VERDICTS: dict[str, str] = {
     Verdict.WRONG_ANSWER: "Not yet: some tests failed.",
     Verdict.RUNTIME_ERROR: "Your code raised an error.",
     Verdict.SYNTAX_ERROR: "Your code has a syntax error.",
+    Verdict.COMPILE_ERROR: "Your code does not compile: the compiler's message is below. This does not count "
+    "as one of your submissions.",
     Verdict.TIME_LIMIT: "Your code ran out of time.",
     Verdict.MEMORY_LIMIT: "Your code ran out of memory.",
     Verdict.OUTPUT_LIMIT: "Your code printed too much.",
@@ -34,6 +36,7 @@ VERDICT_CELLS: dict[str, str] = {
     Verdict.WRONG_ANSWER: "some tests failed",
     Verdict.RUNTIME_ERROR: "raised an error",
     Verdict.SYNTAX_ERROR: "syntax error",
+    Verdict.COMPILE_ERROR: "does not compile",
     Verdict.TIME_LIMIT: "ran out of time",
     Verdict.MEMORY_LIMIT: "ran out of memory",
     Verdict.OUTPUT_LIMIT: "printed too much",

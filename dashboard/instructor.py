@@ -287,7 +287,7 @@ def read_only(assignment: dict) -> None:
         st.markdown(assignment["handout"] or "*No handout.*")
     if assignment.get("test_code"):
         with st.expander("unittest tests"):
-            st.code(assignment["test_code"], language="python")
+            st.code(assignment["test_code"], language=assignment.get("editor_mode") or "python")
     if assignment.get("io_cases"):
         with st.expander(f"I/O cases ({len(assignment['io_cases'])})"):
             st.json(assignment["io_cases"])
@@ -327,6 +327,30 @@ def assignments_page() -> None:
         read_only(current)
         return
     key = f"form-{chosen}"
+    offered = call(api().get, "/languages") or []
+    by_name = {lang["name"]: lang for lang in offered}
+    if current is not None:  # fixed once the assignment exists
+        language = by_name.get(current["language"], {"name": current["language"]})
+        st.caption(f"Language: {language.get('title', current['language'])}")
+    else:
+        name = st.selectbox(
+            "Language",
+            list(by_name) or ["python"],
+            format_func=lambda n: (
+                by_name[n]["title"]
+                + ("" if by_name[n]["served"] is not False else " (no worker grades it now)")
+                if n in by_name
+                else n
+            ),
+            key=f"{key}-language",
+        )
+        language = by_name.get(name, {"name": name})
+    python = language["name"] == "python"
+    if language.get("served") is False:
+        st.warning(
+            f"No running worker grades {language.get('title')} now: its submissions will wait until one "
+            "starts, and the reference solution cannot be checked."
+        )
     title = st.text_input("Title", current["title"] if current else "", key=f"{key}-title")
     left, right = st.columns(2)
     order = left.number_input(
@@ -343,11 +367,29 @@ def assignments_page() -> None:
     )
     preview.markdown(handout or "*Nothing yet.*")
     tests = st.text_area(
-        "unittest tests (import the student's code as `solution`)",
+        "unittest tests (import the student's code as `solution`)"
+        if python
+        else "Driver: a program that reads a function test's input, calls the student's functions and "
+        "prints what they return (optional: I/O cases alone run the student's own program)",
         current.get("test_code", "") if current else "",
         height=220,
         key=f"{key}-tests",
     )
+    function_text = "[]"
+    if not python:
+        function_text = st.text_area(
+            "Function tests (JSON list of {name, stdin, stdout, points, hidden}: the driver's input and the "
+            "output expected of it)",
+            json.dumps(current.get("function_tests", []) if current else [], indent=1),
+            key=f"{key}-functions",
+        )
+    main_class = ""
+    if language["name"] == "java":
+        main_class = st.text_input(
+            "The student's public class",
+            ((current or {}).get("language_options") or {}).get("main_class") or "Main",
+            key=f"{key}-main-class",
+        )
     io_text = st.text_area(
         "I/O cases (JSON list of {stdin, stdout, points, hidden})",
         json.dumps(current.get("io_cases", []) if current else [], indent=1),
@@ -379,6 +421,16 @@ def assignments_page() -> None:
     except ValueError as exc:
         st.error(f"The I/O cases are not valid JSON: {exc}")
         return
+    try:
+        function_tests = json.loads(function_text or "[]")
+    except ValueError as exc:
+        st.error(f"The function tests are not valid JSON: {exc}")
+        return
+    graded_by: dict = {}
+    if not python:
+        graded_by["function_tests"] = function_tests
+    if main_class and main_class != "Main":
+        graded_by["language_options"] = {"main_class": main_class}
     draft = {
         "title": title,
         "starter_code": starter,
@@ -389,13 +441,18 @@ def assignments_page() -> None:
         "io_cases": io_cases,
         "limits": limit_values,
         "reference_solution": reference or None,
+        **graded_by,
     }
+    if current is None:
+        draft["language"] = language["name"]
     # Saving needs a passing check of exactly these tests, limits and solution (the title or handout may change).
     checked_part = {
         "reference_solution": reference,
         "test_code": tests,
         "io_cases": io_cases,
         "limits": limit_values,
+        "language": language["name"],
+        **graded_by,
     }
     fingerprint = hashlib.sha256(json.dumps(checked_part, sort_keys=True).encode()).hexdigest()
     checked = st.session_state.get("checked") == fingerprint
@@ -412,6 +469,9 @@ def assignments_page() -> None:
                 st.session_state["checked"] = fingerprint
                 checked = True
                 st.success("The reference solution passes these tests.")
+            elif result["verdict"] == Verdict.COMPILE_ERROR:
+                st.error("The reference solution (with the driver) does not compile:")
+                st.code(result["message"], language=None)
             elif result["verdict"] == Verdict.TEST_ERROR:
                 st.error(f"The tests themselves fail to load: fix them first. {result['message']}")
             else:
@@ -434,6 +494,8 @@ def assignments_page() -> None:
             st.success(
                 f"Saved “{saved[1]['title']}” (test version {saved[1]['test_version'][:8]})."
             )
+            for warning in saved[1].get("warnings") or []:
+                st.warning(warning)
 
 
 WINDOW = re.compile(r"\s*(\d+(?:\.\d+)?)\s*h\s*=\s*(\d+(?:\.\d+)?)\s*%\s*")

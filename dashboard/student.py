@@ -34,18 +34,25 @@ def starting_code(assignment: dict, history: list[dict]) -> str:
     if key not in st.session_state:
         latest = call(api().get, f"/submissions/{history[0]['id']}/code") if history else None
         st.session_state[key] = (
-            latest["code"] if latest else (assignment.get("starter_code") or STARTER)
+            latest["code"]
+            if latest
+            else (
+                assignment.get("starter_code")
+                or (STARTER if assignment.get("language", "python") == "python" else "")
+            )
         )
     return st.session_state[key]
 
 
-def editor(assignment_id: int, start: str) -> str:
-    key = f"code-{assignment_id}"
+def editor(assignment: dict, start: str) -> str:
+    """The code editor, highlighting the assignment's language."""
+    key = f"code-{assignment['id']}"
+    mode = assignment.get("editor_mode") or "python"
     if st_ace is not None:
         return (
             st_ace(
                 value=start,
-                language="python",
+                language=mode,
                 theme="github",
                 key=key,
                 height=280,
@@ -54,11 +61,12 @@ def editor(assignment_id: int, start: str) -> str:
                 tab_size=4,
                 show_gutter=True,
                 wrap=False,
-                placeholder="def ...",
+                placeholder="def ..." if mode == "python" else "",
             )
             or ""
         )
-    return st.text_area("Your solution (Python)", value=start, height=280, key=key)
+    title = assignment.get("language_title") or "Python"
+    return st.text_area(f"Your solution ({title})", value=start, height=280, key=key)
 
 
 def show_progress_or_result(sub: dict) -> None:
@@ -180,7 +188,7 @@ def learn_page() -> None:
         call(api().get, "/me/submissions", params={"assignment_id": assignment["id"], "limit": 20})
         or []
     )
-    code = editor(assignment["id"], starting_code(assignment, history))
+    code = editor(assignment, starting_code(assignment, history))
     st.caption(
         f"{plural(len(code.splitlines()), 'line')} · {plural(len(code), 'character')} · limit 64 KiB"
     )

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from gradeflow.vocabulary import Verdict
+
 
 @dataclass(frozen=True)
 class Rules:
@@ -90,7 +92,7 @@ def score_of(tests: list[dict[str, Any]], max_score: float, credit: float = 1.0)
 
 # Verdicts that grade nobody: no score, so no grade moves and no attempt is used (the compiler refused the code,
 # or the assignment's tests are broken)
-UNGRADED = ("compile_error", "test_error")
+UNGRADED = (Verdict.COMPILE_ERROR, Verdict.TEST_ERROR)
 
 
 def graded_score(

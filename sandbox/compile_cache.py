@@ -19,12 +19,15 @@ import json
 import os
 import random
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 SUFFIX = ".entry"
 # How often a write looks at the directory's size (a scan costs a few ms per thousand entries)
 SWEEP_CHANCE = 0.1
+# A temporary file this old was left by a judge that died while writing it
+STALE_TEMP_SECONDS = 3600
 
 
 @dataclass
@@ -102,11 +105,16 @@ class CompileCache:
         """Remove the least recently used entries until the directory is under 90% of its bound."""
         entries = []
         total = 0
+        stale = time.time() - STALE_TEMP_SECONDS
         with os.scandir(self.dir) as it:
             for item in it:
                 try:
                     st = item.stat()
                 except FileNotFoundError:  # another judge removed it
+                    continue
+                if item.name.startswith(".tmp-"):  # a judge killed while writing
+                    if st.st_mtime < stale:
+                        Path(item.path).unlink(missing_ok=True)
                     continue
                 total += st.st_size
                 entries.append((st.st_mtime, st.st_size, item.path))

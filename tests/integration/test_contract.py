@@ -100,6 +100,7 @@ SIMILARITY = cells(401, 403, 403, OK, 403, 403)
 
 ROUTES = [
     ("GET", "/health", None, cells(OK, OK, OK, OK, OK, OK)),
+    ("GET", "/languages", None, SIGNED_IN),
     ("GET", "/assignments", None, SIGNED_IN),
     ("GET", "/assignments/{assignment}", None, SIGNED_IN),
     ("POST", "/assignments/check", "check", INSTRUCTORS),
