@@ -80,6 +80,9 @@ class RecordRequest:
     outcome: GradingOutcome
     workflow_id: str
     run_id: str
+    # The compile step of this grading, if it had one: what is recorded of the compile (the grading step itself
+    # found the program in the compile cache)
+    compiled: CompileOutcome | None = None
 
 
 @dataclass
@@ -350,6 +353,12 @@ class GradingActivities:
         tests = out.tests
         details = {k: getattr(out, k) for k in DETAIL_FIELDS}
         details |= {k: v for k, v in (("compile", out.compile), ("limits", out.limits)) if v}
+        if req.compiled is not None:
+            details["compile"] = {
+                "cached": req.compiled.cached,
+                "ms": req.compiled.ms,
+                "ok": req.compiled.ok,
+            }
         # One statement, so one round trip and atomic: the grading run (once per submission and batch) and the
         # submission's new result.
         run = (

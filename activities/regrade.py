@@ -263,6 +263,8 @@ class RegradeActivities:
         result: ChunkResult,
     ) -> None:
         runs = []
+        # Compiled languages: the compile's figures (a regrade of unchanged code finds it in the compile cache)
+        compiled = {sub.id: graded.compile for sub, _, graded, _, _ in outcomes if graded.compile}
         for sub, assignment, graded, started, finished in outcomes:
             # Tests that fail to load grade nobody: the score stays, the run records why (an error of the batch).
             # Code that no longer compiles (the driver changed) grades nobody either: its score stays as it was.
@@ -327,7 +329,12 @@ class RegradeActivities:
                             "new_verdict": r["verdict"],
                             "new_tests": r["tests"],
                             "new_version": r["test_version"],
-                            "new_details": {k: r[k] for k in DETAIL_FIELDS},
+                            "new_details": {k: r[k] for k in DETAIL_FIELDS}
+                            | (
+                                {"compile": compiled[r["submission_id"]]}
+                                if r["submission_id"] in compiled
+                                else {}
+                            ),
                         }
                         for r in fresh
                     ],

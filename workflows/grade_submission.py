@@ -18,6 +18,7 @@ from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from activities.grading import (
+        CompileOutcome,
         GradingActivities,
         GradingFailure,
         GradingOutcome,
@@ -62,11 +63,12 @@ class GradeSubmission:
     async def run(self, inp: GradeSubmissionInput) -> GradeSubmissionResult:
         info = workflow.info()
         local = workflow.patched(LOCAL_ACTIVITIES_PATCH)
+        compiled: CompileOutcome | None = None
         try:
             if inp.language and inp.language != PYTHON:
                 # Its own step in the history: compiled once here (or found in the compile cache), so the grading
                 # below runs the program, or reports the compile error, without compiling again.
-                await step(
+                compiled = await step(
                     local,
                     GradingActivities.compile_submission,
                     GradingRequest(submission_id=inp.submission_id),
@@ -96,7 +98,12 @@ class GradeSubmission:
         await step(
             local,
             GradingActivities.record_grading,
-            RecordRequest(outcome=outcome, workflow_id=info.workflow_id, run_id=info.run_id),
+            RecordRequest(
+                outcome=outcome,
+                workflow_id=info.workflow_id,
+                run_id=info.run_id,
+                compiled=compiled,
+            ),
             RECORD_START_TO_CLOSE,
         )
         # Broken tests grade nobody

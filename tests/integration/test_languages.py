@@ -10,8 +10,10 @@ import uuid
 import pytest
 
 from gradeflow import languages
+from gradeflow.launch.synthetic import Answer, synthetic_cohort
 from tests.conftest import Stack, wait_for
 from tests.integration.test_courses import course, set_terms
+from tests.integration.test_regrades import wait_final
 from tests.sandbox.programs import FUNCTION_TESTS, PROGRAMS, SUM_CASES
 
 pytestmark = pytest.mark.integration
@@ -175,3 +177,58 @@ def test_a_spec_that_does_not_fit_the_language_is_refused_with_what_to_fix(stack
     assert no_driver.status_code == 422 and "need a driver in test_code" in no_driver.text
     assert python_driver.status_code == 422 and "unittest tests in test_code" in python_driver.text
     assert unknown.status_code == 422 and "java" in unknown.text
+
+
+def compiles(stack: Stack, submission_ids: list) -> list[bool]:
+    """For each submission, whether its last grading compiled (False: the compile cache had the program)."""
+    rows = stack.sql(
+        "SELECT details->'compile'->>'cached' FROM submissions WHERE id = ANY(CAST(:ids AS uuid[]))",
+        ids=[str(i) for i in submission_ids],
+    )
+    assert all(cached is not None for (cached,) in rows), "every grading says how it compiled"
+    return [cached == "false" for (cached,) in rows]
+
+
+def test_identical_code_compiles_once_and_a_regrade_after_a_test_change_compiles_nothing(
+    stack: Stack,
+):
+    needs("c")
+    slug, teacher, [(_, a), (_, b)] = course(stack, students=2)
+    code = unique(PROGRAMS["c"]["right"])
+    # Two assignments with the same I/O: the second student's identical code is not in the result cache (another
+    # assignment), but its program is in the compile cache.
+    first, second = (create(stack, teacher, "c", io_cases=SUM_CASES) for _ in range(2))
+    one = grade(stack, a, first["id"], code)
+    two = grade(stack, b, second["id"], code)
+    assert (one["verdict"], two["verdict"]) == ("passed", "passed")
+    assert compiles(stack, [one["id"], two["id"]]) == [True, False], "identical code compiles once"
+
+    # 200 students' distinct C programs, graded once by a first regrade (each compiled then) ...
+    students = 200
+    answers = [
+        Answer(PROGRAMS["c"]["right"].replace("return 0;", f"return 0; /* {i} */"), True, 100.0)
+        for i in range(students)
+    ]
+
+    async def make(session):
+        return await synthetic_cohort(session, slug, students, {first["id"]: answers})
+
+    submissions = stack.db(make)
+    with stack.client(teacher) as c:
+        started = c.post("/regrades", json={"cohort": slug, "assignment_id": first["id"]})
+    assert started.status_code == 202, started.text
+    done = wait_final(stack, teacher, started.json()["id"], timeout=600)
+    assert done["status"] == "completed", done
+    assert sum(compiles(stack, submissions)) == students
+    # ... then the tests change, and the regrade finds every program in the compile cache
+    with stack.client(teacher) as c:
+        changed = c.put(
+            f"/assignments/{first['id']}",
+            json={"io_cases": [*SUM_CASES, {"stdin": "40 2\n", "stdout": "42\n"}]},
+        )
+        assert changed.status_code == 200, changed.text
+        again = c.post("/regrades", json={"cohort": slug, "assignment_id": first["id"]})
+    assert again.status_code == 202, again.text
+    done = wait_final(stack, teacher, again.json()["id"], timeout=600)
+    assert done["status"] == "completed", done
+    assert sum(compiles(stack, submissions)) == 0, "a regrade of unchanged code compiles nothing"
