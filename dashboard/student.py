@@ -181,6 +181,8 @@ def learn_page() -> None:
         + (" · solved" if assignment["id"] in solved else "")
     )
     show_terms(assignment["id"])
+    if not assignment["handout"].lstrip().startswith("#"):  # a handout without its own title
+        st.header(assignment["title"], anchor=False)
     st.markdown(assignment["handout"])
     for example in assignment.get("examples") or []:
         st.code(f"input:\n{example['stdin']}\nexpected output:\n{example['stdout']}", language=None)
