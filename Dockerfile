@@ -4,6 +4,11 @@ FROM python:3.11.10-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 GRADEFLOW_HOME=/var/lib/gradeflow
 WORKDIR /app
+# The toolchains a worker grades with besides Python (gradeflow/languages): Debian's C, C++, Java 17 and Node.js. A
+# worker grades every language whose toolchain it finds; drop a package to drop its language.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc g++ libc6-dev openjdk-17-jdk-headless nodejs \
+    && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md alembic.ini ./
 COPY gradeflow ./gradeflow
 COPY workflows ./workflows

@@ -99,7 +99,8 @@ def main() -> None:
         runs_dir=args.runs_dir,
         cache=CompileCache(args.cache_dir, args.cache_mb * 2**20) if args.cache_dir else None,
     )
-    languages.available()  # every toolchain looked up once, here, and inherited by every judge
+    if not args.once:  # the fork server looks every toolchain up once, and every judge inherits it
+        languages.available()
     if args.once:
         conn = socket.socket(fileno=0)
         handle(conn, opts)

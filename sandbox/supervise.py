@@ -65,7 +65,10 @@ def supervise(
             confine.set_limits(spec.limits, spec.memory_kind, spec.memory_rlimit_mb)
             if not unsafe:
                 confine.install_seccomp(simulate_missing, spec.profile)
-            os.execve(spec.argv[0], spec.argv, spec.env)
+            argv = spec.argv
+            if unsafe:  # no private root: the work directory is where the files are, not /work
+                argv = [a.replace(confine.WORK_DIR, os.getcwd(), 1) for a in argv]
+            os.execve(argv[0], argv, spec.env)
         except BaseException as exc:  # noqa: BLE001 - whatever stopped the start is the sandbox's to report
             try:
                 os.write(failed_w, f"starting {spec.argv[0]} failed: {exc}".encode()[:2000])

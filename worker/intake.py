@@ -125,7 +125,9 @@ class Dispatcher:
                 language=language,
             )
         finally:
-            if not started:  # already graded, or the start failed and will be retried
+            # Already graded, or the start failed and will be retried; or another worker grades its language
+            # (this one never hears its end): none of them takes this dispatcher's room
+            if not started or language not in self.served:
                 self.in_flight.pop(sub_id, None)
 
     async def _ensure_group(self) -> None:
