@@ -138,6 +138,10 @@ def problems_page() -> None:
     data = call(api().get, "/ops/problems")
     if data is None:
         return
+    for waiting in data.get("languages_waiting") or []:
+        st.warning(
+            f"{waiting['waiting']} submission(s) in {waiting['title']} wait: {waiting['why']}."
+        )
     a, b, c = st.columns(3)
     a.metric("Failed workflows (24 h)", len(data["failed_workflows"]))
     b.metric("Stuck gradings (> 5 min)", len(data["stuck_workflows"]))

@@ -131,3 +131,14 @@ def test_only_grading_workflows_can_be_retried():
     with pytest.raises(ApiError) as refused:
         submission_of(f"regrade-{sub}")
     assert refused.value.status_code == 422 and "grade-<submission id>" in refused.value.detail
+
+
+def test_languages_waiting_are_those_with_work_and_no_worker():
+    from api.routes.ops.routes import waiting_languages
+
+    served = {"python": "python 3.11", "c": "gcc 12"}
+    waiting = waiting_languages({"python": 3, "c": 2, "java": 4, "javascript": 0}, served)
+    assert [(w["language"], w["waiting"]) for w in waiting] == [("java", 4)]
+    assert waiting[0]["title"] == "Java 17 (OpenJDK)"
+    assert "no running worker grades it" in waiting[0]["why"] and "openjdk" in waiting[0]["why"]
+    assert waiting_languages({"java": 4}, None) == [], "Redis cannot say: nothing claimed"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from google.protobuf.json_format import MessageToDict
@@ -43,15 +43,17 @@ from api.routes.ops.schemas import (
     TerminateRequest,
 )
 from api.schemas import STAFF, errors
-from gradeflow import redis_keys
+from gradeflow import languages, redis_keys
 from gradeflow.models import Assignment, Cohort, RegradeBatch, Submission
 from gradeflow.redis_keys import best_effort
 from gradeflow.vocabulary import (
     BATCH_ACTIVE,
+    PENDING_STATUSES,
     BatchStatus,
     SubmissionStatus,
     WorkflowState,
 )
+from gradeflow.worker_languages import languages_served
 from workflows.config import (
     grade_workflow_id,
 )
@@ -150,6 +152,7 @@ async def problems(
     client: TemporalDep,
     settings: SettingsDep,
     session: SessionDep,
+    redis: RedisDep,
     hours: int = Query(24, ge=1, le=24 * 30, description="failures this recent"),
     stuck_after_seconds: int = Query(
         int(STUCK_AFTER.total_seconds()),
@@ -170,7 +173,18 @@ async def problems(
         async for w in client.list_workflows(stuck_gradings(stuck_before), limit=100)
     ]
     rows = (await session.execute(problem_submissions(since, stuck_before))).all()
+    pending = dict(
+        (
+            await session.execute(
+                select(Assignment.language, func.count())
+                .join(Submission, Submission.assignment_id == Assignment.id)
+                .where(Submission.status.in_(PENDING_STATUSES))
+                .group_by(Assignment.language)
+            )
+        ).tuples()
+    )
     return OpsProblems(
+        languages_waiting=waiting_languages(pending, await languages_served(redis)),
         failed_workflows=failed,
         stuck_workflows=stuck,
         submissions=[
@@ -184,6 +198,26 @@ async def problems(
             for r in rows
         ],
     )
+
+
+def waiting_languages(
+    pending: dict[str, int], served: dict[str, str] | None
+) -> list[dict[str, Any]]:
+    """Languages with submissions waiting (queued or grading) that no running worker grades, and why: they wait on
+    their own task queue until a worker with the toolchain starts. Nothing when Redis cannot say who serves what."""
+    if served is None:
+        return []
+    return [
+        {
+            "language": name,
+            "title": languages.get(name).title,
+            "waiting": count,
+            "why": f"no running worker grades it ({languages.missing().get(name) or 'no worker has its toolchain'}); "
+            f"start one that has it ({languages.get(name).install_hint or 'see the README'})",
+        }
+        for name, count in sorted(pending.items())
+        if count and name not in served
+    ]
 
 
 def temporal_refused(exc: RPCError, what: str = "") -> ApiError:

@@ -36,6 +36,11 @@ class OpsProblems(BaseModel):
     submissions: list[dict[str, Any]] = Field(
         description="Submissions in error, or queued/grading too long"
     )
+    languages_waiting: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Languages with submissions waiting and no running worker that grades them: "
+        "{language, title, waiting, why}",
+    )
 
 
 class OpsMetrics(BaseModel):
