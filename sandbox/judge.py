@@ -1,7 +1,8 @@
 """The judge: the trusted side of one grading. It launches confined children, runs the instructor's unittest
 tests in its own process against a proxy `solution` module whose calls the sandbox answers with plain data,
 compares I/O cases' output, and decides the verdict. It never runs student code and never trusts what the
-sandbox says about itself beyond plain return values.
+sandbox says about itself beyond plain return values. Other languages than Python go through sandbox.native
+(compile, then run the program per case); the verdict is decided here for every language.
 """
 
 from __future__ import annotations
