@@ -181,7 +181,9 @@ async def problems(
                 .where(Submission.status.in_(PENDING_STATUSES))
                 .group_by(Assignment.language)
             )
-        ).tuples()
+        )
+        .tuples()
+        .all()
     )
     return OpsProblems(
         languages_waiting=waiting_languages(pending, await languages_served(redis)),
