@@ -181,12 +181,16 @@ def test_a_spec_that_does_not_fit_the_language_is_refused_with_what_to_fix(stack
 
 def compiles(stack: Stack, submission_ids: list) -> list[bool]:
     """For each submission, whether its last grading compiled (False: the compile cache had the program)."""
-    rows = stack.sql(
-        "SELECT details->'compile'->>'cached' FROM submissions WHERE id = ANY(CAST(:ids AS uuid[]))",
-        ids=[str(i) for i in submission_ids],
+    rows = dict(
+        stack.sql(
+            "SELECT CAST(id AS text), details->'compile'->>'cached' FROM submissions "
+            "WHERE id = ANY(CAST(:ids AS uuid[]))",
+            ids=[str(i) for i in submission_ids],
+        )
     )
-    assert all(cached is not None for (cached,) in rows), "every grading says how it compiled"
-    return [cached == "false" for (cached,) in rows]
+    cached = [rows[str(i)] for i in submission_ids]  # in the order asked (SQL returns any order)
+    assert all(c is not None for c in cached), "every grading says how it compiled"
+    return [c == "false" for c in cached]
 
 
 def test_identical_code_compiles_once_and_a_regrade_after_a_test_change_compiles_nothing(
