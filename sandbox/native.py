@@ -13,12 +13,11 @@ import base64
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from gradeflow import languages
 from gradeflow.languages import COMPILE_DEFAULTS, Language, Toolchain
-from gradeflow.vocabulary import Verdict
 from sandbox import confine, runs, wire
 from sandbox.compile_cache import CompileCache, Entry
 from sandbox.supervise import ARTIFACT_BYTES, Spec
@@ -49,7 +48,6 @@ class Compiled:
     cached: bool
     ms: int
     message: str = ""  # the first diagnostics, as the student reads them
-    counted: dict[str, Any] = field(default_factory=dict)
 
 
 def compile_limits(limits: dict[str, Any]) -> dict[str, Any]:
@@ -305,6 +303,3 @@ def run_native(
         for case, name, source in cases
     ]
     return {"records": records, "problem": None, **figures}
-
-
-VERDICT_COMPILE = Verdict.COMPILE_ERROR

@@ -13,7 +13,7 @@ import fnmatch
 import os
 import signal
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sandbox import confine, inside, wire
@@ -37,7 +37,6 @@ class Spec:
     profile: str = confine.PROGRAM
     collect: tuple[str, ...] = ()
     work_mb: int = 8
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def supervise(

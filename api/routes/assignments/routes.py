@@ -203,11 +203,12 @@ async def language_warnings(redis, language: str) -> list[str]:
     served = await languages_served(redis)
     if served is None or language in served:
         return []
-    why = languages.missing().get(language) or "no running worker has its toolchain"
-    title = languages.get(language).title
+    # The workers' machines, not the API's, have the toolchains: say how to install it, not what this one lacks
+    found = languages.get(language)
     return [
-        f"No running worker grades {title} ({why}). Submissions wait, queued, until a worker that has it "
-        "starts; the reference solution was not checked."
+        f"No running worker grades {found.title} (no running worker has its toolchain: "
+        f"{found.install_hint}). Submissions wait, queued, until a worker that has it starts; the reference "
+        "solution was not checked."
     ]
 
 

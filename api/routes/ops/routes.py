@@ -214,8 +214,8 @@ def waiting_languages(
             "language": name,
             "title": languages.get(name).title,
             "waiting": count,
-            "why": f"no running worker grades it ({languages.missing().get(name) or 'no worker has its toolchain'}); "
-            f"start one that has it ({languages.get(name).install_hint or 'see the README'})",
+            "why": "no running worker grades it (none has its toolchain); start one that has it "
+            f"({languages.get(name).install_hint or 'see the README'})",
         }
         for name, count in sorted(pending.items())
         if count and name not in served
