@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gradeflow.accounts import add_cohort, add_user, offer
 from gradeflow.db import in_transaction
 from gradeflow.launch.seed_course import COURSE
+from gradeflow.launch.seed_languages import LANGUAGE_COURSE
 from gradeflow.limits import DEFAULT_LIMITS
 from gradeflow.models import Assignment, Cohort
 from gradeflow.settings import Settings
@@ -32,16 +33,22 @@ TOKENS_FILE = "demo-tokens.json"
 
 
 async def seed_assignments(session: AsyncSession) -> int:
-    if await session.scalar(select(func.count()).select_from(Assignment)):
+    """The demo course into an empty catalogue: the Python assignments, then those in other languages. A catalogue
+    seeded before there were other languages (it holds the Python course and no other language) gains those."""
+    slugs = set(await session.scalars(select(Assignment.slug)))
+    other_languages = await session.scalar(
+        select(func.count()).select_from(Assignment).where(Assignment.language != "python")
+    )
+    if slugs and (other_languages or not {item.slug for item in COURSE} <= slugs):
         return 0
     limits = dict(DEFAULT_LIMITS)
-    for order, item in enumerate(COURSE, start=1):
-        session.add(
+    rows = []
+    if not slugs:
+        rows += [
             Assignment(
                 slug=item.slug,
                 title=item.title,
                 handout=item.handout,
-                position=order,
                 points=item.points,
                 test_code=item.test_code,
                 io_cases=[],
@@ -49,10 +56,40 @@ async def seed_assignments(session: AsyncSession) -> int:
                 reference_solution=item.reference_solution,
                 test_version=test_version(item.test_code, [], limits),
             )
+            for item in COURSE
+        ]
+    rows += [
+        Assignment(
+            slug=item.slug,
+            title=item.title,
+            handout=item.handout,
+            language=item.language,
+            points=item.points,
+            test_code=item.driver,
+            io_cases=item.io_cases,
+            function_tests=item.function_tests,
+            language_options={},
+            limits=limits,
+            reference_solution=item.reference_solution,
+            test_version=test_version(
+                item.driver, item.io_cases, limits, item.language, item.function_tests, {}
+            ),
         )
+        for item in LANGUAGE_COURSE
+        if item.slug not in slugs
+    ]
+    start = await session.scalar(select(func.coalesce(func.max(Assignment.position), 0)))
+    for position, row in enumerate(rows, start=int(start or 0) + 1):
+        row.position = position
+        session.add(row)
     await session.flush()
-    await offer(session)  # to any cohort there already is
-    return len(COURSE)
+    if not slugs:
+        await offer(session)  # to any cohort there already is
+    else:  # a catalogue in use: the new assignments go to the demo cohort only, never into a real course
+        demo = await session.scalar(select(Cohort.id).where(Cohort.slug == DEMO_COHORT))
+        if demo is not None:
+            await offer(session, cohorts=[demo], assignments=[row.id for row in rows])
+    return len(rows)
 
 
 async def seed_demo(session: AsyncSession, home: Path) -> dict[str, str]:

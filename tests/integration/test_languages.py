@@ -10,6 +10,8 @@ import uuid
 import pytest
 
 from gradeflow import languages
+from gradeflow.launch.seed import seed_assignments
+from gradeflow.launch.seed_languages import LANGUAGE_COURSE
 from gradeflow.launch.synthetic import Answer, synthetic_cohort
 from tests.conftest import Stack, wait_for
 from tests.integration.test_courses import course, set_terms
@@ -236,3 +238,27 @@ def test_identical_code_compiles_once_and_a_regrade_after_a_test_change_compiles
     done = wait_final(stack, teacher, again.json()["id"], timeout=600)
     assert done["status"] == "completed", done
     assert sum(compiles(stack, submissions)) == 0, "a regrade of unchanged code compiles nothing"
+
+
+def test_the_demo_course_in_other_languages_is_graded_and_seeding_again_adds_nothing(stack: Stack):
+    """A demo student solves the seeded FizzBuzz in C (a driver with function tests) through the real worker;
+    seeding the course a second time (every start does) leaves the catalogue as it is."""
+    needs("c")
+    student = stack.new_user()
+    with stack.client(student) as c:
+        seeded = {a["slug"]: a for a in c.get("/assignments").json()}
+    assert {s.slug for s in LANGUAGE_COURSE} <= set(seeded)
+    fizzbuzz = seeded["fizzbuzz-c"]
+    assert fizzbuzz["language"] == "c"
+    reference = next(s for s in LANGUAGE_COURSE if s.slug == "fizzbuzz-c").reference_solution
+    result = grade(stack, student, fizzbuzz["id"], unique(reference))
+    assert result["verdict"] == "passed", result
+    assert [t["name"] for t in result["tests"]] == [
+        "first_five",
+        "up_to_fifteen",
+        "none",
+        "hidden_hundred",
+    ]
+    before = stack.sql("select count(*) from assignments")[0][0]
+    assert stack.db(seed_assignments) == 0
+    assert stack.sql("select count(*) from assignments")[0][0] == before

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from gradeflow import languages
+from gradeflow.launch.seed_languages import LANGUAGE_COURSE
+from gradeflow.limits import DEFAULT_LIMITS
 from sandbox import SandboxJob
 from sandbox.compile_cache import SUFFIX
 from tests.sandbox.conftest import NativeGrader, ports_nobody_may_reach
@@ -236,3 +238,22 @@ def test_results_keep_their_compile_figures(native):
     needs("c")
     result = grade(native, "c", PROGRAMS["c"]["right"])
     assert set(dataclasses.asdict(result)["compile"]) == {"cached", "ms", "ok"}
+
+
+@pytest.mark.parametrize("seed", LANGUAGE_COURSE, ids=lambda s: s.slug)
+def test_every_seed_assignment_in_another_language_passes_its_reference_and_not_the_starter(
+    native, seed
+):
+    """The demo course's C, C++, Java and JavaScript assignments: the reference earns every point, and the
+    editor's starter code (what a student sees first) does not."""
+    job = {
+        "io_cases": seed.io_cases,
+        "function_tests": seed.function_tests,
+        "test_code": seed.driver,
+        "limits": DEFAULT_LIMITS,
+    }
+    reference = grade(native, seed.language, seed.reference_solution, **job)
+    assert reference.verdict == "passed", (reference.message, reference.tests)
+    assert len(reference.tests) == len(seed.io_cases) + len(seed.function_tests)
+    starter = grade(native, seed.language, languages.get(seed.language).starter, **job)
+    assert starter.verdict != "passed", starter.tests
