@@ -63,6 +63,8 @@ class Page:
     after_assignment: int
     after_user: int
     last: bool
+    # Submission id -> language, for those not in Python (their chunks go to their language's batch queue)
+    languages: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -100,7 +102,8 @@ class BatchEnd:
 def latest_in_scope(cohort_id: int, assignment_id: int | None):
     """The latest finished submission of each student of the cohort per assignment in scope."""
     query = (
-        select(Submission.id, Submission.assignment_id, Submission.user_id)
+        select(Submission.id, Submission.assignment_id, Submission.user_id, Assignment.language)
+        .join(Assignment, Assignment.id == Submission.assignment_id)
         .join(
             Enrollment,
             and_(Enrollment.user_id == Submission.user_id, Enrollment.cohort_id == cohort_id),
@@ -197,6 +200,7 @@ class RegradeActivities:
             rows[-1].assignment_id,
             rows[-1].user_id,
             len(rows) < req.limit,
+            {str(r.id): r.language for r in rows if r.language != "python"},
         )
 
     @activity.defn

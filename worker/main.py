@@ -31,7 +31,7 @@ from workflows.client import (
     metrics_runtime,
     temporal_access,
 )
-from workflows.config import BATCH_TASK_QUEUE, grading_queue
+from workflows.config import BATCH_TASK_QUEUE, batch_grading_queue, grading_queue
 from workflows.grade_submission import GradeSubmission
 from workflows.recompute import RecomputeGrades
 from workflows.regrade_cohort import RegradeCohort, RegradeSubmission
@@ -147,6 +147,18 @@ async def run_worker(settings: Settings) -> None:
         max_concurrent_activities=settings.regrade_chunks_per_worker,
         graceful_shutdown_timeout=timedelta(seconds=30),
     )
+    # A regrade's chunks in another language come from that language's batch queue, to workers that have it
+    language_regrades = [
+        Worker(
+            client,
+            task_queue=batch_grading_queue(language),
+            activities=[regrading.regrade_chunk],
+            max_concurrent_activities=settings.regrade_chunks_per_worker,
+            graceful_shutdown_timeout=timedelta(seconds=30),
+        )
+        for language in served
+        if batch_grading_queue(language) != BATCH_TASK_QUEUE
+    ]
     reconciler = Reconciler(
         sessions, client, settings.reconcile_after_seconds, settings.reconcile_interval_seconds
     )
@@ -181,7 +193,7 @@ async def run_worker(settings: Settings) -> None:
         "; ".join(f"{name} ({version})" for name, version in served.items()),
     )
     async with contextlib.AsyncExitStack() as workers:
-        for worker in [*live, regrades]:
+        for worker in [*live, regrades, *language_regrades]:
             await workers.enter_async_context(worker)
         await stop.wait()
         log.info("shutting down: draining gradings in progress")

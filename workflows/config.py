@@ -18,6 +18,13 @@ def grading_queue(language: str) -> str:
 # it never delays live submissions.
 BATCH_TASK_QUEUE = "gradeflow-batch"
 
+
+def batch_grading_queue(language: str) -> str:
+    """A regrade's chunks of a language other than Python go to that language's batch queue, polled only by
+    workers that have its toolchain (with the batch slots of those workers)."""
+    return BATCH_TASK_QUEUE if language in ("", "python") else f"{BATCH_TASK_QUEUE}-{language}"
+
+
 # Grading: the sandbox enforces the assignment's wall limit (at most 60 s); the rest is slack for start-up.
 GRADE_START_TO_CLOSE = timedelta(minutes=2)
 # A worker that dies mid-grading is noticed within this long and the grading is retried elsewhere.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NoReturn, TypeVar
 
@@ -33,7 +33,15 @@ with workflow.unsafe.imports_passed_through():
         REGRADE_BOOKKEEPING_START_TO_CLOSE,
         REGRADE_CHUNK_HEARTBEAT,
         REGRADE_CHUNK_START_TO_CLOSE,
+        batch_grading_queue,
     )
+
+
+def chunk_queue(language: str) -> str | None:
+    """Where a chunk of this language goes: Python's stay on the workflow's own queue (as they always have, so
+    histories recorded before other languages replay unchanged)."""
+    return batch_grading_queue(language) if language else None
+
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -64,6 +72,8 @@ class Carried:
     paused: bool = False
     cancelled: bool = False
     run: int = 1
+    # The leftover's submissions not in Python, with their language
+    leftover_languages: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,6 +100,7 @@ class RegradeInput:
     paused: bool = False
     cancelled: bool = False
     run: int = 1
+    leftover_languages: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -133,6 +144,7 @@ class RegradeProgress:
 class RegradeSubmissionInput:
     batch_id: str
     submission_id: str
+    language: str = ""  # "" is Python
 
 
 @workflow.defn
@@ -145,6 +157,7 @@ class RegradeSubmission:
         return await workflow.execute_activity_method(
             RegradeActivities.regrade_chunk,
             ChunkRequest(inp.batch_id, [inp.submission_id], info.workflow_id, info.run_id),
+            task_queue=chunk_queue(inp.language),
             start_to_close_timeout=REGRADE_CHUNK_START_TO_CLOSE,
             heartbeat_timeout=REGRADE_CHUNK_HEARTBEAT,
             retry_policy=INFRA_RETRY,
@@ -162,6 +175,7 @@ class RegradeCohort:
         self.paused = False
         self.cancelled = False
         self.queue: deque[str] = deque()
+        self.language_of: dict[str, str] = {}  # queued submissions not in Python
         self.in_flight = 0
         self.totals = ChunkResult()
         self.run_number = 1
@@ -226,6 +240,7 @@ class RegradeCohort:
             carried.run,
         )
         self.queue.extend(carried.leftover)
+        self.language_of.update(carried.leftover_languages)
         self.cursor = (carried.after_assignment, carried.after_user)
         self.exhausted = carried.exhausted
 
@@ -249,6 +264,9 @@ class RegradeCohort:
             after_user=self.cursor[1],
             exhausted=self.exhausted,
             leftover=list(self.queue),
+            leftover_languages={
+                i: self.language_of[i] for i in self.queue if i in self.language_of
+            },
             paused=self.paused,
             cancelled=self.cancelled,
             run=inp.run + 1,
@@ -271,6 +289,7 @@ class RegradeCohort:
         )
         self.pages += 1
         self.queue.extend(page.submission_ids)
+        self.language_of.update(page.languages)
         self.cursor, self.exhausted = (page.after_assignment, page.after_user), page.last
 
     def _start_chunks(self, inp: RegradeInput, settings: RegradeSettings) -> None:
@@ -281,8 +300,16 @@ class RegradeCohort:
             and not self.paused
             and not self.cancelled
         ):
-            ids = [self.queue.popleft() for _ in range(min(settings.chunk_size, len(self.queue)))]
-            chunk = asyncio.ensure_future(self._chunk(inp, settings, ids))
+            # One language per chunk (a page is in assignment order, so a language's submissions are together)
+            language = self.language_of.get(self.queue[0], "")
+            ids: list[str] = []
+            while (
+                self.queue
+                and len(ids) < settings.chunk_size
+                and self.language_of.get(self.queue[0], "") == language
+            ):
+                ids.append(self.queue.popleft())
+            chunk = asyncio.ensure_future(self._chunk(inp, settings, ids, language))
             self.chunks.add(chunk)
             chunk.add_done_callback(self.chunks.discard)
 
@@ -293,17 +320,20 @@ class RegradeCohort:
         else:
             await workflow.wait(list(self.chunks))
 
-    async def _chunk(self, inp: RegradeInput, settings: RegradeSettings, ids: list[str]) -> None:
+    async def _chunk(
+        self, inp: RegradeInput, settings: RegradeSettings, ids: list[str], language: str
+    ) -> None:
         """Grade one chunk; one whose retries are exhausted is recorded as errors rather than stall the batch."""
         info = workflow.info()
         self.in_flight += 1
         try:
             if settings.strategy == "children":
-                result = await self._chunk_as_children(inp, ids)
+                result = await self._chunk_as_children(inp, ids, language)
             else:
                 result = await workflow.execute_activity_method(
                     RegradeActivities.regrade_chunk,
                     ChunkRequest(inp.batch_id, ids, info.workflow_id, info.run_id),
+                    task_queue=chunk_queue(language),
                     start_to_close_timeout=REGRADE_CHUNK_START_TO_CLOSE,
                     heartbeat_timeout=REGRADE_CHUNK_HEARTBEAT,
                     retry_policy=INFRA_RETRY,
@@ -316,20 +346,28 @@ class RegradeCohort:
                 ),
             )
             self.totals.errors += len(ids)
+            self._forget(ids)
             return
         finally:
             self.in_flight -= 1
+        self._forget(set(ids) - set(result.not_done))
         self.totals.graded += result.graded
         self.totals.changed += result.changed
         # Paused or cancelled mid-chunk: do them later
         self.queue.extendleft(reversed(result.not_done))
 
-    async def _chunk_as_children(self, inp: RegradeInput, ids: list[str]) -> ChunkResult:
+    def _forget(self, ids: Iterable[str]) -> None:
+        for i in ids:
+            self.language_of.pop(i, None)
+
+    async def _chunk_as_children(
+        self, inp: RegradeInput, ids: list[str], language: str
+    ) -> ChunkResult:
         results = await asyncio.gather(
             *(
                 workflow.execute_child_workflow(
                     RegradeSubmission.run,
-                    RegradeSubmissionInput(inp.batch_id, sub_id),
+                    RegradeSubmissionInput(inp.batch_id, sub_id, language),
                     id=f"{workflow.info().workflow_id}-{sub_id}",
                 )
                 for sub_id in ids

@@ -89,7 +89,45 @@ def record_similarity(stack) -> None:
     asyncio.run(save(stack.temporal_address, f"similarity-{report['id']}", "similarity_report"))
 
 
-RECORDERS = {"recompute_grades": record_recompute, "similarity_report": record_similarity}
+def record_c(stack) -> None:
+    """The seeded Sum in C: a grading with its compile step (passed), a compile error, and a regrade whose chunks
+    go to C's batch queue."""
+    from gradeflow.launch.seed_languages import C_SUM
+
+    log = stack.home / "logs" / "worker.log"
+    wait_for(lambda: log.exists() and "worker ready" in log.read_text(), 120, "the worker")
+    with stack.client(stack.tokens["alice"]) as c:
+        sum_c = next(a for a in c.get("/assignments").json() if a["slug"] == "sum-c")
+    for name, code in (
+        ("grade_submission-c-passed", C_SUM),
+        ("grade_submission-c-compile_error", "int main(void) { return total; }\n"),
+    ):
+        token = stack.new_user()
+        with stack.client(token) as c:
+            sub = c.post(
+                f"/assignments/{sum_c['id']}/submissions",
+                json={"code": f"/* {time.time_ns()} */ {code}"},
+            ).json()
+        stack.wait_graded(token, sub["id"], timeout=120)
+        asyncio.run(save(stack.temporal_address, f"grade-{sub['id']}", name))
+    with stack.client(stack.tokens["ada"]) as c:
+        batch = c.post(
+            "/regrades",
+            json={"cohort": "demo", "assignment_id": sum_c["id"], "page_size": 1, "chunk_size": 1},
+        ).json()
+        wait_for(
+            lambda: c.get(f"/regrades/{batch['id']}").json()["status"] in ("completed", "failed"),
+            300,
+            "the regrade to finish",
+        )
+    asyncio.run(save(stack.temporal_address, batch["workflow_id"], "regrade_cohort-c"))
+
+
+RECORDERS = {
+    "recompute_grades": record_recompute,
+    "similarity_report": record_similarity,
+    "c": record_c,
+}
 
 
 def main(only: set[str]) -> None:

@@ -8,6 +8,7 @@ that keeps failing accounted as errors."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import uuid
 from collections.abc import Awaitable, Callable
@@ -33,7 +34,7 @@ from activities.regrade import (
     PageRequest,
 )
 from tests.conftest import run_async
-from workflows.config import BATCH_TASK_QUEUE, GRADING_TASK_QUEUE
+from workflows.config import BATCH_TASK_QUEUE, GRADING_TASK_QUEUE, batch_grading_queue
 from workflows.grade_submission import GradeSubmission, GradeSubmissionInput
 from workflows.regrade_cohort import RegradeCohort, RegradeInput, RegradeSubmission
 
@@ -174,6 +175,9 @@ class Regrading:
     started: int = 0
     # When set, every chunk waits for it: the test acts on a batch that cannot finish before it has acted
     hold: asyncio.Event | None = None
+    # Submissions not in Python, by id; and each chunk's task queue as the stand-in saw it
+    languages: dict[str, str] = field(default_factory=dict)
+    queues: dict[str, str] = field(default_factory=dict)
 
     @property
     def ids(self) -> list[str]:
@@ -190,7 +194,8 @@ class Regrading:
             self.pages_fetched += 1
             start = req.after_user  # the stand-in's cursor: the index of the next submission
             page = self.ids[start : start + req.limit]
-            return Page(page, 0, start + len(page), start + len(page) >= self.total)
+            languages = {i: self.languages[i] for i in page if i in self.languages}
+            return Page(page, 0, start + len(page), start + len(page) >= self.total, languages)
 
         @activity.defn(name="regrade_chunk")
         async def regrade_chunk(req: ChunkRequest) -> ChunkResult:
@@ -199,6 +204,7 @@ class Regrading:
             if set(req.submission_ids) & self.failing_chunk_ids:
                 raise ApplicationError("the sandbox failed during a regrade", type="SandboxError")
             self.graded += req.submission_ids
+            self.queues |= dict.fromkeys(req.submission_ids, activity.info().task_queue)
             return ChunkResult(graded=len(req.submission_ids), changed=1)
 
         @activity.defn(name="record_regrade_errors")
@@ -225,12 +231,23 @@ def regrade(
     """Run a regrade to its end; `during(handle)` acts on it meanwhile. Returns (status, runs)."""
 
     async def scenario(env: WorkflowEnvironment):
-        async with Worker(
-            env.client,
-            task_queue=BATCH_TASK_QUEUE,
-            workflows=[RegradeCohort, RegradeSubmission],
-            activities=regrading.activities(),
-        ):
+        async with contextlib.AsyncExitStack() as workers:
+            await workers.enter_async_context(
+                Worker(
+                    env.client,
+                    task_queue=BATCH_TASK_QUEUE,
+                    workflows=[RegradeCohort, RegradeSubmission],
+                    activities=regrading.activities(),
+                )
+            )
+            for language in set(regrading.languages.values()):  # as a worker with that toolchain
+                await workers.enter_async_context(
+                    Worker(
+                        env.client,
+                        task_queue=batch_grading_queue(language),
+                        activities=regrading.activities(),
+                    )
+                )
             handle = await env.client.start_workflow(
                 RegradeCohort.run, inp, id=f"regrade-{inp.batch_id}", task_queue=BATCH_TASK_QUEUE
             )
@@ -295,3 +312,21 @@ def test_a_paused_regrade_waits_and_resumes_and_a_cancelled_one_stops():
     status, _ = regrade(cancelled, batch(page_size=5, chunk_size=5), during=cancel)
     assert status == "cancelled" and cancelled.ended == ["cancelled"]
     assert len(cancelled.graded) < 50, "a cancelled regrade does not grade the rest"
+
+
+@pytest.mark.parametrize("strategy", ["chunks", "children"])
+def test_a_regrade_sends_each_languages_submissions_to_that_languages_queue(strategy: str):
+    """A chunk holds one language and goes to that language's batch queue (polled only by workers with its
+    toolchain); Python's stay on the batch queue. Across continue-as-new too."""
+    regrading = Regrading(total=20)
+    regrading.languages = {i: "c" for i in regrading.ids[5:13]} | {
+        i: "java" for i in regrading.ids[13:16]
+    }
+    status, _ = regrade(
+        regrading, batch(strategy=strategy, page_size=6, chunk_size=4, pages_per_run=2)
+    )
+    assert status == "completed" and sorted(regrading.graded) == regrading.ids
+    assert regrading.queues == {
+        i: batch_grading_queue(regrading.languages.get(i, "python")) for i in regrading.ids
+    }
+    assert batch_grading_queue("python") == BATCH_TASK_QUEUE != batch_grading_queue("c")
