@@ -400,19 +400,29 @@ def seccomp_program(profile: str = PYTHON) -> bytes:
     return b"".join(prog)
 
 
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+class SeccompFilter:
+    """A profile's filter, built once (a native run's pid 1 prepares it, then each case's process loads it:
+    building it costs about as much as the rest of a process's confinement)."""
+
+    def __init__(self, profile: str = PYTHON) -> None:
+        program = seccomp_program(profile)
+        self._buffer = ctypes.create_string_buffer(program, len(program))
+        self._fprog = _SockFprog(len(program) // 8, ctypes.addressof(self._buffer))
+
+    def install(self, simulate_missing: str | None = None) -> None:
+        simulated("seccomp", simulate_missing)
+        _check(
+            libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(self._fprog), 0, 0),
+            "installing the seccomp filter",
+        )
+
+
 def install_seccomp(simulate_missing: str | None = None, profile: str = PYTHON) -> None:
-    simulated("seccomp", simulate_missing)
-    program = seccomp_program(profile)
-    filters = ctypes.create_string_buffer(program, len(program))
-
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-    fprog = SockFprog(len(program) // 8, ctypes.addressof(filters))
-    _check(
-        libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0),
-        "installing the seccomp filter",
-    )
+    SeccompFilter(profile).install(simulate_missing)
 
 
 def become_subreaper() -> None:

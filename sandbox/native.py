@@ -1,6 +1,6 @@
 """The judge's side of compiled and interpreted non-Python languages (C, C++, Java, JavaScript): compile once in a
 sandboxed run of its own (or take the compile cache's), then run the program per I/O case and per function test,
-each in a fresh sandbox, comparing what it printed outside.
+each in a fresh process of one sandbox per grading, comparing what it printed outside.
 
 Function tests: the instructor's driver (in the assignment's language) is compiled with the student's code, reads a
 test's input on stdin, calls the student's functions and prints what they return. The expected output never enters
@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import os
 import signal
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -190,7 +191,7 @@ def classify(
     return None
 
 
-def run_case(
+def run_cases(
     job: dict[str, Any],
     opts: Any,
     children: list,
@@ -198,19 +199,14 @@ def run_case(
     toolchain: Toolchain,
     compiled: Compiled,
     limits: languages.Limits,
-    case: dict[str, Any],
-    name: str,
+    cases: list[tuple[dict[str, Any], str]],
     driver: str,
-) -> dict[str, Any]:
-    hidden = bool(case.get("hidden"))
-    record = {
-        "name": name,
-        "passed": False,
-        "kind": "wrong",
-        "hidden": hidden,
-        "points": int(case.get("points", 1)),
-        "message": "",
-    }
+) -> list[dict[str, Any]]:
+    """Run the program (with `driver`, for function tests) once per case in one sandbox: its pid 1 starts a
+    fresh process per case on the descriptors sent here, under the case's limits, and puts /work back between
+    cases (sandbox.supervise.serve_cases). What each case printed is compared here."""
+    if not cases:
+        return []
     program = language.run_program(toolchain, compiled.files, limits, driver)
     spec = Spec(
         argv=program.argv,
@@ -227,24 +223,83 @@ def run_case(
         memory_rlimit_mb=limits.memory_rlimit_mb,
         profile=confine.PROGRAM,
         work_mb=max(4, limits.output_kb // 1024 + 4),
+        per_case=True,
     )
-    child = runs.launch(job, opts, children, "exec", str(case.get("stdin", "")).encode(), spec)
+    # Each case's wall-clock limit is kept inside; this bound is for a sandbox that stops answering
+    whole = len(cases) * (limits.wall_seconds + 1) + 5
+    child = runs.launch(job, opts, children, "exec", b"", spec, wall_seconds=whole)
     runs.await_ready(child)
-    if not child.wait(child.deadline - time.monotonic()):
-        child.finish(0)
-        if len(child.read_stdout(limits.output_kb * 1024)) >= limits.output_kb * 1024:
+    try:
+        return [
+            run_case(child, language, limits, n, case, name) for n, (case, name) in enumerate(cases)
+        ]
+    finally:
+        child.finish(0.5)
+
+
+def run_case(
+    child: runs.Child,
+    language: Language,
+    limits: languages.Limits,
+    n: int,
+    case: dict[str, Any],
+    name: str,
+) -> dict[str, Any]:
+    hidden = bool(case.get("hidden"))
+    record = {
+        "name": name,
+        "passed": False,
+        "kind": "wrong",
+        "hidden": hidden,
+        "points": int(case.get("points", 1)),
+        "message": "",
+    }
+    paths = [
+        os.path.join(child.tmpdir, f"{stream}-{n}") for stream in ("stdin", "stdout", "stderr")
+    ]
+    with open(paths[0], "wb") as f:
+        f.write(str(case.get("stdin", "")).encode())
+    fds = [
+        os.open(paths[0], os.O_RDONLY),
+        *(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) for p in paths[1:]),
+    ]
+    try:
+        socket.send_fds(child.sock, [b"C"], fds)
+    except OSError as exc:
+        raise runs.SandboxFault(f"the sandbox stopped taking cases ({exc})") from None
+    finally:
+        for fd in fds:
+            os.close(fd)
+    try:
+        ended = wire.recv(child.sock, time.monotonic() + limits.wall_seconds + 5)
+    except (EOFError, wire.Timeout, wire.ProtocolError, OSError) as exc:
+        raise runs.SandboxFault(
+            f"the sandbox did not say how case {n + 1} ended ({type(exc).__name__})"
+        ) from None
+    if "setup_error" in ended:
+        raise runs.SandboxFault(f"sandbox set-up failed: {ended['setup_error']}")
+    output_limit = limits.output_kb * 1024
+    with open(paths[1], "rb") as f:
+        output = f.read(output_limit + 1)
+    if ended["timed_out"]:
+        if len(output) >= output_limit:
             record.update(kind="output", message="Output limit exceeded")
         else:
             record.update(kind="time", message="Time limit exceeded (wall-clock limit reached)")
     else:
-        status = child.finish(0)
-        output = child.read_stdout(limits.output_kb * 1024 + 1)
-        stderr = child.excerpt("stderr", 64 * 1024)
-        ended = classify(
-            language, limits, status, child.cpu_seconds, child.maxrss_kb, len(output), stderr
+        with open(paths[2], "rb") as f:
+            stderr = f.read(64 * 1024).decode("utf-8", "replace")
+        verdict = classify(
+            language,
+            limits,
+            int(ended["status"]),
+            float(ended["cpu_seconds"]),
+            int(ended["maxrss_kb"]),
+            len(output),
+            stderr,
         )
-        if ended is not None:
-            record.update(kind=ended[0], message=ended[1])
+        if verdict is not None:
+            record.update(kind=verdict[0], message=verdict[1])
         else:
             got = runs.normalise(output.decode("utf-8", "replace"))
             expected = runs.normalise(str(case.get("stdout", "")))
@@ -292,14 +347,12 @@ def run_native(
             **figures,
         }
     # The student's program on each I/O case, then the driver built with their code on each function test
-    driver = job.get("test_code") or ""
-    cases = [(case, f"io_case_{n}", "") for n, case in enumerate(job.get("io_cases") or [], 1)]
-    cases += [
-        (test, str(test.get("name") or f"test_{n}"), driver)
+    io_cases = [(case, f"io_case_{n}") for n, case in enumerate(job.get("io_cases") or [], 1)]
+    function_tests = [
+        (test, str(test.get("name") or f"test_{n}"))
         for n, test in enumerate(job.get("function_tests") or [], 1)
     ]
-    records = [
-        run_case(job, opts, children, language, toolchain, compiled, limits, case, name, source)
-        for case, name, source in cases
-    ]
+    args = (job, opts, children, language, toolchain, compiled, limits)
+    records = run_cases(*args, io_cases, "")
+    records += run_cases(*args, function_tests, job.get("test_code") or "")
     return {"records": records, "problem": None, **figures}

@@ -129,9 +129,11 @@ def launch(
     mode: str,
     stdin: bytes = b"",
     spec: Any = None,
+    wall_seconds: float | None = None,
 ) -> Child:
     """Fork one confined child; it joins `children` at once so its files are removed whatever happens. Mode
-    "exec" runs `spec` (a sandbox.native.Spec: a compiler or a compiled program) instead of Python."""
+    "exec" runs `spec` (a sandbox.native.Spec: a compiler or a compiled program) instead of Python.
+    `wall_seconds`, when given, is the whole run's (several cases), else its limit's."""
     limits = spec.limits if spec is not None else job["limits"]
     tmpdir = tempfile.mkdtemp(prefix="run-", dir=opts.runs_dir)
     with open(os.path.join(tmpdir, "stdin"), "wb") as f:
@@ -142,7 +144,8 @@ def launch(
     if pid == 0:  # pragma: no cover - runs in the child
         _child(job, opts, mode, tmpdir, sandbox_end, spec)
     sandbox_end.close()
-    child = Child(pid, judge_end, tmpdir, started, started + float(limits["wall_seconds"]))
+    wall = float(limits["wall_seconds"]) if wall_seconds is None else wall_seconds
+    child = Child(pid, judge_end, tmpdir, started, started + wall)
     children.append(child)
     return child
 
@@ -182,7 +185,8 @@ def _child(
                     os.chmod(os.path.join(work, name), 0o755)
             os.chdir(work)
             if native:
-                native_exec.supervise(spec, unsafe=True)
+                serve = native_exec.serve_cases if spec.per_case else native_exec.supervise
+                serve(spec, unsafe=True)
             confine.set_limits(limits)
         else:
             uid = confine.UID_BASE + os.getppid()  # unique while this judge lives
@@ -208,7 +212,8 @@ def _child(
             confine.prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL, "prctl(PR_SET_PDEATHSIG)")
             os.setsid()  # its own session and group: kill(0) from inside cannot reach the monitor outside
             if native:  # pid 1 starts the program and reports how it ended; never returns
-                native_exec.supervise(spec, simulate_missing=opts.simulate_missing)
+                serve = native_exec.serve_cases if spec.per_case else native_exec.supervise
+                serve(spec, simulate_missing=opts.simulate_missing)
             confine.drop_capabilities()
             confine.set_limits(limits)
             confine.install_seccomp(opts.simulate_missing)

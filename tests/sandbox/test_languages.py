@@ -257,3 +257,43 @@ def test_every_seed_assignment_in_another_language_passes_its_reference_and_not_
     assert len(reference.tests) == len(seed.io_cases) + len(seed.function_tests)
     starter = grade(native, seed.language, languages.get(seed.language).starter, **job)
     assert starter.verdict != "passed", starter.tests
+
+
+LEAVES_TRACES = r"""#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+    /* The first case leaves a file, and deletes the program itself: a later case must not see either */
+    FILE *mark = fopen("mark", "r");
+    if (mark) { puts("I saw the earlier case"); return 0; }
+    mark = fopen("mark", "w");
+    fputs("x", mark);
+    fclose(mark);
+    unlink("program");
+    long a, b;
+    if (scanf("%ld %ld", &a, &b) == 2) printf("%ld\n", a + b);
+    return 0;
+}
+"""
+
+
+def test_cases_share_one_sandbox_but_each_finds_work_as_the_grading_began(native):
+    """One sandbox runs every case of a grading (a fresh process each); what a case leaves in /work, or takes
+    from it, is put back before the next."""
+    result = grade(native, "c", LEAVES_TRACES, io_cases=SUM_CASES * 2)
+    assert [t["passed"] for t in result.tests] == [True] * 4, result.tests
+
+
+SHUTS_ITS_DIRECTORY = r"""#include <stdio.h>
+#include <sys/stat.h>
+int main(void) {
+    long a, b;
+    if (scanf("%ld %ld", &a, &b) == 2) printf("%ld\n", a + b);
+    chmod(".", 0);  /* the next case finds /work as it began all the same */
+    return 0;
+}
+"""
+
+
+def test_a_case_that_shuts_its_work_directory_does_not_break_the_next(native):
+    result = grade(native, "c", SHUTS_ITS_DIRECTORY, io_cases=SUM_CASES * 2)
+    assert [t["passed"] for t in result.tests] == [True] * 4, result.tests
