@@ -175,7 +175,7 @@ def _wait_for(pid: int, wall: float) -> bool:  # pragma: no cover - runs inside 
 def _snapshot() -> tuple:  # pragma: no cover - runs inside the sandbox
     """What /work holds, in enough detail to see any change a program made to it."""
     here = os.stat(".")
-    entries = [(".", here.st_mode)]
+    entries: list[tuple[object, ...]] = [(".", here.st_mode)]
     if (
         here.st_mode & 0o700 != 0o700
     ):  # a program that shut its own /work: restored (no listing needed)
