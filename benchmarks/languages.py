@@ -401,7 +401,7 @@ cold: every program distinct (compiled each time). Rates with {AT_ONCE} at once 
 platform (API, Temporal, worker), {IDLE_RUNS} distinct programs submitted one at a time (each compiles), submit
 until the result reads final, polled every 5 ms.
 
-| language | compile ms | warm grading ms (4 tests; GradeFlow / bare) | per test ms | gradings/s warm, {AT_ONCE} at once | gradings/s cold, {AT_ONCE} at once | idle submit→result p50 / p95 ms |
+| language | compile ms | warm grading ms (4 tests; GradeFlow / bare) | per test ms (grading / 4) | gradings/s warm, {AT_ONCE} at once | gradings/s cold, {AT_ONCE} at once | idle submit→result p50 / p95 ms |
 | --- | ---: | ---: | ---: | ---: | ---: | ---: |
 {chr(10).join(lines)}
 | Python 3 (beside them; no compile) | | | | | | {statistics.median(python_idle):.0f} / {p95(python_idle):.0f} |
