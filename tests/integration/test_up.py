@@ -391,12 +391,18 @@ def test_gradeflow_up_restarts_what_dies_and_loses_nothing(tmp_path):
         assert sorted(n for _, n in runs) == [1] * 30, (
             "every accepted submission graded exactly once"
         )
+        for name in ("worker", "Temporal dev server", "Redis"):
+            # Told once the supervisor has seen it run for its start-up seconds: it may be serving already
+            wait_for(
+                lambda name=name: f"the {name} is running again (pid " in out.read_text(),
+                60,
+                f"`up` to tell that the {name} is running again",
+            )
         told = out.read_text()
         for name in ("worker", "Temporal dev server", "Redis"):
             assert (
                 f"the {name} exited unexpectedly (terminated by SIGKILL); restarting it" in told
             ), told[-3000:]
-            assert f"the {name} is running again (pid " in told, told[-3000:]
         assert told.count("running again") == 3, "only what was restarted is told"
     finally:
         watching.set()
