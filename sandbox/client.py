@@ -133,6 +133,7 @@ class Sandbox:
         simulate_missing: str | None = None,
         compile_cache_dir: str | None = None,
         compile_cache_mb: int = 512,
+        native_spawner: bool = True,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"sandbox mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -142,6 +143,8 @@ class Sandbox:
         self.simulate_missing = simulate_missing
         self.compile_cache_dir = compile_cache_dir
         self.compile_cache_mb = compile_cache_mb
+        # False: a native grading's pid 1 forks each case itself (what it does anyway without a C compiler)
+        self.native_spawner = native_spawner
         self._server: asyncio.subprocess.Process | None = None
         self._dir: str | None = None
         self._lock = asyncio.Lock()
@@ -158,8 +161,10 @@ class Sandbox:
             if self.compile_cache_dir
             else []
         )
-        return [sys.executable, "-I", "-S", "-c", bootstrap, *extra, *cache] + (
-            ["--unsafe"] if self.unsafe else []
+        return (
+            [sys.executable, "-I", "-S", "-c", bootstrap, *extra, *cache]
+            + (["--unsafe"] if self.unsafe else [])
+            + ([] if self.native_spawner else ["--no-spawner"])
         )
 
     @property

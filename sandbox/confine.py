@@ -12,6 +12,7 @@ import os
 import platform
 import resource
 import signal
+import stat
 import struct
 import sysconfig
 from pathlib import Path
@@ -172,6 +173,8 @@ def build_root(
     """As root, in a private mount namespace: an empty tmpfs root holding only `readable` (directories or files,
     bind-mounted read-only) and a size-capped tmpfs /work with `files`, owned by the run's uid; pivot into it and
     detach the host's tree. /work allows exec only when `executable` (a compiled program runs from there)."""
+    # Held open from before the new root covers NEW_ROOT (/tmp): a path under /tmp is mounted all the same
+    sources = {path: os.open(path, os.O_PATH | os.O_CLOEXEC) for path in readable}
     _mount(
         "tmpfs",
         NEW_ROOT,
@@ -183,12 +186,20 @@ def build_root(
     root = Path(NEW_ROOT)
     for path in readable:
         target = root / path.lstrip("/")
-        if os.path.isdir(path):
+        if stat.S_ISDIR(os.fstat(sources[path]).st_mode):
             target.mkdir(parents=True, exist_ok=True)
         else:  # a single file (a runtime's binary): mounted on an empty file of its name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.touch()
-        _mount(path, str(target), None, MS_BIND | MS_REC, None, f"bind-mounting {path}")
+        _mount(
+            f"/proc/self/fd/{sources[path]}",
+            str(target),
+            None,
+            MS_BIND | MS_REC,
+            None,
+            f"bind-mounting {path}",
+        )
+        os.close(sources[path])
         _mount(
             None,
             str(target),
@@ -241,13 +252,18 @@ def drop_capabilities() -> None:
     prctl(PR_SET_NO_NEW_PRIVS, 1, "prctl(PR_SET_NO_NEW_PRIVS)")
 
 
+def limit_values(limits: dict, memory_mb: int = 0) -> tuple[int, int, int]:
+    """(CPU seconds, memory bytes, file size bytes) as the rlimits hold them."""
+    cpu = max(1, int(limits["cpu_seconds"] + 0.999))
+    memory = int(memory_mb or limits["memory_mb"]) * 1024 * 1024
+    return cpu, memory, int(limits["output_kb"]) * 1024
+
+
 def set_limits(limits: dict, memory_kind: str = "address_space", memory_mb: int = 0) -> None:
     """The run's rlimits. Memory is an address-space limit, or for runtimes that reserve large ranges up front
     (the JVM, V8) a data limit (`memory_kind` "data") with the runtime's heap set by a flag; `memory_mb`, when
     given, is the rlimit itself (the memory limit plus the runtime's overhead)."""
-    cpu = max(1, int(limits["cpu_seconds"] + 0.999))
-    output = int(limits["output_kb"]) * 1024
-    memory = int(memory_mb or limits["memory_mb"]) * 1024 * 1024
+    cpu, memory, output = limit_values(limits, memory_mb)
     memory_rlimit = resource.RLIMIT_DATA if memory_kind == "data" else resource.RLIMIT_AS
     for name, value in (
         (resource.RLIMIT_CPU, (cpu, cpu + 1)),

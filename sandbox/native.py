@@ -212,7 +212,7 @@ def run_cases(
         argv=program.argv,
         env=program.env,
         files=program.files,
-        mounts=toolchain.run_mounts,
+        mounts=(*toolchain.run_mounts, *([opts.spawner] if opts.spawner else [])),
         limits={
             "cpu_seconds": limits.cpu_seconds,
             "wall_seconds": limits.wall_seconds,
@@ -224,6 +224,7 @@ def run_cases(
         profile=confine.PROGRAM,
         work_mb=max(4, limits.output_kb // 1024 + 4),
         per_case=True,
+        spawner=opts.spawner or "",
     )
     # Each case's wall-clock limit is kept inside; this bound is for a sandbox that stops answering
     whole = len(cases) * (limits.wall_seconds + 1) + 5

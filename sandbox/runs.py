@@ -37,6 +37,8 @@ class Options:
     simulate_missing: str | None = None
     # sandbox.compile_cache.CompileCache: compiled programs, shared by the worker's judges
     cache: Any = None
+    # sandbox/spawn.c built (sandbox.spawner): how a native grading's pid 1 starts each case, when there is one
+    spawner: str | None = None
 
     @property
     def unsafe(self) -> bool:

@@ -16,7 +16,7 @@ import time
 import unittest  # noqa: F401 - warm: imported once here, inherited by every judge
 
 from gradeflow import languages
-from sandbox import confine, inside, judge, wire  # noqa: F401 - warm, as above
+from sandbox import confine, inside, judge, spawner, wire  # noqa: F401 - warm, as above
 from sandbox.compile_cache import CompileCache
 
 JOB_READ_SECONDS = 10
@@ -39,6 +39,7 @@ def handle(conn: socket.socket, opts: judge.Options) -> None:
         runs_dir=opts.runs_dir,
         simulate_missing=job.get("simulate_missing"),
         cache=opts.cache,
+        spawner=opts.spawner,
     )
     try:
         result = judge.run_job(job, opts)
@@ -85,6 +86,11 @@ def main() -> None:
         "--cache-dir", help="the compile cache's directory (none: every compile runs)"
     )
     parser.add_argument("--cache-mb", type=int, default=512, help="the compile cache's bound, MiB")
+    parser.add_argument(
+        "--no-spawner",
+        action="store_true",
+        help="native gradings' pid 1 forks each case (no sandbox/spawn.c, as without a C compiler)",
+    )
     args = parser.parse_args()
     # Started with env={}; Python's own locale coercion may add LC_CTYPE, nothing else may be there.
     if set(os.environ) - {"LC_CTYPE"}:
@@ -101,6 +107,8 @@ def main() -> None:
     )
     if not args.once:  # the fork server looks every toolchain up once, and every judge inherits it
         languages.available()
+        if not (args.unsafe or args.no_spawner):
+            opts.spawner = spawner.build(args.runs_dir)
     if args.once:
         conn = socket.socket(fileno=0)
         handle(conn, opts)

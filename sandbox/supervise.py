@@ -9,6 +9,7 @@ Nothing here decides a verdict: the judge reads how the program ended and what i
 from __future__ import annotations
 
 import base64
+import fcntl
 import fnmatch
 import os
 import select
@@ -41,6 +42,8 @@ class Spec:
     work_mb: int = 8
     # Many runs (one per case, descriptors sent by the judge) in one set of namespaces: serve_cases
     per_case: bool = False
+    # sandbox/spawn.c, mounted in the root: serve_cases starts each case through it (else it forks)
+    spawner: str = ""
 
 
 def supervise(
@@ -75,7 +78,10 @@ def serve_cases(
             os._exit(0)
         if message != b"C" or len(fds) != 3:
             os._exit(0)  # the judge hung up (or said something else): the grading is over
-        pid = _start(channel, spec, prepared, fds)
+        for fd in fds:
+            os.set_inheritable(fd, False)  # only as the case's stdin, stdout and stderr
+        start = _spawn if prepared.filter_fd is not None else _start
+        pid = start(channel, spec, prepared, fds)
         for fd in fds:
             os.close(fd)
         timed_out = _wait_for(pid, wall)
@@ -102,6 +108,19 @@ class _Prepared:
         self.unsafe = unsafe
         self.simulate_missing = simulate_missing
         self.seccomp = None if unsafe else confine.SeccompFilter(spec.profile)
+        # With the spawner: the filter in a file it reads (at a descriptor no case's own can collide with) and
+        # the limits as its arguments, as confine.set_limits would set them
+        self.filter_fd: int | None = None
+        self.spawn_args: list[str] = []
+        if spec.spawner and not unsafe and spec.per_case:
+            confine.simulated("seccomp", simulate_missing)
+            memfd = os.memfd_create("seccomp", os.MFD_CLOEXEC)
+            os.write(memfd, confine.seccomp_program(spec.profile))
+            self.filter_fd = fcntl.fcntl(memfd, fcntl.F_DUPFD_CLOEXEC, 100)
+            os.close(memfd)
+            cpu, memory_bytes, file_bytes = confine.limit_values(spec.limits, spec.memory_rlimit_mb)
+            kind = "data" if spec.memory_kind == "data" else "as"
+            self.spawn_args = [spec.spawner, str(cpu), kind, str(memory_bytes), str(file_bytes)]
         self.ignored = [
             sig
             for sig in signal.valid_signals()
@@ -156,6 +175,43 @@ def _start(
     if failure:
         os.waitpid(pid, 0)
         wire.send(channel, {"setup_error": failure.decode("utf-8", "replace")})
+        os._exit(SETUP_FAILED)
+    return pid
+
+
+def _spawn(
+    channel: socket.socket, spec: Spec, prepared: _Prepared, fds: list[int]
+) -> int:  # pragma: no cover - runs inside the sandbox
+    """Start the program through the spawner: posix_spawn (no copy of this process) runs it on `fds`, with the
+    filter at descriptor 3 and a close-on-exec pipe at 4 that tells a failed start; it sets the limits, drops
+    every capability, installs the filter and execs the program."""
+    assert prepared.filter_fd is not None
+    failed_r, failed_w = os.pipe2(os.O_CLOEXEC)
+    try:
+        pid = os.posix_spawn(
+            spec.spawner,
+            [*prepared.spawn_args, *spec.argv],
+            spec.env,
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, fds[0], 0),
+                (os.POSIX_SPAWN_DUP2, fds[1], 1),
+                (os.POSIX_SPAWN_DUP2, fds[2], 2),
+                (os.POSIX_SPAWN_DUP2, prepared.filter_fd, 3),
+                (os.POSIX_SPAWN_DUP2, failed_w, 4),
+            ],
+            setsigdef=prepared.ignored,
+            setsigmask=[],
+        )
+    except OSError as exc:
+        wire.send(channel, {"setup_error": f"starting {spec.argv[0]} failed: {exc}"})
+        os._exit(SETUP_FAILED)
+    finally:
+        os.close(failed_w)
+    failure = os.read(failed_r, 4096)
+    os.close(failed_r)
+    if failure:
+        os.waitpid(pid, 0)
+        wire.send(channel, {"setup_error": "starting " + failure.decode("utf-8", "replace")})
         os._exit(SETUP_FAILED)
     return pid
 

@@ -130,3 +130,12 @@ def ports_nobody_may_reach() -> Iterator[list[socket.socket]]:
     finally:
         for listener in listeners:
             listener.close()
+
+
+@pytest.fixture(scope="session")
+def native_forking(loop, tmp_path_factory) -> NativeGrader:
+    """As `native`, without the spawner: pid 1 forks each case (a worker with no C compiler does this)."""
+    cache = str(tmp_path_factory.mktemp("compile-cache-forking"))
+    sandbox = loop.run(Sandbox("forkserver", compile_cache_dir=cache, native_spawner=False).start())
+    yield NativeGrader(loop, sandbox, cache)
+    loop.run(sandbox.close())

@@ -139,6 +139,31 @@ ATTACKS = [
         ' puts("4"); return 0; }',
     ),
     c("sleep_past_the_limit", 'int main(void) { sleep(600); puts("5"); return 0; }'),
+    # What starts each case (pid 1's spawner) must leave nothing behind: no capability, no descriptor beyond
+    # stdin, stdout and stderr, the filter on, and the spawner itself out of reach
+    c(
+        "keep_capabilities",
+        "#include <linux/capability.h>\nint main(void) { struct __user_cap_header_struct h ="
+        " {_LINUX_CAPABILITY_VERSION_3, 0}; struct __user_cap_data_struct d[2] = {0};"
+        " if (syscall(SYS_capget, &h, d) == 0 && (d[0].effective | d[0].permitted | d[1].effective"
+        ' | d[1].permitted)) { puts("5"); return 0; } puts("4"); return 0; }',
+    ),
+    c(
+        "inherited_descriptors",
+        "int main(void) { for (int fd = 3; fd < 1024; fd++) if (fcntl(fd, F_GETFD) != -1)"
+        ' { puts("5"); return 0; } puts("4"); return 0; }',
+    ),
+    c(
+        "seccomp_is_off",
+        '#include <sys/prctl.h>\nint main(void) { if (prctl(PR_GET_SECCOMP) != 2) { puts("5");'
+        ' return 0; } puts("4"); return 0; }',
+    ),
+    c(
+        "replace_the_spawner",
+        '#include <glob.h>\nint main(void) { glob_t g; if (glob("/tmp/*/gradeflow-spawn-*", 0, 0, &g)'
+        " == 0) for (size_t i = 0; i < g.gl_pathc; i++) { int fd = open(g.gl_pathv[i], O_WRONLY);"
+        ' if (fd >= 0 || unlink(g.gl_pathv[i]) == 0) { puts("5"); return 0; } } puts("4"); return 0; }',
+    ),
     c(
         "busy_threads",
         "#include <pthread.h>\nstatic void *spin(void *x) { for (;;); return x; }\n"

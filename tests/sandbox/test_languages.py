@@ -297,3 +297,27 @@ int main(void) {
 def test_a_case_that_shuts_its_work_directory_does_not_break_the_next(native):
     result = grade(native, "c", SHUTS_ITS_DIRECTORY, io_cases=SUM_CASES * 2)
     assert [t["passed"] for t in result.tests] == [True] * 4, result.tests
+
+
+def test_the_native_spawner_starts_each_case_and_without_it_pid_1_forks_with_the_same_result(
+    native, native_forking
+):
+    """The fork server builds sandbox/spawn.c (this machine has a C compiler) and pid 1 starts each case through
+    it; a server without it forks each case itself. Both grade alike and contain alike."""
+    needs("c")
+    assert list(Path(native.sandbox._runs_dir).glob("gradeflow-spawn-*")), "the spawner was built"
+    assert not list(Path(native_forking.sandbox._runs_dir).glob("gradeflow-spawn-*"))
+    attacks = {a.name: a for a in ATTACKS}
+    for grader in (native, native_forking):
+        right = grade(grader, "c", PROGRAMS["c"]["right"])
+        assert right.verdict == "passed", right.tests
+        slow = grade(grader, "c", PROGRAMS["c"]["time_limit"], io_cases=SUM_CASES[:1])
+        assert slow.verdict == "time_limit", slow.message
+        traces = grade(grader, "c", LEAVES_TRACES, io_cases=SUM_CASES * 2)
+        assert [t["passed"] for t in traces.tests] == [True] * 4, traces.tests
+        for name in ("keep_capabilities", "inherited_descriptors", "seccomp_is_off", "raw_fork"):
+            contained = grade(
+                grader, "c", attacks[name].source({}), io_cases=[{"stdin": "", "stdout": "5\n"}]
+            )
+            assert contained.verdict in attacks[name].verdicts, (name, contained.verdict)
+    assert_nothing_outlived_the_run()
