@@ -421,8 +421,9 @@ regrade of {REGRADE:,} C submissions at least 0.7x the bare rate with {AT_ONCE} 
 Reading it: where a test does real work (the JVM's and Node's start-up, Primes' arithmetic) the sandbox costs
 little beside it; a C or C++ program that answers in a millisecond is dwarfed by what isolation costs whatever
 the program: setting up the grading's namespaces and empty root (paid once per grading since the cases share one
-sandbox) and starting each case's process from the sandbox's Python pid 1 (a fork of a Python process, its
-confinement and the exec: a few ms of CPU per test, where the bare run's spawn is a fraction of a millisecond).
+sandbox: the judge's fork, the mounts, a Python pid 1) and starting each case (pid 1 posix_spawns the C spawner,
+which confines itself and execs the program: about 2 ms of CPU per test, where the bare run's spawn is a fraction
+of a millisecond).
 """
     write_section("languages", body)
     print("wrote BENCHMARKS.md")
