@@ -139,8 +139,12 @@ def problems_page() -> None:
     if data is None:
         return
     for waiting in data.get("languages_waiting") or []:
+        what = [
+            f"{waiting['waiting']} submission(s)" if waiting.get("waiting") else "",
+            f"{waiting['regrades']} regrade(s)" if waiting.get("regrades") else "",
+        ]
         st.warning(
-            f"{waiting['waiting']} submission(s) in {waiting['title']} wait: {waiting['why']}."
+            f"{' and '.join(w for w in what if w)} in {waiting['title']} wait: {waiting['why']}."
         )
     a, b, c = st.columns(3)
     a.metric("Failed workflows (24 h)", len(data["failed_workflows"]))

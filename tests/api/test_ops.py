@@ -142,3 +142,9 @@ def test_languages_waiting_are_those_with_work_and_no_worker():
     assert waiting[0]["title"] == "Java 17 (OpenJDK)"
     assert "no running worker grades it" in waiting[0]["why"] and "openjdk" in waiting[0]["why"]
     assert waiting_languages({"java": 4}, None) == [], "Redis cannot say: nothing claimed"
+    # A regrade whose scope holds a language nobody grades waits too, and says so
+    both = waiting_languages({"java": 1}, served, {"cpp": 2, "c": 1, "java": 1})
+    assert [(w["language"], w["waiting"], w["regrades"]) for w in both] == [
+        ("cpp", 0, 2),
+        ("java", 1, 1),
+    ]

@@ -262,3 +262,51 @@ def test_the_demo_course_in_other_languages_is_graded_and_seeding_again_adds_not
     before = stack.sql("select count(*) from assignments")[0][0]
     assert stack.db(seed_assignments) == 0
     assert stack.sql("select count(*) from assignments")[0][0] == before
+
+
+def test_the_operator_is_told_which_languages_regrades_in_progress_hold(stack: Stack):
+    """The operator's problems count, per language, the regrades in progress whose scope holds it (the batch's
+    assignment, or what its cohort is offered): what waits when no worker grades that language."""
+    from sqlalchemy import update
+
+    from api.routes.ops.queries import regrades_by_language
+    from gradeflow.models import RegradeBatch
+    from gradeflow.vocabulary import BatchStatus
+
+    slug, teacher, _ = course(stack)
+    java = create(stack, teacher, "java", io_cases=SUM_CASES)
+    cohort_id = stack.sql("select id from cohorts where slug = :s", s=slug)[0][0]
+    teacher_id = stack.sql("select id from users where role = 'instructor' order by id desc")[0][0]
+
+    async def counts(session):
+        return dict((await session.execute(regrades_by_language())).tuples().all())
+
+    before = stack.db(counts)
+
+    async def start(session, assignment_id):
+        session.add(
+            RegradeBatch(
+                created_by=teacher_id,
+                cohort_id=cohort_id,
+                assignment_id=assignment_id,
+                status=BatchStatus.RUNNING,
+            )
+        )
+
+    stack.db(lambda s: start(s, java["id"]))  # one assignment in Java
+    stack.db(
+        lambda s: start(s, None)
+    )  # the whole cohort: its Python course and the Java assignment
+    after = stack.db(counts)
+    assert after.get("java", 0) - before.get("java", 0) == 2
+    assert after.get("python", 0) - before.get("python", 0) == 1
+
+    async def finish(session):
+        await session.execute(
+            update(RegradeBatch)
+            .where(RegradeBatch.cohort_id == cohort_id)
+            .values(status=BatchStatus.COMPLETED)
+        )
+
+    stack.db(finish)
+    assert stack.db(counts) == before

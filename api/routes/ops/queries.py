@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Select, and_, or_, select, text
+from sqlalchemy import Select, and_, func, or_, select, text
 
 from api.errors import ApiError
-from gradeflow.models import Submission
+from gradeflow.models import Assignment, Offering, RegradeBatch, Submission
 from gradeflow.vocabulary import (
+    BATCH_ACTIVE,
     PENDING_STATUSES,
     TEMPORAL_STATUS,
     WORKFLOW_FAILED,
@@ -112,3 +113,23 @@ SELECT m.minute,
      WHERE graded_at >= m.minute AND graded_at < m.minute + interval '1 minute') AS p95
 FROM minutes m ORDER BY m.minute
 """).bindparams(error=SubmissionStatus.ERROR)
+
+
+def regrades_by_language() -> Select:
+    """(language, regrades in progress whose scope holds it): the batch's assignment, or every assignment offered
+    to its cohort."""
+    in_scope = or_(
+        Assignment.id == RegradeBatch.assignment_id,
+        and_(
+            RegradeBatch.assignment_id.is_(None),
+            Assignment.id.in_(
+                select(Offering.assignment_id).where(Offering.cohort_id == RegradeBatch.cohort_id)
+            ),
+        ),
+    )
+    return (
+        select(Assignment.language, func.count(func.distinct(RegradeBatch.id)))
+        .join(Assignment, in_scope)
+        .where(RegradeBatch.status.in_(BATCH_ACTIVE))
+        .group_by(Assignment.language)
+    )

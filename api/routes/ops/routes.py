@@ -32,6 +32,7 @@ from api.routes.ops.queries import (
     METRICS_SQL,
     failed_since,
     problem_submissions,
+    regrades_by_language,
     stuck_gradings,
     visibility_query,
 )
@@ -185,8 +186,9 @@ async def problems(
         .tuples()
         .all()
     )
+    regrading = dict((await session.execute(regrades_by_language())).tuples().all())
     return OpsProblems(
-        languages_waiting=waiting_languages(pending, await languages_served(redis)),
+        languages_waiting=waiting_languages(pending, await languages_served(redis), regrading),
         failed_workflows=failed,
         stuck_workflows=stuck,
         submissions=[
@@ -203,22 +205,27 @@ async def problems(
 
 
 def waiting_languages(
-    pending: dict[str, int], served: dict[str, str] | None
+    pending: dict[str, int],
+    served: dict[str, str] | None,
+    regrading: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Languages with submissions waiting (queued or grading) that no running worker grades, and why: they wait on
-    their own task queue until a worker with the toolchain starts. Nothing when Redis cannot say who serves what."""
+    """Languages with work waiting that no running worker grades, and why: submissions queued or grading, and
+    regrades in progress whose scope holds the language; both wait on the language's own task queues until a
+    worker with the toolchain starts. Nothing when Redis cannot say who serves what."""
     if served is None:
         return []
+    regrading = regrading or {}
     return [
         {
             "language": name,
             "title": languages.get(name).title,
-            "waiting": count,
+            "waiting": pending.get(name, 0),
+            "regrades": regrading.get(name, 0),
             "why": "no running worker grades it (none has its toolchain); start one that has it "
             f"({languages.get(name).install_hint or 'see the README'})",
         }
-        for name, count in sorted(pending.items())
-        if count and name not in served
+        for name in sorted(set(pending) | set(regrading))
+        if (pending.get(name) or regrading.get(name)) and name not in served
     ]
 
 

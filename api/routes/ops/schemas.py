@@ -38,8 +38,9 @@ class OpsProblems(BaseModel):
     )
     languages_waiting: list[dict[str, Any]] = Field(
         default_factory=list,
-        description="Languages with submissions waiting and no running worker that grades them: "
-        "{language, title, waiting, why}",
+        description="Languages with work waiting and no running worker that grades them: "
+        "{language, title, waiting (submissions queued or grading), regrades (regrades in progress whose "
+        "scope holds the language), why}",
     )
 
 
