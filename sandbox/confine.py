@@ -252,27 +252,28 @@ def drop_capabilities() -> None:
     prctl(PR_SET_NO_NEW_PRIVS, 1, "prctl(PR_SET_NO_NEW_PRIVS)")
 
 
-def limit_values(limits: dict, memory_mb: int = 0) -> tuple[int, int, int]:
-    """(CPU seconds, memory bytes, file size bytes) as the rlimits hold them."""
+def rlimits(
+    limits: dict, memory_kind: str = "address_space", memory_mb: int = 0
+) -> list[tuple[int, tuple[int, int]]]:
+    """The run's rlimits as (resource, (soft, hard)). Memory is an address-space limit, or for runtimes that
+    reserve large ranges up front (the JVM, V8) a data limit (`memory_kind` "data") with the runtime's heap set by
+    a flag; `memory_mb`, when given, is the rlimit itself (the memory limit plus the runtime's overhead). Set here
+    (set_limits) or by the native spawner (sandbox/spawn.c), from this one list."""
     cpu = max(1, int(limits["cpu_seconds"] + 0.999))
     memory = int(memory_mb or limits["memory_mb"]) * 1024 * 1024
-    return cpu, memory, int(limits["output_kb"]) * 1024
-
-
-def set_limits(limits: dict, memory_kind: str = "address_space", memory_mb: int = 0) -> None:
-    """The run's rlimits. Memory is an address-space limit, or for runtimes that reserve large ranges up front
-    (the JVM, V8) a data limit (`memory_kind` "data") with the runtime's heap set by a flag; `memory_mb`, when
-    given, is the rlimit itself (the memory limit plus the runtime's overhead)."""
-    cpu, memory, output = limit_values(limits, memory_mb)
-    memory_rlimit = resource.RLIMIT_DATA if memory_kind == "data" else resource.RLIMIT_AS
-    for name, value in (
+    output = int(limits["output_kb"]) * 1024
+    return [
         (resource.RLIMIT_CPU, (cpu, cpu + 1)),
-        (memory_rlimit, (memory, memory)),
+        (resource.RLIMIT_DATA if memory_kind == "data" else resource.RLIMIT_AS, (memory, memory)),
         (resource.RLIMIT_FSIZE, (output, output)),
         (resource.RLIMIT_NOFILE, (32, 32)),
         (resource.RLIMIT_CORE, (0, 0)),
         (resource.RLIMIT_NPROC, (64, 64)),
-    ):
+    ]
+
+
+def set_limits(limits: dict, memory_kind: str = "address_space", memory_mb: int = 0) -> None:
+    for name, value in rlimits(limits, memory_kind, memory_mb):
         try:
             resource.setrlimit(name, value)
         except (ValueError, OSError) as exc:

@@ -5,7 +5,8 @@
  * filters; it does not start processes) and Python is what it replaces. Built by sandbox/spawner.py with the
  * machine's C compiler; without one, pid 1 forks as before.
  *
- * argv: spawn <cpu seconds> <memory resource: as|data> <memory bytes> <file size bytes> <program> [args...]
+ * argv: spawn [<resource> <soft> <hard>]... -- <program> [args...]  (the rlimits, as sandbox.confine.rlimits lists
+ *       them: setrlimit's resource numbers)
  * fd 3: the seccomp filter (struct sock_filter[]), read from offset 0; closed before exec.
  * fd 4: where a failure to start is written (close-on-exec: it closes when exec succeeds); exit status 121.
  * The environment is the program's.
@@ -52,21 +53,15 @@ static rlim_t number(const char *text, const char *what) {
     return (rlim_t)value;
 }
 
-static void limit(int resource, rlim_t soft, rlim_t hard, const char *what) {
-    struct rlimit value = {soft, hard};
-    if (setrlimit(resource, &value) != 0) fail(what);
-}
-
 int main(int argc, char **argv) {
     if (fcntl(FAILURE_FD, F_SETFD, FD_CLOEXEC) != 0) _exit(SETUP_FAILED);
-    if (argc < 6) {
+    int program = 1;
+    while (program + 3 < argc && strcmp(argv[program], "--") != 0) program += 3;
+    if (program >= argc - 1 || strcmp(argv[program], "--") != 0) {
         errno = EINVAL;
         fail("reading the arguments");
     }
-    rlim_t cpu = number(argv[1], "reading the CPU limit");
-    int memory = strcmp(argv[2], "data") == 0 ? RLIMIT_DATA : RLIMIT_AS;
-    rlim_t memory_bytes = number(argv[3], "reading the memory limit");
-    rlim_t file_bytes = number(argv[4], "reading the output limit");
+    program += 1;
 
     static struct sock_filter filter[MAX_FILTER];
     ssize_t size = pread(FILTER_FD, filter, sizeof filter, 0);
@@ -77,22 +72,20 @@ int main(int argc, char **argv) {
     if (syscall(SYS_close_range, FAILURE_FD + 1, ~0U, 0) != 0)
 #endif
         for (int fd = FAILURE_FD + 1; fd < 1024; fd++) close(fd);
-    struct sock_fprog program = {(unsigned short)(size / sizeof filter[0]), filter};
+    struct sock_fprog filters = {(unsigned short)(size / sizeof filter[0]), filter};
 
-    limit(RLIMIT_CPU, cpu, cpu + 1, "setting the CPU limit");
-    limit(memory, memory_bytes, memory_bytes, "setting the memory limit");
-    limit(RLIMIT_FSIZE, file_bytes, file_bytes, "setting the output limit");
-    limit(RLIMIT_NOFILE, 32, 32, "setting the open files limit");
-    limit(RLIMIT_CORE, 0, 0, "setting the core limit");
-    limit(RLIMIT_NPROC, 64, 64, "setting the process limit");
+    for (int i = 1; i + 3 <= program - 1; i += 3) {
+        struct rlimit value = {number(argv[i + 1], "reading a soft limit"), number(argv[i + 2], "reading a hard limit")};
+        if (setrlimit((int)number(argv[i], "reading a resource"), &value) != 0) fail("setting an rlimit");
+    }
 
     struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct none[2];
     memset(none, 0, sizeof none);
     if (syscall(SYS_capset, &header, none) != 0) fail("dropping capabilities (capset)");
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("prctl(PR_SET_NO_NEW_PRIVS)");
-    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program, 0, 0) != 0) fail("installing the seccomp filter");
-    execve(argv[5], &argv[5], environ);
-    fail(argv[5]);
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &filters, 0, 0) != 0) fail("installing the seccomp filter");
+    execve(argv[program], &argv[program], environ);
+    fail(argv[program]);
     return SETUP_FAILED;
 }

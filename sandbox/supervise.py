@@ -107,20 +107,25 @@ class _Prepared:
     def __init__(self, spec: Spec, simulate_missing: str | None, unsafe: bool) -> None:
         self.unsafe = unsafe
         self.simulate_missing = simulate_missing
-        self.seccomp = None if unsafe else confine.SeccompFilter(spec.profile)
+        self.seccomp: confine.SeccompFilter | None = None
         # With the spawner: the filter in a file it reads (at a descriptor no case's own can collide with) and
-        # the limits as its arguments, as confine.set_limits would set them
+        # the rlimits as its arguments
         self.filter_fd: int | None = None
         self.spawn_args: list[str] = []
-        if spec.spawner and not unsafe and spec.per_case:
+        if spec.spawner and spec.per_case and not unsafe:
             confine.simulated("seccomp", simulate_missing)
             memfd = os.memfd_create("seccomp", os.MFD_CLOEXEC)
             os.write(memfd, confine.seccomp_program(spec.profile))
             self.filter_fd = fcntl.fcntl(memfd, fcntl.F_DUPFD_CLOEXEC, 100)
             os.close(memfd)
-            cpu, memory_bytes, file_bytes = confine.limit_values(spec.limits, spec.memory_rlimit_mb)
-            kind = "data" if spec.memory_kind == "data" else "as"
-            self.spawn_args = [spec.spawner, str(cpu), kind, str(memory_bytes), str(file_bytes)]
+            limits = confine.rlimits(spec.limits, spec.memory_kind, spec.memory_rlimit_mb)
+            self.spawn_args = [
+                spec.spawner,
+                *(str(n) for name, (soft, hard) in limits for n in (name, soft, hard)),
+                "--",
+            ]
+        elif not unsafe:
+            self.seccomp = confine.SeccompFilter(spec.profile)
         self.ignored = [
             sig
             for sig in signal.valid_signals()
@@ -159,9 +164,8 @@ def _start(
             if prepared.seccomp is not None:
                 prepared.seccomp.install(prepared.simulate_missing)
             argv = spec.argv
-            if (
-                prepared.unsafe
-            ):  # no private root: the work directory is where the files are, not /work
+            # Unsafe: no private root, the work directory is where the files are, not /work
+            if prepared.unsafe:
                 argv = [a.replace(confine.WORK_DIR, os.getcwd(), 1) for a in argv]
             os.execve(argv[0], argv, spec.env)
         except BaseException as exc:  # noqa: BLE001 - whatever stopped the start is the sandbox's to report
@@ -170,13 +174,7 @@ def _start(
             finally:
                 os._exit(SETUP_FAILED)
     os.close(failed_w)
-    failure = os.read(failed_r, 4096)
-    os.close(failed_r)
-    if failure:
-        os.waitpid(pid, 0)
-        wire.send(channel, {"setup_error": failure.decode("utf-8", "replace")})
-        os._exit(SETUP_FAILED)
-    return pid
+    return _started(channel, pid, failed_r)
 
 
 def _spawn(
@@ -207,11 +205,19 @@ def _spawn(
         os._exit(SETUP_FAILED)
     finally:
         os.close(failed_w)
+    return _started(channel, pid, failed_r, "starting ")
+
+
+def _started(
+    channel: socket.socket, pid: int, failed_r: int, prefix: str = ""
+) -> int:  # pragma: no cover - runs inside the sandbox
+    """The program's pid once its exec closed the failure pipe; a start that failed (the pipe says why) is
+    reported to the judge and ends the run."""
     failure = os.read(failed_r, 4096)
     os.close(failed_r)
     if failure:
         os.waitpid(pid, 0)
-        wire.send(channel, {"setup_error": "starting " + failure.decode("utf-8", "replace")})
+        wire.send(channel, {"setup_error": prefix + failure.decode("utf-8", "replace")})
         os._exit(SETUP_FAILED)
     return pid
 

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,41 +43,31 @@ async def seed_assignments(session: AsyncSession) -> int:
     if slugs and (other_languages or not {item.slug for item in COURSE} <= slugs):
         return 0
     limits = dict(DEFAULT_LIMITS)
-    rows = []
-    if not slugs:
-        rows += [
-            Assignment(
-                slug=item.slug,
-                title=item.title,
-                handout=item.handout,
-                points=item.points,
-                test_code=item.test_code,
-                io_cases=[],
-                limits=limits,
-                reference_solution=item.reference_solution,
-                test_version=test_version(item.test_code, [], limits),
-            )
-            for item in COURSE
-        ]
-    rows += [
+    # (seed, language, test code, I/O cases, function tests): what tells the two kinds of seed apart
+    python: list[tuple[Any, str, str, list, list]] = (
+        [] if slugs else [(item, "python", item.test_code, [], []) for item in COURSE]
+    )
+    others: list[tuple[Any, str, str, list, list]] = [
+        (item, item.language, item.driver, item.io_cases, item.function_tests)
+        for item in LANGUAGE_COURSE
+        if item.slug not in slugs
+    ]
+    rows = [
         Assignment(
             slug=item.slug,
             title=item.title,
             handout=item.handout,
-            language=item.language,
+            language=language,
             points=item.points,
-            test_code=item.driver,
-            io_cases=item.io_cases,
-            function_tests=item.function_tests,
+            test_code=test_code,
+            io_cases=io_cases,
+            function_tests=function_tests,
             language_options={},
             limits=limits,
             reference_solution=item.reference_solution,
-            test_version=test_version(
-                item.driver, item.io_cases, limits, item.language, item.function_tests, {}
-            ),
+            test_version=test_version(test_code, io_cases, limits, language, function_tests, {}),
         )
-        for item in LANGUAGE_COURSE
-        if item.slug not in slugs
+        for item, language, test_code, io_cases, function_tests in python + others
     ]
     start = await session.scalar(select(func.coalesce(func.max(Assignment.position), 0)))
     for position, row in enumerate(rows, start=int(start or 0) + 1):

@@ -10,11 +10,10 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from gradeflow import languages
 from tests.browser.conftest import sign_in
 from tests.conftest import Stack
 from tests.integration.test_courses import course, set_terms
-from tests.sandbox.programs import PROGRAMS, SUM_CASES
+from tests.sandbox.programs import PROGRAMS, SUM_CASES, needs
 
 pytestmark = pytest.mark.integration
 
@@ -32,8 +31,7 @@ def type_code(page, code: str) -> None:
 def test_a_student_solves_the_c_sum_after_a_compile_error(
     stack: Stack, dashboard_url: str, new_page
 ):
-    if "c" in languages.missing():
-        pytest.skip(f"c: {languages.missing()['c']}")
+    needs("c")
     slug, teacher, [(_, student)] = course(stack)
     title = f"Sum in C {uuid.uuid4().hex[:6]}"
     with stack.client(teacher) as c:
@@ -83,8 +81,7 @@ def fill_text_area(page, label: str, text: str) -> None:
 def test_an_instructor_creates_a_java_assignment_whose_reference_must_pass_before_save(
     stack: Stack, dashboard_url: str, new_page
 ):
-    if "java" in languages.missing():
-        pytest.skip(f"java: {languages.missing()['java']}")
+    needs("java")
     slug, teacher, [(_, student)] = course(stack)
     title = f"Sum in Java {uuid.uuid4().hex[:6]}"
     page = new_page()

@@ -16,17 +16,11 @@ from gradeflow.launch.synthetic import Answer, synthetic_cohort
 from tests.conftest import Stack, wait_for
 from tests.integration.test_courses import course, set_terms
 from tests.integration.test_regrades import wait_final
-from tests.sandbox.programs import FUNCTION_TESTS, PROGRAMS, SUM_CASES
+from tests.sandbox.programs import FUNCTION_TESTS, PROGRAMS, SUM_CASES, needs
 
 pytestmark = pytest.mark.integration
 
 LIMITS = {"cpu_seconds": 1, "wall_seconds": 3, "memory_mb": 128, "output_kb": 64}
-
-
-def needs(language: str) -> None:
-    missing = languages.missing().get(language)
-    if missing:
-        pytest.skip(f"{language}: {missing}")
 
 
 @pytest.fixture(autouse=True)

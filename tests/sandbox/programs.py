@@ -3,6 +3,18 @@ their sum (right or wrong), or fails in one way a student's program does. The dr
 
 from __future__ import annotations
 
+import pytest
+
+from gradeflow import languages
+
+
+def needs(language: str) -> None:
+    """Skip, naming what is missing, where this machine lacks the language's toolchain."""
+    missing = languages.missing().get(language)
+    if missing:
+        pytest.skip(f"{language}: {missing}")
+
+
 SUM_CASES = [
     {"stdin": "2 3\n", "stdout": "5\n"},
     {"stdin": "-1 1\n", "stdout": "0\n", "points": 2},

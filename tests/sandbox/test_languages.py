@@ -19,16 +19,10 @@ from sandbox import SandboxJob
 from sandbox.compile_cache import SUFFIX
 from tests.sandbox.conftest import NativeGrader, ports_nobody_may_reach
 from tests.sandbox.native_attacks import ATTACKS, COMPILE_ATTACKS, NativeAttack
-from tests.sandbox.programs import COMPILED, FUNCTION_TESTS, PROGRAMS, SUM_CASES
+from tests.sandbox.programs import COMPILED, FUNCTION_TESTS, PROGRAMS, SUM_CASES, needs
 from tests.sandbox.test_sandbox import ROOT, SECRET, assert_nothing_outlived_the_run
 
 LIMITS = {"cpu_seconds": 1, "wall_seconds": 3, "memory_mb": 128, "output_kb": 64}
-
-
-def needs(language: str) -> None:
-    missing = languages.missing().get(language)
-    if missing:
-        pytest.skip(f"{language}: {missing}")
 
 
 def grade(native: NativeGrader, language: str, code: str, **job) -> object:
