@@ -52,7 +52,9 @@ class Compiled:
 
 
 def compile_limits(limits: dict[str, Any]) -> dict[str, Any]:
-    merged = {**COMPILE_DEFAULTS, **{k: v for k, v in limits.items() if k in COMPILE_DEFAULTS}}
+    # A limit stored as null (an older API kept them) is the default
+    given = {k: v for k, v in limits.items() if k in COMPILE_DEFAULTS and v is not None}
+    merged = {**COMPILE_DEFAULTS, **given}
     return {
         "cpu_seconds": float(merged["compile_cpu_seconds"]),
         "wall_seconds": float(merged["compile_wall_seconds"]),

@@ -152,6 +152,39 @@ def test_a_driver_that_does_not_compile_with_the_reference_is_refused(stack: Sta
     assert "do not compile together" in r.json()["detail"] and "plus" in r.json()["detail"]
 
 
+def test_a_compile_limit_set_to_null_goes_back_to_its_default(stack: Stack):
+    """Found by fuzzing: a null compile limit was stored as null, and the judge then failed on every check (the
+    edit waited two minutes for a 503) and every grading."""
+    needs("c")
+    _, teacher, [(_, student)] = course(stack)
+    programs = PROGRAMS["c"]
+    assignment = create(
+        stack,
+        teacher,
+        "c",
+        test_code=programs["driver"],
+        function_tests=FUNCTION_TESTS,
+        reference_solution=programs["function_right"],
+        limits={**LIMITS, "compile_wall_seconds": 30},
+    )
+    assert assignment["limits"]["compile_wall_seconds"] == 30
+    with stack.client(teacher) as c:
+        # A new reference solution is checked in the judge before the edit is saved
+        edited = c.patch(
+            f"/assignments/{assignment['id']}",
+            json={
+                "limits": {"compile_wall_seconds": None, "cpu_seconds": 2},
+                "reference_solution": unique(programs["function_right"]),
+            },
+            timeout=60,
+        )
+    assert edited.status_code == 200, edited.text
+    limits = edited.json()["limits"]
+    assert "compile_wall_seconds" not in limits and limits["cpu_seconds"] == 2
+    right = grade(stack, student, assignment["id"], unique(programs["function_right"]))
+    assert right["verdict"] == "passed", right["message"]
+
+
 def test_a_spec_that_does_not_fit_the_language_is_refused_with_what_to_fix(stack: Stack):
     _, teacher, _ = course(stack)
     with stack.client(teacher) as c:

@@ -287,7 +287,7 @@ async def create_assignment(
 
 UPDATE_HELP = (
     "Change some fields; a field left out keeps its value, `limits` merge field by field, and only "
-    "reference_solution may be null (removes it). PUT and PATCH (JSON merge patch, RFC 7396) are the same. "
+    "reference_solution may be null (removes it), as may a compile limit (back to its default). PUT and PATCH (JSON merge patch, RFC 7396) are the same. "
     "Only staff who teach every cohort it is offered to (or an operator) may change it; anyone else gets 403 "
     "and copies it. A change to tests or limits gives it a new test version; changed tests are loaded in the "
     "judge first and refused (422) when they fail to load."
@@ -316,7 +316,9 @@ async def update_assignment(
     changes = body.model_dump(exclude_unset=True)
     if "limits" in changes:
         assert body.limits is not None  # refused as null by the schema
-        changes["limits"] = {**assignment.limits, **body.limits.model_dump(exclude_unset=True)}
+        merged = {**assignment.limits, **body.limits.model_dump(exclude_unset=True)}
+        # A compile limit set to null goes back to its default (only those may be null)
+        changes["limits"] = {k: v for k, v in merged.items() if v is not None}
     if "io_cases" in changes:
         changes["io_cases"] = [c.model_dump() for c in body.io_cases or []]
     if "function_tests" in changes:
