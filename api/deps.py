@@ -11,14 +11,14 @@ from cachetools import TTLCache
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
-from sqlalchemy import bindparam, case, exists, select
+from sqlalchemy import bindparam, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from temporalio.client import Client
 
 from api.errors import POSTGRES, ApiError, dependency_of
 from gradeflow import redis_keys
 from gradeflow.db import autocommit_connection
-from gradeflow.models import Cohort, Enrollment, User
+from gradeflow.models import Cohort, Enrollment, SignInSession, User
 from gradeflow.settings import Settings
 from gradeflow.tokens import hash_token
 from gradeflow.vocabulary import Role
@@ -62,7 +62,19 @@ WHO_HAS_TOKEN = (
     select(User.id, User.name, User.role, Cohort.id.label("cohort_id"), Cohort.slug)
     .outerjoin(Enrollment, Enrollment.user_id == User.id)
     .outerjoin(Cohort, Cohort.id == Enrollment.cohort_id)
-    .where(User.token_hash == bindparam("token_hash"))
+    # Their API token, or a browser's sign-in from an LMS launch that has not ended
+    .where(
+        or_(
+            User.token_hash == bindparam("token_hash"),
+            User.id
+            == select(SignInSession.user_id)
+            .where(
+                SignInSession.token_hash == bindparam("token_hash"),
+                SignInSession.expires_at > func.now(),
+            )
+            .scalar_subquery(),
+        )
+    )
     # Their chosen cohort while they are in it, else their oldest
     .order_by(case((Cohort.id == User.current_cohort_id, 0), else_=1), Cohort.id)
     .limit(1)

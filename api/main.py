@@ -18,6 +18,7 @@ from api.routes import (
     cohorts,
     health,
     languages,
+    lti,
     me,
     ops,
     regrades,
@@ -172,9 +173,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         similarity,
         languages,
         ops,
+        lti,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(health.probes)
+    app.include_router(lti.protocol)  # where an LMS sends browsers: /lti/login, /lti/launch, …
     app.add_route("/metrics", metrics, include_in_schema=False)
     # Outermost: it counts every answer, those of the error handlers and the size limits included
     app.state.route_templates = functools.cache(lambda: operation_paths(app.openapi()))

@@ -64,6 +64,39 @@ async def sign_in(request: Request) -> Response:
     return response
 
 
+async def lti_landing(request: Request) -> Response:
+    """GET gradeflow/lti?code=…: where an LMS launch lands. The API checked the launch and holds a sign-in for
+    this browser under the one-time code; the cookie is set here, on the dashboard's own origin, and the person
+    goes on to the assignment the LMS link points to."""
+    action = session.url_path(session.base_url(), session.SIGN_IN_PATH)
+    code = request.query_params.get("code", "")
+    api = Settings().with_runtime().resolved_api_url
+    try:
+        async with httpx.AsyncClient(base_url=f"{api}/api/v1", timeout=10.0) as client:
+            r = await client.post("/lti/sessions", json={"code": code})
+    except httpx.HTTPError as exc:
+        return form(
+            action,
+            503,
+            f"The GradeFlow API is not answering ({type(exc).__name__}). Open the link in the LMS again "
+            "in a minute.",
+        )
+    if r.status_code != 200:
+        return form(
+            action,
+            400,
+            "This sign-in link was used already or has expired: open the link in the LMS again.",
+        )
+    taken = r.json()
+    response = RedirectResponse(
+        session.url_path(session.base_url(), "") + taken["next"], status_code=303
+    )
+    response.set_cookie(
+        value=taken["token"], **session.cookie_for(False, request.url.scheme).attributes()
+    )
+    return response
+
+
 async def sign_out(request: Request) -> Response:
     # A GET, like Streamlit's own /auth/logout: the dashboard's "Sign out" is a link.
     response = RedirectResponse(
@@ -148,6 +181,7 @@ app = st.App(
         Route(
             session.url_path(session.base_url(), session.SIGN_OUT_PATH), sign_out, methods=["GET"]
         ),
+        Route(session.url_path(session.base_url(), session.LTI_PATH), lti_landing, methods=["GET"]),
         Route(
             session.url_path(session.base_url(), f"{session.EVENTS_PATH}/{{submission_id}}"),
             relay_events,

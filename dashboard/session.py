@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 COOKIE = "gradeflow_session"
 SIGN_IN_PATH = "gradeflow/sign-in"
 SIGN_OUT_PATH = "gradeflow/sign-out"
+# Where an LMS launch lands (with a one-time code the API gave it): the cookie is set there
+LTI_PATH = "gradeflow/lti"
 # A submission's events stream relayed on the dashboard's own origin (dashboard/server.py), signed in by the cookie
 EVENTS_PATH = "gradeflow/events"
 # A remembered sign-in lasts this long; otherwise the cookie ends with the browser session.

@@ -435,3 +435,89 @@ class PairNote(Base):
     reviewed_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+
+class SignInSession(Base):
+    """A browser's sign-in that is not the user's API token: an LMS launch signs the person in with a token of
+    its own, which ends on its own (expires_at) without touching their API token or other browsers."""
+
+    __tablename__ = "sign_in_sessions"
+    __table_args__ = (Index("ix_sign_in_sessions_user", "user_id"),)
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LtiPlatform(Base):
+    """An LMS registered with GradeFlow as an LTI 1.3 platform: who it is (issuer, the client id it gave us), where
+    its endpoints and key set are, and which deployments of GradeFlow in it are trusted."""
+
+    __tablename__ = "lti_platforms"
+    __table_args__ = (UniqueConstraint("issuer", "client_id", name="uq_lti_platforms_client"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    client_id: Mapped[str] = mapped_column(String(255))
+    auth_login_url: Mapped[str] = mapped_column(String(1000))
+    auth_token_url: Mapped[str] = mapped_column(String(1000))
+    key_set_url: Mapped[str] = mapped_column(String(1000))
+    deployment_ids: Mapped[list[str]] = mapped_column(
+        JSONType, default=list, server_default=text("'[]'::jsonb")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class LtiKey(Base):
+    """GradeFlow's own signing keys (RS256), published in its key set. The newest key not retired signs; a rotated
+    key stays published until it is retired, so what it signed can still be checked."""
+
+    __tablename__ = "lti_keys"
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    private_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LtiIdentity(Base):
+    """A person as an LMS knows them (issuer's platform and `sub`): the GradeFlow user they launch as."""
+
+    __tablename__ = "lti_identities"
+    __table_args__ = (Index("ix_lti_identities_user", "user_id"),)
+    platform_id: Mapped[int] = mapped_column(
+        ForeignKey("lti_platforms.id", ondelete="CASCADE"), primary_key=True
+    )
+    sub: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+
+
+class LtiContext(Base):
+    """An LMS course (context) as a GradeFlow cohort, with the service endpoints its launches named."""
+
+    __tablename__ = "lti_contexts"
+    __table_args__ = (UniqueConstraint("cohort_id", name="uq_lti_contexts_cohort"),)
+    platform_id: Mapped[int] = mapped_column(
+        ForeignKey("lti_platforms.id", ondelete="CASCADE"), primary_key=True
+    )
+    context_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    deployment_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    # Names and Role Provisioning: the memberships URL; Assignment and Grade Services: the line items URL
+    memberships_url: Mapped[str | None] = mapped_column(String(1000))
+    lineitems_url: Mapped[str | None] = mapped_column(String(1000))
+
+
+class LtiLink(Base):
+    """An LMS link (resource link) bound to an offering: launching it opens that assignment; its line item, when
+    the LMS gave one, receives the students' grades."""
+
+    __tablename__ = "lti_links"
+    platform_id: Mapped[int] = mapped_column(
+        ForeignKey("lti_platforms.id", ondelete="CASCADE"), primary_key=True
+    )
+    resource_link_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
+    lineitem_url: Mapped[str | None] = mapped_column(String(1000))

@@ -19,12 +19,12 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.accounts import NAME_RULE, AccountError, a_role, name_problem
-from gradeflow.models import Cohort, Enrollment, User
+from gradeflow.models import Cohort, Enrollment, SignInSession, User
 from gradeflow.tokens import hash_token, new_token
 from gradeflow.vocabulary import Role
 
@@ -216,6 +216,8 @@ async def revoke(session: AsyncSession, user: User) -> str:
         .where(User.id == user.id)
         .values(token_hash=hash_token(new_token()), revoked_at=datetime.now(UTC))
     )
+    # And every browser signed in through an LMS
+    await session.execute(delete(SignInSession).where(SignInSession.user_id == user.id))
     return old
 
 

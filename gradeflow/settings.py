@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     # How long the API trusts a token it has looked up: a removed user or a changed token is refused after this.
     token_cache_seconds: float = 5.0
 
+    # LTI 1.3: the addresses an LMS and its users' browsers reach GradeFlow at (behind a proxy, its public https
+    # URLs). The LMS is given URLs under public_api_url; a launch lands on public_dashboard_url.
+    public_api_url: str | None = None
+    public_dashboard_url: str | None = None
+    # How long a browser stays signed in after an LMS launch.
+    lti_session_hours: float = 12.0
+
     # Submission rules.
     max_code_bytes: int = 64 * 1024
     submissions_per_minute: int = 30
@@ -185,6 +192,15 @@ class Settings(BaseSettings):
     @property
     def resolved_api_url(self) -> str:
         return self.api_url or f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def resolved_public_api_url(self) -> str:
+        return (self.public_api_url or self.resolved_api_url).rstrip("/")
+
+    @property
+    def resolved_public_dashboard_url(self) -> str:
+        default = f"http://{self.dashboard_host}:{self.dashboard_port}"
+        return (self.public_dashboard_url or default).rstrip("/")
 
 
 @lru_cache

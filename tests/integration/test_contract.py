@@ -165,6 +165,12 @@ ROUTES = [
     ("GET", "/ops/problems", None, OPERATORS),
     ("GET", "/ops/metrics", None, OPERATORS),
     ("POST", "/ops/workflows/{workflow}/retry", None, OPERATORS),
+    ("GET", "/lti/urls", None, OPERATORS),
+    ("GET", "/lti/platforms", None, OPERATORS),
+    ("POST", "/lti/platforms", "platform", OPERATORS),
+    # Anyone may try a launch's one-time code (the dashboard does, for a browser not yet signed in): a wrong one
+    # is not found, whoever asks
+    ("POST", "/lti/sessions", "handoff", cells(404, 404, 404, 404, 404, 404)),
     (
         "POST",
         "/ops/workflows/{workflow}/terminate",
@@ -318,6 +324,16 @@ def body_for(kind: str | None) -> dict | None:
         "extension": {"due_at": "2099-01-01T00:00:00Z", "reason": "authorization matrix"},
         "similarity": {"cohort": "", "assignment_id": 1},  # the world's similar_cohort
         "review": {"review": "flagged", "note": "authorization matrix"},
+        "platform": {
+            "name": f"matrix-{uuid.uuid4().hex[:8]}",
+            "issuer": f"https://lms-{uuid.uuid4().hex[:8]}.example",
+            "client_id": "matrix",
+            "auth_login_url": "https://lms.example/auth",
+            "auth_token_url": "https://lms.example/token",
+            "key_set_url": "https://lms.example/jwks",
+            "deployment_ids": ["1"],
+        },
+        "handoff": {"code": "not-a-code"},
     }[kind]
 
 

@@ -1,0 +1,232 @@
+"""LTI 1.3 against a real LMS flow, offline: the test LMS (tests/lti/lms.py) initiates logins, signs launches and
+keeps line items; GradeFlow checks each launch fully. An instructor deep-links an assignment; a student launched
+from the link lands on it signed in and submits; every forged or replayed launch is refused with a page that says
+why, and leaves no user, cohort or sign-in behind."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from html import unescape
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from tests.conftest import Stack
+from tests.integration.test_submission_path import RIGHT_HELLO, unique
+from tests.lti.lms import Lms, new_private_key
+
+pytestmark = pytest.mark.integration
+
+
+def register(stack: Stack, lms: Lms, name: str) -> None:
+    lms.tool_login_url = f"{stack.api_url}/lti/login"
+    lms.tool_jwks_url = f"{stack.api_url}/lti/jwks"
+    with stack.client(stack.tokens["otto"]) as ops:
+        added = ops.post("/lti/platforms", json=lms.registration(name))
+    assert added.status_code == 201, added.text
+
+
+@pytest.fixture(scope="module")
+def lms(stack: Stack) -> Iterator[Lms]:
+    platform = Lms().start()
+    register(stack, platform, f"test-lms-{uuid.uuid4().hex[:6]}")
+    yield platform
+    platform.stop()
+
+
+def form_of(page: str) -> tuple[str, dict[str, str]]:
+    """The action and hidden fields of the page's form (what a browser posts)."""
+    action = unescape(re.search(r'action="([^"]+)"', page).group(1))
+    fields = {
+        unescape(name): unescape(value)
+        for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page)
+    }
+    return action, fields
+
+
+def launch(
+    start_url: str, browser: httpx.Client | None = None
+) -> tuple[httpx.Response, httpx.Client, tuple]:
+    """Follow an LMS link as a browser does, up to GradeFlow's answer to the launch."""
+    browser = browser or httpx.Client(timeout=30)
+    to_tool = browser.get(start_url)
+    assert to_tool.status_code == 302, to_tool.text
+    to_lms = browser.get(to_tool.headers["location"])
+    assert to_lms.status_code == 302, to_lms.text
+    signed = browser.get(to_lms.headers["location"])
+    assert signed.status_code == 200, signed.text
+    action, fields = form_of(signed.text)
+    return browser.post(action, data=fields), browser, (action, fields)
+
+
+def signed_in(stack: Stack, landed: httpx.Response) -> tuple[str, str]:
+    """The dashboard's side of a launch: the one-time code taken for the browser's token, and where it lands."""
+    assert landed.status_code == 303, landed.text
+    location = urlsplit(landed.headers["location"])
+    assert location.path == "/gradeflow/lti"
+    code = parse_qs(location.query)["code"][0]
+    with stack.client() as c:
+        taken = c.post("/lti/sessions", json={"code": code})
+        again = c.post("/lti/sessions", json={"code": code})
+    assert taken.status_code == 200, taken.text
+    assert again.status_code == 404 and "open the link in the LMS again" in again.json()["detail"]
+    return taken.json()["token"], taken.json()["next"]
+
+
+def counts(stack: Stack, lms: Lms, course: str) -> tuple[int, int, int]:
+    """(people of this LMS, its courses named `course`, sign-ins) now."""
+    return (
+        stack.sql(
+            "SELECT count(*) FROM lti_identities i JOIN lti_platforms p ON p.id = i.platform_id "
+            "WHERE p.issuer = :iss",
+            iss=lms.issuer,
+        )[0][0],
+        stack.sql("SELECT count(*) FROM lti_contexts WHERE context_id = :c", c=course)[0][0],
+        stack.sql("SELECT count(*) FROM sign_in_sessions")[0][0],
+    )
+
+
+def deep_link(stack: Stack, lms: Lms, teacher, course: str, title: str) -> dict:
+    """The instructor adds GradeFlow in the LMS and picks the assignment titled `title`; the link the LMS made."""
+    picker, browser, _ = launch(lms.prepare(teacher, course, message="LtiDeepLinkingRequest"))
+    assert picker.status_code == 200, picker.text
+    assert title in picker.text
+    launch_id = re.search(r'name="launch" value="([^"]+)"', picker.text).group(1)
+    aid = re.search(r'value="(\d+)">' + re.escape(title) + "<", picker.text).group(1)
+    chosen = browser.post(
+        f"{stack.api_url}/lti/deep-linking/choose", data={"launch": launch_id, "assignment": aid}
+    )
+    assert chosen.status_code == 200, chosen.text
+    action, fields = form_of(chosen.text)
+    returned = browser.post(action, data=fields)
+    assert returned.status_code == 200 and title in returned.text
+    return lms.made_links[0]
+
+
+def test_a_student_launched_from_a_deep_linked_assignment_lands_on_it_signed_in_and_submits(
+    stack: Stack, lms: Lms
+):
+    course = f"cs1-{uuid.uuid4().hex[:6]}"
+    teacher = lms.person("teacher", instructor=True)
+    made = deep_link(stack, lms, teacher, course, "Hello")
+    item = next(i for i in lms.line_items.values() if i["resourceLinkId"] == made["link"])
+    assert (item["label"], item["scoreMaximum"]) == ("Hello", 100)
+
+    student = lms.person("sam")
+    landed, _, _ = launch(lms.prepare(student, course, link=made["link"], custom=made["custom"]))
+    token, landing = signed_in(stack, landed)
+    assert landing == "?assignment=hello"
+    with stack.client(token) as c:
+        me = c.get("/me").json()
+        sub = c.post("/assignments/1/submissions", json={"code": unique(RIGHT_HELLO)})
+    assert (
+        me["role"] == "student"
+        and me["cohort"]
+        == stack.sql(
+            "SELECT c.slug FROM cohorts c JOIN lti_contexts x ON x.cohort_id = c.id WHERE x.context_id = :c",
+            c=course,
+        )[0][0]
+    )
+    assert sub.status_code == 202, sub.text
+    assert stack.wait_graded(token, sub.json()["id"])["verdict"] == "passed"
+    # The instructor was made staff of the same cohort; a second launch finds the same person
+    again, _, _ = launch(lms.prepare(student, course, link=made["link"]))
+    second, _ = signed_in(stack, again)
+    with stack.client(second) as c:
+        assert c.get("/me").json()["name"] == me["name"]
+    people = stack.sql("SELECT count(*) FROM lti_identities WHERE sub = :s", s=student.sub)[0][0]
+    assert people == 1
+
+
+# Each forgery, and words of the page that refuses it
+NEGATIVE = {
+    "wrong issuer": (
+        lambda: {"claims": {"iss": "https://lms.elsewhere.example"}},
+        "not registered with GradeFlow",
+    ),
+    "unknown deployment": (
+        lambda: {"claims": {"https://purl.imsglobal.org/spec/lti/claim/deployment_id": "nope"}},
+        "deployment of GradeFlow in the LMS is not registered",
+    ),
+    "expired": (
+        lambda: {"claims": {"exp": int(time.time()) - 60, "iat": int(time.time()) - 400}},
+        "has expired",
+    ),
+    "no expiry": (lambda: {"drop": ["exp"]}, "lacks its &#x27;exp&#x27; claim"),
+    "unsigned": (lambda: {"unsigned": True}, "not a signed LTI message"),
+    "bad signature": (
+        lambda: {"key": new_private_key()[0]},
+        "signature does not match the LMS",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(NEGATIVE))
+def test_a_forged_launch_is_refused_with_a_page_and_leaves_nothing(
+    stack: Stack, lms: Lms, case: str
+):
+    course = f"forged-{uuid.uuid4().hex[:6]}"
+    before = counts(stack, lms, course)
+    tamper, words = NEGATIVE[case]
+    refused, _, _ = launch(lms.prepare(lms.person("mallory"), course, tamper=tamper()))
+    assert 400 <= refused.status_code < 500, (case, refused.status_code)
+    assert refused.headers["content-type"].startswith("text/html")
+    assert 'id="problem"' in refused.text and "Nothing was changed" in refused.text
+    assert words in refused.text, refused.text
+    assert counts(stack, lms, course) == before, case
+
+
+def test_a_replayed_launch_is_refused(stack: Stack, lms: Lms):
+    course = f"replay-{uuid.uuid4().hex[:6]}"
+    landed, browser, (action, fields) = launch(lms.prepare(lms.person("rita"), course))
+    assert landed.status_code == 303
+    before = counts(stack, lms, course)
+    replayed = browser.post(action, data=fields)  # the same signed launch, cookie and all
+    assert replayed.status_code == 401 and "already used" in replayed.text
+    # And from another browser (no state cookie)
+    elsewhere = httpx.post(action, data=fields, timeout=30)
+    assert elsewhere.status_code == 401
+    assert counts(stack, lms, course) == before
+
+
+def test_a_launch_from_one_lms_never_reaches_another_lms_course(stack: Stack, lms: Lms):
+    other = Lms(client_id="other-client").start()
+    try:
+        register(stack, other, f"other-lms-{uuid.uuid4().hex[:6]}")
+        course = f"shared-id-{uuid.uuid4().hex[:6]}"
+        theirs, _, _ = launch(other.prepare(other.person("olga"), course))
+        ours, _, _ = launch(
+            lms.prepare(lms.person("otis"), course)
+        )  # the same course id, another LMS
+        their_token, _ = signed_in(stack, theirs)
+        our_token, _ = signed_in(stack, ours)
+        with stack.client(their_token) as a, stack.client(our_token) as b:
+            assert a.get("/me").json()["cohort"] != b.get("/me").json()["cohort"]
+        # Signed by this LMS while claiming to be the other: its key does not match
+        before = counts(stack, other, course)
+        forged, _, _ = launch(
+            lms.prepare(
+                lms.person("mallory"),
+                course,
+                tamper={"claims": {"iss": other.issuer, "aud": other.client_id}},
+            )
+        )
+        assert forged.status_code == 401
+        assert counts(stack, other, course) == before
+    finally:
+        other.stop()
+
+
+def test_the_urls_an_lms_needs_and_gradeflows_key_set(stack: Stack):
+    with stack.client(stack.tokens["otto"]) as ops:
+        urls = ops.get("/lti/urls").json()
+    with stack.client(stack.tokens["ada"]) as teacher:
+        assert teacher.get("/lti/urls").status_code == 403
+    assert set(urls) == {"login", "launch", "jwks", "deep_linking"}
+    assert all(u.startswith(stack.api_url + "/lti/") for u in urls.values())
+    keys = httpx.get(urls["jwks"], timeout=10).json()["keys"]
+    assert keys and all(k["kty"] == "RSA" and k["alg"] == "RS256" and "d" not in k for k in keys)
