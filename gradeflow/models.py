@@ -514,6 +514,8 @@ class LtiLink(Base):
     the LMS gave one, receives the students' grades."""
 
     __tablename__ = "lti_links"
+    # The links of an offering (the grade-marking trigger looks them up on every score change)
+    __table_args__ = (Index("ix_lti_links_offering", "cohort_id", "assignment_id"),)
     platform_id: Mapped[int] = mapped_column(
         ForeignKey("lti_platforms.id", ondelete="CASCADE"), primary_key=True
     )
@@ -521,3 +523,31 @@ class LtiLink(Base):
     cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
     assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
     lineitem_url: Mapped[str | None] = mapped_column(String(1000))
+
+
+class LtiGradePost(Base):
+    """A student's grade for an LMS link, to be sent to its line item: marked (marked_at) by the database itself
+    whenever one of their submissions' scores changes (a trigger on submissions, so no path that changes a grade
+    can forget it, and the mark commits with the grade), sent by the PostGrades workflow of the platform. Pending
+    while posted_mark differs from marked_at; a mark made while a post was under way stays pending."""
+
+    __tablename__ = "lti_grade_posts"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["platform_id", "resource_link_id"],
+            ["lti_links.platform_id", "lti_links.resource_link_id"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_lti_grade_posts_pending", "platform_id", "marked_at"),
+    )
+    platform_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resource_link_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    marked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    posted_mark: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    posted_score: Mapped[float | None] = mapped_column(Float)
+    posted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)

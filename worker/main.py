@@ -12,6 +12,7 @@ from temporalio.worker import Worker
 
 from activities.courses import CourseActivities
 from activities.grading import GradingActivities
+from activities.lti import LtiActivities
 from activities.regrade import RegradeActivities
 from activities.similarity import SimilarityActivities
 from gradeflow import redis_keys
@@ -23,6 +24,7 @@ from sandbox import UNSAFE_WARNING, IsolationUnavailable, Sandbox
 from worker.gauges import QueueGauges
 from worker.intake import Dispatcher, Reconciler
 from worker.languages import served_languages
+from worker.lti import LtiGrades
 from workflows.check_solution import CheckSolution
 from workflows.client import (
     SearchAttributesMissing,
@@ -33,6 +35,7 @@ from workflows.client import (
 )
 from workflows.config import BATCH_TASK_QUEUE, batch_grading_queue, grading_queue
 from workflows.grade_submission import GradeSubmission
+from workflows.lti import PostGrades
 from workflows.recompute import RecomputeGrades
 from workflows.regrade_cohort import RegradeCohort, RegradeSubmission
 from workflows.similarity import SimilarityReportWorkflow
@@ -127,11 +130,19 @@ async def run_worker(settings: Settings) -> None:
     regrading = RegradeActivities(sessions, redis, sandbox, settings.regrade_concurrency)
     courses = CourseActivities(sessions, redis)
     similarity = SimilarityActivities(sessions)
+    lti = LtiActivities(sessions)
     regrades = Worker(
         client,
         task_queue=BATCH_TASK_QUEUE,
-        workflows=[RegradeCohort, RegradeSubmission, RecomputeGrades, SimilarityReportWorkflow],
+        workflows=[
+            RegradeCohort,
+            RegradeSubmission,
+            RecomputeGrades,
+            SimilarityReportWorkflow,
+            PostGrades,
+        ],
         activities=[
+            lti.post_grades,
             courses.recompute_credit,
             similarity.start_similarity,
             similarity.fingerprint_page,
@@ -171,6 +182,9 @@ async def run_worker(settings: Settings) -> None:
     background = [
         asyncio.create_task(dispatcher.run(), name="dispatcher"),
         asyncio.create_task(reconciler.run(), name="reconciler"),
+        asyncio.create_task(
+            LtiGrades(settings.need("database_url"), sessions, client).run(), name="lti-grades"
+        ),
     ]
     if runtime is not None:
         background.append(

@@ -71,3 +71,22 @@ def recompute_workflow_id(recompute_id: str) -> str:
 
 def similarity_workflow_id(report_id: str) -> str:
     return f"similarity-{report_id}"
+
+
+# LTI: one PostGrades workflow per LMS sends grades to its line items. A post that fails (the LMS down, slow or
+# refusing) is retried with backoff for as long as it takes: a grade is delayed, never lost.
+LTI_POST_START_TO_CLOSE = timedelta(minutes=2)
+LTI_POST_HEARTBEAT = timedelta(seconds=30)
+LTI_POST_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=20),
+)
+# Between rounds the workflow waits for a wake-up (a grade marked: PostgreSQL notifies the worker, which signals
+# it) or this long, whichever comes first; it continues as new after so many rounds.
+LTI_IDLE_ROUND = timedelta(minutes=1)
+LTI_ROUNDS_PER_RUN = 500
+
+
+def lti_grades_workflow_id(platform_id: int) -> str:
+    return f"lti-grades-{platform_id}"

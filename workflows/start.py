@@ -8,7 +8,13 @@ import uuid
 from datetime import timedelta
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.check_solution import CheckSolution, SolutionCheck, SolutionCheckResult
 from workflows.config import (
@@ -21,10 +27,12 @@ from workflows.config import (
     USER_KEY,
     grade_workflow_id,
     grading_queue,
+    lti_grades_workflow_id,
     recompute_workflow_id,
     similarity_workflow_id,
 )
 from workflows.grade_submission import GradeSubmission, GradeSubmissionInput
+from workflows.lti import PostGrades, PostGradesInput
 from workflows.recompute import RecomputeGrades, RecomputeRequest
 from workflows.regrade_cohort import RegradeCohort, RegradeInput, RegradeSettings
 from workflows.similarity import SimilarityInput, SimilarityReportWorkflow
@@ -140,3 +148,26 @@ async def start_similarity_workflow(
             ]
         ),
     )
+
+
+async def start_post_grades(client: Client, platform_id: int) -> WorkflowHandle:
+    """The PostGrades workflow of an LMS, started if it is not running (one per platform, on the batch queue)."""
+    return await client.start_workflow(
+        PostGrades.run,
+        PostGradesInput(platform_id),
+        id=lti_grades_workflow_id(platform_id),
+        task_queue=BATCH_TASK_QUEUE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+
+
+async def wake_post_grades(client: Client, platform_id: int) -> None:
+    """Grades of this LMS were marked pending: its PostGrades sends them now (started if it was not running)."""
+    try:
+        await client.get_workflow_handle(lti_grades_workflow_id(platform_id)).signal(
+            PostGrades.wake
+        )
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        await start_post_grades(client, platform_id)

@@ -103,9 +103,79 @@ def upgrade() -> None:
         sa.Column("lineitem_url", sa.String(1000)),
     )
 
+    op.create_index("ix_lti_links_offering", "lti_links", ["cohort_id", "assignment_id"])
+    op.create_table(
+        "lti_grade_posts",
+        sa.Column("platform_id", sa.Integer, primary_key=True),
+        sa.Column("resource_link_id", sa.String(255), primary_key=True),
+        sa.Column(
+            "user_id",
+            sa.Integer,
+            sa.ForeignKey("users.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("marked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("posted_mark", sa.DateTime(timezone=True)),
+        sa.Column("posted_score", sa.Float),
+        sa.Column("posted_at", sa.DateTime(timezone=True)),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("last_error", sa.Text),
+        sa.ForeignKeyConstraint(
+            ["platform_id", "resource_link_id"],
+            ["lti_links.platform_id", "lti_links.resource_link_id"],
+            ondelete="CASCADE",
+        ),
+    )
+    op.create_index("ix_lti_grade_posts_pending", "lti_grade_posts", ["platform_id", "marked_at"])
+    # A grade to send whenever a submission's score or status changes (grading, regrade, recount of credit), for
+    # every LMS link of its cohort and assignment whose student came from that LMS; and a wake-up for the
+    # PostGrades workflow (delivered at commit; a lost one is caught by the workflow's own rounds).
+    op.execute(MARK_FUNCTION)
+    op.execute(
+        "CREATE TRIGGER submissions_mark_lti_grades AFTER INSERT OR UPDATE OF score, status, cohort_id "
+        "ON submissions FOR EACH ROW EXECUTE FUNCTION gradeflow_mark_lti_grades()"
+    )
+
+
+MARK_FUNCTION = """
+CREATE FUNCTION gradeflow_mark_lti_grades() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    platform integer;
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.score IS NOT DISTINCT FROM OLD.score
+        AND NEW.status IS NOT DISTINCT FROM OLD.status
+        AND NEW.cohort_id IS NOT DISTINCT FROM OLD.cohort_id THEN
+        RETURN NULL;
+    END IF;
+    IF NEW.cohort_id IS NULL OR NOT EXISTS (
+        SELECT 1 FROM lti_links WHERE cohort_id = NEW.cohort_id AND assignment_id = NEW.assignment_id
+    ) THEN
+        RETURN NULL;
+    END IF;
+    FOR platform IN
+        INSERT INTO lti_grade_posts (platform_id, resource_link_id, user_id, marked_at)
+        SELECT l.platform_id, l.resource_link_id, NEW.user_id, clock_timestamp()
+        FROM lti_links l
+        JOIN lti_identities i ON i.platform_id = l.platform_id AND i.user_id = NEW.user_id
+        WHERE l.cohort_id = NEW.cohort_id AND l.assignment_id = NEW.assignment_id
+            AND l.lineitem_url IS NOT NULL
+        ON CONFLICT (platform_id, resource_link_id, user_id)
+            DO UPDATE SET marked_at = EXCLUDED.marked_at
+        RETURNING platform_id
+    LOOP
+        PERFORM pg_notify('gradeflow_lti_grades', platform::text);
+    END LOOP;
+    RETURN NULL;
+END
+$$
+"""
+
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER submissions_mark_lti_grades ON submissions")
+    op.execute("DROP FUNCTION gradeflow_mark_lti_grades()")
     for table in (
+        "lti_grade_posts",
         "lti_links",
         "lti_contexts",
         "lti_identities",

@@ -167,6 +167,7 @@ ROUTES = [
     ("POST", "/ops/workflows/{workflow}/retry", None, OPERATORS),
     ("GET", "/lti/urls", None, OPERATORS),
     ("GET", "/lti/platforms", None, OPERATORS),
+    ("GET", "/lti/grades", None, OPERATORS),
     ("POST", "/lti/platforms", "platform", OPERATORS),
     # Anyone may try a launch's one-time code (the dashboard does, for a browser not yet signed in): a wrong one
     # is not found, whoever asks

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from collections.abc import Iterator
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
@@ -15,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.conftest import Stack
+from tests.conftest import Stack, wait_for
 from tests.integration.test_submission_path import RIGHT_HELLO, unique
 from tests.lti.lms import Lms, new_private_key
 
@@ -230,3 +231,123 @@ def test_the_urls_an_lms_needs_and_gradeflows_key_set(stack: Stack):
     assert all(u.startswith(stack.api_url + "/lti/") for u in urls.values())
     keys = httpx.get(urls["jwks"], timeout=10).json()["keys"]
     assert keys and all(k["kty"] == "RSA" and k["alg"] == "RS256" and "d" not in k for k in keys)
+
+
+WRONG_HELLO = RIGHT_HELLO.replace("'Hello'", "'Goodbye'")
+
+
+def linked_course(
+    stack: Stack, lms: Lms, title: str = "Hello", teacher=None
+) -> tuple[str, dict, str]:
+    """A course in the LMS with GradeFlow's `title` deep-linked: (course id, the link, the line item's URL)."""
+    course = f"graded-{uuid.uuid4().hex[:6]}"
+    made = deep_link(stack, lms, teacher or lms.person("teacher", instructor=True), course, title)
+    item_id = next(i for i, it in lms.line_items.items() if it["resourceLinkId"] == made["link"])
+    return course, made, f"{lms.url}/courses/{course}/lineitems/{item_id}"
+
+
+def enter(stack: Stack, lms: Lms, person, course: str, made: dict) -> str:
+    landed, _, _ = launch(lms.prepare(person, course, link=made["link"], custom=made["custom"]))
+    return signed_in(stack, landed)[0]
+
+
+def test_a_grade_reaches_the_lms_line_item_as_the_cohort_rule_makes_it(stack: Stack, lms: Lms):
+    course, made, item = linked_course(stack, lms)
+    student = lms.person("gina")
+    token = enter(stack, lms, student, course, made)
+    for code, grade in ((WRONG_HELLO, 0), (RIGHT_HELLO, 100), (WRONG_HELLO, 100)):  # best of them
+        with stack.client(token) as c:
+            sub = c.post("/assignments/1/submissions", json={"code": unique(code)})
+        assert sub.status_code == 202, sub.text
+        stack.wait_graded(token, sub.json()["id"])
+        wait_for(
+            lambda g=grade: (lms.score_of(item, student.sub) or {}).get("scoreGiven") == g,
+            60,
+            f"the LMS to hold the grade {grade}",
+        )
+    score = lms.score_of(item, student.sub)
+    assert (score["scoreMaximum"], score["gradingProgress"]) == (100, "FullyGraded")
+
+
+def test_grades_reach_the_lms_after_it_was_down_through_a_rush(stack: Stack, lms: Lms):
+    """Acceptance: the LMS stopped for 60 s during 100 gradings; afterwards every line item holds its student's
+    newest grade, and the operator saw them wait."""
+    course, made, item = linked_course(stack, lms)
+    students = [lms.person(f"rush{i}") for i in range(25)]
+    tokens = [enter(stack, lms, s, course, made) for s in students]
+
+    def grade_round(codes: list[str]) -> None:
+        ids = []
+        for token, code in zip(tokens, codes, strict=True):
+            with stack.client(token) as c:
+                sub = c.post("/assignments/1/submissions", json={"code": unique(code)})
+            assert sub.status_code == 202, sub.text
+            ids.append(sub.json()["id"])
+        for token, sid in zip(tokens, ids, strict=True):
+            stack.wait_graded(token, sid, timeout=180)
+
+    grade_round([WRONG_HELLO] * 25)
+    wait_for(
+        lambda: all(lms.score_of(item, s.sub) for s in students), 60, "the first grades to arrive"
+    )
+    lms.stop()
+    stopped = time.monotonic()
+    # Three more rounds while it is down: a right answer for every other student at some round
+    for r in range(3):
+        grade_round([RIGHT_HELLO if (i + r) % 3 == 0 else WRONG_HELLO for i in range(25)])
+    with stack.client(stack.tokens["otto"]) as ops:
+        wait_for(
+            lambda: ops.get("/lti/grades").json()["failed"] > 0,
+            60,
+            "the operator to see the posts failing",
+        )
+        seen = ops.get("/lti/grades").json()
+    assert seen["pending"] > 0 and seen["problems"][0]["last_error"]
+    assert all(lms.score_of(item, s.sub)["scoreGiven"] == 0 for s in students)
+    wait_for(lambda: time.monotonic() - stopped >= 60, 90, "60 s of the LMS being down", interval=1)
+    lms.start()
+
+    def newest() -> dict[str, float]:
+        return {s.sub: (lms.score_of(item, s.sub) or {}).get("scoreGiven") for s in students}
+
+    expected = {
+        s.sub: (100 if any((i + r) % 3 == 0 for r in range(3)) else 0)
+        for i, s in enumerate(students)
+    }
+    wait_for(lambda: newest() == expected, 180, "every grade to reach the LMS after it came back")
+    with stack.client(stack.tokens["otto"]) as ops:
+        assert ops.get("/lti/grades").json()["pending"] == 0
+
+
+def test_a_recount_of_late_credit_and_an_extension_send_the_grades_they_change(
+    stack: Stack, lms: Lms
+):
+    teacher = lms.person("tess", instructor=True)
+    course, made, item = linked_course(stack, lms, teacher=teacher)
+    staff = enter(stack, lms, teacher, course, made)
+    student = lms.person("lou")
+    token = enter(stack, lms, student, course, made)
+    with stack.client(token) as c:
+        me = c.get("/me").json()
+        sub = c.post("/assignments/1/submissions", json={"code": unique(RIGHT_HELLO)})
+    stack.wait_graded(token, sub.json()["id"])
+    held = lambda: (lms.score_of(item, student.sub) or {}).get("scoreGiven")  # noqa: E731
+    wait_for(lambda: held() == 100, 60, "the on-time grade")
+    # The due date was yesterday after all, with half credit for a week after it: the recount halves the grade
+    with stack.client(staff) as c:
+        terms = c.put(
+            f"/cohorts/{me['cohort']}/assignments/1",
+            json={
+                "due_at": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+                "late_windows": [{"hours": 24 * 7, "credit": 0.5}],
+            },
+        )
+    assert terms.status_code == 200, terms.text
+    wait_for(lambda: held() == 50, 60, "the recounted grade to reach the LMS")
+    with stack.client(staff) as c:
+        extended = c.put(
+            f"/cohorts/{me['cohort']}/assignments/1/extensions/{me['name']}",
+            json={"due_at": "2099-01-01T00:00:00Z", "reason": "illness"},
+        )
+    assert extended.status_code == 200, extended.text
+    wait_for(lambda: held() == 100, 60, "the extension's recount to reach the LMS")

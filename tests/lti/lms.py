@@ -96,6 +96,7 @@ class Lms:
         self.deep_link_returns: list[dict[str, Any]] = []
         self.tokens: set[str] = set()
         self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
 
     # --- what a registration in GradeFlow needs -------------------------------------------------------------------
     def registration(self, name: str) -> dict[str, Any]:
@@ -382,8 +383,8 @@ class Lms:
     def start(self) -> Lms:
         config = uvicorn.Config(self.app(), host="127.0.0.1", port=self.port, log_level="warning")
         self._server = uvicorn.Server(config)
-        thread = threading.Thread(target=self._server.run, daemon=True)
-        thread.start()
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
             if time.monotonic() > deadline:
@@ -392,5 +393,12 @@ class Lms:
         return self
 
     def stop(self) -> None:
+        """Stop serving (the port refuses connections) until start() again; what it holds is kept."""
         if self._server is not None:
             self._server.should_exit = True
+            deadline = time.monotonic() + 10
+            while self._thread is not None and self._thread.is_alive():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the test LMS did not stop")
+                time.sleep(0.02)
+            self._server = None

@@ -6,6 +6,7 @@ browser: plain form posts and redirects, answered with pages, outside the OpenAP
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 from typing import Annotated, Any
@@ -15,10 +16,10 @@ import jwt
 from fastapi import APIRouter, Body, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from api.deps import Operator, RedisDep, SessionDep, SettingsDep
+from api.deps import Operator, RedisDep, SessionDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.routes.lti import pages
 from api.schemas import ANY_REQUEST, STAFF, errors
@@ -45,8 +46,11 @@ from gradeflow.lti.protocol import (
     tool_config,
     unverified_nonce,
 )
-from gradeflow.models import Assignment, LtiPlatform, Offering
+from gradeflow.models import Assignment, Cohort, LtiGradePost, LtiLink, LtiPlatform, Offering, User
 from gradeflow.vocabulary import Role
+from workflows.start import start_post_grades
+
+log = logging.getLogger("gradeflow.api.lti")
 
 protocol = APIRouter(include_in_schema=False)
 router = APIRouter(prefix="/lti", tags=["lti"])
@@ -357,7 +361,9 @@ async def list_lti_platforms(_: Operator, session: SessionDep):
 @router.post(
     "/platforms", status_code=201, response_model=PlatformOut, responses=errors(*STAFF, 409)
 )
-async def add_lti_platform(_: Operator, session: SessionDep, body: PlatformIn):
+async def add_lti_platform(
+    _: Operator, session: SessionDep, temporal: TemporalDep, body: PlatformIn
+):
     """Register an LMS: its issuer, the client id it gave GradeFlow, its endpoints and key set, and the
     deployment ids to trust."""
     try:
@@ -367,4 +373,77 @@ async def add_lti_platform(_: Operator, session: SessionDep, body: PlatformIn):
         status = 409 if "already" in str(exc) else 422
         raise ApiError(status, str(exc)) from None
     await session.commit()
+    try:  # its grades' workflow; without Temporal now, the worker starts it within minutes
+        await start_post_grades(temporal, platform.id)
+    except Exception as exc:  # noqa: BLE001 - see above
+        log.warning("LMS %s registered; its grade posting starts later: %s", platform.name, exc)
     return platform_out(platform)
+
+
+class GradePostProblem(BaseModel):
+    platform: str
+    student: str
+    assignment_id: int
+    cohort: str
+    attempts: int = Field(description="Failed tries since the grade was last sent")
+    last_error: str | None
+    marked_at: str = Field(description="When the grade changed (ISO 8601)")
+
+
+class GradePostsOut(BaseModel):
+    pending: int = Field(description="Grades changed and not yet in their LMS")
+    failed: int = Field(
+        description="Of those, grades whose last try failed (retried until the LMS takes them)"
+    )
+    sent: int = Field(description="Grades the LMSs hold as they are now")
+    problems: list[GradePostProblem] = Field(
+        description="The failing ones, oldest first (up to 100)"
+    )
+
+
+@router.get("/grades", response_model=GradePostsOut, responses=errors(*STAFF))
+async def lti_grade_posts(_: Operator, session: SessionDep):
+    """Grades on their way to the LMSs: how many wait, how many failed their last try and why."""
+    pending = LtiGradePost.posted_mark.is_distinct_from(LtiGradePost.marked_at)
+    counts = (
+        await session.execute(
+            select(
+                func.count().filter(pending),
+                func.count().filter(pending, LtiGradePost.attempts > 0),
+                func.count().filter(~pending, LtiGradePost.posted_score.is_not(None)),
+            )
+        )
+    ).one()
+    rows = (
+        await session.execute(
+            select(LtiGradePost, LtiPlatform.name, User.name, LtiLink.assignment_id, Cohort.slug)
+            .join(LtiPlatform, LtiPlatform.id == LtiGradePost.platform_id)
+            .join(User, User.id == LtiGradePost.user_id)
+            .join(
+                LtiLink,
+                (LtiLink.platform_id == LtiGradePost.platform_id)
+                & (LtiLink.resource_link_id == LtiGradePost.resource_link_id),
+            )
+            .join(Cohort, Cohort.id == LtiLink.cohort_id)
+            .where(pending, LtiGradePost.attempts > 0)
+            .order_by(LtiGradePost.marked_at)
+            .limit(100)
+        )
+    ).all()
+    return GradePostsOut(
+        pending=counts[0],
+        failed=counts[1],
+        sent=counts[2],
+        problems=[
+            GradePostProblem(
+                platform=platform,
+                student=student,
+                assignment_id=assignment_id,
+                cohort=cohort,
+                attempts=post.attempts,
+                last_error=post.last_error,
+                marked_at=post.marked_at.isoformat(),
+            )
+            for post, platform, student, assignment_id, cohort in rows
+        ],
+    )
