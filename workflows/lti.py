@@ -5,6 +5,8 @@ PostgreSQL's notification of a new mark) or a minute."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -30,6 +32,9 @@ class PostGrades:
         """Grades were marked pending: send them now."""
         self.wakes += 1
 
+    def _woken_since(self, seen: int) -> Callable[[], bool]:
+        return lambda: self.wakes != seen
+
     @workflow.run
     async def run(self, req: PostGradesInput) -> None:
         for _ in range(LTI_ROUNDS_PER_RUN):
@@ -43,9 +48,7 @@ class PostGrades:
             )
             if not result.more:
                 try:
-                    await workflow.wait_condition(
-                        lambda seen=seen: self.wakes != seen, timeout=LTI_IDLE_ROUND
-                    )
+                    await workflow.wait_condition(self._woken_since(seen), timeout=LTI_IDLE_ROUND)
                 except TimeoutError:
                     pass
         workflow.continue_as_new(req)
