@@ -716,6 +716,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to write the new people's tokens (a new file, readable by you only; default: "
         "$GRADEFLOW_HOME/tokens/COHORT-TIME.csv)",
     )
+    from gradeflow.lti import cli as lti_cli
+
+    lti_cli.add_commands(sub, command)
     return parser
 
 
@@ -786,6 +789,10 @@ def main(argv: list[str] | None = None) -> int:
         return gradebook_out(settings, args.cohort, args.format, args.out)
     elif args.command == "roster":
         return roster_import(settings, args.cohort, args.file, args.tokens)
+    elif args.command == "lti":
+        from gradeflow.lti import cli as lti_cli
+
+        return lti_cli.run(settings, args)
     return 0
 
 

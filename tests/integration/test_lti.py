@@ -5,6 +5,7 @@ why, and leaves no user, cohort or sign-in behind."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import Stack, wait_for
+from tests.integration.test_roster import gradeflow
 from tests.integration.test_submission_path import RIGHT_HELLO, unique
 from tests.lti.lms import Lms, new_private_key
 
@@ -351,3 +353,59 @@ def test_a_recount_of_late_credit_and_an_extension_send_the_grades_they_change(
         )
     assert extended.status_code == 200, extended.text
     wait_for(lambda: held() == 100, 60, "the extension's recount to reach the LMS")
+
+
+def test_an_operator_registers_an_lms_and_rotates_keys_from_the_command_line(stack: Stack):
+    other = Lms(client_id="cli-client").start()
+    try:
+        reg = other.registration(f"cli-lms-{uuid.uuid4().hex[:6]}")
+        added = gradeflow(
+            stack,
+            "lti",
+            "add",
+            reg["name"],
+            "--issuer",
+            reg["issuer"],
+            "--client-id",
+            reg["client_id"],
+            "--auth-login-url",
+            reg["auth_login_url"],
+            "--auth-token-url",
+            reg["auth_token_url"],
+            "--key-set-url",
+            reg["key_set_url"],
+            "--deployment-id",
+            other.deployment_id,
+        )
+        assert added.returncode == 0, added.stderr
+        again = gradeflow(stack, *added.args[3:])  # the same again
+        assert again.returncode == 1 and "already" in again.stderr
+        urls = json.loads(gradeflow(stack, "lti", "urls", "--json").stdout)
+        assert urls == {
+            "login": f"{stack.api_url}/lti/login",
+            "launch": f"{stack.api_url}/lti/launch",
+            "jwks": f"{stack.api_url}/lti/jwks",
+            "deep_linking": f"{stack.api_url}/lti/deep-linking",
+        }
+        other.tool_login_url, other.tool_jwks_url = urls["login"], urls["jwks"]
+        landed, _, _ = launch(other.prepare(other.person("cleo"), f"cli-{uuid.uuid4().hex[:6]}"))
+        assert landed.status_code == 303
+
+        before = httpx.get(urls["jwks"], timeout=10).json()["keys"]
+        rotated = gradeflow(stack, "lti", "keys", "rotate")
+        assert rotated.returncode == 0, rotated.stderr
+        new_kid = rotated.stdout.split()[3].rstrip(";")
+        after = httpx.get(urls["jwks"], timeout=10).json()["keys"]
+        assert {k["kid"] for k in after} == {k["kid"] for k in before} | {new_kid}
+        # The new key signs: a deep link made now is checked by the LMS against the published set
+        course = f"cli-dl-{uuid.uuid4().hex[:6]}"
+        made = deep_link(stack, other, other.person("tia", instructor=True), course, "Hello")
+        assert made["custom"] and other.deep_link_returns[-1]
+        for old in before:
+            retired = gradeflow(stack, "lti", "keys", "retire", old["kid"])
+            assert retired.returncode == 0, retired.stderr
+        assert [k["kid"] for k in httpx.get(urls["jwks"], timeout=10).json()["keys"]] == [new_kid]
+        only = gradeflow(stack, "lti", "keys", "retire", new_kid)
+        assert only.returncode == 1 and "only active key" in only.stderr
+    finally:
+        other.stop()
