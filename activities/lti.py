@@ -7,25 +7,25 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
 
-import requests
-from pylti1p3.assignments_grades import AssignmentsGradesService
-from pylti1p3.grade import Grade
-from pylti1p3.service_connector import ServiceConnector
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from gradeflow.gradebook import grades_of
-from gradeflow.lti import keys
-from gradeflow.lti.protocol import tool_config
-from gradeflow.models import Assignment, Cohort, LtiGradePost, LtiIdentity, LtiLink, LtiPlatform
+from gradeflow.lti import keys, roster, services
+from gradeflow.models import (
+    Assignment,
+    Cohort,
+    LtiContext,
+    LtiGradePost,
+    LtiIdentity,
+    LtiLink,
+    LtiPlatform,
+)
 
-SCORE_SCOPE: Final = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 BATCH = 200
-LMS_TIMEOUT_SECONDS = 20
 
 
 @dataclass
@@ -37,32 +37,6 @@ class PostGradesInput:
 class PostGradesResult:
     posted: int
     more: bool  # grades still pending after this batch
-
-
-class _Timeouts(requests.Session):
-    """pylti1p3 calls the LMS through requests, which waits forever unless told: a slow LMS must not hold a
-    worker thread (the activity's timeout would end the attempt, not the thread)."""
-
-    def request(self, *args, **kwargs):  # type: ignore[no-untyped-def, override]
-        kwargs.setdefault("timeout", LMS_TIMEOUT_SECONDS)
-        return super().request(*args, **kwargs)
-
-
-def _send(
-    connector: ServiceConnector, lineitem: str, sub: str, score: float, maximum: float
-) -> None:
-    grade = (
-        Grade()
-        .set_user_id(sub)
-        .set_score_given(score)
-        .set_score_maximum(maximum)
-        .set_timestamp(datetime.now(UTC).isoformat())
-        .set_activity_progress("Completed")
-        .set_grading_progress("FullyGraded")
-    )
-    AssignmentsGradesService(connector, {"scope": [SCORE_SCOPE], "lineitem": lineitem}).put_grade(
-        grade
-    )
 
 
 class LtiActivities:
@@ -110,10 +84,8 @@ class LtiActivities:
                     .limit(BATCH + 1)
                 )
             ).all()
-            tool = tool_config([platform], key.private_pem)
-            registration = tool.find_registration_by_params(platform.issuer, platform.client_id)
             # One connector per batch: it asks the LMS for an access token once
-            connector = ServiceConnector(registration, requests_session=_Timeouts())
+            lms = services.connector(platform, key.private_pem)
             posted = 0
             for post, lineitem, cohort_id, assignment_id, sub, points, rule in due[:BATCH]:
                 mark = post.marked_at
@@ -121,7 +93,7 @@ class LtiActivities:
                 if grade is not None and lineitem:
                     try:
                         await asyncio.to_thread(
-                            _send, connector, lineitem, sub, grade, float(points)
+                            services.post_score, lms, lineitem, sub, grade, float(points)
                         )
                     except Exception as exc:  # noqa: BLE001 - whatever the LMS did, it is kept and retried
                         await session.execute(
@@ -162,3 +134,39 @@ class LtiActivities:
                 posted += grade is not None
                 activity.heartbeat(posted)
             return PostGradesResult(posted, len(due) > BATCH)
+
+
+@dataclass
+class RosterSyncResult:
+    synced: int
+    failed: list[str]  # "cohort: why", for the cohorts whose LMS did not give the roster
+
+
+class LtiRosterActivities:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    @activity.defn
+    async def sync_rosters(self) -> RosterSyncResult:
+        """Sync every cohort that came from an LMS offering its roster, one transaction each."""
+        async with self.sessions() as session:
+            cohorts = list(
+                (
+                    await session.execute(
+                        select(Cohort)
+                        .join(LtiContext, LtiContext.cohort_id == Cohort.id)
+                        .where(LtiContext.memberships_url.is_not(None))
+                        .order_by(Cohort.id)
+                    )
+                ).scalars()
+            )
+        result = RosterSyncResult(0, [])
+        for cohort in cohorts:
+            async with self.sessions() as session, session.begin():
+                try:
+                    await roster.sync(session, await session.merge(cohort), apply_it=True)
+                    result.synced += 1
+                except roster.RosterError as exc:
+                    result.failed.append(f"{cohort.slug}: {exc}")
+            activity.heartbeat(result.synced)
+        return result

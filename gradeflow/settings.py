@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     public_dashboard_url: str | None = None
     # How long a browser stays signed in after an LMS launch.
     lti_session_hours: float = 12.0
+    # How often every LMS course's roster is synced (Names and Role Provisioning); instructors also sync on demand.
+    lti_roster_sync_hours: float = 6.0
 
     # Submission rules.
     max_code_bytes: int = 64 * 1024

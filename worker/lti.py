@@ -1,5 +1,5 @@
 """Keeps grades flowing to each registered LMS: one PostGrades workflow per platform, started at the worker's start
-(and checked every few minutes, for platforms registered since), and woken when PostgreSQL notifies that grades
+(and checked every few minutes, for platforms registered since) with the schedule that syncs rosters, and woken when PostgreSQL notifies that grades
 were marked pending (the submissions trigger, at commit). A lost notification costs at most the workflow's idle
 round (a minute), never a grade: the marks are rows."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 import asyncpg
 from sqlalchemy import select
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from gradeflow.models import LtiPlatform
-from workflows.start import start_post_grades, wake_post_grades
+from workflows.start import ensure_roster_schedule, start_post_grades, wake_post_grades
 
 log = logging.getLogger("gradeflow.worker.lti")
 
@@ -30,9 +31,14 @@ def plain_dsn(database_url: str) -> str:
 
 class LtiGrades:
     def __init__(
-        self, database_url: str, sessions: async_sessionmaker[AsyncSession], client: Client
+        self,
+        database_url: str,
+        sessions: async_sessionmaker[AsyncSession],
+        client: Client,
+        roster_every: timedelta,
     ) -> None:
         self.dsn = plain_dsn(database_url)
+        self.roster_every = roster_every
         self.sessions = sessions
         self.client = client
         self.pending: set[asyncio.Task] = set()
@@ -42,6 +48,7 @@ class LtiGrades:
             platforms = list((await session.execute(select(LtiPlatform.id))).scalars())
         for platform_id in platforms:
             await start_post_grades(self.client, platform_id)
+        await ensure_roster_schedule(self.client, self.roster_every)
 
     def _notified(self, connection, pid, channel, payload: str) -> None:
         task = asyncio.create_task(self._wake(int(payload)))

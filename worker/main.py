@@ -12,7 +12,7 @@ from temporalio.worker import Worker
 
 from activities.courses import CourseActivities
 from activities.grading import GradingActivities
-from activities.lti import LtiActivities
+from activities.lti import LtiActivities, LtiRosterActivities
 from activities.regrade import RegradeActivities
 from activities.similarity import SimilarityActivities
 from gradeflow import redis_keys
@@ -35,7 +35,7 @@ from workflows.client import (
 )
 from workflows.config import BATCH_TASK_QUEUE, batch_grading_queue, grading_queue
 from workflows.grade_submission import GradeSubmission
-from workflows.lti import PostGrades
+from workflows.lti import PostGrades, SyncRosters
 from workflows.recompute import RecomputeGrades
 from workflows.regrade_cohort import RegradeCohort, RegradeSubmission
 from workflows.similarity import SimilarityReportWorkflow
@@ -131,6 +131,7 @@ async def run_worker(settings: Settings) -> None:
     courses = CourseActivities(sessions, redis)
     similarity = SimilarityActivities(sessions)
     lti = LtiActivities(sessions)
+    rosters = LtiRosterActivities(sessions)
     regrades = Worker(
         client,
         task_queue=BATCH_TASK_QUEUE,
@@ -140,9 +141,11 @@ async def run_worker(settings: Settings) -> None:
             RecomputeGrades,
             SimilarityReportWorkflow,
             PostGrades,
+            SyncRosters,
         ],
         activities=[
             lti.post_grades,
+            rosters.sync_rosters,
             courses.recompute_credit,
             similarity.start_similarity,
             similarity.fingerprint_page,
@@ -183,7 +186,13 @@ async def run_worker(settings: Settings) -> None:
         asyncio.create_task(dispatcher.run(), name="dispatcher"),
         asyncio.create_task(reconciler.run(), name="reconciler"),
         asyncio.create_task(
-            LtiGrades(settings.need("database_url"), sessions, client).run(), name="lti-grades"
+            LtiGrades(
+                settings.need("database_url"),
+                sessions,
+                client,
+                timedelta(hours=settings.lti_roster_sync_hours),
+            ).run(),
+            name="lti",
         ),
     ]
     if runtime is not None:

@@ -90,3 +90,8 @@ LTI_ROUNDS_PER_RUN = 500
 
 def lti_grades_workflow_id(platform_id: int) -> str:
     return f"lti-grades-{platform_id}"
+
+
+# Rosters: every LMS course's roster synced on a schedule (lti_roster_sync_hours), one run at a time.
+LTI_ROSTER_SYNC_START_TO_CLOSE = timedelta(minutes=30)
+LTI_ROSTER_SCHEDULE_ID = "gradeflow-lti-rosters"

@@ -10,12 +10,18 @@ from collections.abc import Callable
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.lti import LtiActivities, PostGradesInput
+    from activities.lti import (
+        LtiActivities,
+        LtiRosterActivities,
+        PostGradesInput,
+        RosterSyncResult,
+    )
     from workflows.config import (
         LTI_IDLE_ROUND,
         LTI_POST_HEARTBEAT,
         LTI_POST_RETRY,
         LTI_POST_START_TO_CLOSE,
+        LTI_ROSTER_SYNC_START_TO_CLOSE,
         LTI_ROUNDS_PER_RUN,
     )
 
@@ -52,3 +58,17 @@ class PostGrades:
                 except TimeoutError:
                     pass
         workflow.continue_as_new(req)
+
+
+@workflow.defn
+class SyncRosters:
+    """Every LMS course's roster synced (run by a schedule; instructors also sync one on demand)."""
+
+    @workflow.run
+    async def run(self) -> RosterSyncResult:
+        return await workflow.execute_activity_method(
+            LtiRosterActivities.sync_rosters,
+            start_to_close_timeout=LTI_ROSTER_SYNC_START_TO_CLOSE,
+            heartbeat_timeout=LTI_POST_HEARTBEAT,
+            retry_policy=LTI_POST_RETRY,
+        )

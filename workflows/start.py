@@ -7,7 +7,17 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    WorkflowHandle,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -22,6 +32,7 @@ from workflows.config import (
     BATCH_TASK_QUEUE,
     COHORT_KEY,
     GRADE_WORKFLOW_EXECUTION_TIMEOUT,
+    LTI_ROSTER_SCHEDULE_ID,
     REGRADE_BATCH_KEY,
     REGRADE_WORKFLOW_EXECUTION_TIMEOUT,
     USER_KEY,
@@ -32,7 +43,7 @@ from workflows.config import (
     similarity_workflow_id,
 )
 from workflows.grade_submission import GradeSubmission, GradeSubmissionInput
-from workflows.lti import PostGrades, PostGradesInput
+from workflows.lti import PostGrades, PostGradesInput, SyncRosters
 from workflows.recompute import RecomputeGrades, RecomputeRequest
 from workflows.regrade_cohort import RegradeCohort, RegradeInput, RegradeSettings
 from workflows.similarity import SimilarityInput, SimilarityReportWorkflow
@@ -171,3 +182,20 @@ async def wake_post_grades(client: Client, platform_id: int) -> None:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise
         await start_post_grades(client, platform_id)
+
+
+async def ensure_roster_schedule(client: Client, every: timedelta) -> None:
+    """The schedule that syncs every LMS course's roster `every` so often (made once; kept as it is after)."""
+    try:
+        await client.create_schedule(
+            LTI_ROSTER_SCHEDULE_ID,
+            Schedule(
+                action=ScheduleActionStartWorkflow(
+                    SyncRosters.run, id="lti-rosters", task_queue=BATCH_TASK_QUEUE
+                ),
+                spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+                policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+            ),
+        )
+    except ScheduleAlreadyRunningError:
+        pass

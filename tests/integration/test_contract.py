@@ -168,6 +168,9 @@ ROUTES = [
     ("GET", "/lti/urls", None, OPERATORS),
     ("GET", "/lti/platforms", None, OPERATORS),
     ("GET", "/lti/grades", None, OPERATORS),
+    # demo did not come from an LMS: its instructor and operators are answered 409 (no roster there)
+    ("GET", "/lti/rosters/{cohort}", None, cells(401, 403, 403, OK, 403, OK)),
+    ("POST", "/lti/rosters/{cohort}", None, cells(401, 403, 403, OK, 403, OK)),
     ("POST", "/lti/platforms", "platform", OPERATORS),
     # Anyone may try a launch's one-time code (the dashboard does, for a browser not yet signed in): a wrong one
     # is not found, whoever asks

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.conftest import Stack, wait_for
+from tests.conftest import Stack, run_async, wait_for
 from tests.integration.test_roster import gradeflow
 from tests.integration.test_submission_path import RIGHT_HELLO, unique
 from tests.lti.lms import Lms, new_private_key
@@ -409,3 +409,68 @@ def test_an_operator_registers_an_lms_and_rotates_keys_from_the_command_line(sta
         assert only.returncode == 1 and "only active key" in only.stderr
     finally:
         other.stop()
+
+
+def test_a_roster_sync_shows_who_it_would_add_and_drop_then_does_and_runs_on_a_schedule(
+    stack: Stack, lms: Lms
+):
+    teacher = lms.person("rhea", instructor=True)
+    course, made, _ = linked_course(stack, lms, teacher=teacher)
+    staff = enter(stack, lms, teacher, course, made)
+    stays, leaves = lms.person("stan"), lms.person("lena")
+    enter(stack, lms, stays, course, made)
+    leaving = enter(stack, lms, leaves, course, made)
+    with stack.client(leaving) as c:
+        cohort, leaver = c.get("/me").json()["cohort"], c.get("/me").json()["name"]
+        sub = c.post("/assignments/1/submissions", json={"code": unique(RIGHT_HELLO)})
+    stack.wait_graded(leaving, sub.json()["id"])
+    newcomers = [lms.person("nina"), lms.person("nico", instructor=True)]
+    lms.members = [teacher, stays, *newcomers]  # lena left the course in the LMS
+
+    def members() -> set[str]:
+        with stack.client(staff) as c:
+            return {m["name"] for m in c.get(f"/cohorts/{cohort}/members").json()}
+
+    before = members()
+    with stack.client(staff) as c:
+        preview = c.get(f"/lti/rosters/{cohort}").json()
+    assert preview["applied"] is False and preview["unchanged"] == 2
+    assert sorted((m["name"], m["role"]) for m in preview["add"]) == [
+        ("nico", "instructor"),
+        ("nina", "student"),
+    ]
+    assert preview["drop"] == [leaver]
+    assert members() == before, "a preview changes nothing"
+    with stack.client(staff) as c:
+        applied = c.post(f"/lti/rosters/{cohort}").json()
+        assert applied["applied"] and applied["drop"] == [leaver]
+        assert c.get(f"/lti/rosters/{cohort}").json() | {"unchanged": 0} == {
+            "cohort": cohort,
+            "applied": False,
+            "add": [],
+            "drop": [],
+            "unchanged": 0,
+        }
+    after = members()
+    assert leaver not in after and len(after) == len(before) + 1
+    kept = stack.sql(
+        "SELECT status FROM submissions WHERE id = CAST(:i AS uuid)", i=sub.json()["id"]
+    )
+    assert kept == [("graded",)], "a dropped student keeps their work"
+    # Another instructor's course is not theirs to sync
+    with stack.client(stack.tokens["ada"]) as c:
+        assert c.get(f"/lti/rosters/{cohort}").status_code == 403
+        assert c.get("/lti/rosters/demo").status_code in (403, 409)
+
+    # The schedule syncs every LMS course: a member added in the LMS joins without anyone asking
+    late = lms.person("lars")
+    lms.members.append(late)
+
+    async def trigger() -> None:
+        from temporalio.client import Client
+
+        client = await Client.connect(stack.temporal_address)
+        await client.get_schedule_handle("gradeflow-lti-rosters").trigger()
+
+    run_async(trigger)
+    wait_for(lambda: len(members()) == len(after) + 1, 60, "the scheduled sync to add the newcomer")

@@ -19,11 +19,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from api.deps import Operator, RedisDep, SessionDep, SettingsDep, TemporalDep
+from api.deps import Operator, RedisDep, SessionDep, SettingsDep, Staff, TemporalDep, taught_cohort
 from api.errors import ApiError
 from api.routes.lti import pages
 from api.schemas import ANY_REQUEST, STAFF, errors
-from gradeflow.lti import keys
+from gradeflow.lti import keys, roster
 from gradeflow.lti.admit import admit, find_platform, sign_in
 from gradeflow.lti.platforms import (
     DEEP_LINKING_PATH,
@@ -447,3 +447,55 @@ async def lti_grade_posts(_: Operator, session: SessionDep):
             for post, platform, student, assignment_id, cohort in rows
         ],
     )
+
+
+class RosterMemberOut(BaseModel):
+    name: str = Field(description="Their name in the LMS")
+    email: str | None
+    role: str = Field(description="What they would be on GradeFlow: student or instructor")
+
+
+class RosterOut(BaseModel):
+    cohort: str
+    applied: bool = Field(description="Whether the changes were made (false: a preview)")
+    add: list[RosterMemberOut] = Field(description="In the LMS course, not yet in the cohort")
+    drop: list[str] = Field(
+        description="GradeFlow names of people from this LMS no longer in the course (they keep their work)"
+    )
+    unchanged: int
+
+
+async def _roster(user, session, cohort_slug: str, apply_it: bool) -> RosterOut:
+    if user.role == Role.OPERATOR:
+        cohort = (
+            await session.execute(select(Cohort).where(Cohort.slug == cohort_slug))
+        ).scalar_one_or_none()
+        if cohort is None:
+            raise ApiError(404, f"Cohort '{cohort_slug}' does not exist.")
+    else:
+        cohort = await taught_cohort(session, user, cohort_slug, "sync its roster")
+    try:
+        plan = await roster.sync(session, cohort, apply_it)
+    except roster.RosterError as exc:
+        raise ApiError(409, str(exc)) from None
+    await session.commit()
+    return RosterOut(
+        cohort=plan.cohort,
+        applied=apply_it,
+        add=[RosterMemberOut(name=m.name, email=m.email, role=m.role) for m in plan.add],
+        drop=plan.drop,
+        unchanged=plan.unchanged,
+    )
+
+
+@router.get("/rosters/{cohort}", response_model=RosterOut, responses=errors(*STAFF, 404, 409))
+async def preview_lms_roster(cohort: str, user: Staff, session: SessionDep):
+    """Who syncing the cohort with its LMS course would add and drop; changes nothing."""
+    return await _roster(user, session, cohort, apply_it=False)
+
+
+@router.post("/rosters/{cohort}", response_model=RosterOut, responses=errors(*STAFF, 404, 409))
+async def sync_lms_roster(cohort: str, user: Staff, session: SessionDep):
+    """Sync the cohort with its LMS course now: new members get an account and join, members the LMS no longer
+    lists leave the cohort (their submissions and grades are kept). People added by hand are never dropped."""
+    return await _roster(user, session, cohort, apply_it=True)
