@@ -33,7 +33,10 @@ def sign_in() -> bool:
     sign_in_url = session.url_path(session.base_url(), session.SIGN_IN_PATH)
     if not token:
         st.title("GradeFlow")
-        st.info("Sign in with your API token to see your assignments.")
+        st.info(
+            "Sign in with your API token to see your assignments, or open GradeFlow from your "
+            "course in the LMS (Canvas, Moodle, …) if your school links it there."
+        )
         link(sign_in_url, "Sign in", primary=True)
         return False
     if st.session_state.get("signed_in_token") != token:

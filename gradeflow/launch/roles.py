@@ -223,6 +223,8 @@ def local_stack(home: Path, *, demo: bool = True, **extra_env: str) -> Iterator[
             home=home,
             api_port=api_port,
             api_url=f"http://127.0.0.1:{api_port}",
+            # Where a dashboard started beside this stack listens (an LMS launch lands there)
+            dashboard_port=free_port(),
             worker_metrics_address=f"127.0.0.1:{free_port()}",
         ).model_copy(update=services.urls)
 

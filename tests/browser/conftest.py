@@ -44,7 +44,8 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture(scope="session")
 def dashboard_url(stack: Stack) -> str:
-    port = free_port()
+    # The stack's own dashboard port: the API sends an LMS launch's browser there
+    port = int(stack.env.get("GRADEFLOW_DASHBOARD_PORT") or free_port())
     env = {**stack.env, "GRADEFLOW_API_URL": stack.api_url}
     role = Role(
         [sys.executable, "-m", "gradeflow", "dashboard", "--port", str(port)],
