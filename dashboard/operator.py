@@ -1,4 +1,5 @@
-"""Operators' pages: find any grading's workflow and read its history, act on failed and stuck work, metrics."""
+"""Operators' pages: find any grading's workflow and read its history, act on failed and stuck work, metrics,
+the LMSs (LTI)."""
 
 from __future__ import annotations
 
@@ -216,3 +217,42 @@ def metrics_page() -> None:
     st.line_chart(frame[["p50_seconds", "p95_seconds"]])
     st.subheader("Failure rate")
     st.line_chart(frame[["failure_rate"]])
+
+
+def lms_page() -> None:
+    """LTI 1.3: the URLs to give an LMS, the LMSs registered, and grades on their way to them."""
+    st.title("LMS (LTI 1.3)")
+    urls = call(api().get, "/lti/urls")
+    if urls is None:
+        return
+    st.subheader("Register GradeFlow in an LMS with these")
+    for words, key in (
+        ("OIDC login initiation URL", "login"),
+        ("Redirect / launch URL", "launch"),
+        ("Public key set (JWKS) URL", "jwks"),
+        ("Deep Linking URL", "deep_linking"),
+    ):
+        st.text(words)
+        st.code(urls[key], language=None)  # with a copy button
+    st.caption(
+        "Then register the LMS here with what it shows you: `gradeflow lti add NAME --issuer … --client-id … "
+        '--auth-login-url … --auth-token-url … --key-set-url … --deployment-id …` (README, "LMS").'
+    )
+    platforms = call(api().get, "/lti/platforms")
+    st.subheader("Registered LMSs")
+    if platforms:
+        frame = pd.DataFrame(platforms)
+        frame["deployment_ids"] = frame["deployment_ids"].map(", ".join)
+        st.table(frame[["name", "issuer", "client_id", "deployment_ids", "key_set_url"]])
+    elif platforms is not None:
+        st.info("No LMS is registered yet.")
+    grades = call(api().get, "/lti/grades")
+    if grades is None:
+        return
+    st.subheader("Grades to the LMSs")
+    a, b, c = st.columns(3)
+    a.metric("Waiting to be sent", grades["pending"])
+    b.metric("Last try failed (retrying)", grades["failed"])
+    c.metric("Sent, as they are now", grades["sent"])
+    if grades["problems"]:
+        st.table(pd.DataFrame(grades["problems"]))

@@ -59,6 +59,7 @@ ROLE_PAGES: dict[str, list[PageSpec]] = {
         PageSpec(
             "metrics", "Metrics", ":material/monitoring:", "dashboard.operator", "metrics_page"
         ),
+        PageSpec("lms", "LMS", ":material/link:", "dashboard.operator", "lms_page"),
     ],
 }
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import sign_in
 from tests.browser.test_languages_page import type_code
 from tests.conftest import Stack, wait_for
 from tests.integration.test_lti import register
@@ -86,3 +87,19 @@ def test_a_forged_launch_shows_why_and_signs_no_one_in(
     # A landing link used twice (or made up) says to open the LMS link again
     page.goto(f"{dashboard_url}/gradeflow/lti?code=made-up")
     expect(page.get_by_text("This sign-in link was used already or has expired")).to_be_visible()
+
+
+def test_the_operator_sees_the_urls_to_give_an_lms_and_grades_on_their_way(
+    stack: Stack, dashboard_url: str, new_page, lms: Lms
+):
+    page = new_page()
+    sign_in(page, dashboard_url, stack.tokens["otto"])
+    page.get_by_role("link", name="LMS").click()
+    expect(page.get_by_role("heading", name="LMS (LTI 1.3)")).to_be_visible()
+    expect(page.get_by_text(f"{stack.api_url}/lti/login")).to_be_visible()
+    expect(page.get_by_text(f"{stack.api_url}/lti/jwks")).to_be_visible()
+    expect(page.get_by_text(lms.issuer, exact=True).first).to_be_visible()
+    expect(page.get_by_text("Waiting to be sent")).to_be_visible()
+    page.reload()
+    expect(page.get_by_role("heading", name="LMS (LTI 1.3)")).to_be_visible()
+    assert page.url.endswith("/lms")

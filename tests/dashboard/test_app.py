@@ -24,7 +24,12 @@ def test_each_role_gets_its_own_pages():
         "Dates",
         "Similarity",
     ]
-    assert [p.title for p in pages_for("operator")] == ["Workflows", "Failed and stuck", "Metrics"]
+    assert [p.title for p in pages_for("operator")] == [
+        "Workflows",
+        "Failed and stuck",
+        "Metrics",
+        "LMS",
+    ]
     assert pages_for("nobody") == []
     for role in ("student", "instructor", "operator"):
         for spec in pages_for(role):
