@@ -85,7 +85,7 @@ class LtiActivities:
                 )
             ).all()
             # One connector per batch: it asks the LMS for an access token once
-            lms = services.connector(platform, key.private_pem)
+            lms = services.connector(platform, keys.unlocked(key))
             posted = 0
             for post, lineitem, cohort_id, assignment_id, sub, points, rule in due[:BATCH]:
                 mark = post.marked_at

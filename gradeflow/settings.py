@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     lti_session_hours: float = 12.0
     # How often every LMS course's roster is synced (Names and Role Provisioning); instructors also sync on demand.
     lti_roster_sync_hours: float = 6.0
+    # Encrypts GradeFlow's LTI signing keys at rest (best as a secret file); unset: stored as plain PEM.
+    lti_key_passphrase: SecretStr | None = None
 
     # Submission rules.
     max_code_bytes: int = 64 * 1024

@@ -1,6 +1,8 @@
 """GradeFlow's own signing keys: RS256 key pairs kept in PostgreSQL (lti_keys), the newest active one signs, and
 every key not retired is published in the key set an LMS fetches (so a rotation never breaks what the previous key
-signed). Key ids are JWK thumbprints, as pylti1p3 computes them from the public key."""
+signed). Key ids are JWK thumbprints, as pylti1p3 computes them from the public key. With
+GRADEFLOW_LTI_KEY_PASSPHRASE set (a secret, e.g. a file in the secrets directory), private halves are stored
+encrypted (PKCS#8), so a copy of the database alone cannot sign as GradeFlow."""
 
 from __future__ import annotations
 
@@ -14,18 +16,52 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gradeflow.models import LtiKey
+from gradeflow.settings import get_settings
 
 KEY_BITS = 2048
 
 
+class KeyLocked(RuntimeError):
+    """A signing key stored encrypted, and no passphrase (or the wrong one) to open it."""
+
+
+def _passphrase() -> bytes | None:
+    secret = get_settings().lti_key_passphrase
+    return secret.get_secret_value().encode() if secret else None
+
+
 def new_key() -> LtiKey:
+    """A new key pair, its private half encrypted with GRADEFLOW_LTI_KEY_PASSPHRASE when that is set."""
     private = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
-    pem = private.private_bytes(
+    passphrase = _passphrase()
+    stored = private.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
+        serialization.BestAvailableEncryption(passphrase)
+        if passphrase
+        else serialization.NoEncryption(),
     ).decode()
-    return LtiKey(kid=public_jwk(pem)["kid"], private_pem=pem)
+    plain = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return LtiKey(kid=public_jwk(plain)["kid"], private_pem=stored)
+
+
+def unlocked(key: LtiKey) -> str:
+    """The key's private half as plain PEM, in memory only (pylti1p3 signs with it)."""
+    encrypted = "ENCRYPTED" in key.private_pem
+    try:
+        private = serialization.load_pem_private_key(
+            key.private_pem.encode(), password=_passphrase() if encrypted else None
+        )
+    except (TypeError, ValueError) as exc:
+        raise KeyLocked(
+            f"GradeFlow's LTI signing key {key.kid} is stored encrypted and "
+            "GRADEFLOW_LTI_KEY_PASSPHRASE does not open it (unset or wrong)"
+        ) from exc
+    return private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def public_pem(private_pem: str) -> str:
@@ -67,7 +103,7 @@ async def signing_key(session: AsyncSession) -> LtiKey:
 
 
 async def key_set(session: AsyncSession) -> dict[str, list[dict[str, Any]]]:
-    return {"keys": [public_jwk(k.private_pem) for k in await active_keys(session)]}
+    return {"keys": [public_jwk(unlocked(k)) for k in await active_keys(session)]}
 
 
 async def rotate(session: AsyncSession) -> LtiKey:

@@ -77,7 +77,7 @@ async def fetch(
     """The course's members as the LMS lists them now."""
     context, platform = await context_of(session, cohort)
     key = await keys.signing_key(session)
-    lms = services.connector(platform, key.private_pem)
+    lms = services.connector(platform, keys.unlocked(key))
     try:
         found = await asyncio.to_thread(services.members, lms, str(context.memberships_url))
     except Exception as exc:  # noqa: BLE001 - whatever the LMS did, the answer is the same

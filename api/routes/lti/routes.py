@@ -107,7 +107,7 @@ async def key_set_for(platform: LtiPlatform, kid: str | None) -> dict[str, Any]:
 async def _tool(session, platforms: list[LtiPlatform], key_sets: dict[str, dict] | None = None):
     key = await keys.signing_key(session)
     await session.commit()  # a key made on first use is kept
-    return tool_config(platforms, key.private_pem, key_sets)
+    return tool_config(platforms, keys.unlocked(key), key_sets)
 
 
 @protocol.api_route(LOGIN_PATH, methods=["GET", "POST"])
