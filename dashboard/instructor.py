@@ -95,6 +95,33 @@ def mark(cell: dict | None) -> str:
     return f"{text[0]} late" if cell.get("late") else text
 
 
+def lms_roster(slug: str) -> None:
+    """A cohort that came from an LMS course: preview who syncing with the course would add and drop, then sync."""
+    key = f"lms-roster-{slug}"
+    with st.expander("LMS roster"):
+        st.caption(
+            "For a cohort made by an LMS launch: compare it with the course's members in the LMS. Dropped "
+            "students leave the cohort and keep their work; people you added by hand stay."
+        )
+        if st.button("Preview the sync", key=f"{key}-preview"):
+            st.session_state[key] = call(api().get, f"/lti/rosters/{slug}")
+        plan = st.session_state.get(key)
+        if not plan:
+            return
+        if not plan["add"] and not plan["drop"]:
+            st.success(f"The cohort matches its LMS course ({plan['unchanged']} people).")
+            return
+        if plan["add"]:
+            st.write("Would add: " + ", ".join(f"{m['name']} ({m['role']})" for m in plan["add"]))
+        if plan["drop"]:
+            st.write("Would drop: " + ", ".join(plan["drop"]))
+        if st.button("Sync now", key=f"{key}-apply", type="primary"):
+            done = call(api().post, f"/lti/rosters/{slug}")
+            st.session_state.pop(key, None)
+            if done is not None:
+                st.success(f"Synced: {len(done['add'])} added, {len(done['drop'])} dropped.")
+
+
 def cohort_page() -> None:
     st.title("Cohort")
     slug = pick_cohort()
@@ -103,6 +130,7 @@ def cohort_page() -> None:
     matrix = call(api().get, f"/cohorts/{slug}/matrix")
     if matrix is None:
         return
+    lms_roster(slug)
     titles = {str(a["id"]): f"{a['order']}. {a['title']}" for a in matrix["assignments"]}
     rows = [
         {"student": s["name"], **{titles[a]: mark(s["cells"].get(a)) for a in titles}}

@@ -134,6 +134,7 @@ def banner(settings: Settings, logs: Path) -> str:
         + (f" ({settings.dashboards} processes behind HAProxy)" if settings.dashboards > 1 else ""),
         f"  API docs:         {api}/docs",
         f"  API health:       {api}/api/v1/health",
+        f"  For an LMS:       {settings.resolved_public_api_url}/lti/login … (`gradeflow lti urls`)",
         f"  Temporal Web UI:  {settings.temporal_ui_url or '(configured Temporal: see its own UI)'}",
         f"  Worker metrics:   http://{worker_metrics_address(settings)}/metrics (Prometheus)",
         f"  Logs:             {logs}/",

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import sign_in
 from tests.browser.test_languages_page import type_code
 from tests.conftest import Stack, wait_for
-from tests.integration.test_lti import register
+from tests.integration.test_lti import deep_link, register
 from tests.integration.test_submission_path import RIGHT_HELLO
 from tests.lti.lms import Lms
 
@@ -103,3 +103,25 @@ def test_the_operator_sees_the_urls_to_give_an_lms_and_grades_on_their_way(
     page.reload()
     expect(page.get_by_role("heading", name="LMS (LTI 1.3)")).to_be_visible()
     assert page.url.endswith("/lms")
+
+
+def test_an_instructor_from_the_lms_previews_then_syncs_the_roster(
+    stack: Stack, dashboard_url: str, new_page, lms: Lms
+):
+    course = f"web-roster-{uuid.uuid4().hex[:6]}"
+    teacher = lms.person("rosa", instructor=True)
+    made = deep_link(stack, lms, teacher, course, "Hello")
+    newcomer = lms.person("noor")
+    lms.members = [teacher, newcomer]
+    page = new_page()
+    page.goto(lms.prepare(teacher, course, link=made["link"], custom=made["custom"]))
+    expect(page.get_by_role("heading", name="Cohort", exact=True)).to_be_visible()
+    page.get_by_text("LMS roster").click()
+    page.get_by_role("button", name="Preview the sync").click()
+    expect(page.get_by_text("Would add: noor (student)")).to_be_visible()
+    page.get_by_role("button", name="Sync now").click()
+    expect(page.get_by_text("Synced: 1 added, 0 dropped.")).to_be_visible()
+    page.reload()
+    page.get_by_text("LMS roster").click()
+    page.get_by_role("button", name="Preview the sync").click()
+    expect(page.get_by_text("The cohort matches its LMS course (2 people).")).to_be_visible()

@@ -107,15 +107,22 @@ async def key_set_for(platform: LtiPlatform, kid: str | None) -> dict[str, Any]:
 async def _tool(session, platforms: list[LtiPlatform], key_sets: dict[str, dict] | None = None):
     key = await keys.signing_key(session)
     await session.commit()  # a key made on first use is kept
-    return tool_config(platforms, keys.unlocked(key), key_sets)
+    try:
+        return tool_config(platforms, keys.unlocked(key), key_sets)
+    except keys.KeyLocked as exc:
+        log.error("%s", exc)
+        raise LaunchRefused(
+            "GradeFlow cannot sign in anyone from an LMS right now (its signing key is locked); the operator "
+            "has been told."
+        ) from None
 
 
 @protocol.api_route(LOGIN_PATH, methods=["GET", "POST"])
 async def lti_login(request: Request, session: SessionDep, redis: RedisDep, settings: SettingsDep):
     """OIDC login initiation: the LMS sends the browser here first; it goes back to the LMS to sign the launch."""
     params = await _form(request)
-    tool = await _tool(session, await all_platforms(session))
     try:
+        tool = await _tool(session, await all_platforms(session))
         redirect = login(
             tool, params, _secure(request), tool_urls(settings.resolved_public_api_url)["launch"]
         )
@@ -250,7 +257,10 @@ async def lti_deep_link_choose(
     launched.platform_key = (str(launched.claims["iss"]), _client_id(launched.claims))
     if DEEP_LINKING not in launched.claims:
         return pages.refused("The LMS did not ask for a link.", 400)
-    tool = await _tool(session, await all_platforms(session))
+    try:
+        tool = await _tool(session, await all_platforms(session))
+    except LaunchRefused as exc:
+        return pages.refused(str(exc), 503)
     url, signed = deep_link_response(
         tool,
         launched,
