@@ -735,7 +735,9 @@ def up_settings(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from gradeflow.lti.cli import kid_as_positional
+
+    args = build_parser().parse_args(kid_as_positional(sys.argv[1:] if argv is None else argv))
     configure_logging(Settings().log_format)
     if args.command == "up":
         from gradeflow.launch.up import up

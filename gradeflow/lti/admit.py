@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -92,11 +92,7 @@ async def person(
     ).scalar_one_or_none()
     role = role_of(list(claims.get(CLAIM + "roles") or []))
     if found is not None:
-        # The LMS made them staff of a course: staff here too (never lowered by a launch: staff who open a
-        # course as a learner, in "student view", keep what they are)
-        if role == Role.INSTRUCTOR and found.role == Role.STUDENT:
-            found.role = role
-        return found
+        return found  # their role is settled against the course in admit()
     email = claims.get("email") or None
     sis_id = (claims.get(CLAIM + "lis") or {}).get("person_sourcedid") or None
     # Kept when no one else has them (they are unique: a roster may have given them to a person already)
@@ -193,12 +189,42 @@ async def link(
     return await session.get(Assignment, bound.assignment_id)
 
 
+class RoleConflict(Exception):
+    """The LMS gives someone a role in this course that GradeFlow cannot give them without changing what they
+    are in their other cohorts; the message says so."""
+
+
+async def settle_role(session: AsyncSession, user: User, role: str, cohort: Cohort | None) -> None:
+    """A GradeFlow role is one for all of a person's cohorts. When the LMS gives them another in this course
+    (a student who became a TA, staff taking a course), it changes only if this is their one cohort: otherwise a
+    student would become staff of the cohorts they study in (and read classmates' code), or staff a student."""
+    if user.role == role or user.role == Role.OPERATOR:
+        return
+    elsewhere = await session.scalar(
+        select(
+            exists().where(
+                Enrollment.user_id == user.id,
+                Enrollment.cohort_id != (cohort.id if cohort is not None else -1),
+            )
+        )
+    )
+    if elsewhere:
+        raise RoleConflict(
+            f"The LMS makes you {'an instructor' if role == Role.INSTRUCTOR else 'a student'} in this course, "
+            f"but on GradeFlow you are {'an instructor' if user.role == Role.INSTRUCTOR else 'a student'} "
+            "in other courses, and one account has one role. Ask the GradeFlow operator for a second account."
+        )
+    user.role = role
+
+
 async def admit(
     session: AsyncSession, platform: LtiPlatform, claims: dict[str, Any], deployment_id: str
 ) -> Admitted:
+    """Raises RoleConflict (nothing is made; the caller rolls back)."""
     created: list[str] = []
     user = await person(session, platform, claims, created)
     cohort = await course(session, platform, claims, deployment_id, created)
+    await settle_role(session, user, role_of(list(claims.get(CLAIM + "roles") or [])), cohort)
     if cohort is not None:
         await session.execute(
             pg_insert(Enrollment)
@@ -216,6 +242,12 @@ async def admit(
 async def sign_in(session: AsyncSession, user: User, hours: float) -> str:
     """A token for one browser's sign-in, ending after `hours`; the user's API token is untouched."""
     token = new_token()
+    # Their sign-ins that have ended go (they let no one in; this keeps the table small)
+    await session.execute(
+        delete(SignInSession).where(
+            SignInSession.user_id == user.id, SignInSession.expires_at < datetime.now(UTC)
+        )
+    )
     session.add(
         SignInSession(
             token_hash=hash_token(token),

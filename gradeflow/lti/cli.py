@@ -51,6 +51,18 @@ def add_commands(sub, command: Callable[..., argparse.ArgumentParser]) -> None:
     retire.add_argument("kid", help="its key id (from `gradeflow lti keys list`)")
 
 
+def kid_as_positional(argv: list[str]) -> list[str]:
+    """Key ids are base64url thumbprints (pylti1p3 signs with that kid), and one in 64 starts with '-', which
+    argparse takes for an unknown option: put '--' before the key id given to `gradeflow lti keys retire`, so the
+    id copied from `gradeflow lti keys list` works as it is. (argparse has no public switch for this.)"""
+    for i in range(len(argv) - 3):
+        if argv[i : i + 3] == ["lti", "keys", "retire"]:
+            rest = argv[i + 3 :]
+            if rest[0].startswith("-") and rest[0] not in ("-h", "--help", "--"):
+                return [*argv[: i + 3], "--", *rest]
+    return argv
+
+
 def _run(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
     from gradeflow.db import in_transaction
 

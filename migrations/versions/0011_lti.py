@@ -135,6 +135,13 @@ def upgrade() -> None:
         "CREATE TRIGGER submissions_mark_lti_grades AFTER INSERT OR UPDATE OF score, status, cohort_id "
         "ON submissions FOR EACH ROW EXECUTE FUNCTION gradeflow_mark_lti_grades()"
     )
+    # A cohort counting grades by another rule (best or latest) changes every grade of its LMS students
+    op.execute(RULE_FUNCTION)
+    op.execute(
+        "CREATE TRIGGER cohorts_mark_lti_grades AFTER UPDATE OF grade_rule ON cohorts FOR EACH ROW "
+        "WHEN (NEW.grade_rule IS DISTINCT FROM OLD.grade_rule) "
+        "EXECUTE FUNCTION gradeflow_mark_lti_cohort_grades()"
+    )
 
 
 MARK_FUNCTION = """
@@ -171,7 +178,33 @@ $$
 """
 
 
+RULE_FUNCTION = """
+CREATE FUNCTION gradeflow_mark_lti_cohort_grades() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    platform integer;
+BEGIN
+    FOR platform IN
+        INSERT INTO lti_grade_posts (platform_id, resource_link_id, user_id, marked_at)
+        SELECT l.platform_id, l.resource_link_id, i.user_id, clock_timestamp()
+        FROM lti_links l
+        JOIN enrollments e ON e.cohort_id = l.cohort_id
+        JOIN lti_identities i ON i.platform_id = l.platform_id AND i.user_id = e.user_id
+        WHERE l.cohort_id = NEW.id AND l.lineitem_url IS NOT NULL
+        ON CONFLICT (platform_id, resource_link_id, user_id)
+            DO UPDATE SET marked_at = EXCLUDED.marked_at
+        RETURNING platform_id
+    LOOP
+        PERFORM pg_notify('gradeflow_lti_grades', platform::text);
+    END LOOP;
+    RETURN NULL;
+END
+$$
+"""
+
+
 def downgrade() -> None:
+    op.execute("DROP TRIGGER cohorts_mark_lti_grades ON cohorts")
+    op.execute("DROP FUNCTION gradeflow_mark_lti_cohort_grades()")
     op.execute("DROP TRIGGER submissions_mark_lti_grades ON submissions")
     op.execute("DROP FUNCTION gradeflow_mark_lti_grades()")
     for table in (

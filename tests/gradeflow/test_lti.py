@@ -86,3 +86,14 @@ def test_keys_are_stored_encrypted_with_a_passphrase_and_open_only_with_it(monke
         assert "ENCRYPTED" not in plain.private_pem and keys.unlocked(plain) == plain.private_pem
     finally:
         get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("kid", ["-3yN9QruBN4tA", "-hxyz", "--abc", "plain-kid"])
+def test_a_key_id_starting_with_a_dash_reaches_retire_as_it_is(kid):
+    from gradeflow.launch.cli import build_parser
+    from gradeflow.lti.cli import kid_as_positional
+
+    args = build_parser().parse_args(kid_as_positional(["lti", "keys", "retire", kid]))
+    assert args.kid == kid
+    given = build_parser().parse_args(kid_as_positional(["lti", "keys", "retire", "--", kid]))
+    assert given.kid == kid

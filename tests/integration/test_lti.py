@@ -269,6 +269,12 @@ def test_a_grade_reaches_the_lms_line_item_as_the_cohort_rule_makes_it(stack: St
         )
     score = lms.score_of(item, student.sub)
     assert (score["scoreMaximum"], score["gradingProgress"]) == (100, "FullyGraded")
+    # The cohort counts the latest score from now on: the LMS gets the grade that makes
+    with stack.client(token) as c:
+        cohort = c.get("/me").json()["cohort"]
+    changed = gradeflow(stack, "cohorts", "rule", cohort, "latest")
+    assert changed.returncode == 0, changed.stderr
+    wait_for(lambda: lms.score_of(item, student.sub)["scoreGiven"] == 0, 60, "the latest score")
 
 
 def test_grades_reach_the_lms_after_it_was_down_through_a_rush(stack: Stack, lms: Lms):
@@ -474,3 +480,22 @@ def test_a_roster_sync_shows_who_it_would_add_and_drop_then_does_and_runs_on_a_s
 
     run_async(trigger)
     wait_for(lambda: len(members()) == len(after) + 1, 60, "the scheduled sync to add the newcomer")
+
+
+def test_a_student_made_staff_of_another_course_is_refused_not_promoted(stack: Stack, lms: Lms):
+    """One GradeFlow account has one role: a student of one course whom the LMS makes a TA of another would,
+    promoted, become staff of the course they study in (and read their classmates' code)."""
+    studies, assists = f"studies-{uuid.uuid4().hex[:6]}", f"assists-{uuid.uuid4().hex[:6]}"
+    person = lms.person("tara")
+    token, _ = signed_in(stack, launch(lms.prepare(person, studies))[0])
+    person.roles = ["http://purl.imsglobal.org/vocab/lis/v2/membership#TeachingAssistant"]
+    before = counts(stack, lms, assists)
+    refused, _, _ = launch(lms.prepare(person, assists))
+    assert refused.status_code == 403 and "one account has one role" in refused.text
+    assert counts(stack, lms, assists) == before
+    with stack.client(token) as c:
+        assert c.get("/me").json()["role"] == "student"
+    # Made staff of the one course they are in, they are staff
+    promoted, _ = signed_in(stack, launch(lms.prepare(person, studies))[0])
+    with stack.client(promoted) as c:
+        assert c.get("/me").json()["role"] == "instructor"

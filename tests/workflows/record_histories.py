@@ -123,10 +123,71 @@ def record_c(stack) -> None:
     asyncio.run(save(stack.temporal_address, batch["workflow_id"], "regrade_cohort-c"))
 
 
+def record_lti(stack) -> None:
+    """An LMS's grades (PostGrades, still running: it runs while the LMS is registered), a grade held back while
+    the LMS is down and sent after; a scheduled roster sync (SyncRosters)."""
+
+    from tests.integration.test_lti import enter, linked_course, register
+    from tests.lti.lms import Lms
+
+    lms = Lms().start()
+    try:
+        register(stack, lms, "histories-lms")
+        course, made, url = linked_course(stack, lms)
+        student = lms.person("hana")
+        token = enter(stack, lms, student, course, made)
+
+        def graded(code: str, score: float) -> None:
+            with stack.client(token) as c:
+                sub = c.post("/assignments/1/submissions", json={"code": unique(code)}).json()
+            stack.wait_graded(token, sub["id"])
+            wait_for(
+                lambda: (lms.score_of(url, student.sub) or {}).get("scoreGiven") == score,
+                120,
+                f"the LMS to get {score}",
+            )
+
+        graded(WRONG_HELLO, 0)
+        lms.stop()
+        with stack.client(token) as c:
+            sub = c.post("/assignments/1/submissions", json={"code": unique(RIGHT_HELLO)}).json()
+        stack.wait_graded(token, sub["id"])
+        time.sleep(5)  # a round fails and is retried while the LMS is down
+        lms.start()
+        wait_for(
+            lambda: (lms.score_of(url, student.sub) or {}).get("scoreGiven") == 100,
+            120,
+            "the LMS to get the grade after it came back",
+        )
+        platform = stack.sql("SELECT id FROM lti_platforms WHERE name = 'histories-lms'")[0][0]
+        asyncio.run(save(stack.temporal_address, f"lti-grades-{platform}", "post_grades"))
+
+        async def sync_rosters() -> None:
+            client = await Client.connect(stack.temporal_address)
+            await client.get_schedule_handle("gradeflow-lti-rosters").trigger()
+            for _ in range(600):
+                runs = [
+                    w
+                    async for w in client.list_workflows("WorkflowType = 'SyncRosters'")
+                    if w.close_time is not None
+                ]
+                if runs:
+                    await save(stack.temporal_address, runs[0].id, "sync_rosters")
+                    return
+                await asyncio.sleep(0.1)
+            raise AssertionError("the scheduled roster sync did not finish")
+
+        lms.members = [student]
+        asyncio.run(sync_rosters())
+    finally:
+        lms.stop()
+
+
 RECORDERS = {
     "recompute_grades": record_recompute,
     "similarity_report": record_similarity,
     "c": record_c,
+    "lti": record_lti,
 }
 
 

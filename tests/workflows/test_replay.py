@@ -15,6 +15,7 @@ from temporalio.worker import Replayer
 from tests.conftest import run_async
 from workflows.check_solution import CheckSolution
 from workflows.grade_submission import GradeSubmission
+from workflows.lti import PostGrades, SyncRosters
 from workflows.recompute import RecomputeGrades
 from workflows.regrade_cohort import RegradeCohort, RegradeSubmission
 from workflows.similarity import SimilarityReportWorkflow
@@ -30,6 +31,8 @@ def test_there_are_histories_of_every_workflow():
         "check_solution",
         "recompute_grades",
         "similarity_report",
+        "post_grades",
+        "sync_rosters",
     } <= kinds
 
 
@@ -44,6 +47,8 @@ def test_a_recorded_history_replays(path: Path):
             RegradeSubmission,
             RecomputeGrades,
             SimilarityReportWorkflow,
+            PostGrades,
+            SyncRosters,
         ]
     )
     result = run_async(lambda: replayer.replay_workflow(history, raise_on_replay_failure=False))

@@ -24,7 +24,7 @@ from api.errors import ApiError
 from api.routes.lti import pages
 from api.schemas import ANY_REQUEST, STAFF, errors
 from gradeflow.lti import keys, roster
-from gradeflow.lti.admit import admit, find_platform, sign_in
+from gradeflow.lti.admit import RoleConflict, admit, find_platform, sign_in
 from gradeflow.lti.platforms import (
     DEEP_LINKING_PATH,
     JWKS_PATH,
@@ -185,7 +185,11 @@ async def lti_launch(request: Request, session: SessionDep, redis: RedisDep, set
         launched, platform = await _checked_launch(request, session, redis)
     except LaunchRefused as exc:
         return pages.refused(str(exc), 401)
-    admitted = await admit(session, platform, launched.claims, launched.deployment_id)
+    try:
+        admitted = await admit(session, platform, launched.claims, launched.deployment_id)
+    except RoleConflict as exc:
+        await session.rollback()
+        return pages.refused(str(exc), 403)
     if launched.message_type == "LtiDeepLinkingRequest":
         if admitted.user.role != Role.INSTRUCTOR or admitted.cohort is None:
             await session.rollback()
