@@ -24,7 +24,7 @@ from gradeflow.models import TEST_ERROR, TESTS_BROKEN, Assignment, GradingRun, S
 from gradeflow.policy import graded_score
 from gradeflow.status_cache import write_forward
 from gradeflow.views import submission_payload
-from gradeflow.vocabulary import SubmissionStatus, Verdict
+from gradeflow.vocabulary import FINAL_STATUSES, SubmissionStatus, Verdict
 from sandbox import Sandbox, SandboxError, SandboxJob
 
 log = logging.getLogger(__name__)
@@ -232,6 +232,10 @@ class GradingActivities:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 await write_forward(pipe, {"id": str(sub.id), "status": sub.status}, encoded)
+                if sub.status in FINAL_STATUSES:
+                    pipe.incr(
+                        redis_keys.GRADINGS_FINISHED
+                    )  # the drain rate, for the API's estimates
                 # The whole submission, so a page following it over server-sent events needs no second read.
                 pipe.publish(redis_keys.EVENTS_CHANNEL, encoded)
                 await pipe.execute()

@@ -13,6 +13,7 @@ from api.deps import TokenCache
 from api.errors import BodyTooLarge, ErrorsAsAnswers, install_error_handlers
 from api.events import EventHub
 from api.metrics import RequestMetrics, metrics, operation_paths
+from api.pending import QueueWatch
 from api.routes import (
     assignments,
     cohorts,
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             access=temporal_access(settings),
         )
         app.state.tokens = TokenCache(app.state.engine, settings.token_cache_seconds)
+        app.state.queue = QueueWatch(app.state.redis)
         app.state.events = EventHub(
             settings.need("redis_url"), on_token_changed=app.state.tokens.forget
         )

@@ -25,6 +25,9 @@ GAUGES_LEASE = "gradeflow:gauges:sampler"
 # an entry older than WORKER_LANGUAGES_TTL_SECONDS belongs to a worker that is gone
 WORKER_LANGUAGES = "gradeflow:worker-languages"
 WORKER_LANGUAGES_TTL_SECONDS = 60
+# Live gradings finished since Redis started (a counter the recording activities increment): the API reads how fast
+# it grows to tell a client polling a pending submission when to look again (Retry-After).
+GRADINGS_FINISHED = "gradeflow:gradings-finished"
 
 
 def assignments_public(cohort_id: int) -> str:

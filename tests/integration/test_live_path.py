@@ -57,6 +57,42 @@ def test_the_events_stream_delivers_queued_grading_graded(stack: Stack):
     assert [e["status"] for e in stream_statuses(stack, token, sub["id"])] == ["graded"]
 
 
+def test_a_poller_gets_304_while_nothing_changed_and_is_told_when_to_look_again(stack: Stack):
+    token, other = stack.new_user(), stack.new_user()
+    stack.worker.stop()  # so the submissions stay queued while they are read
+    try:
+        for student in [stack.new_user() for _ in range(3)]:  # queued ahead
+            assert submit(stack, student, unique(RIGHT_HELLO)).status_code == 202
+        accepted = submit(stack, token, unique(RIGHT_HELLO))
+        assert accepted.status_code == 202
+        assert 1 <= int(accepted.headers["Retry-After"]) <= 30
+        sub = accepted.json()
+        url = f"/submissions/{sub['id']}"
+        with stack.client(token) as c:
+            first = c.get(url)
+            assert (first.status_code, first.json()["status"]) == (200, "queued")
+            tag = first.headers["ETag"]
+            assert tag.startswith('"queued-') and 1 <= int(first.headers["Retry-After"]) <= 30
+            assert "no-cache" in first.headers["Cache-Control"]
+            unchanged = c.get(url, headers={"If-None-Match": tag})
+            assert (unchanged.status_code, unchanged.content) == (304, b"")
+            assert unchanged.headers["ETag"] == tag and int(unchanged.headers["Retry-After"]) >= 1
+            listed = c.get(url, headers={"If-None-Match": f'"other", W/{tag}'})
+            assert listed.status_code == 304, "a weak tag or a list of them matches too"
+            assert c.get(url, headers={"If-None-Match": '"queued-0"'}).status_code == 200
+        with stack.client(other) as c:  # a tag is no way into someone else's submission
+            assert c.get(url, headers={"If-None-Match": tag}).status_code == 404
+    finally:
+        stack.worker.start()
+    stack.wait_graded(token, sub["id"], timeout=120)
+    with stack.client(token) as c:
+        graded = c.get(url, headers={"If-None-Match": tag})
+        assert (graded.status_code, graded.json()["status"]) == (200, "graded")
+        assert graded.headers["ETag"] != tag and "Retry-After" not in graded.headers
+        again = c.get(url, headers={"If-None-Match": graded.headers["ETag"]})
+        assert again.status_code == 304
+
+
 def test_the_events_stream_is_only_for_who_may_see_the_submission(stack: Stack):
     owner = stack.new_user()
     sub = submit(stack, owner, unique(RIGHT_HELLO)).json()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 import uuid
@@ -308,7 +309,9 @@ async def create_submission(
         log.warning(
             "intake stream unavailable, submission %s left to the reconciler", sub.id, extra=ids
         )
-    return json_response(with_links(payload), status_code=202)
+    answer = json_response(with_links(payload), status_code=202)
+    answer.headers["Retry-After"] = str(await request.app.state.queue.retry_after(payload))
+    return answer
 
 
 async def may_view(
@@ -358,13 +361,44 @@ async def visible_payload(
     return payload if sub.user_id == user.id else submission_payload(sub, staff=True)
 
 
-@router.get("/submissions/{submission_id}", response_model=SubmissionOut, responses=errors(404))
+def entity_tag(body: bytes, status: str) -> str:
+    """A strong entity tag for a status answer: its status (readable) and a digest of the whole answer."""
+    return f'"{status}-{hashlib.blake2b(body, digest_size=8).hexdigest()}"'
+
+
+def matches(if_none_match: str | None, tag: str) -> bool:
+    if not if_none_match:
+        return False
+    given = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return "*" in given or tag in given
+
+
+@router.get(
+    "/submissions/{submission_id}",
+    response_model=SubmissionOut,
+    responses={
+        304: {"description": "Unchanged since the answer whose ETag was sent in If-None-Match"},
+        **errors(404),
+    },
+)
 async def read_submission(
-    submission_id: SubmissionId, user: CurrentUser, session: SessionDep, redis: RedisDep
+    submission_id: SubmissionId,
+    user: CurrentUser,
+    session: SessionDep,
+    redis: RedisDep,
+    request: Request,
 ):
-    """Status and per-test feedback. Served from Redis while fresh; students see only their own."""
+    """Status and per-test feedback. Answered from Redis; students see only their own. Send the ETag you have in
+    If-None-Match to get 304 while nothing changed; a pending answer's Retry-After estimates, from the queue,
+    when to look again. Following `links.events` instead costs you and the platform far less."""
     payload = await visible_payload(session, redis, user, uuid_of(submission_id, "submission"))
-    return json_response(with_links(payload))
+    body = orjson.dumps(with_links(payload))
+    headers = {"ETag": entity_tag(body, payload["status"]), "Cache-Control": "private, no-cache"}
+    if payload["status"] in PENDING_STATUSES:
+        headers["Retry-After"] = str(await request.app.state.queue.retry_after(payload))
+    if matches(request.headers.get("if-none-match"), headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 KEEPALIVE_SECONDS = 15.0
