@@ -388,7 +388,7 @@ async def read_submission(
     redis: RedisDep,
     request: Request,
 ):
-    """Status and per-test feedback. Answered from Redis; students see only their own. Send the ETag you have in
+    """Status and per-test feedback (a final one answered from Redis); students see only their own. Send the ETag in
     If-None-Match to get 304 while nothing changed; a pending answer's Retry-After estimates, from the queue,
     when to look again. Following `links.events` instead costs you and the platform far less."""
     payload = await visible_payload(session, redis, user, uuid_of(submission_id, "submission"))
