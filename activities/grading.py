@@ -232,10 +232,8 @@ class GradingActivities:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 await write_forward(pipe, {"id": str(sub.id), "status": sub.status}, encoded)
-                if sub.status in FINAL_STATUSES:
-                    pipe.incr(
-                        redis_keys.GRADINGS_FINISHED
-                    )  # the drain rate, for the API's estimates
+                if sub.status in FINAL_STATUSES:  # the drain rate, for the API's Retry-After
+                    pipe.incr(redis_keys.GRADINGS_FINISHED)
                 # The whole submission, so a page following it over server-sent events needs no second read.
                 pipe.publish(redis_keys.EVENTS_CHANNEL, encoded)
                 await pipe.execute()

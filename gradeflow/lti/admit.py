@@ -194,6 +194,10 @@ class RoleConflict(Exception):
     are in their other cohorts; the message says so."""
 
 
+def _as(role: str) -> str:
+    return "an instructor" if role == Role.INSTRUCTOR else "a student"
+
+
 async def settle_role(session: AsyncSession, user: User, role: str, cohort: Cohort | None) -> None:
     """A GradeFlow role is one for all of a person's cohorts. When the LMS gives them another in this course
     (a student who became a TA, staff taking a course), it changes only if this is their one cohort: otherwise a
@@ -210,8 +214,7 @@ async def settle_role(session: AsyncSession, user: User, role: str, cohort: Coho
     )
     if elsewhere:
         raise RoleConflict(
-            f"The LMS makes you {'an instructor' if role == Role.INSTRUCTOR else 'a student'} in this course, "
-            f"but on GradeFlow you are {'an instructor' if user.role == Role.INSTRUCTOR else 'a student'} "
+            f"The LMS makes you {_as(role)} in this course, but on GradeFlow you are {_as(user.role)} "
             "in other courses, and one account has one role. Ask the GradeFlow operator for a second account."
         )
     user.role = role

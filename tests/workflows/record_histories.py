@@ -152,7 +152,15 @@ def record_lti(stack) -> None:
         with stack.client(token) as c:
             sub = c.post("/assignments/1/submissions", json={"code": unique(RIGHT_HELLO)}).json()
         stack.wait_graded(token, sub["id"])
-        time.sleep(5)  # a round fails and is retried while the LMS is down
+        # A round fails while the LMS is down (the history shows the retry after it)
+        wait_for(
+            lambda: (
+                stack.sql("SELECT count(*) FROM lti_grade_posts WHERE last_error IS NOT NULL")[0][0]
+                > 0
+            ),
+            120,
+            "a post to fail while the LMS is down",
+        )
         lms.start()
         wait_for(
             lambda: (lms.score_of(url, student.sub) or {}).get("scoreGiven") == 100,
