@@ -22,7 +22,7 @@ from gradeflow import redis_keys
 from gradeflow.db import autocommit
 from gradeflow.models import TEST_ERROR, TESTS_BROKEN, Assignment, GradingRun, Submission
 from gradeflow.policy import graded_score
-from gradeflow.status_cache import write_forward
+from gradeflow.status_cache import Doubt, stamped, write_forward
 from gradeflow.views import submission_payload
 from gradeflow.vocabulary import FINAL_STATUSES, SubmissionStatus, Verdict
 from sandbox import Sandbox, SandboxError, SandboxJob
@@ -216,8 +216,10 @@ class GradingActivities:
         sandbox: Sandbox,
         concurrency: int,
         on_finished: Callable[[str], None] | None = None,
+        doubt: Doubt | None = None,
     ) -> None:
         self.sessions = sessions
+        self.doubt = doubt
         self.redis = redis
         self.sandbox = sandbox
         # Gradings run as local activities, whose slots also serve the quick recording steps: the sandboxes one
@@ -228,7 +230,7 @@ class GradingActivities:
 
     async def _publish(self, sub: Submission) -> None:
         """Best effort: Redis is a cache, PostgreSQL already holds the truth."""
-        encoded = json.dumps(submission_payload(sub))
+        encoded = json.dumps(stamped(submission_payload(sub)))
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 await write_forward(pipe, {"id": str(sub.id), "status": sub.status}, encoded)
@@ -239,6 +241,13 @@ class GradingActivities:
                 await pipe.execute()
         except Exception as exc:  # noqa: BLE001 - best effort, as above: never fails the recording
             log.warning("redis update for submission %s failed: %s", sub.id, exc)
+            if (
+                self.doubt is not None
+            ):  # readers check Redis's pending statuses against PostgreSQL from now on
+                try:
+                    await self.doubt.record(wait=False)
+                except Exception as again:  # noqa: BLE001 - the API records it when it shows this status
+                    log.warning("could not record the status cache's doubt: %s", again)
 
     async def _claim(self, sub_id: uuid.UUID) -> tuple[Submission, Assignment]:
         """The submission and its assignment; a queued submission becomes `grading` (published)."""

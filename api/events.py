@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from gradeflow import redis_keys
+from gradeflow.status_cache import from_cache
 
 log = logging.getLogger(__name__)
 TOKENS_CHANNEL = redis_keys.TOKENS_CHANNEL.encode()
@@ -52,9 +53,9 @@ class EventHub:
 
     def _deliver(self, data: bytes) -> None:
         try:
-            event = orjson.loads(data)
+            event, _ = from_cache(data)  # a worker publishes the status cache's entry as it is
             waiting = self.listeners.get(event["id"], ())
-        except (orjson.JSONDecodeError, KeyError, TypeError):
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             log.warning("ignoring a malformed event on %s", redis_keys.EVENTS_CHANNEL)
             return
         for queue in waiting:

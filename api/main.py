@@ -26,10 +26,12 @@ from api.routes import (
     similarity,
     submissions,
 )
+from api.routes.submissions.fast import StatusReads
 from gradeflow import redis_keys
 from gradeflow.db import make_engine, make_sessionmaker
 from gradeflow.logs import configure as configure_logging
 from gradeflow.settings import Settings, get_settings
+from gradeflow.status_cache import Doubt
 from workflows.client import connect, temporal_access
 
 API_PREFIX = "/api/v1"
@@ -131,7 +133,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             access=temporal_access(settings),
         )
         app.state.tokens = TokenCache(app.state.engine, settings.token_cache_seconds)
+        app.state.tokens.start()
         app.state.queue = QueueWatch(app.state.redis)
+        app.state.doubt = Doubt(app.state.engine)
         app.state.events = EventHub(
             settings.need("redis_url"), on_token_changed=app.state.tokens.forget
         )
@@ -141,6 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.route_templates()
         yield
         await app.state.events.close()
+        await app.state.tokens.close()
         await app.state.redis.aclose()
         await app.state.engine.dispose()
 
@@ -183,6 +188,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_route("/metrics", metrics, include_in_schema=False)
     # Outermost: it counts every answer, those of the error handlers and the size limits included
     app.state.route_templates = functools.cache(lambda: operation_paths(app.openapi()))
+    # Inside the metrics, which count its answers, outside everything else: a poller's read in plain ASGI
+    app.add_middleware(StatusReads)
     app.add_middleware(RequestMetrics, templates=app.state.route_templates)
     return app
 

@@ -4,18 +4,41 @@ Redis applies writes in the order they reach it, not in the order they were made
 client (Redis frozen, a slow network) can be applied after a newer one. So every write goes through one Lua script
 that compares status ranks and keeps the later status; a late or replayed write of an earlier status is dropped.
 Work that legitimately starts a submission over (an operator's retry, a regrade) deletes the key instead.
+
+A final status in Redis is the answer. A pending one (queued, grading) can be behind PostgreSQL when a later write
+never reached Redis (Redis frozen or down, a worker killed between its commit and its publish), so it is trusted
+alone only when it is young and was written after the last recorded doubt (see `Doubt`): every entry carries the
+time its writer made it (`WRITTEN`, stripped before anyone sees the payload), which a write applied late, after a
+Redis freeze, does not refresh.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import math
+import time
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gradeflow import redis_keys
+from gradeflow.db import autocommit_connection
 from gradeflow.vocabulary import STATUS_RANK
+
+log = logging.getLogger(__name__)
+
+# When the entry's writer made it (unix seconds, the writer's clock): internal, never shown
+WRITTEN = "_written"
+# A pending status younger than this is answered from Redis alone; an older one is checked against PostgreSQL (and
+# written again): the bound on how long a write lost without a recorded doubt can show an old pending status.
+TRUST_SECONDS = 20.0
+# Clocks of the hosts writing entries and recording doubts may differ by this much
+CLOCK_SKEW_SECONDS = 2.0
 
 # KEYS[1] the status key; ARGV: the payload (JSON), its rank, the TTL in seconds. 1 when written, 0 when dropped.
 _WRITE_FORWARD = """
@@ -44,11 +67,28 @@ def moved_on(current: dict[str, Any], update: dict[str, Any] | None) -> bool:
     return update is not None and rank(update.get("status")) > rank(current.get("status"))
 
 
+def stamped(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload as the status cache holds it: with the time it was written."""
+    return payload | {WRITTEN: time.time()}
+
+
+def from_cache(raw: bytes | str) -> tuple[dict[str, Any], float]:
+    """A cached payload as clients see it, and when it was written (0: unknown, an entry of an older release)."""
+    payload = orjson.loads(raw)
+    return payload, float(payload.pop(WRITTEN, 0.0))
+
+
+def trusted(written: float, doubted_since: float) -> bool:
+    """Whether a pending status written at `written` may be answered without asking PostgreSQL (see the module's
+    docstring; a final status always may)."""
+    return written > doubted_since + CLOCK_SKEW_SECONDS and time.time() - written < TRUST_SECONDS
+
+
 async def write_forward(
     target: Redis | Pipeline, payload: dict[str, Any], encoded: bytes | str | None = None
 ) -> Any:
     """Queue (on a pipeline) or send (on a client) a status write that cannot overwrite a later status; on a client,
-    1 when written and 0 when dropped. `encoded`: the payload already encoded, when the caller has it.
+    1 when written and 0 when dropped. `encoded`: the payload already `stamped` and encoded, when the caller has it.
 
     EVAL with the script's text rather than a registered script's EVALSHA: redis-py asks Redis whether it knows a
     pipeline's scripts (SCRIPT EXISTS) before each pipeline, one more round trip per write, three per submission;
@@ -57,10 +97,63 @@ async def write_forward(
         _WRITE_FORWARD,
         1,
         redis_keys.submission_status(payload["id"]),
-        encoded if encoded is not None else orjson.dumps(payload),
+        encoded if encoded is not None else orjson.dumps(stamped(payload)),
         rank(payload["status"]),
         redis_keys.STATUS_TTL_SECONDS,
     )
     if isinstance(target, Pipeline):
         return None  # queued: its answer comes with the pipeline's
     return await command
+
+
+class Doubt:
+    """Since when the status cache may be behind PostgreSQL, as one process last saw it: the latest time any process
+    served a status from PostgreSQL that it could not write to Redis (or a worker could not publish one). Shared
+    through PostgreSQL (one row of status_cache_doubts), read at most every REFRESH_SECONDS per process.
+
+    Why this keeps statuses from going back: a client is shown a status newer than Redis holds only by a process
+    that failed to write it to Redis; that process records the doubt first and waits until every other process has
+    read it before it answers. From then on every process checks pending entries written before the doubt against
+    PostgreSQL. An entry written after it is behind only through another failure, which records a later doubt."""
+
+    REFRESH_SECONDS = 0.5
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.since = 0.0
+        self.checked = -math.inf  # time.monotonic() of the last read
+        self.lock = asyncio.Lock()
+
+    async def current(self) -> float:
+        if time.monotonic() - self.checked < self.REFRESH_SECONDS:
+            return self.since
+        async with self.lock:  # one read for all the requests that found it stale
+            if time.monotonic() - self.checked >= self.REFRESH_SECONDS:
+                try:
+                    async with asyncio.timeout(READ_TIMEOUT_SECONDS):
+                        async with autocommit_connection(self.engine) as conn:
+                            since = await conn.scalar(text(_READ_DOUBT))
+                    self.since = max(self.since, float(since or 0.0))
+                except Exception as exc:  # noqa: BLE001 - not knowing, doubt everything written until now
+                    log.warning("could not read the status cache's doubt: %s", exc)
+                    self.since = max(self.since, time.time())
+                self.checked = time.monotonic()
+        return self.since
+
+    async def record(self, wait: bool = True) -> None:
+        """Record that a status could not be written to Redis; with `wait`, return only once every process has
+        had time to read it (call before answering a client with that status)."""
+        now = time.time()
+        async with autocommit_connection(self.engine) as conn:
+            await conn.execute(text(_RECORD_DOUBT), {"now": now})
+        self.since = max(self.since, now)
+        if wait:
+            await asyncio.sleep(self.REFRESH_SECONDS + 0.1)
+
+
+READ_TIMEOUT_SECONDS = 2.0
+_READ_DOUBT = "SELECT since FROM status_cache_doubts WHERE id = 1"
+_RECORD_DOUBT = (
+    "INSERT INTO status_cache_doubts (id, since) VALUES (1, :now) "
+    "ON CONFLICT (id) DO UPDATE SET since = greatest(status_cache_doubts.since, EXCLUDED.since)"
+)

@@ -19,6 +19,7 @@ from gradeflow import redis_keys
 from gradeflow.db import make_engine, make_sessionmaker
 from gradeflow.priority import lower_priority
 from gradeflow.settings import Settings
+from gradeflow.status_cache import Doubt
 from gradeflow.worker_languages import announce_languages
 from sandbox import UNSAFE_WARNING, IsolationUnavailable, Sandbox
 from worker.gauges import QueueGauges
@@ -102,7 +103,12 @@ async def run_worker(settings: Settings) -> None:
         redis, client, settings.dispatch_batch, settings.intake_in_flight, served=frozenset(served)
     )
     grading = GradingActivities(
-        sessions, redis, sandbox, settings.grading_concurrency, on_finished=dispatcher.finished
+        sessions,
+        redis,
+        sandbox,
+        settings.grading_concurrency,
+        on_finished=dispatcher.finished,
+        doubt=Doubt(engine),
     )
     # One worker per language served, each on its language's queue (the slots below are per worker)
     live = [

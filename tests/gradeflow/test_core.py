@@ -3,9 +3,22 @@ rank, the vocabulary."""
 
 from __future__ import annotations
 
+import time
+
+import orjson
+
 from gradeflow import versions
 from gradeflow.settings import Settings, running_file
-from gradeflow.status_cache import moved_on, rank
+from gradeflow.status_cache import (
+    CLOCK_SKEW_SECONDS,
+    TRUST_SECONDS,
+    WRITTEN,
+    from_cache,
+    moved_on,
+    rank,
+    stamped,
+    trusted,
+)
 from gradeflow.vocabulary import (
     BATCH_ACTIVE,
     BATCH_ENDED,
@@ -107,6 +120,25 @@ def test_a_status_only_moves_forward():
     assert moved_on({"status": "queued"}, {"status": "grading"})
     assert not moved_on({"status": "graded"}, {"status": "grading"})
     assert not moved_on({"status": "graded"}, None)
+
+
+def test_a_pending_status_is_trusted_only_young_and_written_after_the_last_doubt():
+    payload = stamped({"id": "x", "status": "grading"})
+    shown, written = from_cache(orjson.dumps(payload))
+    assert shown == {"id": "x", "status": "grading"}, "the stamp is never shown"
+    assert abs(written - time.time()) < 5
+    assert trusted(written, doubted_since=0.0)
+    assert not trusted(written, doubted_since=written), "written before (or at) the doubt"
+    assert not trusted(written, doubted_since=written - CLOCK_SKEW_SECONDS / 2), (
+        "within the clocks' skew"
+    )
+    assert trusted(written, doubted_since=written - CLOCK_SKEW_SECONDS - 1)
+    assert not trusted(time.time() - TRUST_SECONDS - 1, doubted_since=0.0), (
+        "too old: ask PostgreSQL"
+    )
+    assert from_cache(b'{"id": "x", "status": "queued"}')[1] == 0.0, "unstamped: never trusted"
+    assert not trusted(0.0, doubted_since=0.0)
+    assert WRITTEN not in from_cache(orjson.dumps(payload))[0]
 
 
 def test_every_status_is_in_exactly_one_group():

@@ -260,6 +260,57 @@ def test_a_frozen_redis_never_makes_a_result_go_back(own_stack: Stack):
     assert went_back == [], went_back[:5]
 
 
+def test_a_pending_status_left_by_a_lost_write_is_checked_once_doubted_or_old(stack: Stack):
+    """Redis answers a pending status alone only while it is young and was written after the last recorded doubt
+    (gradeflow.status_cache): one that a lost write left behind is not what readers get once it is old, nor once a
+    doubt is recorded, and a process that cannot write a status it shows records one."""
+    import orjson
+    import redis as redis_client
+
+    from gradeflow import redis_keys
+    from gradeflow.status_cache import TRUST_SECONDS, WRITTEN
+
+    token = stack.new_user()
+    with stack.client(token) as c:
+        sub = c.post("/assignments/1/submissions", json={"code": unique(RIGHT_HELLO)}).json()
+    graded = stack.wait_graded(token, sub["id"])
+    key = redis_keys.submission_status(sub["id"])
+    redis = redis_client.Redis.from_url(stack.env["GRADEFLOW_REDIS_URL"])
+
+    def plant(
+        written: float,
+    ) -> None:  # as if `graded` never reached Redis: a plain SET, around the script
+        redis.set(
+            key, orjson.dumps({**graded, "status": "grading", "verdict": None, WRITTEN: written})
+        )
+
+    def read() -> str:
+        with stack.client(token) as c:
+            return c.get(f"/submissions/{sub['id']}").json()["status"]
+
+    plant(time.time() - TRUST_SECONDS - 1)
+    assert {read() for _ in range(4)} == {"graded"}, "too old to be trusted: PostgreSQL answers"
+    assert orjson.loads(redis.get(key))["status"] == "graded", "and Redis holds it again"
+
+    plant(time.time() - 3)
+    stack.sql_write("UPDATE status_cache_doubts SET since = :now", now=time.time())
+    # Every API process reads the doubt within half a second; long before the entry grows old
+    wait_for(
+        lambda: {read() for _ in range(4)} == {"graded"}, TRUST_SECONDS / 4, "the doubt to count"
+    )
+
+    (before,) = stack.sql("SELECT since FROM status_cache_doubts")[0]
+    proc = next(proc for name, proc in stack.services._procs if name == "redis")
+    redis.delete(key)
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        assert read() == "graded", "Redis frozen: PostgreSQL answers"
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    (after,) = stack.sql("SELECT since FROM status_cache_doubts")[0]
+    assert after > before, "the process that could not cache what it showed recorded a doubt"
+
+
 def test_temporal_unreachable_is_a_prompt_503_on_the_operators_pages(stack: Stack):
     from gradeflow.launch.embedded import free_port
 

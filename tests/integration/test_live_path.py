@@ -135,6 +135,54 @@ def test_a_removed_user_or_a_changed_token_is_refused_within_seconds(stack: Stac
             )
 
 
+def test_the_tokens_in_use_are_checked_again_together_and_the_idle_ones_forgotten(stack: Stack):
+    """The API's token cache (api.deps.TokenCache) on the real database: one query checks every token in use
+    again, keeping those that still work past their first `ttl`, dropping a removed user's and a changed one's."""
+    from api.deps import TokenCache
+    from gradeflow.db import make_engine
+
+    tokens = [stack.new_user() for _ in range(6)]
+    ids = [stack.client(t).get("/me").json()["id"] for t in tokens]
+    stack.sql_write("DELETE FROM enrollments WHERE user_id = :id", id=ids[0])
+    stack.sql_write("DELETE FROM users WHERE id = :id", id=ids[0])
+
+    async def scenario():
+        engine = make_engine(stack.database_url, pool_size=1)
+        cache = TokenCache(engine, ttl=60)
+        try:
+            assert await cache.principal(tokens[0]) is None, "a removed user's token is refused"
+            found = [await cache.principal(t) for t in tokens[1:]]
+            assert [p.id for p in found] == ids[1:] and cache.cached(tokens[0]) is None
+            await cache_later(cache, tokens)
+            stack.sql_write(
+                "UPDATE users SET token_hash = :h WHERE id = :id", h=uuid.uuid4().hex, id=ids[1]
+            )
+            for t in tokens[1:5]:  # in use; the last is not
+                assert cache.cached(t) is not None
+            await cache_later(cache, tokens)
+            await cache.check_again()
+            kept = [cache.cached(t) for t in tokens[1:]]
+            assert [p and p.id for p in kept] == [None, *ids[2:5], None], (
+                "the changed token is forgotten, those in use kept, the idle one dropped"
+            )
+            assert await cache.principal(tokens[1]) is None
+            assert (await cache.principal(tokens[5])).id == ids[5], "an idle one is looked up again"
+        finally:
+            await engine.dispose()
+
+    run_async(scenario)
+
+
+async def cache_later(cache, tokens: list[str]) -> None:
+    """As if half their time-to-live had passed since the cache last checked these tokens."""
+    from gradeflow.tokens import hash_token
+
+    for t in tokens:
+        known = cache.entries.get(hash_token(t))
+        if known is not None:
+            known.checked -= cache.ttl / 2
+
+
 @workflow.defn(sandboxed=False)
 class WaitForGo:
     def __init__(self) -> None:

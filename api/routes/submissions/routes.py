@@ -24,6 +24,7 @@ from api.deps import CurrentUser, Principal, RedisDep, SessionDep, SettingsDep, 
 from api.errors import POSTGRES, ApiError, dependency_of
 from api.offerings import is_student, submission_rules
 from api.params import AssignmentId, SubmissionId, uuid_of
+from api.pending import QueueWatch
 from api.routes.submissions.schemas import SubmissionCode, SubmissionCreate
 from api.schemas import SIGNED_IN, SubmissionOut, errors
 from gradeflow import redis_keys
@@ -31,7 +32,7 @@ from gradeflow.db import autocommit_connection
 from gradeflow.models import Submission
 from gradeflow.policy import decide, graded_score
 from gradeflow.redis_keys import best_effort
-from gradeflow.status_cache import moved_on, rank, write_forward
+from gradeflow.status_cache import Doubt, from_cache, moved_on, rank, trusted, write_forward
 from gradeflow.versions import code_hash
 from gradeflow.views import submission_payload
 from gradeflow.vocabulary import FINAL_RANK, PENDING_STATUSES, Role, SubmissionStatus
@@ -327,21 +328,20 @@ async def may_view(
 
 
 async def visible_payload(
-    session: AsyncSession, redis: Redis, user: Principal, sub_id: uuid.UUID
+    session: AsyncSession, redis: Redis, doubt: Doubt, user: Principal, sub_id: uuid.UUID
 ) -> dict[str, Any]:
-    """The submission as its viewer may see it: a final result from Redis (no database round trip for the author
-    or an operator), else from PostgreSQL. Someone else's submission is a 404.
-    A pending status in Redis is checked against PostgreSQL, which may already hold a later one (a status write
-    that Redis lost): the answer is never older than the database. While PostgreSQL is unreachable, Redis answers."""
+    """The submission as its viewer may see it: from Redis alone for its author or an operator when the cache can
+    be trusted with it (final, or pending, young and written after the last doubt: gradeflow.status_cache), else
+    from PostgreSQL. Someone else's submission is a 404. While PostgreSQL is unreachable, Redis answers."""
     cached = await best_effort(
         redis.get(redis_keys.submission_status(str(sub_id))), "a status read"
     )
     if cached:
-        payload = orjson.loads(cached)
+        payload, written = from_cache(cached)
         # The cached payload is the author's view; staff read the staff view from PostgreSQL (whether the result
         # cache answered, why tests failed to load).
         if payload["user_id"] == user.id:
-            if rank(payload["status"]) == FINAL_RANK:
+            if rank(payload["status"]) == FINAL_RANK or trusted(written, await doubt.current()):
                 return payload
             try:
                 status = await session.scalar(
@@ -352,12 +352,17 @@ async def visible_payload(
                     return payload
                 raise
             if rank(status) <= rank(payload["status"]):
+                # Still right: written again, so the reads of the next TRUST_SECONDS need no database (if Redis
+                # does not take it, nothing newer than Redis holds was shown: no doubt to record)
+                await cache_status(redis, payload)
                 return payload
     sub = await session.get(Submission, sub_id)
     if sub is None or not await may_view(session, user, sub.user_id, sub.cohort_id):
         raise ApiError(404, f"Submission {sub_id} not found (or it is not yours).")
     payload = submission_payload(sub)
-    await cache_status(redis, payload)
+    if not await cache_status(redis, payload):
+        # Redis may hold an older status than this one: no process answers it from Redis alone from now on
+        await doubt.record()
     return payload if sub.user_id == user.id else submission_payload(sub, staff=True)
 
 
@@ -391,12 +396,24 @@ async def read_submission(
     """Status and per-test feedback (a final one answered from Redis); students see only their own. Send the ETag in
     If-None-Match to get 304 while nothing changed; a pending answer's Retry-After estimates, from the queue,
     when to look again. Following `links.events` instead costs you and the platform far less."""
-    payload = await visible_payload(session, redis, user, uuid_of(submission_id, "submission"))
+    payload = await visible_payload(
+        session, redis, request.app.state.doubt, user, uuid_of(submission_id, "submission")
+    )
+    return await status_answer(
+        request.app.state.queue, payload, request.headers.get("if-none-match")
+    )
+
+
+async def status_answer(
+    queue: QueueWatch, payload: dict[str, Any], if_none_match: str | None
+) -> Response:
+    """The answer to a status read (also given by api.routes.submissions.fast): the payload with its links, an
+    ETag, and for a pending one a Retry-After; 304 without a body when `if_none_match` names it."""
     body = orjson.dumps(with_links(payload))
     headers = {"ETag": entity_tag(body, payload["status"]), "Cache-Control": "private, no-cache"}
     if payload["status"] in PENDING_STATUSES:
-        headers["Retry-After"] = str(await request.app.state.queue.retry_after(payload))
-    if matches(request.headers.get("if-none-match"), headers["ETag"]):
+        headers["Retry-After"] = str(await queue.retry_after(payload))
+    if matches(if_none_match, headers["ETag"]):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)
 
@@ -427,10 +444,13 @@ async def submission_events(
     every 15 s keeps proxies from closing a quiet stream. Students follow only their own submissions."""
     sub_id = uuid_of(submission_id, "submission")
     hub, sessions = request.app.state.events, request.app.state.sessions
+    doubt = request.app.state.doubt
     # Subscribed before the first read, so a change published meanwhile is queued, not missed: one read suffices.
     updates = hub.subscribe(str(sub_id))
     try:
-        current = await visible_payload(session, redis, user, sub_id)  # 404 before any stream opens
+        current = await visible_payload(
+            session, redis, doubt, user, sub_id
+        )  # 404 before any stream opens
     except BaseException:
         hub.unsubscribe(str(sub_id), updates)
         raise
@@ -442,7 +462,7 @@ async def submission_events(
         # Its own session: a long stream holds no database connection
         async with sessions() as fresh:
             try:
-                return await visible_payload(fresh, redis, user, sub_id)
+                return await visible_payload(fresh, redis, doubt, user, sub_id)
             except ApiError:
                 return None
 
