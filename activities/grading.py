@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -245,7 +246,7 @@ class GradingActivities:
                 self.doubt is not None
             ):  # readers check Redis's pending statuses against PostgreSQL from now on
                 try:
-                    await self.doubt.record(wait=False)
+                    await self.doubt.cover(time.time(), wait=False)
                 except Exception as again:  # noqa: BLE001 - the API records it when it shows this status
                     log.warning("could not record the status cache's doubt: %s", again)
 

@@ -107,28 +107,35 @@ async def write_forward(
 
 
 class Doubt:
-    """Since when the status cache may be behind PostgreSQL, as one process last saw it: the latest time any process
-    served a status from PostgreSQL that it could not write to Redis (or a worker could not publish one). Shared
-    through PostgreSQL (one row of status_cache_doubts), read at most every REFRESH_SECONDS per process.
+    """Up to when the status cache may be behind PostgreSQL, as one process last saw it: no pending entry written
+    before `since` is answered from Redis alone. Shared through PostgreSQL (one row of status_cache_doubts), read
+    at most every REFRESH_SECONDS per process.
 
     Why this keeps statuses from going back: a client is shown a status newer than Redis holds only by a process
-    that failed to write it to Redis; that process records the doubt first and waits until every other process has
-    read it before it answers. From then on every process checks pending entries written before the doubt against
-    PostgreSQL. An entry written after it is behind only through another failure, which records a later doubt."""
+    that read it from PostgreSQL and failed to write it to Redis. Any older entry Redis still holds was written
+    before that read, so that process makes sure a doubt reaching past the read is recorded, and waits until every
+    other process has read it, before it answers. An entry written after the doubt is behind only through another
+    failure, which is covered the same way. A recorded doubt reaches COVER_AHEAD_SECONDS into the future, so that
+    while Redis is down a process records one every few seconds, not one per request."""
 
     REFRESH_SECONDS = 0.5
+    COVER_AHEAD_SECONDS = 5.0
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.since = 0.0
-        self.checked = -math.inf  # time.monotonic() of the last read
+        self.checked = -math.inf  # time.monotonic() when the last read began
         self.lock = asyncio.Lock()
+        self.recorded = 0.0  # the latest doubt this process recorded
+        self.seen_by_all_at = -math.inf  # time.monotonic() when every process has read it
+        self.recording = asyncio.Lock()
 
     async def current(self) -> float:
         if time.monotonic() - self.checked < self.REFRESH_SECONDS:
             return self.since
         async with self.lock:  # one read for all the requests that found it stale
             if time.monotonic() - self.checked >= self.REFRESH_SECONDS:
+                began = time.monotonic()  # what is read is at least this recent
                 try:
                     async with asyncio.timeout(READ_TIMEOUT_SECONDS):
                         async with autocommit_connection(self.engine) as conn:
@@ -137,23 +144,29 @@ class Doubt:
                 except Exception as exc:  # noqa: BLE001 - not knowing, doubt everything written until now
                     log.warning("could not read the status cache's doubt: %s", exc)
                     self.since = max(self.since, time.time())
-                self.checked = time.monotonic()
+                self.checked = began
         return self.since
 
-    async def record(self, wait: bool = True) -> None:
-        """Record that a status could not be written to Redis; with `wait`, return only once every process has
-        had time to read it (call before answering a client with that status)."""
-        now = time.time()
-        async with autocommit_connection(self.engine) as conn:
-            await conn.execute(text(_RECORD_DOUBT), {"now": now})
-        self.since = max(self.since, now)
+    async def cover(self, read_at: float, wait: bool = True) -> None:
+        """Make sure a doubt reaching past `read_at` (time.time() when a status was read from PostgreSQL that Redis
+        did not take) is recorded; with `wait`, return only once every process has had time to read it (call
+        before showing that status)."""
+        if self.recorded <= read_at:
+            async with self.recording:
+                if self.recorded <= read_at:
+                    until = time.time() + self.COVER_AHEAD_SECONDS
+                    async with autocommit_connection(self.engine) as conn:
+                        await conn.execute(text(_RECORD_DOUBT), {"until": until})
+                    self.recorded = until
+                    self.since = max(self.since, until)
+                    self.seen_by_all_at = time.monotonic() + self.REFRESH_SECONDS + 0.1
         if wait:
-            await asyncio.sleep(self.REFRESH_SECONDS + 0.1)
+            await asyncio.sleep(max(0.0, self.seen_by_all_at - time.monotonic()))
 
 
 READ_TIMEOUT_SECONDS = 2.0
 _READ_DOUBT = "SELECT since FROM status_cache_doubts WHERE id = 1"
 _RECORD_DOUBT = (
-    "INSERT INTO status_cache_doubts (id, since) VALUES (1, :now) "
+    "INSERT INTO status_cache_doubts (id, since) VALUES (1, :until) "
     "ON CONFLICT (id) DO UPDATE SET since = greatest(status_cache_doubts.since, EXCLUDED.since)"
 )

@@ -356,13 +356,14 @@ async def visible_payload(
                 # does not take it, nothing newer than Redis holds was shown: no doubt to record)
                 await cache_status(redis, payload)
                 return payload
+    read_at = time.time()
     sub = await session.get(Submission, sub_id)
     if sub is None or not await may_view(session, user, sub.user_id, sub.cohort_id):
         raise ApiError(404, f"Submission {sub_id} not found (or it is not yours).")
     payload = submission_payload(sub)
     if not await cache_status(redis, payload):
-        # Redis may hold an older status than this one: no process answers it from Redis alone from now on
-        await doubt.record()
+        # Redis may hold an older status than this one: no process answers that from Redis alone any more
+        await doubt.cover(read_at)
     return payload if sub.user_id == user.id else submission_payload(sub, staff=True)
 
 
