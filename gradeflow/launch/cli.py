@@ -499,9 +499,12 @@ def run_api(settings: Settings, host: str | None, port: int | None, workers: int
 
 
 def run_worker(settings: Settings) -> None:
+    import uvloop
+
     from worker.main import run_worker as run
 
-    asyncio.run(run(settings))
+    # uvloop, as uvicorn uses for the API: less CPU per grading for the same work (BENCHMARKS.md)
+    uvloop.run(run(settings))
 
 
 def run_dashboard(settings: Settings, port: int | None, host: str | None = None) -> None:
