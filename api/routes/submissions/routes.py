@@ -76,7 +76,8 @@ async def check_rate(redis: Redis, user: Principal, per_minute: int) -> str | No
     submission that is then not accepted can be taken back out of the same minute (None: Redis did not count)."""
     key = redis_keys.rate_limit(user.id, int(time.time() // 60))
     try:
-        async with redis.pipeline(transaction=True) as pipe:
+        # No MULTI/EXEC: both are sent together, and the key names its minute (it cannot outlive it by much)
+        async with redis.pipeline(transaction=False) as pipe:
             pipe.incr(key)
             pipe.expire(key, 120)
             count, _ = await pipe.execute()
@@ -217,7 +218,6 @@ async def create_submission(
     assignment_id: AssignmentId,
     body: SubmissionCreate,
     user: CurrentUser,
-    session: SessionDep,
     redis: RedisDep,
     settings: SettingsDep,
     request: Request,
@@ -263,7 +263,9 @@ async def create_submission(
             ).first()
     # Another submission of this user is queued or grading (the one-pending index)
     except IntegrityError:
-        raise pending_error(await pending_submission(session, user.id) or "unknown") from None
+        async with request.app.state.sessions() as session:
+            pending = await pending_submission(session, user.id)
+        raise pending_error(pending or "unknown") from None
     # Not accepted (refused by the assignment's rules, or PostgreSQL down: a 503): the attempt does not count
     # against the rate limit
     except Exception:
@@ -277,7 +279,9 @@ async def create_submission(
     sub.max_score = float(row.points)
     hit = row.earlier_id is not None
     if hit:
-        await answer_from_cache(session, sub, row.earlier_id, row.test_version)
+        # A session only here: the accepting path above needs none (one connection, no ORM)
+        async with request.app.state.sessions() as session:
+            await answer_from_cache(session, sub, row.earlier_id, row.test_version)
     else:
         sub.created_at = row.created_at
     payload = submission_payload(sub)
