@@ -1,10 +1,12 @@
-"""The status read a polling client repeats, answered in plain ASGI ahead of FastAPI: `GET /api/v1/submissions/{id}`
-by the submission's author (or an operator) whose token this process knows, for a status the cache can be trusted
-with (gradeflow.status_cache). One Redis read, no database, no dependency injection: FastAPI's routing and
-dependencies cost about as much as the read itself (BENCHMARKS.md, "The live path with pollers").
+"""What a thousand students following their gradings repeat, answered in plain ASGI ahead of FastAPI: reading a
+submission (`GET /api/v1/submissions/{id}`) and opening its events stream (`…/events`), by the submission's author
+whose token this process knows, for a status the cache can be trusted with (gradeflow.status_cache). One Redis read,
+no database, no dependency injection: FastAPI's routing and dependencies cost several times the read itself
+(BENCHMARKS.md, "The live path").
 
-Everything else goes on to the route (read_submission), which answers the same way through `status_answer`: a
-token not cached yet, a cache miss, someone else's submission, an entry to check against PostgreSQL, Redis down."""
+Everything else goes on to the routes (read_submission, submission_events), which answer the same way through
+`status_answer` and `EventStream`: a token not cached yet, a cache miss, someone else's submission, an entry to
+check against PostgreSQL, Redis down."""
 
 from __future__ import annotations
 
@@ -13,15 +15,28 @@ import uuid
 from typing import Any
 
 from redis.exceptions import RedisError
+from starlette.datastructures import State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.routes.submissions.routes import read_submission, router, status_answer
+from api.deps import Principal
+from api.routes.submissions.routes import (
+    EventStream,
+    read_submission,
+    rereader,
+    router,
+    status_answer,
+    submission_events,
+)
 from gradeflow import redis_keys
 from gradeflow.status_cache import from_cache, rank, trusted
 from gradeflow.vocabulary import FINAL_RANK
 
-STATUS_PATH = re.compile(r"/api/v1/submissions/([0-9a-fA-F-]{32,36})")
-ROUTE = next(r for r in router.routes if getattr(r, "name", None) == read_submission.__name__)
+SUBMISSION_PATH = re.compile(r"/api/v1/submissions/([0-9a-fA-F-]{32,36})(/events)?")
+# What the metrics label the requests answered here by
+ROUTES = {
+    name: next(r for r in router.routes if getattr(r, "name", None) == name)
+    for name in (read_submission.__name__, submission_events.__name__)
+}
 
 
 class StatusReads:
@@ -30,16 +45,48 @@ class StatusReads:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
-            found = STATUS_PATH.fullmatch(scope["path"])
+            found = SUBMISSION_PATH.fullmatch(scope["path"])
             if found is not None:
-                answer = await self.answer(scope, found.group(1))
-                if answer is not None:
-                    await answer(scope, receive, send)
+                answered = await (self.events if found.group(2) else self.read)(
+                    scope, receive, send, found.group(1)
+                )
+                if answered:
                     return
         await self.app(scope, receive, send)
 
-    async def answer(self, scope: Scope, submission_id: str) -> Any:
-        """The answer, or None: the route's to give."""
+    async def read(self, scope: Scope, receive: Receive, send: Send, submission_id: str) -> bool:
+        found = await self.cached(scope, submission_id)
+        if found is None:
+            return False
+        state, _, _, payload = found
+        scope["route"] = ROUTES[read_submission.__name__]
+        if_none_match = dict(scope["headers"]).get(b"if-none-match", b"").decode("latin-1")
+        answer = await status_answer(state.queue, payload, if_none_match or None)
+        await answer(scope, receive, send)
+        return True
+
+    async def events(self, scope: Scope, receive: Receive, send: Send, submission_id: str) -> bool:
+        hub = scope["app"].state.events
+        # Subscribed before the read, as the route does, so that a change published meanwhile is not missed
+        updates = hub.subscribe(submission_id.lower())
+        try:
+            found = await self.cached(scope, submission_id)
+        except BaseException:
+            hub.unsubscribe(submission_id.lower(), updates)
+            raise
+        if found is None or str(found[2]) != submission_id.lower():
+            hub.unsubscribe(submission_id.lower(), updates)
+            return False
+        state, user, sub_id, payload = found
+        scope["route"] = ROUTES[submission_events.__name__]
+        reread = rereader(state.sessions, state.redis, state.doubt, user, sub_id)
+        await EventStream(payload, updates, hub, sub_id, reread)(scope, receive, send)
+        return True
+
+    async def cached(
+        self, scope: Scope, submission_id: str
+    ) -> tuple[State, Principal, uuid.UUID, dict[str, Any]] | None:
+        """The caller's own submission as the status cache holds it, when it may be answered from there alone."""
         headers = dict(scope["headers"])
         scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
         if scheme.lower() != "bearer" or not token:
@@ -63,7 +110,4 @@ class StatusReads:
             written, await state.doubt.current()
         ):
             return None
-        scope["route"] = ROUTE  # what the metrics label the request by
-        return await status_answer(
-            state.queue, payload, headers.get(b"if-none-match", b"").decode("latin-1") or None
-        )
+        return state, user, sub_id, payload

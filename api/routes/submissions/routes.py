@@ -7,6 +7,8 @@ import hashlib
 import logging
 import time
 import uuid
+from asyncio import FIRST_COMPLETED
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,11 +19,12 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from starlette.background import BackgroundTask
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from starlette.types import Receive, Scope, Send
 
 from api.deps import CurrentUser, Principal, RedisDep, SessionDep, SettingsDep, teaches
 from api.errors import POSTGRES, ApiError, dependency_of
+from api.events import EventHub
 from api.offerings import is_student, submission_rules
 from api.params import AssignmentId, SubmissionId, uuid_of
 from api.pending import QueueWatch
@@ -426,9 +429,98 @@ async def status_answer(
 KEEPALIVE_SECONDS = 15.0
 
 
+def rereader(
+    sessions: async_sessionmaker[AsyncSession],
+    redis: Redis,
+    doubt: Doubt,
+    user: Principal,
+    sub_id: uuid.UUID,
+) -> Callable[[], Awaitable[dict[str, Any] | None]]:
+    """Reads a followed submission again (None: no longer visible), in a session of its own: a long stream holds no
+    database connection."""
+
+    async def reread() -> dict[str, Any] | None:
+        async with sessions() as fresh:
+            try:
+                return await visible_payload(fresh, redis, doubt, user, sub_id)
+            except ApiError:
+                return None
+
+    return reread
+
+
+class EventStream(Response):
+    """A submission's `status` events in plain ASGI (also answered by api.routes.submissions.fast): `current`, then
+    each later status from `updates` (a subscription to `hub`, given back at the end), a comment every
+    KEEPALIVE_SECONDS with a re-read in case an update was published while Redis reconnected; it ends after a final
+    status or when the client leaves. Not Starlette's StreamingResponse: that costs a task group and a thread hop
+    for every stream, a thousand of them at a deadline."""
+
+    media_type = "text/event-stream"
+
+    def __init__(
+        self,
+        current: dict[str, Any],
+        updates: asyncio.Queue[dict[str, Any]],
+        hub: EventHub,
+        sub_id: uuid.UUID,
+        reread: Callable[[], Awaitable[dict[str, Any] | None]],
+        keepalive: float = KEEPALIVE_SECONDS,
+    ) -> None:
+        self.keepalive = keepalive
+        # As StreamingResponse does: no body, so no Content-Length
+        self.status_code, self.background = 200, None
+        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        self.current, self.updates, self.hub, self.sub_id = current, updates, hub, str(sub_id)
+        self.reread = reread
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        left = asyncio.ensure_future(client_left(receive))
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            await self._send(send, event(self.current))
+            while self.current["status"] in PENDING_STATUSES:
+                next_update = asyncio.ensure_future(self.updates.get())
+                done, _ = await asyncio.wait(
+                    {next_update, left}, timeout=self.keepalive, return_when=FIRST_COMPLETED
+                )
+                if left in done:
+                    next_update.cancel()
+                    return
+                update: dict[str, Any] | None
+                if next_update in done:
+                    update = next_update.result()
+                else:  # quiet
+                    next_update.cancel()
+                    await self._send(send, b": keepalive\n\n")
+                    update = await self.reread()
+                if update is not None and moved_on(self.current, update):
+                    self.current = update
+                    await self._send(send, event(update))
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:  # the client left while we wrote
+            return
+        finally:
+            left.cancel()
+            self.hub.unsubscribe(self.sub_id, self.updates)
+
+    @staticmethod
+    async def _send(send: Send, chunk: bytes) -> None:
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+
+async def client_left(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def event(payload: dict[str, Any]) -> bytes:
+    return b"event: status\ndata: " + orjson.dumps(with_links(payload)) + b"\n\n"
+
+
 @router.get(
     "/submissions/{submission_id}/events",
-    response_class=StreamingResponse,
+    response_class=StreamingResponse,  # for the OpenAPI document; the answer is an EventStream
     responses={
         200: {
             "content": {"text/event-stream": {}},
@@ -463,42 +555,9 @@ async def submission_events(
     # open: a thousand pages following their gradings would hold the whole pool. Give it back now.
     await session.close()
 
-    async def reread() -> dict[str, Any] | None:
-        # Its own session: a long stream holds no database connection
-        async with sessions() as fresh:
-            try:
-                return await visible_payload(fresh, redis, doubt, user, sub_id)
-            except ApiError:
-                return None
-
-    async def stream():
-        nonlocal current
-        try:
-            yield event(current)
-            while current["status"] in PENDING_STATUSES:
-                try:
-                    update = await asyncio.wait_for(updates.get(), KEEPALIVE_SECONDS)
-                # Quiet: re-read, in case an update was published while Redis reconnected
-                except TimeoutError:
-                    yield b": keepalive\n\n"
-                    update = await reread()
-                if moved_on(current, update):
-                    current = update
-                    yield event(current)
-        finally:
-            hub.unsubscribe(str(sub_id), updates)
-
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        # Also when the stream never started (the client left first): its generator's `finally` would not run.
-        background=BackgroundTask(hub.unsubscribe, str(sub_id), updates),
+    return EventStream(
+        current, updates, hub, sub_id, rereader(sessions, redis, doubt, user, sub_id)
     )
-
-
-def event(payload: dict[str, Any]) -> bytes:
-    return b"event: status\ndata: " + orjson.dumps(with_links(payload)) + b"\n\n"
 
 
 @router.get(
