@@ -242,9 +242,8 @@ class GradingActivities:
                 await pipe.execute()
         except Exception as exc:  # noqa: BLE001 - best effort, as above: never fails the recording
             log.warning("redis update for submission %s failed: %s", sub.id, exc)
-            if (
-                self.doubt is not None
-            ):  # readers check Redis's pending statuses against PostgreSQL from now on
+            # Readers check Redis's pending statuses against PostgreSQL from now on
+            if self.doubt is not None:
                 try:
                     await self.doubt.cover(time.time(), wait=False)
                 except Exception as again:  # noqa: BLE001 - the API records it when it shows this status

