@@ -172,13 +172,17 @@ class TokenCache:
         return found
 
     async def _check_again_forever(self) -> None:
+        failing = False
         while True:
             # Often enough that a token in use is checked again (at half its `ttl`) before it expires
             await asyncio.sleep(min(1.0, self.ttl / 4))
             try:
                 await self.check_again()
+                failing = False
             except Exception as exc:  # noqa: BLE001 - the entries expire: requests look their tokens up
-                log.warning("could not check the cached tokens again: %s", exc)
+                if not failing:  # once per outage, not every second
+                    log.warning("could not check the cached tokens again: %s", exc)
+                failing = True
 
     async def check_again(self) -> None:
         """Look up again, in one query, the tokens used since their last look-up that are half their `ttl` old;

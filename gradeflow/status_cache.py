@@ -132,6 +132,7 @@ class Doubt:
         self.since = 0.0
         self.checked = -math.inf  # time.monotonic() when the last read began
         self.lock = asyncio.Lock()
+        self.failing = False  # the last read failed
         self.recorded = 0.0  # the latest doubt this process recorded
         self.seen_by_all_at = -math.inf  # time.monotonic() when every process has read it
         self.recording = asyncio.Lock()
@@ -147,8 +148,11 @@ class Doubt:
                         async with autocommit_connection(self.engine) as conn:
                             since = await conn.scalar(text(_READ_DOUBT))
                     self.since = max(self.since, float(since or 0.0))
+                    self.failing = False
                 except Exception as exc:  # noqa: BLE001 - not knowing, doubt everything written until now
-                    log.warning("could not read the status cache's doubt: %s", exc)
+                    if not self.failing:  # once per outage, not twice a second
+                        log.warning("could not read the status cache's doubt: %s", exc)
+                    self.failing = True
                     self.since = max(self.since, time.time())
                 await self._notice_a_redis_restart()
                 self.checked = began
