@@ -73,17 +73,13 @@ async def offered(
 ) -> Sequence[tuple[Assignment, datetime | None]]:
     """The assignments a cohort offers, in course order, each with its due date there."""
     return (
-        (
-            await session.execute(
-                select(Assignment, Offering.due_at)
-                .join(Offering, Offering.assignment_id == Assignment.id)
-                .where(Offering.cohort_id == cohort_id)
-                .order_by(Assignment.position, Assignment.id)
-            )
+        await session.execute(
+            select(Assignment, Offering.due_at)
+            .join(Offering, Offering.assignment_id == Assignment.id)
+            .where(Offering.cohort_id == cohort_id)
+            .order_by(Assignment.position, Assignment.id)
         )
-        .tuples()
-        .all()
-    )
+    ).all()
 
 
 async def students_of(

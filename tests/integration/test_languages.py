@@ -306,7 +306,7 @@ def test_the_operator_is_told_which_languages_regrades_in_progress_hold(stack: S
     teacher_id = stack.sql("select id from users where role = 'instructor' order by id desc")[0][0]
 
     async def counts(session):
-        return dict((await session.execute(regrades_by_language())).tuples().all())
+        return dict((await session.execute(regrades_by_language())).all())
 
     before = stack.db(counts)
 

@@ -182,11 +182,9 @@ async def problems(
                 .where(Submission.status.in_(PENDING_STATUSES))
                 .group_by(Assignment.language)
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
-    regrading = dict((await session.execute(regrades_by_language())).tuples().all())
+    regrading = dict((await session.execute(regrades_by_language())).all())
     return OpsProblems(
         languages_waiting=waiting_languages(pending, await languages_served(redis), regrading),
         failed_workflows=failed,
