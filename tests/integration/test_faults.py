@@ -278,12 +278,10 @@ def test_a_pending_status_left_by_a_lost_write_is_checked_once_doubted_or_old(st
     key = redis_keys.submission_status(sub["id"])
     redis = redis_client.Redis.from_url(stack.env["GRADEFLOW_REDIS_URL"])
 
-    def plant(
-        written: float,
-    ) -> None:  # as if `graded` never reached Redis: a plain SET, around the script
-        redis.set(
-            key, orjson.dumps({**graded, "status": "grading", "verdict": None, WRITTEN: written})
-        )
+    def plant(written: float) -> None:
+        """As if `graded` never reached Redis: a plain SET of `grading`, around the forward-only script."""
+        stale = {**graded, "status": "grading", "verdict": None, WRITTEN: written}
+        redis.set(key, orjson.dumps(stale))
 
     def read() -> str:
         with stack.client(token) as c:
@@ -332,12 +330,12 @@ def test_a_restarted_redis_is_doubted_until_its_entries_are_checked(stack: Stack
         wait_for(lambda: answers_ping(port), 30, "the throwaway Redis to answer")
         return proc
 
-    async def scenario(restart) -> tuple[float, float, float]:
+    async def scenario(restart) -> tuple[float, float]:
         engine = make_engine(stack.database_url, pool_size=1)
         client = redis.asyncio.Redis(port=port, socket_timeout=2)
         doubt = Doubt(engine, client)
         try:
-            first = await doubt.current()
+            await doubt.current()
             assert doubt.run_id is not None
             restarted_at = time.time()
             restart()
@@ -346,13 +344,12 @@ def test_a_restarted_redis_is_doubted_until_its_entries_are_checked(stack: Stack
             while (after := await doubt.current()) <= restarted_at and time.monotonic() < deadline:
                 doubt.checked -= doubt.REFRESH_SECONDS
                 await asyncio.sleep(0.05)
-            return first, restarted_at, after
+            return restarted_at, after
         finally:
             await client.aclose()
             await engine.dispose()
 
-    proc = serve()
-    procs = [proc]
+    procs = [serve()]
 
     def restart() -> None:
         procs[0].terminate()
@@ -360,7 +357,7 @@ def test_a_restarted_redis_is_doubted_until_its_entries_are_checked(stack: Stack
         procs[0] = serve()
 
     try:
-        _, restarted_at, after = run_async(lambda: scenario(restart))
+        restarted_at, after = run_async(lambda: scenario(restart))
     finally:
         procs[0].terminate()
         procs[0].wait(10)
