@@ -142,7 +142,10 @@ def test_the_tokens_in_use_are_checked_again_together_and_the_idle_ones_forgotte
     from gradeflow.db import make_engine
 
     tokens = [stack.new_user() for _ in range(6)]
-    ids = [stack.client(t).get("/me").json()["id"] for t in tokens]
+    ids = []
+    for t in tokens:
+        with stack.client(t) as c:
+            ids.append(c.get("/me").json()["id"])
     stack.sql_write("DELETE FROM enrollments WHERE user_id = :id", id=ids[0])
     stack.sql_write("DELETE FROM users WHERE id = :id", id=ids[0])
 

@@ -5,7 +5,7 @@ no database, no dependency injection: FastAPI's routing and dependencies cost se
 (BENCHMARKS.md, "The live path").
 
 Everything else goes on to the routes (read_submission, submission_events), which answer the same way through
-`status_answer` and `EventStream`: a token not cached yet, a cache miss, someone else's submission, an entry to
+`status_answer`, `own_cached` and `follow`: a token not cached yet, a cache miss, someone else's submission, an entry to
 check against PostgreSQL, Redis down."""
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import Principal
 from api.routes.submissions.routes import (
-    EventStream,
+    follow,
+    own_cached,
     read_submission,
     rereader,
     router,
@@ -28,8 +29,6 @@ from api.routes.submissions.routes import (
     submission_events,
 )
 from gradeflow import redis_keys
-from gradeflow.status_cache import from_cache, rank, trusted
-from gradeflow.vocabulary import FINAL_RANK
 
 SUBMISSION_PATH = re.compile(r"/api/v1/submissions/([0-9a-fA-F-]{32,36})(/events)?")
 # What the metrics label the requests answered here by
@@ -55,10 +54,13 @@ class StatusReads:
         await self.app(scope, receive, send)
 
     async def read(self, scope: Scope, receive: Receive, send: Send, submission_id: str) -> bool:
-        found = await self.cached(scope, submission_id)
+        found = self.caller(scope, submission_id)
         if found is None:
             return False
-        state, _, _, payload = found
+        state, user, sub_id = found
+        payload = await answerable(state, user, sub_id)
+        if payload is None:
+            return False
         scope["route"] = ROUTES[read_submission.__name__]
         if_none_match = dict(scope["headers"]).get(b"if-none-match", b"").decode("latin-1")
         answer = await status_answer(state.queue, payload, if_none_match or None)
@@ -66,48 +68,42 @@ class StatusReads:
         return True
 
     async def events(self, scope: Scope, receive: Receive, send: Send, submission_id: str) -> bool:
-        hub = scope["app"].state.events
-        # Subscribed before the read, as the route does, so that a change published meanwhile is not missed
-        updates = hub.subscribe(submission_id.lower())
-        try:
-            found = await self.cached(scope, submission_id)
-        except BaseException:
-            hub.unsubscribe(submission_id.lower(), updates)
-            raise
-        if found is None or str(found[2]) != submission_id.lower():
-            hub.unsubscribe(submission_id.lower(), updates)
+        found = self.caller(scope, submission_id)
+        if found is None:
             return False
-        state, user, sub_id, payload = found
+        state, user, sub_id = found
+        stream = await follow(
+            state.events,
+            sub_id,
+            lambda: answerable(state, user, sub_id),
+            rereader(state, user, sub_id),
+        )
+        if stream is None:
+            return False
         scope["route"] = ROUTES[submission_events.__name__]
-        reread = rereader(state.sessions, state.redis, state.doubt, user, sub_id)
-        await EventStream(payload, updates, hub, sub_id, reread)(scope, receive, send)
+        await stream(scope, receive, send)
         return True
 
-    async def cached(
-        self, scope: Scope, submission_id: str
-    ) -> tuple[State, Principal, uuid.UUID, dict[str, Any]] | None:
-        """The caller's own submission as the status cache holds it, when it may be answered from there alone."""
+    @staticmethod
+    def caller(scope: Scope, submission_id: str) -> tuple[State, Principal, uuid.UUID] | None:
+        """The app's state, who calls (if this process knows their token) and the submission they ask for."""
         headers = dict(scope["headers"])
         scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
         if scheme.lower() != "bearer" or not token:
             return None
         state = scope["app"].state
         user = state.tokens.cached(token.strip())
-        if user is None:
-            return None
         try:
-            sub_id = uuid.UUID(submission_id)
-            raw = await state.redis.get(redis_keys.submission_status(str(sub_id)))
-        except (ValueError, RedisError, OSError):
+            return (state, user, uuid.UUID(submission_id)) if user is not None else None
+        except ValueError:
             return None
-        if not raw:
-            return None
-        payload, written = from_cache(raw)
-        # The cached payload is the author's view (staff read theirs from PostgreSQL, through the route)
-        if payload.get("user_id") != user.id:
-            return None
-        if rank(payload["status"]) != FINAL_RANK and not trusted(
-            written, await state.doubt.current()
-        ):
-            return None
-        return state, user, sub_id, payload
+
+
+async def answerable(state: State, user: Principal, sub_id: uuid.UUID) -> dict[str, Any] | None:
+    """The caller's own submission from the status cache, when it may be answered from there alone."""
+    try:
+        raw = await state.redis.get(redis_keys.submission_status(str(sub_id)))
+    except (RedisError, OSError):
+        return None
+    found = await own_cached(raw, user, state.doubt)
+    return found[0] if found is not None and found[1] else None

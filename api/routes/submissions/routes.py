@@ -19,7 +19,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from starlette.datastructures import State
 from starlette.types import Receive, Scope, Send
 
 from api.deps import CurrentUser, Principal, RedisDep, SessionDep, SettingsDep, teaches
@@ -334,35 +335,46 @@ async def may_view(
     )
 
 
+async def own_cached(
+    raw: bytes | str | None, user: Principal, doubt: Doubt
+) -> tuple[dict[str, Any], bool] | None:
+    """The caller's own submission as the status cache holds it (`raw`), and whether it may be answered from there
+    alone: final, or pending, young and written after the last doubt (gradeflow.status_cache). None when the cache
+    holds nothing of theirs: the cached payload is the author's view, staff read theirs from PostgreSQL (whether the
+    result cache answered, why tests failed to load)."""
+    if not raw:
+        return None
+    payload, written = from_cache(raw)
+    if payload.get("user_id") != user.id:
+        return None
+    return payload, rank(payload["status"]) == FINAL_RANK or trusted(written, await doubt.current())
+
+
 async def visible_payload(
     session: AsyncSession, redis: Redis, doubt: Doubt, user: Principal, sub_id: uuid.UUID
 ) -> dict[str, Any]:
-    """The submission as its viewer may see it: from Redis alone for its author or an operator when the cache can
-    be trusted with it (final, or pending, young and written after the last doubt: gradeflow.status_cache), else
-    from PostgreSQL. Someone else's submission is a 404. While PostgreSQL is unreachable, Redis answers."""
+    """The submission as its viewer may see it: from Redis alone for its author when the cache can be trusted with
+    it (`own_cached`), else from PostgreSQL. Someone else's submission is a 404. While PostgreSQL is unreachable,
+    Redis answers."""
     cached = await best_effort(
         redis.get(redis_keys.submission_status(str(sub_id))), "a status read"
     )
-    if cached:
-        payload, written = from_cache(cached)
-        # The cached payload is the author's view; staff read the staff view from PostgreSQL (whether the result
-        # cache answered, why tests failed to load).
-        if payload["user_id"] == user.id:
-            if rank(payload["status"]) == FINAL_RANK or trusted(written, await doubt.current()):
+    found = await own_cached(cached, user, doubt)
+    if found is not None:
+        payload, alone = found
+        if alone:
+            return payload
+        try:
+            status = await session.scalar(select(Submission.status).where(Submission.id == sub_id))
+        except Exception as exc:
+            if dependency_of(exc) == POSTGRES:
                 return payload
-            try:
-                status = await session.scalar(
-                    select(Submission.status).where(Submission.id == sub_id)
-                )
-            except Exception as exc:
-                if dependency_of(exc) == POSTGRES:
-                    return payload
-                raise
-            if rank(status) <= rank(payload["status"]):
-                # Still right: written again, so the reads of the next TRUST_SECONDS need no database (if Redis
-                # does not take it, nothing newer than Redis holds was shown: no doubt to record)
-                await cache_status(redis, payload)
-                return payload
+            raise
+        if rank(status) <= rank(payload["status"]):
+            # Still right: written again, so the reads of the next TRUST_SECONDS need no database (if Redis does
+            # not take it, nothing newer than Redis holds was shown: no doubt to record)
+            await cache_status(redis, payload)
+            return payload
     read_at = time.time()
     sub = await session.get(Submission, sub_id)
     if sub is None or not await may_view(session, user, sub.user_id, sub.cohort_id):
@@ -401,7 +413,7 @@ async def read_submission(
     redis: RedisDep,
     request: Request,
 ):
-    """Status and per-test feedback (a final one answered from Redis); students see only their own. Send the ETag in
+    """Status and per-test feedback (answered from Redis when it can be trusted with it); students see only their own. Send the ETag in
     If-None-Match to get 304 while nothing changed; a pending answer's Retry-After estimates, from the queue,
     when to look again. Following `links.events` instead costs you and the platform far less."""
     payload = await visible_payload(
@@ -429,24 +441,36 @@ async def status_answer(
 KEEPALIVE_SECONDS = 15.0
 
 
-def rereader(
-    sessions: async_sessionmaker[AsyncSession],
-    redis: Redis,
-    doubt: Doubt,
-    user: Principal,
-    sub_id: uuid.UUID,
-) -> Callable[[], Awaitable[dict[str, Any] | None]]:
+Read = Callable[[], Awaitable[dict[str, Any] | None]]
+
+
+def rereader(state: State, user: Principal, sub_id: uuid.UUID) -> Read:
     """Reads a followed submission again (None: no longer visible), in a session of its own: a long stream holds no
     database connection."""
 
     async def reread() -> dict[str, Any] | None:
-        async with sessions() as fresh:
+        async with state.sessions() as fresh:
             try:
-                return await visible_payload(fresh, redis, doubt, user, sub_id)
+                return await visible_payload(fresh, state.redis, state.doubt, user, sub_id)
             except ApiError:
                 return None
 
     return reread
+
+
+async def follow(hub: EventHub, sub_id: uuid.UUID, read: Read, reread: Read) -> EventStream | None:
+    """The events stream of a submission from what `read` gives; None (and nothing held) when it gives nothing.
+    Subscribed before the read, so that a change published meanwhile is queued, not missed: one read suffices."""
+    updates = hub.subscribe(str(sub_id))
+    try:
+        current = await read()
+    except BaseException:
+        hub.unsubscribe(str(sub_id), updates)
+        raise
+    if current is None:
+        hub.unsubscribe(str(sub_id), updates)
+        return None
+    return EventStream(current, updates, hub, sub_id, reread)
 
 
 class EventStream(Response):
@@ -464,7 +488,7 @@ class EventStream(Response):
         updates: asyncio.Queue[dict[str, Any]],
         hub: EventHub,
         sub_id: uuid.UUID,
-        reread: Callable[[], Awaitable[dict[str, Any] | None]],
+        reread: Read,
         keepalive: float = KEEPALIVE_SECONDS,
     ) -> None:
         self.keepalive = keepalive
@@ -540,24 +564,18 @@ async def submission_events(
     its status moves on (queued, grading, graded or error); the stream ends after the final one. A comment line
     every 15 s keeps proxies from closing a quiet stream. Students follow only their own submissions."""
     sub_id = uuid_of(submission_id, "submission")
-    hub, sessions = request.app.state.events, request.app.state.sessions
-    doubt = request.app.state.doubt
-    # Subscribed before the first read, so a change published meanwhile is queued, not missed: one read suffices.
-    updates = hub.subscribe(str(sub_id))
-    try:
-        current = await visible_payload(
-            session, redis, doubt, user, sub_id
-        )  # 404 before any stream opens
-    except BaseException:
-        hub.unsubscribe(str(sub_id), updates)
-        raise
-    # A database read above (a status no longer in Redis) would keep its connection for as long as the stream stays
-    # open: a thousand pages following their gradings would hold the whole pool. Give it back now.
-    await session.close()
+    state = request.app.state
 
-    return EventStream(
-        current, updates, hub, sub_id, rereader(sessions, redis, doubt, user, sub_id)
-    )
+    async def read() -> dict[str, Any]:
+        current = await visible_payload(session, redis, state.doubt, user, sub_id)  # 404 first
+        # A database read above (a status no longer in Redis) would keep its connection for as long as the stream
+        # stays open: a thousand pages following their gradings would hold the whole pool. Give it back now.
+        await session.close()
+        return current
+
+    stream = await follow(state.events, sub_id, read, rereader(state, user, sub_id))
+    assert stream is not None  # `read` gives a payload or raises
+    return stream
 
 
 @router.get(
