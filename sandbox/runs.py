@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from gradeflow.priority import session_at_own_nice
 from sandbox import confine, inside, wire
 from sandbox import supervise as native_exec
 
@@ -174,6 +175,8 @@ def _child(
             os.dup2(fd, target)
         confine.close_fds_except({0, 1, 2, inside.CHANNEL_FD})
         os.setsid()  # its own session: a kill(-pgrp) from inside reaches only the run
+        # ... weighing what the judge weighs (the worker's nice, a regrade's more): the run's processes stay in it
+        session_at_own_nice()
         native = spec is not None
         files = spec.files if native else {inside.SOURCE: job["code"].encode()}
         limits = job["limits"]
@@ -212,7 +215,9 @@ def _child(
                     128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
                 )
             confine.prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL, "prctl(PR_SET_PDEATHSIG)")
-            os.setsid()  # its own session and group: kill(0) from inside cannot reach the monitor outside
+            # Its own process group: kill(0) from inside cannot reach the monitor outside. (Not a session of its
+            # own: that would weigh as much as the whole API on the scheduler; the session's weight is set above.)
+            os.setpgid(0, 0)
             if native:  # pid 1 starts the program and reports how it ended; never returns
                 serve = native_exec.serve_cases if spec.per_case else native_exec.supervise
                 serve(spec, simulate_missing=opts.simulate_missing)

@@ -4,6 +4,7 @@ attack of SANDBOX.md contained. A language whose toolchain this machine lacks is
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import socket
@@ -17,10 +18,16 @@ from gradeflow.launch.seed_languages import LANGUAGE_COURSE
 from gradeflow.limits import DEFAULT_LIMITS
 from sandbox import SandboxJob
 from sandbox.compile_cache import SUFFIX
+from tests.conftest import wait_for
 from tests.sandbox.conftest import NativeGrader, ports_nobody_may_reach
 from tests.sandbox.native_attacks import ATTACKS, COMPILE_ATTACKS, NativeAttack
 from tests.sandbox.programs import COMPILED, FUNCTION_TESTS, PROGRAMS, SUM_CASES, needs
-from tests.sandbox.test_sandbox import ROOT, SECRET, assert_nothing_outlived_the_run
+from tests.sandbox.test_sandbox import (
+    ROOT,
+    SECRET,
+    assert_nothing_outlived_the_run,
+    run_processes,
+)
 
 LIMITS = {"cpu_seconds": 1, "wall_seconds": 3, "memory_mb": 128, "output_kb": 64}
 
@@ -314,4 +321,76 @@ def test_the_native_spawner_starts_each_case_and_without_it_pid_1_forks_with_the
                 grader, "c", attacks[name].source({}), io_cases=[{"stdin": "", "stdout": "5\n"}]
             )
             assert contained.verdict in attacks[name].verdicts, (name, contained.verdict)
+    assert_nothing_outlived_the_run()
+
+
+SESSION_PROGRAM = """#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+
+int main(void) {
+    sleep(2);
+    int made = setsid() != -1;
+    printf("new session: %s\\n", made ? "made" : errno == EPERM ? "refused" : "failed");
+    return 0;
+}
+"""
+
+# The tests of a Python submission run outside the sandbox (they call its functions): the attempt is at import
+PYTHON_SESSION = """import os
+import time
+
+time.sleep(2)
+try:
+    os.setsid()
+    SESSION = "made"
+except PermissionError:
+    SESSION = "refused"
+
+
+def session():
+    return SESSION
+"""
+
+
+@pytest.mark.parametrize("language", ["python", "c"])
+def test_a_run_weighs_on_the_scheduler_what_its_judge_does(native, language):
+    """Linux schedules each session as one unit: a run in a session of its own at nice 0 would weigh as much as
+    the whole API, however far the worker is niced below it. A run's session takes the judge's nice (a regrade's
+    is higher), and the program cannot start a session of its own to escape it."""
+    if language == "c":
+        needs("c")
+        job = SandboxJob(
+            code=SESSION_PROGRAM,
+            language="c",
+            io_cases=[{"stdin": "", "stdout": "new session: refused\n"}],
+            limits={**LIMITS, "wall_seconds": 6},
+            nice=7,
+        )
+    else:
+        job = SandboxJob(
+            code=PYTHON_SESSION,
+            test_code=(
+                "import unittest\nfrom solution import session\n\n\nclass T(unittest.TestCase):\n"
+                "    def test_no_session_of_its_own(self):\n"
+                "        self.assertEqual(session(), 'refused')\n"
+            ),
+            limits={**LIMITS, "wall_seconds": 6},
+            nice=7,
+        )
+    running = asyncio.run_coroutine_threadsafe(native.sandbox.run_in_sandbox(job), native.loop.loop)
+    expected = f"nice {min(19, os.getpriority(os.PRIO_PROCESS, 0) + 7)}"
+
+    def sessions() -> set[str]:
+        seen = set()
+        for pid in run_processes():
+            try:
+                seen.add(Path(f"/proc/{pid}/autogroup").read_text().split("nice")[-1].strip())
+            except OSError:  # ended meanwhile
+                pass
+        return {f"nice {n}" for n in seen}
+
+    assert wait_for(sessions, 10, "the run's processes") == {expected}
+    result = running.result(60)
+    assert result.verdict == "passed", result.message
     assert_nothing_outlived_the_run()
