@@ -289,12 +289,17 @@ class ErrorsAsAnswers:
             await send({"type": "http.response.body", "body": orjson.dumps(body)})
 
 
+def api_error_answer(exc: ApiError) -> JSONResponse:
+    """How an ApiError is told: its status, its words and what else it carries, and its headers."""
+    return JSONResponse(
+        {"detail": exc.detail, **exc.extra}, status_code=exc.status_code, headers=exc.headers
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": exc.detail, **exc.extra}, status_code=exc.status_code, headers=exc.headers
-        )
+        return api_error_answer(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -71,3 +71,42 @@ def test_the_probes_answer_without_details(stack: Stack):
     assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
     schema = httpx.get(f"{stack.api_url}/openapi.json", timeout=10).json()
     assert not {"/livez", "/readyz", "/metrics"} & set(schema["paths"])
+
+
+def test_a_submission_is_answered_alike_ahead_of_fastapi_and_by_its_route(stack: Stack):
+    """A body of code alone with a known token is accepted in plain ASGI ahead of FastAPI
+        (api/routes/submissions/fast.py); one sent as `application/vnd.example+json` (JSON to FastAPI, not to the plain
+    path) goes through the route. Both answer the same,
+        and /metrics counts both under the route's template."""
+    route = "/api/v1/assignments/{assignment_id}/submissions"
+    routed_type = "application/vnd.example+json"  # JSON to FastAPI, not to the plain path
+    token = stack.new_user()
+    before = scrape(stack)
+    body = b'{"code": "def hello():\\n    return 1\\n"}'
+    with stack.client(token) as c:
+        c.get("/me").raise_for_status()  # the token known to at least one process
+        fast, routed = (
+            c.post(
+                "/assignments/999999/submissions",
+                content=body,
+                headers={"content-type": kind},
+            )
+            for kind in ("application/json", routed_type)
+        )
+        accepted = c.post(
+            "/assignments/1/submissions", json={"code": "def hello():\n    return 2\n"}
+        )
+        again = c.post(
+            "/assignments/1/submissions", content=body, headers={"content-type": routed_type}
+        )
+    assert fast.status_code == routed.status_code == 404
+    assert fast.json() == routed.json()
+    assert "does not exist" in fast.json()["detail"]
+    assert accepted.status_code == 202, accepted.text
+    assert (
+        again.status_code == 409 and again.json()["pending_submission_id"] == accepted.json()["id"]
+    )
+    after = scrape(stack)
+    for status, n in (("404", 2), ("202", 1), ("409", 1)):
+        assert requests(after, route, status, "POST") - requests(before, route, status, "POST") == n
+    stack.wait_graded(token, accepted.json()["id"])

@@ -36,6 +36,7 @@ from gradeflow.db import autocommit_connection
 from gradeflow.models import Submission
 from gradeflow.policy import decide, graded_score
 from gradeflow.redis_keys import best_effort
+from gradeflow.settings import Settings
 from gradeflow.status_cache import Doubt, from_cache, moved_on, rank, trusted, write_forward
 from gradeflow.versions import code_hash
 from gradeflow.views import submission_payload
@@ -222,13 +223,22 @@ async def create_submission(
     assignment_id: AssignmentId,
     body: SubmissionCreate,
     user: CurrentUser,
-    redis: RedisDep,
     settings: SettingsDep,
     request: Request,
 ):
     """Submit code. 202: queued for grading (follow `links.events` or poll `links.self`). 201: graded at once
     (identical code was graded before; the student is not told so)."""
-    check_code(body.code, settings.max_code_bytes)
+    return await accept(request.app.state, settings, user, assignment_id, body.code)
+
+
+async def accept(
+    state: State, settings: Settings, user: Principal, assignment_id: int, code: str
+) -> Response:
+    """Everything a submission's acceptance does once it is known who submits what (`create_submission`, and the
+    plain-ASGI path of `api/routes/submissions/fast.py` that skips FastAPI for it): 202 queued, 201 answered
+    from the result cache, or an ApiError saying why not."""
+    redis = state.redis
+    check_code(code, settings.max_code_bytes)
     counted = await check_rate(redis, user, settings.submissions_per_minute)
     sub_id = uuid.uuid4()
     sub = Submission(
@@ -236,8 +246,8 @@ async def create_submission(
         assignment_id=assignment_id,
         user_id=user.id,
         cohort_id=user.cohort_id,
-        code=body.code,
-        code_hash=code_hash(body.code),
+        code=code,
+        code_hash=code_hash(code),
         status=SubmissionStatus.QUEUED,
         workflow_id=grade_workflow_id(str(sub_id)),
         cached=False,
@@ -245,7 +255,7 @@ async def create_submission(
         details={},
     )
     try:
-        async with autocommit_connection(request.app.state.engine) as conn:
+        async with autocommit_connection(state.engine) as conn:
             terms = await terms_of(conn, user, assignment_id)
             sub.credit, sub.late, sub.derivation = terms
             row = (
@@ -256,7 +266,7 @@ async def create_submission(
                         "id": sub_id,
                         "user_id": user.id,
                         "cohort_id": user.cohort_id,
-                        "code": body.code,
+                        "code": code,
                         "code_hash": sub.code_hash,
                         "workflow_id": sub.workflow_id,
                         "credit": sub.credit,
@@ -267,7 +277,7 @@ async def create_submission(
             ).first()
     # Another submission of this user is queued or grading (the one-pending index)
     except IntegrityError:
-        async with request.app.state.sessions() as session:
+        async with state.sessions() as session:
             pending = await pending_submission(session, user.id)
         raise pending_error(pending or "unknown") from None
     # Not accepted (refused by the assignment's rules, or PostgreSQL down: a 503): the attempt does not count
@@ -284,7 +294,7 @@ async def create_submission(
     hit = row.earlier_id is not None
     if hit:
         # A session only here: the accepting path above needs none (one connection, no ORM)
-        async with request.app.state.sessions() as session:
+        async with state.sessions() as session:
             await answer_from_cache(session, sub, row.earlier_id, row.test_version)
     else:
         sub.created_at = row.created_at
@@ -319,7 +329,7 @@ async def create_submission(
             "intake stream unavailable, submission %s left to the reconciler", sub.id, extra=ids
         )
     answer = json_response(with_links(payload), status_code=202)
-    answer.headers["Retry-After"] = str(await request.app.state.queue.retry_after(payload))
+    answer.headers["Retry-After"] = str(await state.queue.retry_after(payload))
     return answer
 
 
