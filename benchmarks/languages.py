@@ -421,9 +421,13 @@ regrade of {REGRADE:,} C submissions at least 0.7x the bare rate with {AT_ONCE} 
 Reading it: where a test does real work (the JVM's and Node's start-up, Primes' arithmetic) the sandbox costs
 little beside it; a C or C++ program that answers in a millisecond is dwarfed by what isolation costs whatever
 the program: setting up the grading's namespaces and empty root (paid once per grading since the cases share one
-sandbox: the judge's fork, the mounts, a Python pid 1) and starting each case (pid 1 posix_spawns the C spawner,
-which confines itself and execs the program: about 2 ms of CPU per test, where the bare run's spawn is a fraction
-of a millisecond).
+sandbox: the judge's fork, the mounts, a Python pid 1: about 10 ms of CPU on these machines) and starting each
+case (pid 1 posix_spawns the C spawner, which confines itself and execs the program: its part is 0.15 ms since it
+has no C library, about 1 ms with pid 1's own work, where the bare run's spawn is a fraction of a millisecond).
+Where the CPU of a warm C grading went (perf, one at a time, before the spawner lost its C library: 18.7 ms): the
+judge 5.6 ms, the confining child 3.1, pid 1 2.8, the spawner 2.7, the program itself 3.0 (its dynamic loader's
+start-up mostly), the fork server and the caller 1.7. Reaching 1.5x for a millisecond program would need the
+namespaces and pid 1 kept from one grading to the next, that is, students' programs sharing a sandbox.
 """
     write_section("languages", body)
     print("wrote BENCHMARKS.md")
