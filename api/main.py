@@ -26,7 +26,7 @@ from api.routes import (
     similarity,
     submissions,
 )
-from api.routes.submissions.fast import StatusReads
+from api.routes.submissions.fast import DeadlinePaths
 from gradeflow import redis_keys
 from gradeflow.db import make_engine, make_sessionmaker
 from gradeflow.logs import configure as configure_logging
@@ -166,7 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Innermost: what students following their gradings repeat, in plain ASGI ahead of FastAPI's routing (inside
     # the size limits and the error answers, which hold for it too)
-    app.add_middleware(StatusReads)
+    app.add_middleware(DeadlinePaths)
     app.add_middleware(
         Limits,
         max_body_bytes=MAX_BODY_BYTES,

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from api.routes.submissions.fast import bearer, plain_code, replay
+from api.routes.submissions.fast import bearer, plain_code, replay, whole_body
 
 JSON = {b"content-type": b"application/json"}
 
@@ -62,3 +62,24 @@ def test_the_route_is_given_the_body_already_read_then_what_follows():
     first, second = asyncio.run(both())
     assert first == {"type": "http.request", "body": b'{"code": 1}', "more_body": False}
     assert second == {"type": "http.disconnect"}
+
+
+def test_a_body_is_read_whole_or_not_at_all():
+    def client(*messages):
+        queue = list(messages)
+
+        async def receive():
+            return queue.pop(0)
+
+        return receive
+
+    whole = client(
+        {"type": "http.request", "body": b'{"co', "more_body": True},
+        {"type": "http.request", "body": b'de": "x"}', "more_body": False},
+    )
+    left = client(
+        {"type": "http.request", "body": b'{"code": "x"}', "more_body": True},
+        {"type": "http.disconnect"},
+    )
+    assert asyncio.run(whole_body(whole)) == b'{"code": "x"}'
+    assert asyncio.run(whole_body(left)) is None

@@ -52,7 +52,7 @@ ROUTES = {
 }
 
 
-class StatusReads:
+class DeadlinePaths:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -109,6 +109,10 @@ class StatusReads:
         except BodyTooLarge as exc:  # as the route answers it
             await JSONResponse({"detail": str(exc)}, status_code=413)(scope, receive, send)
             return
+        if (
+            body is None
+        ):  # the client left before its body was whole: nothing is accepted, nobody to answer
+            return
         headers = dict(scope["headers"])
         code, token = plain_code(headers, body), bearer(headers)
         state = scope["app"].state
@@ -153,17 +157,17 @@ async def answerable(state: State, user: Principal, sub_id: uuid.UUID) -> dict[s
     return found[0] if found is not None and found[1] else None
 
 
-async def whole_body(receive: Receive) -> bytes:
-    """The request's body, read to its end (the size limits around this app stop one that is too large)."""
+async def whole_body(receive: Receive) -> bytes | None:
+    """The request's body, read to its end (the size limits around this app stop one that is too large); None
+    when the client left first."""
     chunks = []
     while True:
         message = await receive()
-        if message["type"] != "http.request":  # the client left: what came is all there is
-            break
+        if message["type"] != "http.request":
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+            return b"".join(chunks)
 
 
 def replay(body: bytes, receive: Receive) -> Receive:
