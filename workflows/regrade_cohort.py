@@ -171,7 +171,11 @@ class RegradeCohort:
     done or cancelled, wait out a pause, fetch the next page when the queue is empty, keep `chunks_in_flight`
     chunks grading, and wait for one to finish; at the end, wait for the last chunks and finish the batch."""
 
-    def __init__(self) -> None:
+    # Built from the input (workflow.init) before any signal is handled: a pause or cancel that reaches a run in
+    # its first workflow task, right after the start or a continue-as-new, is applied on top of what was carried,
+    # not overwritten by it (a test saw a pause sent at once after the start lost that way).
+    @workflow.init
+    def __init__(self, inp: RegradeInput) -> None:
         self.paused = False
         self.cancelled = False
         self.queue: deque[str] = deque()
@@ -183,6 +187,7 @@ class RegradeCohort:
         self.exhausted = False  # the last page has been fetched
         self.pages = 0  # fetched by this run
         self.chunks: set[asyncio.Task] = set()
+        self._take_over(inp.carried)
 
     @workflow.signal
     def pause(self) -> None:
@@ -212,7 +217,6 @@ class RegradeCohort:
     @workflow.run
     async def run(self, inp: RegradeInput) -> str:
         settings = inp.settings
-        self._take_over(inp.carried)
         if not inp.started:
             await self._bookkeeping(RegradeActivities.start_regrade, BatchRef(inp.batch_id))
         while await self._not_cancelled():

@@ -304,8 +304,14 @@ def test_a_paused_regrade_waits_and_resumes_and_a_cancelled_one_stops():
     cancelled = Regrading(total=50, hold=asyncio.Event())
 
     async def cancel(handle) -> None:
+        # Sent at once after the start: the signals may reach the run in its first workflow task, before `run`
+        # has begun (a pause was lost that way until the workflow took its input in workflow.init)
         await handle.signal(RegradeCohort.pause)
         await handle.signal(RegradeCohort.cancel)
+        deadline = asyncio.get_running_loop().time() + 30
+        while not (await handle.query(RegradeCohort.progress)).cancelled:
+            assert asyncio.get_running_loop().time() < deadline, "the cancel was never heard"
+            await asyncio.sleep(0.05)
         assert cancelled.hold is not None
         cancelled.hold.set()
 
@@ -330,3 +336,38 @@ def test_a_regrade_sends_each_languages_submissions_to_that_languages_queue(stra
         i: batch_grading_queue(regrading.languages.get(i, "python")) for i in regrading.ids
     }
     assert batch_grading_queue("python") == BATCH_TASK_QUEUE != batch_grading_queue("c")
+
+
+def test_a_pause_that_reaches_a_regrade_in_its_first_task_is_kept():
+    """Signal-with-start puts the pause in the run's first workflow task, before `run` begins: the carried state
+    is taken in workflow.init, so the pause holds instead of being overwritten by the input's `paused=False`."""
+    regrading = Regrading(total=4)
+    inp = batch(page_size=4, chunk_size=2)
+
+    async def scenario(env: WorkflowEnvironment):
+        async with Worker(
+            env.client,
+            task_queue=BATCH_TASK_QUEUE,
+            workflows=[RegradeCohort, RegradeSubmission],
+            activities=regrading.activities(),
+        ):
+            handle = await env.client.start_workflow(
+                RegradeCohort.run,
+                inp,
+                id=f"regrade-{inp.batch_id}",
+                task_queue=BATCH_TASK_QUEUE,
+                start_signal="pause",
+            )
+            deadline = asyncio.get_running_loop().time() + 30
+            while (
+                await handle.describe()
+            ).raw_description.workflow_execution_info.history_length < 3:
+                assert asyncio.get_running_loop().time() < deadline, "the first task never ran"
+                await asyncio.sleep(0.05)
+            progress = await handle.query(RegradeCohort.progress)
+            assert progress.paused and regrading.graded == []
+            await handle.signal(RegradeCohort.resume)
+            return await handle.result()
+
+    assert in_time_skipping_env(scenario) == "completed"
+    assert sorted(regrading.graded) == regrading.ids
