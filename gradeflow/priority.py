@@ -24,10 +24,11 @@ def lower_priority(niceness: int) -> None:
 
 def session_at_own_nice() -> None:
     """Give the session this process just started (setsid) the process's own nice value. A new session starts at
-    nice 0 however low the process that made it: each sandbox run would otherwise weigh as much as the whole API,
-    and four runs of a worker niced below the API outweigh it (a deadline rush's accepting slowed by half). Only a
-    process allowed CAP_SYS_ADMIN may do this often (the kernel rate-limits everyone else to one change in 100 ms
-    machine-wide): the grader does it, before it drops its privileges."""
+    nice 0 however low the process that made it: each sandbox run would otherwise weigh on the scheduler as much as
+    the whole API, however far the worker is niced below it, and a regrade's runs as much as live ones (measured:
+    BENCHMARKS.md, "The live path, step by step"). Only a process allowed CAP_SYS_ADMIN may do this often (the
+    kernel rate-limits everyone else to one change in 100 ms machine-wide): the grader does it, before it drops its
+    privileges."""
     nice = os.getpriority(os.PRIO_PROCESS, 0)
     if nice <= 0:
         return

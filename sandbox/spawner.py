@@ -37,7 +37,8 @@ def build(directory: str) -> str | None:
     if compiler is None or not SOURCE.exists():
         return None
     source = SOURCE.read_bytes()
-    target = Path(directory) / f"gradeflow-spawn-{hashlib.sha256(source).hexdigest()[:16]}"
+    recipe = source + " ".join(FLAGS).encode()
+    target = Path(directory) / f"gradeflow-spawn-{hashlib.sha256(recipe).hexdigest()[:16]}"
     if target.exists():
         return str(target)
     partial = target.with_suffix(f".tmp-{os.getpid()}")
