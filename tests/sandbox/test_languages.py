@@ -382,13 +382,14 @@ def test_a_run_weighs_on_the_scheduler_what_its_judge_does(native, language):
     expected = f"nice {min(19, os.getpriority(os.PRIO_PROCESS, 0) + 7)}"
 
     def sessions() -> set[str]:
+        """The nice values of the sessions the run's processes are in ("nice N", as /proc says it)."""
         seen = set()
         for pid in run_processes():
-            try:
-                seen.add(Path(f"/proc/{pid}/autogroup").read_text().split("nice")[-1].strip())
+            try:  # "/autogroup-123 nice 15"
+                seen.add(Path(f"/proc/{pid}/autogroup").read_text().split(maxsplit=1)[1].strip())
             except OSError:  # ended meanwhile
                 pass
-        return {f"nice {n}" for n in seen}
+        return seen
 
     assert wait_for(sessions, 10, "the run's processes") == {expected}
     result = running.result(60)

@@ -116,16 +116,10 @@ class DeadlinePaths:
         headers = dict(scope["headers"])
         code, token = plain_code(headers, body), bearer(headers)
         state = scope["app"].state
-        user = None
-        if code is not None and token is not None:
-            try:
-                user = await state.tokens.principal(token)
-            except Exception:  # noqa: BLE001 - PostgreSQL down: the route looks again and answers the 503
-                user = None
-        if user is None:  # the route reads, checks and refuses it, as it would have
+        user = await submitter(state, token) if code is not None and token is not None else None
+        if code is None or user is None:  # the route reads, checks and refuses it, as it would have
             await self.app(scope, replay(body, receive), send)
             return
-        assert code is not None
         scope["route"] = ROUTES[create_submission.__name__]
         try:
             answer = await accept(state, state.settings, user, assignment_id, code)
@@ -155,6 +149,15 @@ async def answerable(state: State, user: Principal, sub_id: uuid.UUID) -> dict[s
         return None
     found = await own_cached(raw, user, state.doubt)
     return found[0] if found is not None and found[1] else None
+
+
+async def submitter(state: State, token: str) -> Principal | None:
+    """Who holds `token`, looked up if need be; None also when PostgreSQL does not answer (the route looks again
+    and answers the 503)."""
+    try:
+        return await state.tokens.principal(token)
+    except Exception:  # noqa: BLE001 - see above
+        return None
 
 
 async def whole_body(receive: Receive) -> bytes | None:
