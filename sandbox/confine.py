@@ -15,6 +15,8 @@ import signal
 import stat
 import struct
 import sysconfig
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -94,13 +96,36 @@ def private_mount_namespace(simulate_missing: str | None = None) -> None:
     _mount(None, "/", None, MS_REC | MS_PRIVATE, None, "making mounts private")
 
 
-def enter_namespaces(uid: int, proc_self: int, simulate_missing: str | None = None) -> None:
-    """As the run's uid: new user, mount, pid, network, ipc and uts namespaces at once (the next child is pid 1
-    of the new pid namespace); root inside maps to `uid` outside. The new mount namespace copies the prepared
-    root with its mounts locked."""
+@contextmanager
+def children_in_new_pid_namespace() -> Iterator[str | None]:
+    """As root, in the judge: the child forked inside the block is pid 1 of a new pid namespace, so the run needs
+    no process of its own to wait outside it (one fork fewer per run); after the block the judge's children are
+    born in its own namespace again. Yields why the namespace could not be made (None: it was), for the child to
+    report as its set-up failure."""
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        yield None if libc.unshare(CLONE_NEWPID) == 0 else os.strerror(ctypes.get_errno())
+    finally:
+        try:
+            _check(libc.setns(own, CLONE_NEWPID), "returning to the judge's pid namespace")
+        finally:
+            os.close(own)
+
+
+def enter_namespaces(
+    uid: int,
+    proc_self: int,
+    simulate_missing: str | None = None,
+    pid_namespace_failure: str | None = None,
+) -> None:
+    """As the run's uid, in the pid namespace its judge made for it (`children_in_new_pid_namespace`; what went
+    wrong there, if anything, is reported here): new user, mount, network, ipc and uts namespaces at once; root
+    inside maps to `uid` outside. The new mount namespace copies the prepared root with its mounts locked."""
     for name in NAMESPACES:
         simulated(f"{name} namespace", simulate_missing)
-    if libc.unshare(sum(NAMESPACES.values())) != 0:
+    if pid_namespace_failure is not None:
+        raise IsolationError(f"unshare of the pid namespace failed: {pid_namespace_failure}")
+    if libc.unshare(sum(NAMESPACES.values()) & ~CLONE_NEWPID) != 0:
         err = ctypes.get_errno()
         missing = [name for name, flag in NAMESPACES.items() if not _can_unshare(flag)]
         raise IsolationError(
@@ -462,6 +487,7 @@ __all__ = [
     "UID_BASE",
     "become_run_user",
     "private_mount_namespace",
+    "children_in_new_pid_namespace",
     "enter_namespaces",
     "build_root",
     "drop_capabilities",

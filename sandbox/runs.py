@@ -13,6 +13,7 @@ import socket
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,7 +95,7 @@ class Child:
         except OSError:
             pass
         if not self.wait(grace):
-            # The namespace's init dies with it (PDEATHSIG), and all inside
+            # pid 1 of the run's namespace: everything inside dies with it
             os.kill(self.pid, signal.SIGKILL)
         _, self.status, usage = os.wait4(self.pid, 0)
         self.cpu_seconds = usage.ru_utime + usage.ru_stime
@@ -118,7 +119,8 @@ def reap_orphans() -> None:
 
 
 def exit_signal(status: int) -> int | None:
-    """The signal that ended the sandboxed program: the confined child re-reports its init's signal as 128+n."""
+    """The signal that ended the sandboxed program: the run's pid 1 died of it, or (a native run) re-reports its
+    program's as 128+n."""
     if os.WIFSIGNALED(status):
         return os.WTERMSIG(status)
     code = os.WEXITSTATUS(status)
@@ -143,9 +145,14 @@ def launch(
         f.write(stdin)
     judge_end, sandbox_end = socket.socketpair()
     started = time.monotonic()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - runs in the child
-        _child(job, opts, mode, tmpdir, sandbox_end, spec)
+    # Unique while this judge lives (the child, pid 1 of its own namespace, has no parent it can name)
+    uid = confine.UID_BASE + os.getpid()
+    with (
+        nullcontext(None) if opts.unsafe else confine.children_in_new_pid_namespace()
+    ) as pid_namespace_failure:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            _child(job, opts, mode, tmpdir, sandbox_end, spec, uid, pid_namespace_failure)
     sandbox_end.close()
     wall = float(limits["wall_seconds"]) if wall_seconds is None else wall_seconds
     child = Child(pid, judge_end, tmpdir, started, started + wall)
@@ -154,9 +161,18 @@ def launch(
 
 
 def _child(
-    job: dict, opts: Options, mode: str, tmpdir: str, channel: socket.socket, spec: Any = None
+    job: dict,
+    opts: Options,
+    mode: str,
+    tmpdir: str,
+    channel: socket.socket,
+    spec: Any,
+    uid: int,
+    pid_namespace_failure: str | None,
 ) -> None:  # pragma: no cover
-    """The confined side. Set-up failures are reported on the channel before any student code runs."""
+    """The confined side: pid 1 of the run's own pid namespace (its judge made it), which confines itself and
+    then runs the student's code or, natively, starts the program and reports how it ended. Set-up failures are
+    reported on the channel before any student code runs."""
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         stdin = os.open(os.path.join(tmpdir, "stdin"), os.O_RDONLY)
@@ -174,7 +190,8 @@ def _child(
         ):
             os.dup2(fd, target)
         confine.close_fds_except({0, 1, 2, inside.CHANNEL_FD})
-        os.setsid()  # its own session: a kill(-pgrp) from inside reaches only the run
+        # Its own session and process group: a kill(0) or kill(-pgrp) from inside reaches only the run ...
+        os.setsid()
         # ... weighing what the judge weighs (the worker's nice, a regrade's more): the run's processes stay in it
         session_at_own_nice()
         native = spec is not None
@@ -194,7 +211,6 @@ def _child(
                 serve(spec, unsafe=True)
             confine.set_limits(limits)
         else:
-            uid = confine.UID_BASE + os.getppid()  # unique while this judge lives
             # For the uid map, after the pivot
             proc_self = os.open("/proc/self", os.O_PATH | os.O_DIRECTORY)
             confine.private_mount_namespace(opts.simulate_missing)
@@ -203,21 +219,10 @@ def _child(
             else:
                 work_mb = max(1, int(limits["output_kb"]) // 1024 + 4)
                 confine.build_root(opts.readable, files, work_mb, owner=uid)
+            # (also: it dies with its judge, and the whole namespace with it)
             confine.become_run_user(uid)
-            confine.enter_namespaces(uid, proc_self, opts.simulate_missing)
+            confine.enter_namespaces(uid, proc_self, opts.simulate_missing, pid_namespace_failure)
             os.close(proc_self)
-            init = os.fork()  # pid 1 of the new pid namespace
-            if init:
-                for fd in (0, 1, 2, inside.CHANNEL_FD):
-                    os.close(fd)
-                _, status = os.waitpid(init, 0)
-                os._exit(
-                    128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-                )
-            confine.prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL, "prctl(PR_SET_PDEATHSIG)")
-            # Its own process group: kill(0) from inside cannot reach the monitor outside. (Not a session of its
-            # own: that would weigh as much as the whole API on the scheduler; the session's weight is set above.)
-            os.setpgid(0, 0)
             if native:  # pid 1 starts the program and reports how it ended; never returns
                 serve = native_exec.serve_cases if spec.per_case else native_exec.supervise
                 serve(spec, simulate_missing=opts.simulate_missing)

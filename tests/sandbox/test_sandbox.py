@@ -205,7 +205,8 @@ def test_every_seed_reference_solution_passes(forkserver: Grader, assignment):
 
 
 @pytest.mark.parametrize(
-    "missing", ["seccomp", "user namespace", "network namespace", "mount namespace"]
+    "missing",
+    ["seccomp", "user namespace", "pid namespace", "network namespace", "mount namespace"],
 )
 def test_missing_isolation_is_refused_with_what_is_missing(loop, missing: str):
     with pytest.raises(IsolationUnavailable) as err:
