@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -68,6 +68,23 @@ AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 async def autocommit_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     async with engine.connect() as conn:
         yield await conn.execution_options(**AUTOCOMMIT)
+
+
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """asyncpg's own connection (`asyncpg.Connection`), from the engine's pool, for the few hot statements whose
+    execution through SQLAlchemy costs the worker more than the statement itself (a live grading's claim: 1.7 ->
+    0.6 ms of CPU, measured). Each statement commits on its own (asyncpg outside a transaction). Parameters are
+    asyncpg's ($1, $2 ...); jsonb ones are passed as JSON text and come back decoded (the codecs SQLAlchemy's
+    dialect installs on its connections). SQLAlchemy does not see what runs here, so after a failure the
+    connection is dropped from the pool (it may be broken) instead of being handed out again."""
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        try:
+            yield raw.driver_connection
+        except BaseException:
+            await conn.invalidate()
+            raise
 
 
 async def autocommit(session: AsyncSession) -> None:

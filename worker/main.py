@@ -103,7 +103,7 @@ async def run_worker(settings: Settings) -> None:
         redis, client, settings.dispatch_batch, settings.intake_in_flight, served=frozenset(served)
     )
     grading = GradingActivities(
-        sessions,
+        engine,
         redis,
         sandbox,
         settings.grading_concurrency,
