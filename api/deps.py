@@ -21,7 +21,7 @@ from temporalio.client import Client
 
 from api.errors import POSTGRES, ApiError, dependency_of
 from gradeflow import redis_keys
-from gradeflow.db import autocommit_connection
+from gradeflow.db import Prepared, autocommit_connection, driver_connection
 from gradeflow.models import Cohort, Enrollment, SignInSession, User
 from gradeflow.settings import Settings
 from gradeflow.tokens import hash_token
@@ -85,6 +85,7 @@ def who_has(token_hash: Any, signed_in_user: Any) -> Select:
 # Built once: composing a statement costs more Python than running it.
 _TOKEN: BindParameter[str] = bindparam("token_hash", type_=String)
 WHO_HAS_TOKEN = who_has(_TOKEN, signed_in(_TOKEN).scalar_subquery())
+WHO_HAS_TOKEN_NOW = Prepared(WHO_HAS_TOKEN)
 # Many tokens at once: (token_hash, id, name, role, cohort_id, slug) for each that still works
 _ASKED = (
     func.unnest(bindparam("token_hashes", type_=ARRAY(String)))
@@ -154,8 +155,9 @@ class TokenCache:
         key = hash_token(token)
         try:
             # A connection of its own, given back at once: the request's session may need one for the rest.
-            async with autocommit_connection(self.engine) as conn:
-                row = (await conn.execute(WHO_HAS_TOKEN, {"token_hash": key})).first()
+            # asyncpg's own: in a rush every student's first request looks its token up.
+            async with driver_connection(self.engine) as conn:
+                row = await WHO_HAS_TOKEN_NOW.first(conn, {"token_hash": key})
         except Exception as exc:
             if dependency_of(exc) == POSTGRES and key in self.recent:
                 return self.recent[key]

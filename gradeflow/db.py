@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
+import asyncpg
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -13,6 +17,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 
 T = TypeVar("T")
 
@@ -70,6 +76,17 @@ async def autocommit_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConne
         yield await conn.execution_options(**AUTOCOMMIT)
 
 
+# Failures after which an asyncpg connection may be unusable: it was lost, timed out, or cancelled mid-statement.
+MAY_BREAK_A_CONNECTION = (
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.InternalClientError,
+    OSError,
+    TimeoutError,
+    asyncio.CancelledError,
+)
+
+
 @asynccontextmanager
 async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
     """asyncpg's own connection (`asyncpg.Connection`), from the engine's pool, for the few hot statements whose
@@ -77,14 +94,38 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
     0.6 ms of CPU, measured). Each statement commits on its own (asyncpg outside a transaction). Parameters are
     asyncpg's ($1, $2 ...); jsonb ones are passed as JSON text and come back decoded (the codecs SQLAlchemy's
     dialect installs on its connections). SQLAlchemy does not see what runs here, so after a failure the
-    connection is dropped from the pool (it may be broken) instead of being handed out again."""
+    connection is dropped from the pool when the failure may have broken it (the server's own errors, a unique
+    violation, and the caller's, a refusal, leave it whole) instead of being handed out again."""
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
         try:
             yield raw.driver_connection
-        except BaseException:
+        except MAY_BREAK_A_CONNECTION:
             await conn.invalidate()
             raise
+
+
+class Prepared:
+    """A SQLAlchemy statement compiled once for asyncpg, to run on `driver_connection` with the same named
+    parameters (and the values the statement binds itself) as through SQLAlchemy; rows read by attribute, as
+    SQLAlchemy's. For the hot paths only: everything else goes through SQLAlchemy."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        compiled = statement.compile(dialect=asyncpg_dialect())
+        assert isinstance(compiled, SQLCompiler)  # a statement, not DDL
+        self.sql = str(compiled)
+        self.names = tuple(compiled.positiontup or ())
+        self.bound = dict(compiled.params)
+        self.required = {name for bind, name in compiled.bind_names.items() if bind.required}
+
+    def arguments(self, params: dict[str, Any]) -> list[Any]:
+        if missing := self.required - params.keys():
+            raise KeyError(f"missing parameters {sorted(missing)}")
+        return [params[name] if name in params else self.bound[name] for name in self.names]
+
+    async def first(self, conn: Any, params: dict[str, Any]) -> SimpleNamespace | None:
+        row = await conn.fetchrow(self.sql, *self.arguments(params))
+        return None if row is None else SimpleNamespace(**row)
 
 
 async def autocommit(session: AsyncSession) -> None:
