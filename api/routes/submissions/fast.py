@@ -73,7 +73,7 @@ class DeadlinePaths:
         await self.app(scope, receive, send)
 
     async def read(self, scope: Scope, receive: Receive, send: Send, submission_id: str) -> bool:
-        found = self.caller(scope, submission_id)
+        found = await self.caller(scope, submission_id)
         if found is None:
             return False
         state, user, sub_id = found
@@ -87,7 +87,7 @@ class DeadlinePaths:
         return True
 
     async def events(self, scope: Scope, receive: Receive, send: Send, submission_id: str) -> bool:
-        found = self.caller(scope, submission_id)
+        found = await self.caller(scope, submission_id)
         if found is None:
             return False
         state, user, sub_id = found
@@ -128,17 +128,20 @@ class DeadlinePaths:
         await answer(scope, receive, send)
 
     @staticmethod
-    def caller(scope: Scope, submission_id: str) -> tuple[State, Principal, uuid.UUID] | None:
-        """The app's state, who calls (if this process knows their token) and the submission they ask for."""
+    async def caller(scope: Scope, submission_id: str) -> tuple[State, Principal, uuid.UUID] | None:
+        """The app's state, who calls (looked up if this process has not seen their token: in a rush a student's
+        submission and their events stream often reach different API processes) and the submission they ask
+        for."""
         token = bearer(dict(scope["headers"]))
         if token is None:
             return None
-        state = scope["app"].state
-        user = state.tokens.cached(token)
         try:
-            return (state, user, uuid.UUID(submission_id)) if user is not None else None
+            sub_id = uuid.UUID(submission_id)
         except ValueError:
             return None
+        state = scope["app"].state
+        user = await submitter(state, token)
+        return (state, user, sub_id) if user is not None else None
 
 
 async def answerable(state: State, user: Principal, sub_id: uuid.UUID) -> dict[str, Any] | None:
@@ -153,7 +156,7 @@ async def answerable(state: State, user: Principal, sub_id: uuid.UUID) -> dict[s
 
 async def submitter(state: State, token: str) -> Principal | None:
     """Who holds `token`, looked up if need be; None also when PostgreSQL does not answer (the route looks again
-    and answers the 503)."""
+    and answers the 503, or the status from Redis)."""
     try:
         return await state.tokens.principal(token)
     except Exception:  # noqa: BLE001 - see above
