@@ -145,3 +145,17 @@ def test_every_status_is_in_exactly_one_group():
     assert sorted(PENDING_STATUSES + FINAL_STATUSES) == sorted(SubmissionStatus)
     assert sorted(BATCH_ACTIVE + BATCH_ENDED) == sorted(BatchStatus)
     assert not set(BATCH_ACTIVE) & set(BATCH_ENDED)
+
+
+def test_a_prepared_statement_takes_sqlalchemys_named_parameters_in_asyncpgs_order():
+    import pytest
+    from sqlalchemy import text
+
+    from gradeflow.db import Prepared
+
+    stmt = text("SELECT :b, :a, :fixed, :b").bindparams(fixed="set by the statement")
+    prepared = Prepared(stmt)
+    assert prepared.sql == "SELECT $1, $2, $3::VARCHAR, $1"
+    assert prepared.arguments({"a": 1, "b": 2}) == [2, 1, "set by the statement"]
+    with pytest.raises(KeyError, match=r"missing parameters \['a'\]"):
+        prepared.arguments({"b": 2})
