@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from gradeflow import redis_keys
 from gradeflow.db import driver_connection, make_sessionmaker
-from gradeflow.models import TEST_ERROR, TESTS_BROKEN, Assignment, Submission
+from gradeflow.models import TEST_ERROR, TESTS_BROKEN, Assignment, GradingRun, Submission
 from gradeflow.policy import graded_score
 from gradeflow.status_cache import Doubt, stamped, write_forward
 from gradeflow.views import submission_payload
@@ -237,34 +237,30 @@ SELECT {", ".join(f"s.{c}" for c in SUBMISSION_COLUMNS)},
 FROM submissions s JOIN assignments a ON a.id = s.assignment_id
 WHERE s.id = $1
 """
-# grading_run_row's columns, in its order
+# grading_run_row's columns, in its order (named by the models' attributes: a column, not a verdict or a status)
+_RUN = GradingRun
 RUN_COLUMNS = (
-    "submission_id",
-    "regrade_batch_id",
-    "test_version",
-    "verdict",
-    "passed",
-    "score",
-    "previous_score",
-    "max_score",
-    "tests",
+    *(c.key for c in (_RUN.submission_id, _RUN.regrade_batch_id, _RUN.test_version, _RUN.verdict)),
+    *(c.key for c in (_RUN.passed, _RUN.score, _RUN.previous_score, _RUN.max_score, _RUN.tests)),
     *DETAIL_FIELDS,
-    "workflow_id",
-    "run_id",
-    "attempt",
-    "started_at",
-    "finished_at",
+    *(
+        c.key
+        for c in (_RUN.workflow_id, _RUN.run_id, _RUN.attempt, _RUN.started_at, _RUN.finished_at)
+    ),
 )
-RECORDED = (
-    "status",
-    "passed",
-    "score",
-    "verdict",
-    "tests",
-    "details",
-    "test_version",
-    "error",
-    "graded_at",
+RECORDED = tuple(
+    c.key
+    for c in (
+        Submission.status,
+        Submission.passed,
+        Submission.score,
+        Submission.verdict,
+        Submission.tests,
+        Submission.details,
+        Submission.test_version,
+        Submission.error,
+        Submission.graded_at,
+    )
 )
 # One statement, so one round trip and atomic: the grading run (once per submission and batch) and the
 # submission's new result.
