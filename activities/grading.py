@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from gradeflow import redis_keys
-from gradeflow.db import driver_connection, make_sessionmaker
+from gradeflow.db import Prepared, driver_connection, make_sessionmaker
 from gradeflow.models import TEST_ERROR, TESTS_BROKEN, Assignment, GradingRun, Submission
 from gradeflow.policy import graded_score
 from gradeflow.status_cache import Doubt, stamped, write_forward
@@ -208,7 +208,7 @@ def report_compile(language: str, compiled: dict[str, Any]) -> None:
     )
 
 
-# A live grading's two statements, claim and record, run on asyncpg's own connection (gradeflow.db.driver_connection):
+# A live grading's two statements, claim and record, run on asyncpg's own connection (gradeflow.db Prepared):
 # through SQLAlchemy's ORM they cost the worker more CPU than everything else it did for a grading but the
 # sandbox (py-spy in a rush: a quarter of its main thread; the claim 1.7 -> 0.6 ms, measured). Their columns come
 # from the models, so they cannot drift from them.
@@ -226,17 +226,18 @@ GRADED_BY = (
 )
 # One round trip: the submission with its assignment, and a queued submission becomes `grading` (only a queued one:
 # a status never goes back). The select sees the row as it was before the update, so `claimed` says which it was.
-CLAIM = f"""
+CLAIM = Prepared(
+    text(f"""
 WITH claimed AS (
-    UPDATE submissions SET status = '{SubmissionStatus.GRADING}'
-    WHERE id = $1 AND status = '{SubmissionStatus.QUEUED}' RETURNING id
+    UPDATE submissions SET status = :grading WHERE id = :id AND status = :queued RETURNING id
 )
 SELECT {", ".join(f"s.{c}" for c in SUBMISSION_COLUMNS)},
-       {", ".join(f"a.{c} AS assignment_{c}" for c in GRADED_BY)},
+       {", ".join(f"a.{c} AS a_{c}" for c in GRADED_BY)},
        EXISTS (SELECT 1 FROM claimed) AS claimed
 FROM submissions s JOIN assignments a ON a.id = s.assignment_id
-WHERE s.id = $1
-"""
+WHERE s.id = :id
+""").bindparams(grading=SubmissionStatus.GRADING, queued=SubmissionStatus.QUEUED)
+)
 # grading_run_row's columns, in its order (named by the models' attributes: a column, not a verdict or a status)
 _RUN = GradingRun
 RUN_COLUMNS = (
@@ -264,23 +265,30 @@ RECORDED = tuple(
 )
 # One statement, so one round trip and atomic: the grading run (once per submission and batch) and the
 # submission's new result.
-RECORD = f"""
+RECORD = Prepared(
+    text(f"""
 WITH grading_run AS (
     INSERT INTO grading_runs ({", ".join(RUN_COLUMNS)})
-    VALUES ({", ".join(f"${i}" for i in range(2, len(RUN_COLUMNS) + 2))})
+    VALUES ({", ".join(f":run_{c}" for c in RUN_COLUMNS)})
     ON CONFLICT ON CONSTRAINT uq_grading_runs_submission_batch DO NOTHING
 )
-UPDATE submissions
-SET {", ".join(f"{c} = ${i}" for i, c in enumerate(RECORDED, start=len(RUN_COLUMNS) + 2))}
-WHERE id = $1
+UPDATE submissions SET {", ".join(f"{c} = :{c}" for c in RECORDED)}
+WHERE id = :id
 RETURNING {", ".join(SUBMISSION_COLUMNS)}
-"""
-JSONB_PARAMETERS = frozenset({"tests", "details"})
+""")
+)
+JSONB_COLUMNS = frozenset({"tests", "details"})
 
 
-def as_parameters(columns: tuple[str, ...], values: dict[str, Any]) -> list[Any]:
-    """`values` for `columns`, in order, jsonb ones as JSON text (the driver's codec takes text)."""
-    return [json.dumps(values[c]) if c in JSONB_PARAMETERS else values[c] for c in columns]
+def with_json_text(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` with the jsonb ones as JSON text (the driver's codec takes text)."""
+    return {c: json.dumps(v) if c in JSONB_COLUMNS else v for c, v in values.items()}
+
+
+def no_such_submission(sub_id: uuid.UUID) -> ApplicationError:
+    return ApplicationError(
+        f"submission {sub_id} does not exist", type="SubmissionNotFound", non_retryable=True
+    )
 
 
 class GradingActivities:
@@ -327,16 +335,13 @@ class GradingActivities:
     async def _claim(self, sub_id: uuid.UUID) -> tuple[Submission, Assignment]:
         """The submission and its assignment; a queued submission becomes `grading` (published)."""
         async with driver_connection(self.engine) as conn:
-            row = await conn.fetchrow(CLAIM, sub_id)
+            row = await CLAIM.first(conn, {"id": sub_id})
         if row is None:
-            raise ApplicationError(
-                f"submission {sub_id} does not exist",
-                type="SubmissionNotFound",
-                non_retryable=True,
-            )
-        sub = Submission(**{c: row[c] for c in SUBMISSION_COLUMNS})
-        assignment = Assignment(**{c: row[f"assignment_{c}"] for c in GRADED_BY})
-        if row["claimed"]:
+            raise no_such_submission(sub_id)
+        found = vars(row)
+        sub = Submission(**{c: found[c] for c in SUBMISSION_COLUMNS})
+        assignment = Assignment(**{c: found[f"a_{c}"] for c in GRADED_BY})
+        if row.claimed:
             sub.status = SubmissionStatus.GRADING
             await self._publish(sub)
         return sub, assignment
@@ -430,6 +435,7 @@ class GradingActivities:
                 "ms": req.compiled.ms,
                 "ok": req.compiled.ok,
             }
+        finished_at = datetime.fromisoformat(out.finished_at)
         run = grading_run_row(
             out,
             submission_id=sub_id,
@@ -441,7 +447,7 @@ class GradingActivities:
             run_id=req.run_id,
             attempt=out.attempt,
             started_at=datetime.fromisoformat(out.started_at),
-            finished_at=datetime.fromisoformat(out.finished_at),
+            finished_at=finished_at,
         )
         # The tests failed to load: not graded, and not the student's doing (a compile error is graded: the
         # student sees it, with no score)
@@ -455,22 +461,14 @@ class GradingActivities:
             "details": details,
             "test_version": out.test_version,
             "error": TESTS_BROKEN if broken else None,
-            "graded_at": datetime.fromisoformat(out.finished_at),
+            "graded_at": finished_at,
         }
+        params = {f"run_{c}": v for c, v in with_json_text(run).items()}
         async with driver_connection(self.engine) as conn:
-            row = await conn.fetchrow(
-                RECORD,
-                sub_id,
-                *as_parameters(RUN_COLUMNS, run),
-                *as_parameters(RECORDED, recorded),
-            )
+            row = await RECORD.first(conn, {"id": sub_id, **params, **with_json_text(recorded)})
         if row is None:
-            raise ApplicationError(
-                f"submission {sub_id} does not exist",
-                type="SubmissionNotFound",
-                non_retryable=True,
-            )
-        sub = Submission(**dict(row))
+            raise no_such_submission(sub_id)
+        sub = Submission(**vars(row))
         if broken:
             activity.logger.warning(
                 "assignment %s: its tests fail to load: %s",
