@@ -65,7 +65,10 @@ def config(host: str, port: int, backends: list[int]) -> str:
             "    balance leastconn",
             f"    cookie {STICKY_COOKIE} insert indirect nocache httponly",
             "    option httpchk GET /_stcore/health",
-            "    default-server inter 2s fall 2 rise 1",
+            # A process busy drawing pages may answer its health check slowly: it is taken out (and its people sent
+            # to another, losing their page's state) only after three checks in a row went unanswered for 5 s each
+            "    timeout check 5s",
+            "    default-server inter 2s fall 3 rise 1",
             *servers,
             "",
         ]

@@ -43,10 +43,10 @@ def proxied_dashboard(stack: Stack, tmp_path_factory):
     config = tmp_path_factory.mktemp("proxy") / "haproxy.cfg"
     config.write_text(proxy.config("127.0.0.1", front, ports))
     roles.append(Role(proxy.argv(config), env, logs / "dashboard-proxy.log"))
-    for role in roles:
-        role.start()
     url = f"http://127.0.0.1:{front}"
     try:
+        for role in roles[:2]:
+            role.start()
         for port in ports:
             wait_for(
                 lambda port=port: answers(f"http://127.0.0.1:{port}/_stcore/health"),
@@ -54,6 +54,9 @@ def proxied_dashboard(stack: Stack, tmp_path_factory):
                 "a dashboard process to start",
                 interval=0.2,
             )
+        # HAProxy after both answer: its first health check of a process still starting marks that process down
+        # until the next check, and every page opened meanwhile goes to the other one
+        roles[2].start()
         wait_for(lambda: answers(f"{url}/_stcore/health"), 30, "HAProxy", interval=0.2)
         yield url, [r.log_path for r in roles[:2]]
     finally:
