@@ -127,6 +127,11 @@ class Prepared:
         row = await conn.fetchrow(self.sql, *self.arguments(params))
         return None if row is None else SimpleNamespace(**row)
 
+    async def all(self, conn: Any, params: dict[str, Any]) -> list[SimpleNamespace]:
+        return [
+            SimpleNamespace(**row) for row in await conn.fetch(self.sql, *self.arguments(params))
+        ]
+
 
 async def autocommit(session: AsyncSession) -> None:
     """Make the session's statements autocommit (call before its first statement)."""

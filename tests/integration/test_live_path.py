@@ -176,6 +176,53 @@ def test_the_tokens_in_use_are_checked_again_together_and_the_idle_ones_forgotte
     run_async(scenario)
 
 
+def test_tokens_asked_for_at_once_are_looked_up_together(stack: Stack):
+    """A rush's first requests each bring a token the API has not seen: those asked for while a look-up is in
+    progress are looked up in one query (api.deps.TokenCache), each answered with its own holder; an unknown one is
+    refused; PostgreSQL down is a PostgreSQL failure for each asker."""
+    from api.deps import TokenCache
+    from api.errors import POSTGRES, dependency_of
+    from gradeflow.db import make_engine
+
+    tokens = [stack.new_user() for _ in range(12)]
+    ids = []
+    for t in tokens:
+        with stack.client(t) as c:
+            ids.append(c.get("/me").json()["id"])
+    unknown = f"gf_{uuid.uuid4().hex}"
+
+    async def scenario():
+        engine = make_engine(stack.database_url, pool_size=2)
+        cache = TokenCache(engine, ttl=60)
+        try:
+            asked = [
+                *tokens,
+                unknown,
+                *tokens[:3],
+            ]  # some twice, as a submission and its events stream
+            found = await asyncio.gather(*(cache.principal(t) for t in asked))
+            assert [p and p.id for p in found] == [*ids, None, *ids[:3]]
+            assert cache.queries == 1, "one query for all of them"
+            assert cache.asked == {} and cache.looking is None
+            assert (await cache.principal(tokens[0])).id == ids[0] and cache.queries == 1, "cached"
+        finally:
+            await cache.close()
+            await engine.dispose()
+        nowhere = make_engine(f"postgresql://gradeflow@127.0.0.1:{free_port()}/none", pool_size=2)
+        cache = TokenCache(nowhere, ttl=60)
+        try:
+            failures = await asyncio.gather(
+                *(cache.principal(t) for t in tokens[:4]), return_exceptions=True
+            )
+            assert all(dependency_of(f) == POSTGRES for f in failures), failures
+            assert cache.queries == 1
+        finally:
+            await cache.close()
+            await nowhere.dispose()
+
+    run_async(scenario)
+
+
 async def cache_later(cache, tokens: list[str]) -> None:
     """As if half their time-to-live had passed since the cache last checked these tokens."""
     from gradeflow.tokens import hash_token
