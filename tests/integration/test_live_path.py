@@ -195,11 +195,8 @@ def test_tokens_asked_for_at_once_are_looked_up_together(stack: Stack):
         engine = make_engine(stack.database_url, pool_size=2)
         cache = TokenCache(engine, ttl=60)
         try:
-            asked = [
-                *tokens,
-                unknown,
-                *tokens[:3],
-            ]  # some twice, as a submission and its events stream
+            # Some twice, as a submission and its events stream are
+            asked = [*tokens, unknown, *tokens[:3]]
             found = await asyncio.gather(*(cache.principal(t) for t in asked))
             assert [p and p.id for p in found] == [*ids, None, *ids[:3]]
             assert cache.queries == 1, "one query for all of them"
