@@ -21,7 +21,7 @@ from temporalio.client import Client
 
 from api.errors import POSTGRES, ApiError, dependency_of
 from gradeflow import redis_keys
-from gradeflow.db import Prepared, autocommit_connection, driver_connection
+from gradeflow.db import Prepared, driver_connection
 from gradeflow.models import Cohort, Enrollment, SignInSession, User
 from gradeflow.settings import Settings
 from gradeflow.tokens import hash_token
@@ -82,8 +82,7 @@ def who_has(token_hash: Any, signed_in_user: Any) -> Select:
     )
 
 
-# Built once: composing a statement costs more Python than running it.
-# Many tokens at once: (token_hash, id, name, role, cohort_id, slug) for each that still works
+# Built once (composing a statement costs more Python than running it). Many tokens at once: (token_hash, id, name, role, cohort_id, slug) for each that still works
 _ASKED = (
     func.unnest(bindparam("token_hashes", type_=ARRAY(String)))
     .table_valued("token_hash")
@@ -243,8 +242,8 @@ class TokenCache:
                     del self.entries[key]
         if not due:
             return
-        async with autocommit_connection(self.engine) as conn:
-            rows = (await conn.execute(WHO_HAS_TOKENS, {"token_hashes": due})).all()
+        async with driver_connection(self.engine) as conn:
+            rows = await WHO_HAS_TOKENS_NOW.all(conn, {"token_hashes": due})
         still = {row.token_hash: row for row in rows}
         for key in due:
             if key in still:

@@ -145,8 +145,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # build the OpenAPI document (the metrics' route templates) while the rush waits.
         app.state.route_templates()
         # What the process built to start (the app, its routes and models, the clients) lives as long as it does:
-        # out of the collector's way, so that a full collection in a rush walks only what requests made. Same-stack
-        # A/B, 1,000 accepts with their events streams: the API's CPU 1.44-1.64 -> 1.31-1.48 ms a submission.
+        # out of the collector's way, so that a full collection in a rush walks only what requests made. Three
+        # alternating pairs of fresh stacks, 1,000 accepts with their events streams: the API's CPU 1.44-1.64 ->
+        # 1.31-1.48 ms a submission (BENCHMARKS.md).
         gc.freeze()
         yield
         await app.state.events.close()
