@@ -26,6 +26,7 @@ from worker.gauges import QueueGauges
 from worker.intake import Dispatcher, Reconciler
 from worker.languages import served_languages
 from worker.lti import LtiGrades
+from worker.sdk import tune_sdk
 from workflows.check_solution import CheckSolution
 from workflows.client import (
     SearchAttributesMissing,
@@ -49,6 +50,7 @@ async def run_worker(settings: Settings) -> None:
     # Where the worker shares a machine with the API, accepting and answering students comes first; gradings wait
     # safely in the intake stream meanwhile and catch up as soon as the API is idle.
     lower_priority(settings.worker_nice)
+    tune_sdk()
     # No pre-ping: every activity is retried on a database error, and the ping costs a round trip per use.
     engine = make_engine(
         settings.need("database_url"),
