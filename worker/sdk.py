@@ -1,8 +1,8 @@
 """What the worker changes in the Temporal SDK's own path, and why (`tune_sdk`, called once at start).
 
-Payload walks. temporalio 1.18 and later walk every workflow activation three times on the way in and every completion three times
-on the way out (`temporalio.bridge.worker.decode_activation` and `encode_completion`), asking the data converter's
-payload codec and external storage to rewrite each payload. GradeFlow configures neither, so every walk hands back
+Payload walks. temporalio 1.18 and later walk every workflow activation three times on the way in and every completion
+three times on the way out (`temporalio.bridge.worker.decode_activation` and `encode_completion`), asking the data
+converter's payload codec and external storage to rewrite each payload. GradeFlow configures neither, so every walk hands back
 the payloads it was given; in a deadline rush the walks were a sixth of the worker's main thread (py-spy), and
 skipping them cut the worker's CPU from 15.4 to 13.3 ms a grading (median of three rushes each, alternating in one
 stack; BENCHMARKS.md). The SDK has no setting for this, so the two functions are wrapped: with a codec or external
@@ -37,7 +37,8 @@ except ImportError:  # an SDK from before external storage, whose walks this doe
 
 log = logging.getLogger("gradeflow.worker")
 
-WRAPPED = "_gradeflow_skips_idle_visits"
+# Set on what this module put in the SDK's place: the SDK's own function
+WRAPPED = "_gradeflow_wraps"
 
 
 def _does_nothing(data_converter: Any) -> bool:
@@ -95,9 +96,8 @@ def cache_type_hints() -> bool:
     def type_hints(obj: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         if args or kwargs or not isinstance(obj, type):
             return original(obj, *args, **kwargs)
-        return dict(
-            cached(obj)
-        )  # a copy: the cached answer stays as it was whatever the caller does
+        # A copy: the cached answer stays as it was whatever the caller does with this one
+        return dict(cached(obj))
 
     setattr(type_hints, WRAPPED, original)
     type_hints.cache_info = cached.cache_info  # type: ignore[attr-defined]
