@@ -3,7 +3,6 @@ would change nothing, and run as before for a converter with a payload codec."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 import pytest
@@ -18,6 +17,7 @@ from temporalio.bridge.proto.workflow_activation import (
 from temporalio.converter import DataConverter, PayloadCodec
 
 from activities.grading import GradingOutcome, RecordRequest
+from tests.conftest import run_async
 from worker import sdk
 
 
@@ -61,8 +61,8 @@ def wrapped(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_converter_with_a_codec_still_has_its_payloads_walked(wrapped: None):
     act = activation()
-    asyncio.run(
-        bridge.decode_activation(
+    run_async(
+        lambda: bridge.decode_activation(
             act,
             DataConverter(payload_codec=Upper()),
             decode_headers=True,
@@ -82,9 +82,9 @@ def test_the_walk_is_skipped_only_without_a_codec_and_external_storage():
     skipping = sdk._skipping(walk)
     plain = DataConverter.default
     with_codec = DataConverter(payload_codec=Upper())
-    assert asyncio.run(skipping(activation(), plain, decode_headers=True)) != "walked"
+    assert run_async(lambda: skipping(activation(), plain, decode_headers=True)) != "walked"
     assert calls == []
-    assert asyncio.run(skipping(activation(), with_codec, decode_headers=True)) == "walked"
+    assert run_async(lambda: skipping(activation(), with_codec, decode_headers=True)) == "walked"
     assert calls == [with_codec]
 
 
