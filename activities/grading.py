@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -12,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -282,7 +282,10 @@ JSONB_COLUMNS = frozenset({"tests", "details"})
 
 def with_json_text(values: dict[str, Any]) -> dict[str, Any]:
     """`values` with the jsonb ones as JSON text (the driver's codec takes text)."""
-    return {c: json.dumps(v) if c in JSONB_COLUMNS else v for c, v in values.items()}
+    return {
+        c: orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS).decode() if c in JSONB_COLUMNS else v
+        for c, v in values.items()
+    }
 
 
 def no_such_submission(sub_id: uuid.UUID) -> ApplicationError:
@@ -314,7 +317,7 @@ class GradingActivities:
 
     async def _publish(self, sub: Submission) -> None:
         """Best effort: Redis is a cache, PostgreSQL already holds the truth."""
-        encoded = json.dumps(stamped(submission_payload(sub)))
+        encoded = orjson.dumps(stamped(submission_payload(sub)))
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 await write_forward(pipe, {"id": str(sub.id), "status": sub.status}, encoded)
