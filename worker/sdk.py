@@ -41,11 +41,8 @@ log = logging.getLogger("gradeflow.worker")
 WRAPPED = "_gradeflow_wraps"
 
 
-def _does_nothing(data_converter: Any) -> bool:
-    return (
-        getattr(data_converter, "payload_codec", None) is None
-        and getattr(data_converter, "external_storage", None) is None
-    )
+def _does_nothing(data_converter: DataConverter) -> bool:
+    return data_converter.payload_codec is None and data_converter.external_storage is None
 
 
 def _skipping(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:

@@ -18,6 +18,7 @@ from temporalio.converter import DataConverter, PayloadCodec
 
 from activities.grading import GradingOutcome, RecordRequest
 from tests.conftest import run_async
+from tests.workflows import test_workflows
 from worker import sdk
 
 
@@ -90,25 +91,7 @@ def test_the_walk_is_skipped_only_without_a_codec_and_external_storage():
 
 def test_dataclasses_convert_as_before_with_their_hints_asked_once(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(payload_converter, "get_type_hints", payload_converter.get_type_hints)
-    outcome = GradingOutcome(
-        submission_id="s",
-        test_version="3",
-        verdict="wrong_answer",
-        passed=False,
-        score=0.5,
-        max_score=1.0,
-        tests=[{"name": "test_add", "passed": True}],
-        message="",
-        sandbox="forkserver",
-        stdout="",
-        stderr="",
-        cpu_ms=4,
-        wall_ms=9,
-        peak_memory_kb=1024,
-        attempt=1,
-        started_at="2026-12-05T00:00:00+00:00",
-        finished_at="2026-12-05T00:00:01+00:00",
-    )
+    outcome = test_workflows.outcome("s", "wrong_answer", attempt=1)
     converter = DataConverter.default.payload_converter
     payloads = converter.to_payloads([RecordRequest(outcome=outcome, workflow_id="w", run_id="r")])
     before = converter.from_payloads(payloads, [RecordRequest])

@@ -64,7 +64,10 @@ def in_time_skipping_env(scenario: Callable[[WorkflowEnvironment], Awaitable[Any
     return run_async(run)
 
 
-def outcome(submission_id: str, verdict: str = "passed") -> GradingOutcome:
+def outcome(
+    submission_id: str, verdict: str = "passed", attempt: int | None = None
+) -> GradingOutcome:
+    """A grading's outcome; `attempt` defaults to the running activity's."""
     return GradingOutcome(
         submission_id=submission_id,
         test_version="v1",
@@ -80,7 +83,7 @@ def outcome(submission_id: str, verdict: str = "passed") -> GradingOutcome:
         cpu_ms=1,
         wall_ms=1,
         peak_memory_kb=1,
-        attempt=activity.info().attempt,
+        attempt=activity.info().attempt if attempt is None else attempt,
         started_at="2026-01-01T00:00:00+00:00",
         finished_at="2026-01-01T00:00:01+00:00",
     )
