@@ -417,15 +417,12 @@ def seccomp_program(profile: str = PYTHON) -> bytes:
         allowed |= EXEC_CALLS
     if profile == COMPILER:
         allowed |= FORK_CALLS
-    denied = {nr for name, nr in X86_64_DENIED.items() if name not in allowed}
-    for nr in sorted(denied):
-        prog += [_bpf(JEQ, 0, 1, nr), _bpf(RET, 0, 0, errno_(errno.EPERM))]
     # clone3 cannot be filtered on its flags (they are behind a pointer): ENOSYS makes libc fall back to clone.
     prog += [_bpf(JEQ, 0, 1, X86_64_CLONE3), _bpf(RET, 0, 0, errno_(errno.ENOSYS))]
-    # clone: threads only, never a new process or namespace.
+    # clone: threads only, never a new process or namespace; any other call goes on past these to the denials.
     if profile == COMPILER:  # clone: any process or thread, never a new namespace
         prog += [
-            _bpf(JEQ, 0, 3, X86_64_CLONE),
+            _bpf(JEQ, 0, 4, X86_64_CLONE),
             _bpf(LD, 0, 0, 16),
             _bpf(JSET, 0, 1, NEW_NAMESPACE_FLAGS),
             _bpf(RET, 0, 0, errno_(errno.EPERM)),
@@ -433,15 +430,38 @@ def seccomp_program(profile: str = PYTHON) -> bytes:
         ]
     else:
         prog += [
-            _bpf(JEQ, 0, 4, X86_64_CLONE),
+            _bpf(JEQ, 0, 5, X86_64_CLONE),
             _bpf(LD, 0, 0, 16),
             _bpf(JSET, 1, 0, NEW_NAMESPACE_FLAGS),
             _bpf(JSET, 1, 0, CLONE_THREAD),
             _bpf(RET, 0, 0, errno_(errno.EPERM)),
             _bpf(RET, 0, 0, ALLOW),
         ]
-    prog += [_bpf(RET, 0, 0, ALLOW)]
+    # The denied calls as ascending runs of numbers, two comparisons a run, not one a call: the kernel checks and
+    # compiles a filter each time a process loads it (every confined process does, each case of a native grading
+    # too), about 1.5 us an instruction on these machines: 0.19 ms a load with one comparison a call (123
+    # instructions), 0.12 ms this way (72). A call below the next run is allowed at once.
+    runs = number_runs({nr for name, nr in X86_64_DENIED.items() if name not in allowed})
+    allow_at = len(prog) + 2 * len(runs)  # then the denial, one further
+    for low, high in runs:
+        here = len(prog)
+        prog += [
+            _bpf(JGE, 0, allow_at - (here + 1), low),
+            _bpf(JGE, 0, allow_at + 1 - (here + 2), high + 1),
+        ]
+    prog += [_bpf(RET, 0, 0, ALLOW), _bpf(RET, 0, 0, errno_(errno.EPERM))]
     return b"".join(prog)
+
+
+def number_runs(numbers: set[int]) -> list[tuple[int, int]]:
+    """`numbers` as ascending runs of consecutive ones, (first, last)."""
+    runs: list[tuple[int, int]] = []
+    for n in sorted(numbers):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], n)
+        else:
+            runs.append((n, n))
+    return runs
 
 
 class _SockFprog(ctypes.Structure):
