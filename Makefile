@@ -60,6 +60,7 @@ load-tools:
 bench: install load-tools proxy
 	$(BIN)/python -m benchmarks.sandbox
 	$(BIN)/python -m benchmarks.languages
+	$(BIN)/python -m benchmarks.seccomp
 	$(BIN)/python -m benchmarks.regrade
 	$(BIN)/python -m benchmarks.similarity
 	$(BIN)/python -m benchmarks.scale_out

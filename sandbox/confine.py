@@ -439,8 +439,8 @@ def seccomp_program(profile: str = PYTHON) -> bytes:
         ]
     # The denied calls as ascending runs of numbers, two comparisons a run, not one a call: the kernel checks and
     # compiles a filter each time a process loads it (every confined process does, each case of a native grading
-    # too), about 1.5 us an instruction on these machines: 0.19 ms a load with one comparison a call (123
-    # instructions), 0.12 ms this way (72). A call below the next run is allowed at once.
+    # too): 0.16-0.18 ms a load on these machines with one comparison a call (123 instructions), 0.12-0.14 ms this
+    # way (72; `python -m benchmarks.seccomp`). A call below the next run is allowed at once.
     runs = number_runs({nr for name, nr in X86_64_DENIED.items() if name not in allowed})
     allow_at = len(prog) + 2 * len(runs)  # then the denial, one further
     for low, high in runs:

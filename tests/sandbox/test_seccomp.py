@@ -17,7 +17,9 @@ OTHER_ARCH = 0x40000028  # AUDIT_ARCH_AARCH64
 CLONE_VM, SIGCHLD = 0x00000100, 17
 CLONE_FLAGS = [
     SIGCHLD,  # fork()
-    CLONE_VM | confine.CLONE_THREAD | 0x00000800,  # a thread (pthread_create: VM, THREAD, SIGHAND, ...)
+    CLONE_VM
+    | confine.CLONE_THREAD
+    | 0x00000800,  # a thread (pthread_create: VM, THREAD, SIGHAND, ...)
     confine.CLONE_NEWNET | SIGCHLD,
     confine.CLONE_THREAD | CLONE_VM | confine.CLONE_NEWUSER,
     confine.CLONE_NEWCGROUP,
