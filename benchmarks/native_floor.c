@@ -3,7 +3,7 @@
  * child that takes its own uid and, unless the request says otherwise, a private mount namespace with a fresh
  * /work tmpfs holding the program and a seccomp filter (fd 4), then execs the program on the three descriptors sent;
  * it answers with the exit status, CPU and peak memory. What it leaves out, the request's `skip` bits say:
- * 1 the private /work (the program runs from `dir`), 2 the seccomp filter. */
+ * 1 the private /work (argv[0] names the program where it is; it runs in /), 2 the seccomp filter. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -66,6 +66,7 @@ static void start(struct request *req, char *rest, size_t rest_len, int fds[4]) 
     int slot = -1;
     for (int i = 0; i < MAX_CASES; i++) if (!cases[i].pid) { slot = i; break; }
     if (slot < 0 || req->n_argv >= 255 || req->n_env >= 255) return;
+    if (req->n_limits > 16 || (size_t)req->n_limits * 24 > rest_len) return;
     char *at = strings;
     for (uint32_t i = 0; i < req->n_argv; i++) { argv[i] = at; at += strnlen(at, end - at) + 1; }
     argv[req->n_argv] = NULL;
