@@ -23,13 +23,8 @@ def one_comparison_a_call(profile: str) -> bytes:
     # The architecture checks (6 instructions), then clone3's and clone's (2, and 5 or 6), which end by jumping
     # past themselves: to the final "allow" here
     clone_end = 6 + 2 + (5 if profile == confine.COMPILER else 6)
-    allowed = set()
-    if profile in (confine.PROGRAM, confine.COMPILER):
-        allowed |= confine.EXEC_CALLS
-    if profile == confine.COMPILER:
-        allowed |= confine.FORK_CALLS
     prog = [built[: 6 * 8]]
-    for nr in sorted(n for name, n in confine.X86_64_DENIED.items() if name not in allowed):
+    for nr in sorted(confine.denied_calls(profile)):
         prog += [confine._bpf(0x15, 0, 1, nr), confine._bpf(0x06, 0, 0, 0x00050000 | errno.EPERM)]
     prog += [built[6 * 8 : clone_end * 8], confine._bpf(0x06, 0, 0, 0x7FFF0000)]
     return b"".join(prog)

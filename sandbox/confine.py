@@ -412,11 +412,6 @@ def seccomp_program(profile: str = PYTHON) -> bytes:
         _bpf(JGE, 0, 1, 0x40000000),
         _bpf(RET, 0, 0, KILL),
     ]
-    allowed = set()
-    if profile in (PROGRAM, COMPILER):
-        allowed |= EXEC_CALLS
-    if profile == COMPILER:
-        allowed |= FORK_CALLS
     # clone3 cannot be filtered on its flags (they are behind a pointer): ENOSYS makes libc fall back to clone.
     prog += [_bpf(JEQ, 0, 1, X86_64_CLONE3), _bpf(RET, 0, 0, errno_(errno.ENOSYS))]
     # clone: threads only, never a new process or namespace; any other call goes on past these to the denials.
@@ -441,7 +436,7 @@ def seccomp_program(profile: str = PYTHON) -> bytes:
     # compiles a filter each time a process loads it (every confined process does, each case of a native grading
     # too): 0.16-0.18 ms a load on these machines with one comparison a call (123 instructions), 0.12-0.14 ms this
     # way (72; `python -m benchmarks.seccomp`). A call below the next run is allowed at once.
-    runs = number_runs({nr for name, nr in X86_64_DENIED.items() if name not in allowed})
+    runs = number_runs(denied_calls(profile))
     allow_at = len(prog) + 2 * len(runs)  # then the denial, one further
     for low, high in runs:
         here = len(prog)
@@ -451,6 +446,16 @@ def seccomp_program(profile: str = PYTHON) -> bytes:
         ]
     prog += [_bpf(RET, 0, 0, ALLOW), _bpf(RET, 0, 0, errno_(errno.EPERM))]
     return b"".join(prog)
+
+
+def denied_calls(profile: str) -> set[int]:
+    """The call numbers `profile` refuses with EPERM (clone and clone3 have rules of their own)."""
+    allowed = set()
+    if profile in (PROGRAM, COMPILER):
+        allowed |= EXEC_CALLS
+    if profile == COMPILER:
+        allowed |= FORK_CALLS
+    return {nr for name, nr in X86_64_DENIED.items() if name not in allowed}
 
 
 def number_runs(numbers: set[int]) -> list[tuple[int, int]]:
