@@ -80,6 +80,8 @@ class SandboxResult:
     peak_memory_kb: int = 0
     sandbox: str = ""
     judge_cpu_ms: int = 0
+    # "warm": graded by the warm judge, without a fork (sandbox.server.start_warm_judge); "" by a judge of its own
+    judge: str = ""
     compile: dict[str, Any] = field(default_factory=dict)  # cached, ms, ok
     limits: dict[str, Any] = field(
         default_factory=dict
@@ -134,6 +136,7 @@ class Sandbox:
         compile_cache_dir: str | None = None,
         compile_cache_mb: int = 512,
         native_spawner: bool = True,
+        warm_native: bool = True,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"sandbox mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -145,6 +148,8 @@ class Sandbox:
         self.compile_cache_mb = compile_cache_mb
         # False: a native grading's pid 1 forks each case itself (what it does anyway without a C compiler)
         self.native_spawner = native_spawner
+        # False: compiled C and C++ programs run in namespaces made for each grading, not the warm ones
+        self.warm_native = warm_native
         self._server: asyncio.subprocess.Process | None = None
         self._dir: str | None = None
         self._lock = asyncio.Lock()
@@ -165,6 +170,7 @@ class Sandbox:
             [sys.executable, "-I", "-S", "-c", bootstrap, *extra, *cache]
             + (["--unsafe"] if self.unsafe else [])
             + ([] if self.native_spawner else ["--no-spawner"])
+            + ([] if self.warm_native else ["--no-warm"])
         )
 
     @property
@@ -175,6 +181,10 @@ class Sandbox:
     @property
     def _socket_path(self) -> str:
         return os.path.join(self._runs_dir, "sandbox.sock")
+
+    @property
+    def _warm_socket_path(self) -> str:
+        return os.path.join(self._runs_dir, "warm-judge.sock")
 
     def _make_dir(self) -> None:
         """A private (0700) directory for the fork server's socket and every run's files; it names its owner so
@@ -187,7 +197,14 @@ class Sandbox:
         self._make_dir()
         # Empty environment and no inherited descriptors: the fork server holds no secret to leak.
         self._server = await asyncio.create_subprocess_exec(
-            *self._argv("--socket", self._socket_path, "--runs-dir", self._runs_dir),
+            *self._argv(
+                "--socket",
+                self._socket_path,
+                "--warm-socket",
+                self._warm_socket_path,
+                "--runs-dir",
+                self._runs_dir,
+            ),
             env={},
             cwd="/",
             stdin=asyncio.subprocess.DEVNULL,
@@ -320,6 +337,7 @@ class Sandbox:
             peak_memory_kb=result.get("peak_memory_kb", 0),
             sandbox=result.get("sandbox", self.mode),
             judge_cpu_ms=result.get("judge_cpu_ms", 0),
+            judge=result.get("judge", ""),
             compile=result.get("compile") or {},
             limits=result.get("limits") or {},
         )
@@ -332,11 +350,29 @@ class Sandbox:
                     log.warning("sandbox fork server is not running; restarting it")
                     await self.close()
                     await self._start_server()
+        if (payload.get("language") or "python") != "python":
+            result = await self._via_warm_judge(payload, timeout)
+            if result is not None:
+                return result
         reader, writer = await asyncio.open_unix_connection(self._socket_path)
         try:
             return await self._exchange(reader, writer, payload, timeout)
         finally:
             writer.close()
+
+    async def _via_warm_judge(self, payload: dict, timeout: float) -> dict[str, Any] | None:
+        """The warm judge's result (sandbox.server.start_warm_judge), or None: there is none (this machine has no
+        warm supervisor, or it ended), or the job needs a fork (a compile; the supervisor busy) and goes to the
+        fork server."""
+        try:
+            reader, writer = await asyncio.open_unix_connection(self._warm_socket_path)
+        except OSError:
+            return None
+        try:
+            result = await self._exchange(reader, writer, payload, timeout)
+        finally:
+            writer.close()
+        return None if result.get("cold") else result
 
     async def _via_fresh_interpreter(self, payload: dict, timeout: float) -> dict[str, Any]:
         ours, theirs = socket.socketpair()

@@ -468,16 +468,25 @@ def decide(records: list[dict[str, Any]], import_problem: dict[str, Any] | None)
     return VERDICT_OF_KIND.get(worst["kind"], Verdict.RUNTIME_ERROR), worst["message"]
 
 
+def own_cpu_ms(opts: Options) -> float:
+    """The judge's CPU so far: its process's (a judge forked for the job), or its thread's (the warm judge)."""
+    u = resource.getrusage(resource.RUSAGE_THREAD if opts.persistent else resource.RUSAGE_SELF)
+    return (u.ru_utime + u.ru_stime) * 1000
+
+
 def run_job(job: dict, opts: Options) -> dict[str, Any]:
     """Grade one job; returns the result, or {"sandbox_error": ...} for an infrastructure fault."""
     started = time.monotonic()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own_cpu_before = own_cpu_ms(opts)
     records: list[dict[str, Any]] = []
     import_problem = None
     excerpts = {"stdout": "", "stderr": ""}
     children: list[Child] = []
     native = (job.get("language") or "python") != "python"
     figures: dict[str, Any] = {}
+    # What ran outside the judge's children (the warm supervisor's cases): CPU seconds and peak memory
+    warm_usage = {"cpu_seconds": 0.0, "maxrss_kb": 0}
     limits = job["limits"]
     try:
         if native:
@@ -485,6 +494,7 @@ def run_job(job: dict, opts: Options) -> dict[str, Any]:
             if "compiled" in part:  # the compile step alone
                 return part
             records, import_problem = part["records"], part["problem"]
+            warm_usage = part.get("warm_usage") or warm_usage
             figures = {"compile": part["compile"], "limits": part["limits"]}
             limits = part["limits"]  # the limits that applied (the language's time factor included)
             if import_problem is not None:
@@ -518,13 +528,23 @@ def run_job(job: dict, opts: Options) -> dict[str, Any]:
         "message": message,
         "tests": records,
         **excerpts,
-        "cpu_ms": int((usage.ru_utime - before.ru_utime + usage.ru_stime - before.ru_stime) * 1000),
-        # The judge's own CPU: a forked judge starts from zero, a fresh one includes its interpreter start-up.
+        "cpu_ms": int(
+            (
+                usage.ru_utime
+                - before.ru_utime
+                + usage.ru_stime
+                - before.ru_stime
+                + warm_usage["cpu_seconds"]
+            )
+            * 1000
+        ),
+        # The judge's own CPU: a forked judge starts from zero, a fresh one includes its interpreter start-up, the
+        # warm judge's thread counts from the job's start.
         "judge_cpu_ms": int(
-            (lambda u: (u.ru_utime + u.ru_stime) * 1000)(resource.getrusage(resource.RUSAGE_SELF))
+            own_cpu_ms(opts) - own_cpu_before if opts.persistent else own_cpu_ms(opts)
         ),
         "wall_ms": int((time.monotonic() - started) * 1000),
-        "peak_memory_kb": int(usage.ru_maxrss),
+        "peak_memory_kb": int(max(usage.ru_maxrss, warm_usage["maxrss_kb"])),
         "sandbox": opts.mode,
         **figures,
     }

@@ -10,16 +10,18 @@ the sandbox: the judge compares it here, test by test.
 from __future__ import annotations
 
 import base64
+import fcntl
 import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from gradeflow import languages
 from gradeflow.languages import COMPILE_DEFAULTS, Language, Toolchain
-from sandbox import confine, runs, wire
+from sandbox import confine, runs, warm, wire
 from sandbox.compile_cache import CompileCache, Entry
 from sandbox.supervise import ARTIFACT_BYTES, Spec
 
@@ -29,6 +31,7 @@ RECIPE = "1"
 COMPILE_FILE_MB = 64
 COMPILE_WORK_MB = 256
 MESSAGE_LINES = 12
+SEALED = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 # Words for the signals a crashed program most often dies of
 SIGNAL_WORDS = {
     signal.SIGSEGV: "an invalid memory access (a bad pointer, an array index out of bounds, or a stack "
@@ -93,6 +96,8 @@ def compile_step(
             int((time.monotonic() - started) * 1000),
             first_diagnostics(language, entry.diagnostics) if not entry.ok else "",
         )
+    if opts.persistent:
+        raise runs.NeedsFork("not in the compile cache")
     limits = compile_limits(job["limits"])
     spec = Spec(
         argv=program.argv,
@@ -203,10 +208,13 @@ def run_cases(
     limits: languages.Limits,
     cases: list[tuple[dict[str, Any], str]],
     driver: str,
+    used: dict[str, float],
 ) -> list[dict[str, Any]]:
     """Run the program (with `driver`, for function tests) once per case in one sandbox: its pid 1 starts a
     fresh process per case on the descriptors sent here, under the case's limits, and puts /work back between
-    cases (sandbox.supervise.serve_cases). What each case printed is compared here."""
+    cases (sandbox.supervise.serve_cases); or, for a language that runs warm, the warm supervisor does
+    (sandbox.warm), whose cases are not the judge's children: their CPU and peak memory are added to `used`. What
+    each case printed is compared here."""
     if not cases:
         return []
     program = language.run_program(toolchain, compiled.files, limits, driver)
@@ -228,26 +236,89 @@ def run_cases(
         per_case=True,
         spawner=opts.spawner or "",
     )
+    if opts.warm and language.warm_runs and not job.get("simulate_missing"):
+        # A forked judge has taken the job's nice already; the warm judge gives it to the cases
+        nice = os.getpriority(os.PRIO_PROCESS, 0) + (
+            int(job.get("nice") or 0) if opts.persistent else 0
+        )
+        try:
+            grading = warm.Grading(
+                opts.warm,
+                spec.argv,
+                spec.env,
+                spec.files,
+                confine.rlimits(spec.limits, spec.memory_kind, spec.memory_rlimit_mb),
+                limits.wall_seconds,
+                spec.work_mb * 1024,
+                min(19, nice),
+            )
+        except warm.Unavailable as exc:  # (busy, or ended): the grading gets namespaces of its own
+            if opts.persistent:
+                raise runs.NeedsFork(str(exc)) from None
+        else:
+            try:
+                return [
+                    run_case(_warm_case(grading, used), language, limits, case, name)
+                    for case, name in cases
+                ]
+            finally:
+                grading.close()
+    if opts.persistent:
+        raise runs.NeedsFork("a grading of its own namespaces")
     # Each case's wall-clock limit is kept inside; this bound is for a sandbox that stops answering
     whole = len(cases) * (limits.wall_seconds + 1) + 5
     child = runs.launch(job, opts, children, "exec", b"", spec, wall_seconds=whole)
     runs.await_ready(child)
     try:
         return [
-            run_case(child, language, limits, n, case, name) for n, (case, name) in enumerate(cases)
+            run_case(_pid_1_case(child, limits), language, limits, case, name)
+            for case, name in cases
         ]
     finally:
         child.finish(0.5)
 
 
+def _pid_1_case(child: runs.Child, limits: languages.Limits) -> Callable[[list[int]], dict]:
+    """A case run by the grading's own pid 1 (sandbox.supervise.serve_cases)."""
+
+    def run(fds: list[int]) -> dict[str, Any]:
+        try:
+            socket.send_fds(child.sock, [b"C"], fds)
+        except OSError as exc:
+            raise runs.SandboxFault(f"the sandbox stopped taking cases ({exc})") from None
+        try:
+            return wire.recv(child.sock, time.monotonic() + limits.wall_seconds + 5)
+        except (EOFError, wire.Timeout, wire.ProtocolError, OSError) as exc:
+            raise runs.SandboxFault(
+                f"the sandbox did not say how a case ended ({type(exc).__name__})"
+            ) from None
+
+    return run
+
+
+def _warm_case(grading: warm.Grading, used: dict[str, float]) -> Callable[[list[int]], dict]:
+    """A case run by the warm supervisor (sandbox.warm)."""
+
+    def run(fds: list[int]) -> dict[str, Any]:
+        try:
+            ended = grading.run(fds)
+        except ConnectionError as exc:
+            raise runs.SandboxFault(str(exc)) from None
+        used["cpu_seconds"] += ended["cpu_seconds"]
+        used["maxrss_kb"] = max(used["maxrss_kb"], ended["maxrss_kb"])
+        return ended
+
+    return run
+
+
 def run_case(
-    child: runs.Child,
+    run: Callable[[list[int]], dict],
     language: Language,
     limits: languages.Limits,
-    n: int,
     case: dict[str, Any],
     name: str,
 ) -> dict[str, Any]:
+    """One case, run by `run` on its stdin, stdout and stderr; what it printed is compared here."""
     hidden = bool(case.get("hidden"))
     record = {
         "name": name,
@@ -257,41 +328,31 @@ def run_case(
         "points": int(case.get("points", 1)),
         "message": "",
     }
-    paths = [
-        os.path.join(child.tmpdir, f"{stream}-{n}") for stream in ("stdin", "stdout", "stderr")
-    ]
-    with open(paths[0], "wb") as f:
-        f.write(str(case.get("stdin", "")).encode())
-    fds = [
-        os.open(paths[0], os.O_RDONLY),
-        *(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) for p in paths[1:]),
-    ]
+    # In memory, never on a disk: stdin sealed (the program cannot change what it is given), stdout and stderr
+    # bounded by the output limit (RLIMIT_FSIZE holds for these files as for any)
+    stdin = os.memfd_create("stdin", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    stdout = os.memfd_create("stdout", os.MFD_CLOEXEC)
+    stderr_fd = os.memfd_create("stderr", os.MFD_CLOEXEC)
+    fds = [stdin, stdout, stderr_fd]
     try:
-        socket.send_fds(child.sock, [b"C"], fds)
-    except OSError as exc:
-        raise runs.SandboxFault(f"the sandbox stopped taking cases ({exc})") from None
+        os.write(stdin, str(case.get("stdin", "")).encode())
+        fcntl.fcntl(stdin, fcntl.F_ADD_SEALS, SEALED)
+        os.lseek(stdin, 0, os.SEEK_SET)
+        ended = run(fds)
+        if "setup_error" in ended:
+            raise runs.SandboxFault(f"sandbox set-up failed: {ended['setup_error']}")
+        output_limit = limits.output_kb * 1024
+        output = os.pread(stdout, output_limit + 1, 0)
+        stderr = os.pread(stderr_fd, 64 * 1024, 0).decode("utf-8", "replace")
     finally:
         for fd in fds:
             os.close(fd)
-    try:
-        ended = wire.recv(child.sock, time.monotonic() + limits.wall_seconds + 5)
-    except (EOFError, wire.Timeout, wire.ProtocolError, OSError) as exc:
-        raise runs.SandboxFault(
-            f"the sandbox did not say how case {n + 1} ended ({type(exc).__name__})"
-        ) from None
-    if "setup_error" in ended:
-        raise runs.SandboxFault(f"sandbox set-up failed: {ended['setup_error']}")
-    output_limit = limits.output_kb * 1024
-    with open(paths[1], "rb") as f:
-        output = f.read(output_limit + 1)
     if ended["timed_out"]:
         if len(output) >= output_limit:
             record.update(kind="output", message="Output limit exceeded")
         else:
             record.update(kind="time", message="Time limit exceeded (wall-clock limit reached)")
     else:
-        with open(paths[2], "rb") as f:
-            stderr = f.read(64 * 1024).decode("utf-8", "replace")
         verdict = classify(
             language,
             limits,
@@ -356,6 +417,7 @@ def run_native(
         for n, test in enumerate(job.get("function_tests") or [], 1)
     ]
     args = (job, opts, children, language, toolchain, compiled, limits)
-    records = run_cases(*args, io_cases, "")
-    records += run_cases(*args, function_tests, job.get("test_code") or "")
-    return {"records": records, "problem": None, **figures}
+    used = {"cpu_seconds": 0.0, "maxrss_kb": 0}
+    records = run_cases(*args, io_cases, "", used)
+    records += run_cases(*args, function_tests, job.get("test_code") or "", used)
+    return {"records": records, "problem": None, "warm_usage": used, **figures}

@@ -31,6 +31,11 @@ class SandboxFault(RuntimeError):
     """The sandbox itself failed (set-up, lost child): an infrastructure fault, never the student's doing."""
 
 
+class NeedsFork(Exception):
+    """A persistent judge (the warm judge: sandbox.server) met a job it cannot finish without forking a child (a
+    compile, a grading the warm supervisor cannot take): a judge of the fork server's grades it instead."""
+
+
 @dataclass
 class Options:
     mode: str  # "forkserver", "fresh" or "unsafe"
@@ -41,6 +46,10 @@ class Options:
     cache: Any = None
     # sandbox/spawn.c built (sandbox.spawner): how a native grading's pid 1 starts each case, when there is one
     spawner: str | None = None
+    # The warm supervisor's socket (sandbox.warm), when the server has one: compiled C and C++ programs run there
+    warm: str | None = None
+    # A judge that serves job after job in threads (the warm judge) and so never forks
+    persistent: bool = False
 
     @property
     def unsafe(self) -> bool:

@@ -2,21 +2,25 @@
 
 Started by the worker with an empty environment and no inherited descriptors. The fork server accepts jobs on a
 root-only Unix socket and forks one judge per job (milliseconds: everything is already imported); `--once`
-reads one job from stdin (a socket) in a fresh interpreter, the fallback.
+reads one job from stdin (a socket) in a fresh interpreter, the fallback. Beside it, where the machine allows, the
+warm supervisor (sandbox.warm) and the warm judge (`start_warm_judge`) grade compiled C and C++ programs without
+a fork or namespaces of their own per grading.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import socket
 import sys
 import time
 import unittest  # noqa: F401 - warm: imported once here, inherited by every judge
+from concurrent.futures import ThreadPoolExecutor
 
 from gradeflow import languages
-from sandbox import confine, inside, judge, spawner, wire  # noqa: F401 - warm, as above
+from sandbox import confine, inside, judge, runs, spawner, warm, wire  # noqa: F401 - warm, as above
 from sandbox.compile_cache import CompileCache
 
 JOB_READ_SECONDS = 10
@@ -40,12 +44,66 @@ def handle(conn: socket.socket, opts: judge.Options) -> None:
         simulate_missing=job.get("simulate_missing"),
         cache=opts.cache,
         spawner=opts.spawner,
+        warm=opts.warm,
     )
     try:
         result = judge.run_job(job, opts)
     except Exception as exc:  # noqa: BLE001 - any judge failure is an infrastructure fault, retried upstream
         result = {"sandbox_error": f"the judge failed: {type(exc).__name__}: {exc}"}
     wire.send(conn, result)
+
+
+def start_warm_judge(path: str, opts: judge.Options) -> None:
+    """Fork the warm judge (before the server has any thread): a persistent judge that grades, in a thread per
+    job and without forking anything, the jobs whose program is in the compile cache and whose cases the warm
+    supervisor runs (sandbox.warm). A judge forked per job costs several times such a grading (the fork of this
+    process and what it copies on write: BENCHMARKS.md, "Languages"). Whatever it cannot finish without a fork
+    (a compile, the supervisor busy) it answers "cold", and the client sends the job here, to the fork server."""
+    pid = os.fork()
+    if pid:
+        return
+    try:  # pragma: no cover - the warm judge, a child of the server
+        confine.prctl(confine.PR_SET_PDEATHSIG, signal.SIGKILL, "prctl(PR_SET_PDEATHSIG)")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o077)
+        listener.bind(path)
+        os.umask(old_umask)
+        listener.listen(256)
+        persistent = dataclasses.replace(opts, persistent=True)
+        with ThreadPoolExecutor(max_workers=warm.SLOTS, thread_name_prefix="judge") as pool:
+            while True:
+                conn, _ = listener.accept()
+                pool.submit(handle_warm, conn, persistent)
+    finally:
+        os._exit(1)
+
+
+def handle_warm(
+    conn: socket.socket, opts: judge.Options
+) -> None:  # pragma: no cover - in the warm judge
+    """One job in the warm judge: graded here if it can be without a fork, else answered "cold"."""
+    with conn:
+        try:
+            job = wire.recv(conn, time.monotonic() + JOB_READ_SECONDS, limit=4 * wire.MAX_FRAME)
+        except (EOFError, OSError, wire.Timeout, wire.ProtocolError):
+            return
+        result: dict = {"cold": True}
+        name = job.get("language") or "python"
+        if (
+            name in languages.NAMES
+            and languages.get(name).warm_runs
+            and not job.get("simulate_missing")
+        ):
+            try:
+                result = {**judge.run_job(job, opts), "judge": "warm"}
+            except runs.NeedsFork:
+                result = {"cold": True}
+            except Exception as exc:  # noqa: BLE001 - as in handle: an infrastructure fault, retried upstream
+                result = {"sandbox_error": f"the judge failed: {type(exc).__name__}: {exc}"}
+        try:
+            wire.send(conn, result)
+        except OSError:  # the client gave up on the job
+            pass
 
 
 def serve_forever(path: str, opts: judge.Options) -> None:
@@ -74,6 +132,28 @@ def serve_forever(path: str, opts: judge.Options) -> None:
         conn.close()
 
 
+def start_warm(runs_dir: str) -> str | None:
+    """The warm supervisor for the languages that use it and this machine has (sandbox.warm), or None: their
+    gradings are then served in namespaces of their own, as every other language's."""
+    toolchains = []
+    for name in languages.available():
+        if languages.get(name).warm_runs:
+            toolchains.append(languages.toolchain(name))
+    if not toolchains:
+        return None
+    binary = warm.build(runs_dir)
+    if binary is None:
+        warm.log(
+            "no warm supervisor (sandbox/warm.c did not build): native gradings set up their own sandbox"
+        )
+        return None
+    try:
+        return warm.start(runs_dir, binary, warm.readable_for(toolchains))
+    except (OSError, confine.IsolationError) as exc:
+        warm.log(f"no warm supervisor ({exc}): native gradings set up their own sandbox")
+        return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--socket", help="serve jobs on this Unix socket (fork server)")
@@ -90,6 +170,15 @@ def main() -> None:
         "--no-spawner",
         action="store_true",
         help="native gradings' pid 1 forks each case (no sandbox/spawn.c, as without a C compiler)",
+    )
+    parser.add_argument(
+        "--warm-socket",
+        help="serve warm native jobs on this Unix socket (the warm judge; with a warm supervisor only)",
+    )
+    parser.add_argument(
+        "--no-warm",
+        action="store_true",
+        help="every native grading in namespaces of its own (no warm supervisor: sandbox/warm.py)",
     )
     args = parser.parse_args()
     # Started with env={}; Python's own locale coercion may add LC_CTYPE, nothing else may be there.
@@ -109,6 +198,10 @@ def main() -> None:
         languages.available()
         if not (args.unsafe or args.no_spawner):
             opts.spawner = spawner.build(args.runs_dir)
+        if not (args.unsafe or args.no_spawner or args.no_warm):
+            opts.warm = start_warm(args.runs_dir)
+    if opts.warm and args.warm_socket:
+        start_warm_judge(args.warm_socket, opts)
     if args.once:
         conn = socket.socket(fileno=0)
         handle(conn, opts)

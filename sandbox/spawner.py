@@ -33,25 +33,33 @@ FLAGS = [
 
 def build(directory: str) -> str | None:
     """The spawner's path under `directory` (built now unless an identical build is there), or None."""
+    return build_c(directory, SOURCE, FLAGS, "gradeflow-spawn")
+
+
+def build_c(directory: str, source_path: Path, flags: list[str], stem: str) -> str | None:
+    """A C program of the sandbox's (the spawner, the warm supervisor) built under `directory` as `stem`-<hash of
+    its source and flags>, unless an identical build is there; None without a C compiler or when the build fails."""
     compiler = shutil.which("gcc") or shutil.which("cc")
-    if compiler is None or not SOURCE.exists():
+    if compiler is None or not source_path.exists():
         return None
-    source = SOURCE.read_bytes()
-    recipe = source + " ".join(FLAGS).encode()
-    target = Path(directory) / f"gradeflow-spawn-{hashlib.sha256(recipe).hexdigest()[:16]}"
+    source = source_path.read_bytes()
+    recipe = source + " ".join(flags).encode()
+    target = Path(directory) / f"{stem}-{hashlib.sha256(recipe).hexdigest()[:16]}"
     if target.exists():
         return str(target)
     partial = target.with_suffix(f".tmp-{os.getpid()}")
     try:
         done = subprocess.run(
-            [compiler, *FLAGS, "-o", str(partial), str(SOURCE)],
+            [compiler, *flags, "-o", str(partial), str(source_path)],
             capture_output=True,
             timeout=BUILD_SECONDS,
             env={"PATH": os.environ.get("PATH") or "/usr/bin:/bin"},
         )
     except (OSError, subprocess.TimeoutExpired):
         done = None
-    if done is None or done.returncode != 0:  # not x86_64, or an odd compiler: pid 1 forks
+    if (
+        done is None or done.returncode != 0
+    ):  # not x86_64, or an odd compiler: the slower way is taken
         partial.unlink(missing_ok=True)
         return None
     os.chmod(partial, 0o755)

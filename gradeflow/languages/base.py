@@ -103,6 +103,9 @@ class Language:
     # How memory is limited (Limits.memory_kind) and what the runtime maps beyond the student's limit, MiB
     memory_kind: ClassVar[str] = "address_space"
     runtime_overhead_mb: ClassVar[int] = 0
+    # The runs of a compiled program are served by the sandbox server's warm namespaces (sandbox/warm.py) when
+    # it has them: a native program that needs only its libraries, no runtime's files, no process of its own
+    warm_runs: ClassVar[bool] = False
     # Installing the toolchain, for the worker's warning and the README
     install_hint: ClassVar[str] = ""
     # What the runtime prints when the program ran out of memory (the verdict is memory_limit, not a crash)

@@ -31,6 +31,7 @@ class C(Language):
     standard = "-std=c17"
     libraries: tuple[str, ...] = ("-lm",)
     install_hint = "Debian: apt-get install gcc"
+    warm_runs = True  # (C++ too) a binary that needs only the C and C++ libraries
     memory_markers: ClassVar[tuple[str, ...]] = ("Cannot allocate memory", "out of memory")
     starter = (
         "#include <stdio.h>\n\nint main(void) {\n"

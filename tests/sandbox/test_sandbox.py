@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gradeflow.launch.seed_course import COURSE
-from sandbox import DEFAULT_LIMITS, IsolationUnavailable, Sandbox
+from sandbox import DEFAULT_LIMITS, IsolationUnavailable, Sandbox, warm
 from sandbox.confine import UID_BASE
 from tests.conftest import wait_for
 from tests.sandbox.attacks import ATTACKS, Attack
@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_processes() -> list[int]:
-    """Processes of any run still alive (runs use uids from UID_BASE up)."""
+    """Processes of any run still alive (runs use uids from UID_BASE up; a warm supervisor, which lives as long
+    as its server, is no run: its cases are)."""
     alive = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -36,7 +37,8 @@ def run_processes() -> list[int]:
                 )
             except (OSError, StopIteration):
                 continue
-            if int(uid_line.split()[1]) >= UID_BASE:
+            uid = int(uid_line.split()[1])
+            if uid >= UID_BASE and not warm.supervisor_uid(uid):
                 alive.append(int(entry.name))
     return alive
 
