@@ -133,6 +133,16 @@ def ports_nobody_may_reach() -> Iterator[list[socket.socket]]:
 
 
 @pytest.fixture(scope="session")
+def native_cold(loop, tmp_path_factory) -> NativeGrader:
+    """As `native`, without the warm supervisor: every grading in namespaces of its own (a server whose
+    supervisor could not start, or is gone, or has as many gradings as it has uids)."""
+    cache = str(tmp_path_factory.mktemp("compile-cache-cold"))
+    sandbox = loop.run(Sandbox("forkserver", compile_cache_dir=cache, warm_native=False).start())
+    yield NativeGrader(loop, sandbox, cache)
+    loop.run(sandbox.close())
+
+
+@pytest.fixture(scope="session")
 def native_forking(loop, tmp_path_factory) -> NativeGrader:
     """As `native`, without the spawner: pid 1 forks each case (a worker with no C compiler does this)."""
     cache = str(tmp_path_factory.mktemp("compile-cache-forking"))

@@ -235,6 +235,26 @@ def test_native_attack_is_contained(native: NativeGrader, attack: NativeAttack):
     assert after.verdict == "passed", "the grader must keep working after an attack"
 
 
+@pytest.mark.parametrize("attack", [a for a in ATTACKS if a.language == "c"], ids=lambda a: a.name)
+def test_native_attack_is_contained_without_the_warm_supervisor(
+    native_cold: NativeGrader, attack: NativeAttack
+):
+    """C and C++ run warm where they can; where they cannot, the grading's own namespaces hold as well."""
+    needs(attack.language)
+    with ports_nobody_may_reach() as listeners:
+        result = native_cold.run(
+            SandboxJob(
+                code=attack.source(context(listeners)),
+                language=attack.language,
+                io_cases=[{"stdin": "2 3\n", "stdout": "5\n"}],
+                limits=LIMITS,
+            )
+        )
+        assert result.verdict in attack.verdicts, (result.verdict, result.message, result.stdout)
+        assert result.judge == ""
+    assert_nothing_outlived_the_run()
+
+
 def test_results_keep_their_compile_figures(native):
     needs("c")
     result = grade(native, "c", PROGRAMS["c"]["right"])
