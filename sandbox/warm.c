@@ -10,14 +10,14 @@
  *     program's files: no grading sees another's /work;
  *   - its own uid (inside 1..N, one per grading served at once, reused only once the handler and its case have
  *     ended): no case may signal, trace or limit a process of another grading, nor any of these (uid 0);
- *   - for each case, a fresh process on the three descriptors the judge sent, that leaves the handler's session
- *     (its own process group), takes the grading's uid, the judge's nice, the rlimits, no capabilities, no new
+ *   - for each case, a fresh process on the three descriptors the judge sent, in a process group of its own, that
+ *     takes the grading's uid, the judge's nice, the rlimits, no capabilities, no new
  *     privileges and the seccomp filter (fd 4: the program profile, which also denies SysV IPC and POSIX
  *     message queues, the one thing these shared namespaces would otherwise let two gradings share), and execs the
  *     program; the handler keeps its wall-clock limit, answers with how it ended, and puts /work back as it
  *     was when the case changed anything there.
  * A case can leave nothing running: the filter lets it start threads, never a process, and it dies with its
- * handler (the parent-death signal). No /proc is mounted, and the network namespace has no interface.
+ * handler (the parent-death signal). No /proc is mounted, and the network namespace has no interface up.
  *
  * Written in C because this is the per-case path a millisecond program's grading waits on (a Python pid 1 cost
  * more than the program), and no library starts confined processes. Nothing here decides a verdict: the judge reads
@@ -116,7 +116,8 @@ struct grading {
     char *argv[MAX_STRINGS + 1], *envp[MAX_STRINGS + 1];
 };
 
-/* In the forked case process: take the descriptors, the uid, the limits; confine; exec. Never returns. */
+/* In the case's process (run_case starts it): take the descriptors, the uid, the limits; confine; exec. Never
+ * returns. */
 __attribute__((noreturn)) static void start_case(const struct grading *g, int fds[3], int failure, pid_t handler) {
     int failed = fcntl(failure, F_DUPFD_CLOEXEC, 10);
     if (failed < 0) _exit(SETUP_FAILED);
