@@ -148,10 +148,13 @@ def start_warm(runs_dir: str) -> str | None:
         )
         return None
     try:
-        return warm.start(runs_dir, binary, warm.readable_for(toolchains))
+        path = warm.start(runs_dir, binary, warm.readable_for(toolchains))
     except (OSError, confine.IsolationError) as exc:
         warm.log(f"no warm supervisor ({exc}): native gradings set up their own sandbox")
         return None
+    names = ", ".join(t.language for t in toolchains)
+    warm.log(f"warm native runs for {names}: namespaces made once, a uid and /work for each grading")
+    return path
 
 
 def main() -> None:

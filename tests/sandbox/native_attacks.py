@@ -139,8 +139,8 @@ ATTACKS = [
         ' puts("4"); return 0; }',
     ),
     c("sleep_past_the_limit", 'int main(void) { sleep(600); puts("5"); return 0; }'),
-    # What starts each case (pid 1's spawner) must leave nothing behind: no capability, no descriptor beyond
-    # stdin, stdout and stderr, the filter on, and the spawner itself out of reach
+    # What starts each case (pid 1's spawner, or the warm supervisor) must leave nothing behind: no capability, no
+    # descriptor beyond stdin, stdout and stderr, the filter on, and the spawner or supervisor itself out of reach
     c(
         "keep_capabilities",
         "#include <linux/capability.h>\nint main(void) { struct __user_cap_header_struct h ="
@@ -160,7 +160,7 @@ ATTACKS = [
     ),
     c(
         "replace_the_spawner",
-        '#include <glob.h>\nint main(void) { glob_t g; if (glob("/tmp/*/gradeflow-spawn-*", 0, 0, &g)'
+        '#include <glob.h>\nint main(void) { glob_t g; if (glob("/tmp/*/gradeflow-*", 0, 0, &g)'
         " == 0) for (size_t i = 0; i < g.gl_pathc; i++) { int fd = open(g.gl_pathv[i], O_WRONLY);"
         ' if (fd >= 0 || unlink(g.gl_pathv[i]) == 0) { puts("5"); return 0; } } puts("4"); return 0; }',
     ),

@@ -207,6 +207,47 @@ def test_without_its_warm_supervisor_a_server_grades_the_usual_way(loop, tmp_pat
     assert_nothing_outlived_the_run()
 
 
+def test_without_its_warm_judge_a_server_grades_with_forked_judges(loop, tmp_path):
+    """The warm judge ended (killed here): each job goes to a judge forked for it, whose cases still run warm."""
+    needs("c")
+    sandbox = loop.run(Sandbox("forkserver", compile_cache_dir=str(tmp_path)).start())
+    try:
+        grader = NativeGrader(loop, sandbox, str(tmp_path))
+        job = SandboxJob(
+            code=PROGRAMS["c"]["right"], language="c", io_cases=SUM_CASES, limits=LIMITS
+        )
+        assert [grader.run(job).judge for _ in range(2)] == ["", "warm"]
+        assert sandbox._server is not None
+        server = sandbox._server.pid
+        warm_judges = [
+            pid for pid, _ in processes() if parent_of(pid) == server and uid_of(pid) == 0
+        ]
+        assert warm_judges, "the server started its warm judge"
+        for pid in warm_judges:
+            os.kill(pid, signal.SIGKILL)
+        wait_for(
+            lambda: not any(parent_of(p) == server for p in warm_judges), 5, "the warm judge to end"
+        )
+        again = grader.run(job)
+        assert (again.verdict, again.judge) == ("passed", ""), again.tests
+        assert 1 <= warm_uids(grader, WHO_AM_I, 1)[0] <= warm.SLOTS, "the cases still run warm"
+    finally:
+        loop.run(sandbox.close())
+    assert_nothing_outlived_the_run()
+
+
+def parent_of(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return int(next(x for x in status.splitlines() if x.startswith("PPid:")).split()[1])
+
+
+def uid_of(pid: int) -> int:
+    return dict(processes()).get(pid, -1)
+
+
 def test_a_server_told_not_to_keep_warm_namespaces_starts_none(loop, tmp_path):
     needs("c")
     sandbox = loop.run(
