@@ -153,7 +153,9 @@ def start_warm(runs_dir: str) -> str | None:
         warm.log(f"no warm supervisor ({exc}): native gradings set up their own sandbox")
         return None
     names = ", ".join(t.language for t in toolchains)
-    warm.log(f"warm native runs for {names}: namespaces made once, a uid and /work for each grading")
+    warm.log(
+        f"warm native runs for {names}: namespaces made once, a uid and /work for each grading"
+    )
     return path
 
 
