@@ -339,11 +339,12 @@ static int run_case(const struct grading *g, int fds[3], struct ended *result, c
     pid_t pid = clone(case_main, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &start);
     close(failure[1]);
     if (pid < 0) {
-        snprintf(error, error_size, "fork failed: %s", strerror(errno));
+        snprintf(error, error_size, "starting the case (clone) failed: %s", strerror(errno));
         close(failure[0]);
         return 0;
     }
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    int watch_error = pidfd < 0 ? errno : 0;
     int64_t deadline = now_ms() + g->wall_ms;
     int hung_up = 0;
     if (pidfd >= 0) {
@@ -358,9 +359,9 @@ static int run_case(const struct grading *g, int fds[3], struct ended *result, c
             if (polls[1].revents) { hung_up = 1; break; } /* the judge says nothing during a case: it is gone */
         }
         close(pidfd);
-    } else
-        result->timed_out = 1; /* cannot watch it: never let it run unwatched */
-    if (result->timed_out || hung_up) kill(pid, SIGKILL);
+    }
+    /* Out of time, the judge gone, or no way to watch it (never let a case run unwatched: the sandbox's fault) */
+    if (result->timed_out || hung_up || pidfd < 0) kill(pid, SIGKILL);
     int status = 0;
     struct rusage ru;
     memset(&ru, 0, sizeof ru);
@@ -368,6 +369,8 @@ static int run_case(const struct grading *g, int fds[3], struct ended *result, c
     ssize_t said = read(failure[0], error, error_size - 1);
     error[said > 0 ? said : 0] = 0;
     close(failure[0]);
+    if (pidfd < 0 && !error[0])
+        snprintf(error, error_size, "watching the case (pidfd_open) failed: %s", strerror(watch_error));
     result->status = status;
     result->cpu_us = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + (uint64_t)ru.ru_utime.tv_usec +
                      (uint64_t)ru.ru_stime.tv_usec;

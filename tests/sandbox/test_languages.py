@@ -16,7 +16,7 @@ import pytest
 from gradeflow import languages
 from gradeflow.launch.seed_languages import LANGUAGE_COURSE
 from gradeflow.limits import DEFAULT_LIMITS
-from sandbox import SandboxJob
+from sandbox import SandboxJob, warm
 from sandbox.compile_cache import SUFFIX
 from tests.conftest import wait_for
 from tests.sandbox.conftest import NativeGrader, ports_nobody_may_reach
@@ -28,6 +28,7 @@ from tests.sandbox.test_sandbox import (
     assert_nothing_outlived_the_run,
     run_processes,
 )
+from tests.sandbox.test_warm import processes, uid_of
 
 LIMITS = {"cpu_seconds": 1, "wall_seconds": 3, "memory_mb": 128, "output_kb": 64}
 
@@ -377,7 +378,8 @@ def session():
 def test_a_run_weighs_on_the_scheduler_what_its_judge_does(native, language):
     """Linux schedules each session as one unit: a run in a session of its own at nice 0 would weigh as much as
     the whole API, however far the worker is niced below it. A run's session takes the judge's nice (a regrade's
-    is higher), and the program cannot start a session of its own to escape it."""
+    is higher); a compiled C program's case runs in the warm supervisor's one session, which weighs what the
+    server does, at the judge's nice within it. The program cannot start a session of its own to escape either."""
     if language == "c":
         needs("c")
         job = SandboxJob(
@@ -399,19 +401,42 @@ def test_a_run_weighs_on_the_scheduler_what_its_judge_does(native, language):
             nice=7,
         )
     running = asyncio.run_coroutine_threadsafe(native.sandbox.run_in_sandbox(job), native.loop.loop)
-    expected = f"nice {min(19, os.getpriority(os.PRIO_PROCESS, 0) + 7)}"
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    expected = f"nice {min(19, own + 7)}"
+    assert native.sandbox._server is not None
+    server = native.sandbox._server.pid
 
-    def sessions() -> set[str]:
-        """The nice values of the sessions the run's processes are in ("nice N", as /proc says it)."""
+    def autogroup(pid: int) -> list[str]:  # ["/autogroup-123", "nice", "15"]
+        return Path(f"/proc/{pid}/autogroup").read_text().split()
+
+    def weights() -> set[str]:
+        """How the program's processes weigh: the nice of their session ("nice N", as /proc says it) or, for a
+        warm case, its own nice, its session being the warm supervisor's."""
         seen = set()
         for pid in run_processes():
-            try:  # "/autogroup-123 nice 15"
-                seen.add(Path(f"/proc/{pid}/autogroup").read_text().split(maxsplit=1)[1].strip())
-            except OSError:  # ended meanwhile
+            try:
+                if language == "c" and uid_of(pid) >= warm.UID_BASE:  # the case, warm
+                    nice = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+                    supervisor = next(
+                        p for p, uid in processes() if uid == warm.outside_root(server)
+                    )
+                    shared = autogroup(pid)[0] == autogroup(supervisor)[0]
+                    seen.add(f"nice {nice}, in the warm session: {shared}")
+                elif language == "python":
+                    seen.add(" ".join(autogroup(pid)[1:]))
+            except (OSError, StopIteration):  # ended meanwhile
                 pass
         return seen
 
-    assert wait_for(sessions, 10, "the run's processes") == {expected}
+    if language == "c":
+        assert wait_for(weights, 20, "the program's case") == {
+            f"{expected}, in the warm session: True"
+        }
+        supervisor = next(p for p, uid in processes() if uid == warm.outside_root(server))
+        # (made by the server, it weighs what the server process does)
+        assert autogroup(supervisor)[1:] == ["nice", str(os.getpriority(os.PRIO_PROCESS, server))]
+    else:
+        assert wait_for(weights, 10, "the run's processes") == {expected}
     result = running.result(60)
     assert result.verdict == "passed", result.message
     assert_nothing_outlived_the_run()
