@@ -417,17 +417,18 @@ __attribute__((noreturn)) static void handle(int conn, uid_t uid) {
         for (int i = 0; i < 3; i++) close(fds[i]);
         if (gone) _exit(0);
         /* A case never sees what an earlier one left in /work */
+        int broken = 0;
         if (take_snapshot(&now) || !same_snapshot(&now, &pristine)) {
             failed = make_work(&g, 1);
-            if (failed || take_snapshot(&pristine)) {
+            broken = failed || take_snapshot(&pristine);
+            if (broken) {
                 snprintf(reply.error, sizeof reply.error, "putting /work back failed: %s: %s",
                          failed ? failed : "reading it", strerror(errno));
                 reply.e.status = SETUP_FAILED << 8;
             }
         }
-        if (send(conn, &reply, sizeof reply.e + strnlen(reply.error, sizeof reply.error), MSG_NOSIGNAL) < 0)
+        if (send(conn, &reply, sizeof reply.e + strnlen(reply.error, sizeof reply.error), MSG_NOSIGNAL) < 0 || broken)
             _exit(0);
-        if (reply.error[0] && reply.e.status == SETUP_FAILED << 8 && !strncmp(reply.error, "putting", 7)) _exit(0);
     }
 }
 

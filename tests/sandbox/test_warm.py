@@ -4,10 +4,12 @@ gradings at once stays shut; a grading the supervisor cannot take is served the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from sandbox import Sandbox, SandboxJob, warm
@@ -185,14 +187,22 @@ def test_two_gradings_at_once_cannot_reach_each_other(native: NativeGrader):
     assert_nothing_outlived_the_run()
 
 
+@contextlib.contextmanager
+def own_server(loop, tmp_path, **options) -> Iterator[tuple[NativeGrader, int]]:
+    """A sandbox server of the test's own (it is harmed, or made otherwise): a grader, and the server's pid."""
+    sandbox = loop.run(Sandbox("forkserver", compile_cache_dir=str(tmp_path), **options).start())
+    try:
+        assert sandbox._server is not None
+        yield NativeGrader(loop, sandbox, str(tmp_path)), sandbox._server.pid
+    finally:
+        loop.run(sandbox.close())
+
+
 def test_without_its_warm_supervisor_a_server_grades_the_usual_way(loop, tmp_path):
     """The supervisor ended (killed here): C gradings are served in namespaces of their own, and pass."""
     needs("c")
-    sandbox = loop.run(Sandbox("forkserver", compile_cache_dir=str(tmp_path)).start())
-    try:
-        grader = NativeGrader(loop, sandbox, str(tmp_path))
-        assert sandbox._server is not None
-        supervisor = warm.outside_root(sandbox._server.pid)
+    with own_server(loop, tmp_path) as (grader, server):
+        supervisor = warm.outside_root(server)
         assert warm_uids(grader, WHO_AM_I, 1)[0] >= 1
         for pid in pids_of(supervisor):
             os.kill(pid, signal.SIGKILL)
@@ -202,26 +212,18 @@ def test_without_its_warm_supervisor_a_server_grades_the_usual_way(loop, tmp_pat
             SandboxJob(code=PROGRAMS["c"]["right"], language="c", io_cases=SUM_CASES, limits=LIMITS)
         )
         assert right.verdict == "passed", right.tests
-    finally:
-        loop.run(sandbox.close())
     assert_nothing_outlived_the_run()
 
 
 def test_without_its_warm_judge_a_server_grades_with_forked_judges(loop, tmp_path):
     """The warm judge ended (killed here): each job goes to a judge forked for it, whose cases still run warm."""
     needs("c")
-    sandbox = loop.run(Sandbox("forkserver", compile_cache_dir=str(tmp_path)).start())
-    try:
-        grader = NativeGrader(loop, sandbox, str(tmp_path))
+    with own_server(loop, tmp_path) as (grader, server):
         job = SandboxJob(
             code=PROGRAMS["c"]["right"], language="c", io_cases=SUM_CASES, limits=LIMITS
         )
         assert [grader.run(job).judge for _ in range(2)] == ["", "warm"]
-        assert sandbox._server is not None
-        server = sandbox._server.pid
-        warm_judges = [
-            pid for pid, _ in processes() if parent_of(pid) == server and uid_of(pid) == 0
-        ]
+        warm_judges = [pid for pid, uid in processes() if uid == 0 and parent_of(pid) == server]
         assert warm_judges, "the server started its warm judge"
         for pid in warm_judges:
             os.kill(pid, signal.SIGKILL)
@@ -231,8 +233,6 @@ def test_without_its_warm_judge_a_server_grades_with_forked_judges(loop, tmp_pat
         again = grader.run(job)
         assert (again.verdict, again.judge) == ("passed", ""), again.tests
         assert 1 <= warm_uids(grader, WHO_AM_I, 1)[0] <= warm.SLOTS, "the cases still run warm"
-    finally:
-        loop.run(sandbox.close())
     assert_nothing_outlived_the_run()
 
 
@@ -245,20 +245,18 @@ def parent_of(pid: int) -> int:
 
 
 def uid_of(pid: int) -> int:
-    return dict(processes()).get(pid, -1)
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return -1
+    return int(next(x for x in status.splitlines() if x.startswith("Uid:")).split()[1])
 
 
 def test_a_server_told_not_to_keep_warm_namespaces_starts_none(loop, tmp_path):
     needs("c")
-    sandbox = loop.run(
-        Sandbox("forkserver", compile_cache_dir=str(tmp_path), warm_native=False).start()
-    )
-    try:
-        assert sandbox._server is not None
-        assert not pids_of(warm.outside_root(sandbox._server.pid))
-        assert warm_uids(NativeGrader(loop, sandbox, str(tmp_path)), WHO_AM_I, 1) == [0]
-    finally:
-        loop.run(sandbox.close())
+    with own_server(loop, tmp_path, warm_native=False) as (grader, server):
+        assert not pids_of(warm.outside_root(server))
+        assert warm_uids(grader, WHO_AM_I, 1) == [0]
 
 
 def process_uids() -> list[int]:
