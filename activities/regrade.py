@@ -40,6 +40,17 @@ from sandbox import Sandbox, SandboxError
 log = logging.getLogger(__name__)
 # Regrade gradings run niced, so live submissions win the CPU when both are busy.
 REGRADE_NICE = 10
+# A chunk records its gradings this many at a time (and the rest at its end)
+RECORD_EVERY = 25
+_RUNS = cast(Table, GradingRun.__table__)
+# Rows as parameters, not in the statement: compiled once and cached (a statement with the rows' values in it was
+# compiled anew for every group, half the worker's own CPU in a regrade of C programs), sent as one INSERT a group
+# all the same (SQLAlchemy's "insertmanyvalues").
+INSERT_RUNS = (
+    insert(_RUNS)
+    .on_conflict_do_nothing(constraint="uq_grading_runs_submission_batch")
+    .returning(_RUNS.c.submission_id)
+)
 
 
 @dataclass
@@ -226,14 +237,23 @@ class RegradeActivities:
                 )
             ).all()
         result = ChunkResult()
-        outcomes: list[tuple[Submission, Assignment, Any, datetime, datetime]] = []
+        # Graded and not yet recorded; recorded RECORD_EVERY at a time as they come, so the batch's progress moves
+        # while a chunk grades and a chunk retried after a crash finds those done (they hold their grading_run).
+        pending: list[tuple[Submission, Assignment, Any, datetime, datetime]] = []
+        graded_here = 0
         failure: SandboxError | None = None
+        unrecorded: Exception | None = None
         attempt = activity.info().attempt
 
+        async def record_pending() -> None:
+            group = pending[:]
+            pending.clear()
+            await self._record(req, batch_id, attempt, group, result)
+
         async def grade(sub: Submission, assignment: Assignment) -> None:
-            nonlocal failure
+            nonlocal failure, graded_here, unrecorded
             async with self.slots:
-                if failure is not None or await self._control(batch_id):
+                if failure or unrecorded or await self._control(batch_id):
                     result.not_done.append(str(sub.id))
                     return
                 started = datetime.now(UTC)
@@ -245,12 +265,21 @@ class RegradeActivities:
                     failure = exc
                     result.not_done.append(str(sub.id))
                     return
-                outcomes.append((sub, assignment, graded, started, datetime.now(UTC)))
-                activity.heartbeat(len(outcomes))
+                pending.append((sub, assignment, graded, started, datetime.now(UTC)))
+                graded_here += 1
+                activity.heartbeat(graded_here)
+            if len(pending) >= RECORD_EVERY:
+                try:
+                    await record_pending()
+                except Exception as exc:  # noqa: BLE001 - raised below, once the gradings under way end
+                    # Those not recorded are graded again by the retry; nothing more is graded meanwhile.
+                    unrecorded = unrecorded or exc
 
         await asyncio.gather(*(grade(sub, assignment) for sub, assignment in rows))
-        if outcomes:
-            await self._record(req, batch_id, attempt, outcomes, result)
+        if unrecorded is not None:
+            raise unrecorded
+        if pending:
+            await record_pending()
         if failure is not None:
             # Keep what was graded; the rest is retried (and, after the last attempt, counted as errors).
             raise ApplicationError(
@@ -296,21 +325,13 @@ class RegradeActivities:
                 )
             )
         async with self.sessions() as session, session.begin():
-            inserted = set(
-                (
-                    await session.execute(
-                        insert(GradingRun)
-                        .values(runs)
-                        .on_conflict_do_nothing(constraint="uq_grading_runs_submission_batch")
-                        .returning(GradingRun.submission_id)
-                    )
-                ).scalars()
-            )
+            inserted = set((await session.execute(INSERT_RUNS, runs)).scalars())
             recorded = [r for r in runs if r["submission_id"] in inserted]
             fresh = [r for r in recorded if r["verdict"] != TEST_ERROR]
-            result.errors = len(recorded) - len(fresh)
-            if result.errors:
-                await count_done(session, batch_id, errors=result.errors)
+            errors = len(recorded) - len(fresh)
+            if errors:
+                await count_done(session, batch_id, errors=errors)
+                result.errors += errors
             if fresh:
                 # Core executemany: one statement, many rows
                 table = cast(Table, Submission.__table__)
@@ -343,9 +364,10 @@ class RegradeActivities:
                         for r in fresh
                     ],
                 )
-                result.graded = len(fresh)
-                result.changed = sum(changed(r["previous_score"], r["score"]) for r in fresh)
-                await count_done(session, batch_id, graded=result.graded, changed=result.changed)
+                moved = sum(changed(r["previous_score"], r["score"]) for r in fresh)
+                await count_done(session, batch_id, graded=len(fresh), changed=moved)
+                result.graded += len(fresh)
+                result.changed += moved
         if fresh:  # the status cache must not show the old score
             keys = [redis_keys.submission_status(str(r["submission_id"])) for r in fresh]
             await best_effort(self.redis.delete(*keys), "the regraded statuses")

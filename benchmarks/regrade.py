@@ -22,6 +22,7 @@ from gradeflow.models import Assignment
 from gradeflow.settings import Settings
 from gradeflow.vocabulary import BATCH_ENDED, FINAL_STATUSES, BatchStatus, Role
 from sandbox import Sandbox, SandboxJob
+from workflows.regrade_cohort import RegradeSettings
 
 BIG = int(os.environ.get("BENCH_REGRADE_SUBMISSIONS", "10000"))
 LIVE_DURING = int(os.environ.get("BENCH_REGRADE_LIVE_SUBMISSIONS", "5000"))
@@ -184,7 +185,7 @@ Chunked activities against a child workflow per submission, {COMPARE:,} submissi
 
 | strategy | time | rate |
 | --- | ---: | ---: |
-| chunks of 25 submissions per activity (default) | {compare["chunks"]["seconds"]:.1f} s | {compare["chunks"]["rate"]:.1f}/s |
+| chunks of {RegradeSettings().chunk_size} submissions per activity (default) | {compare["chunks"]["seconds"]:.1f} s | {compare["chunks"]["rate"]:.1f}/s |
 | one child workflow per submission | {compare["children"]["seconds"]:.1f} s | {compare["children"]["rate"]:.1f}/s |
 """
     write_section("regrade", body)

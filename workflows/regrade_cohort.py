@@ -55,7 +55,7 @@ class RegradeSettings:
     # "children": one child workflow per submission, each with its own history.
     strategy: str = "chunks"
     page_size: int = 500
-    chunk_size: int = 25
+    chunk_size: int = 100
     chunks_in_flight: int = 4
     pages_per_run: int = 10
 
@@ -89,7 +89,7 @@ class RegradeInput:
     assignment_id: int | None = None
     strategy: str = "chunks"
     page_size: int = 500
-    chunk_size: int = 25
+    chunk_size: int = 100
     chunks_in_flight: int = 4
     pages_per_run: int = 10
     started: bool = False

@@ -214,6 +214,25 @@ def test_pause_stops_new_gradings_within_a_second_and_resume_finishes(stack: Sta
     assert sorted(r[0] for r in runs_of(stack, started["id"])) == sorted(submissions)
 
 
+def test_progress_moves_while_one_chunk_grades(stack: Stack):
+    """A chunk records its gradings as they come, not only at its end: an instructor watching a regrade of one
+    chunk sees it move."""
+    slug, teacher, submissions = cohort_with(stack, 100, slow_answers())
+    started = start(stack, teacher, cohort=slug, chunk_size=100)
+    midway = wait_for(
+        lambda: 0 < (b := batch(stack, teacher, started["id"]))["done"] < 100 and b,
+        60,
+        "the batch to show part of its one chunk done",
+        interval=0.02,
+    )
+    assert midway["status"] == "running", midway
+    assert len(runs_of(stack, started["id"])) >= midway["done"]
+    done = wait_final(stack, teacher, started["id"])
+    assert (done["status"], done["done"], done["errors"]) == ("completed", 100, 0)
+    runs = runs_of(stack, started["id"])
+    assert sorted(r[0] for r in runs) == sorted(submissions), "each graded once"
+
+
 def test_cancel_ends_the_batch_with_what_was_done_recorded(stack: Stack):
     slug, teacher, _ = cohort_with(stack, 300, slow_answers())
     started = start(stack, teacher, cohort=slug, chunk_size=10)

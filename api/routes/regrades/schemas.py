@@ -19,7 +19,7 @@ class RegradeCreate(Body):
     )
     page_size: int = Field(500, ge=1, le=5000, description="Submissions fetched per page (tuning)")
     chunk_size: int = Field(
-        25, ge=1, le=500, description="Submissions graded per activity (tuning)"
+        100, ge=1, le=500, description="Submissions graded per activity (tuning)"
     )
     pages_per_run: int = Field(
         10, ge=1, le=1000, description="Pages per workflow run before continuing as new"
