@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.grading import DETAIL_FIELDS, grading_run_row, job_for
+from activities.grading import DETAIL_FIELDS, HEARTBEAT_EVERY_SECONDS, grading_run_row, job_for
 from gradeflow import redis_keys
 from gradeflow.models import (
     TEST_ERROR,
@@ -267,7 +267,6 @@ class RegradeActivities:
                     return
                 pending.append((sub, assignment, graded, started, datetime.now(UTC)))
                 graded_here += 1
-                activity.heartbeat(graded_here)
             if len(pending) >= RECORD_EVERY:
                 try:
                     await record_pending()
@@ -275,7 +274,19 @@ class RegradeActivities:
                     # Those not recorded are graded again by the retry; nothing more is graded meanwhile.
                     unrecorded = unrecorded or exc
 
-        await asyncio.gather(*(grade(sub, assignment) for sub, assignment in rows))
+        gradings = asyncio.ensure_future(
+            asyncio.gather(*(grade(sub, assignment) for sub, assignment in rows))
+        )
+        try:
+            while not gradings.done():
+                # Also while its gradings wait for a slot: the chunks before it hold them, and a chunk heartbeating
+                # only as it graded was timed out and retried, over and over, behind chunks of slow programs.
+                activity.heartbeat(graded_here)
+                await asyncio.wait({gradings}, timeout=HEARTBEAT_EVERY_SECONDS)
+        except asyncio.CancelledError:
+            gradings.cancel()
+            raise
+        gradings.result()
         if unrecorded is not None:
             raise unrecorded
         if pending:

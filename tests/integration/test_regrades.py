@@ -233,6 +233,21 @@ def test_progress_moves_while_one_chunk_grades(stack: Stack):
     assert sorted(r[0] for r in runs) == sorted(submissions), "each graded once"
 
 
+def test_a_chunk_waiting_behind_others_is_not_timed_out(stack: Stack):
+    """Four chunks start at once and share the worker's regrade slots; the last one's gradings wait for the others'
+    (here about 15 s, longer than the chunk's heartbeat timeout). It is alive meanwhile, so it must not be timed out
+    and graded again."""
+    slow = "import time\ntime.sleep(0.2)\n"
+    answers = {"hello": [Answer(slow + a.code, a.passed, a.score) for a in DEMO_ANSWERS["hello"]]}
+    slug, teacher, submissions = cohort_with(stack, 400, answers)
+    started = start(stack, teacher, cohort=slug, chunk_size=100)
+    done = wait_final(stack, teacher, started["id"])
+    assert (done["status"], done["done"], done["errors"]) == ("completed", 400, 0)
+    runs = runs_of(stack, started["id"])
+    assert sorted(r[0] for r in runs) == sorted(submissions)
+    assert {r[3] for r in runs} == {1}, "every chunk graded in its first attempt"
+
+
 def test_cancel_ends_the_batch_with_what_was_done_recorded(stack: Stack):
     slug, teacher, _ = cohort_with(stack, 300, slow_answers())
     started = start(stack, teacher, cohort=slug, chunk_size=10)
