@@ -274,19 +274,22 @@ class RegradeActivities:
                     # Those not recorded are graded again by the retry; nothing more is graded meanwhile.
                     unrecorded = unrecorded or exc
 
-        gradings = asyncio.ensure_future(
-            asyncio.gather(*(grade(sub, assignment) for sub, assignment in rows))
-        )
+        gradings = [asyncio.ensure_future(grade(sub, assignment)) for sub, assignment in rows]
         try:
-            while not gradings.done():
+            waiting = set(gradings)
+            while waiting:
                 # Also while its gradings wait for a slot: the chunks before it hold them, and a chunk heartbeating
                 # only as it graded was timed out and retried, over and over, behind chunks of slow programs.
                 activity.heartbeat(graded_here)
-                await asyncio.wait({gradings}, timeout=HEARTBEAT_EVERY_SECONDS)
-        except asyncio.CancelledError:
-            gradings.cancel()
-            raise
-        gradings.result()
+                ended, waiting = await asyncio.wait(
+                    waiting, timeout=HEARTBEAT_EVERY_SECONDS, return_when=asyncio.FIRST_EXCEPTION
+                )
+                for grading in ended:
+                    grading.result()  # a fault that is not the sandbox's (the database's) fails the chunk
+        finally:
+            # The chunk failed or was cancelled: nothing of it goes on grading unseen
+            for grading in gradings:
+                grading.cancel()
         if unrecorded is not None:
             raise unrecorded
         if pending:
