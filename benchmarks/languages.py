@@ -439,7 +439,7 @@ CPU (2 cores at the bare rate). Since that commit a chunk holds 100 submissions 
 (the worker's CPU, warm judge included, 3.1-3.5 -> 2.3-2.9 ms). Regrades of the same 1,000 in one stack: 214-241/s
 with chunks of 25, 241-274/s with chunks of 100 (the two interleaved), 263-277/s with the cached insert too. The
 bare rate itself moved between 392/s and 564/s from one run of this benchmark to the next (2026-12-06), and the
-ratio with it: the run before this one (09:17, commit 369f74a, the same code for the regrade) measured C 2.20x, C++
+ratio with it: the run before this one (09:17, commit 369f74a; since then only a failed chunk's cancelling changed) measured C 2.20x, C++
 1.44x, a warm regrade of Sum 240.0/s against 392.5/s bare (0.61x), Primes 0.91x.
 """
     write_section("languages", body)
