@@ -403,6 +403,10 @@ def test_a_run_weighs_on_the_scheduler_what_its_judge_does(native, language):
     def autogroup(pid: int) -> list[str]:  # ["/autogroup-123", "nice", "15"]
         return Path(f"/proc/{pid}/autogroup").read_text().split()
 
+    # The warm supervisor (made with the server: looked for once, not at every poll below)
+    supervisor = next((p for p, uid in processes() if uid == warm.outside_root(server)), 0)
+    assert supervisor or language != "c", "the server made its warm supervisor"
+
     def weights() -> set[str]:
         """How the program's processes weigh: the nice of their session ("nice N", as /proc says it) or, for a
         warm case, its own nice, its session being the warm supervisor's."""
@@ -411,14 +415,11 @@ def test_a_run_weighs_on_the_scheduler_what_its_judge_does(native, language):
             try:
                 if language == "c" and uid_of(pid) >= warm.UID_BASE:  # the case, warm
                     nice = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
-                    supervisor = next(
-                        p for p, uid in processes() if uid == warm.outside_root(server)
-                    )
                     shared = autogroup(pid)[0] == autogroup(supervisor)[0]
                     seen.add(f"nice {nice}, in the warm session: {shared}")
                 elif language == "python":
                     seen.add(" ".join(autogroup(pid)[1:]))
-            except (OSError, StopIteration):  # ended meanwhile
+            except OSError:  # ended meanwhile
                 pass
         return seen
 
@@ -426,7 +427,6 @@ def test_a_run_weighs_on_the_scheduler_what_its_judge_does(native, language):
         assert wait_for(weights, 20, "the program's case") == {
             f"{expected}, in the warm session: True"
         }
-        supervisor = next(p for p, uid in processes() if uid == warm.outside_root(server))
         # (made by the server, it weighs what the server process does)
         assert autogroup(supervisor)[1:] == ["nice", str(os.getpriority(os.PRIO_PROCESS, server))]
     else:

@@ -236,20 +236,24 @@ def test_without_its_warm_judge_a_server_grades_with_forked_judges(loop, tmp_pat
     assert_nothing_outlived_the_run()
 
 
-def parent_of(pid: int) -> int:
+def status_field(pid: int | str, field: str) -> int | None:
+    """The first number of a process's /proc status line `field` ("Uid:", "PPid:"); None once it has ended."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
-        return 0
-    return int(next(x for x in status.splitlines() if x.startswith("PPid:")).split()[1])
+        return None
+    line = next((x for x in status.splitlines() if x.startswith(field)), "")
+    return int(line.split()[1]) if line else None
+
+
+def parent_of(pid: int) -> int:
+    parent = status_field(pid, "PPid:")
+    return 0 if parent is None else parent
 
 
 def uid_of(pid: int) -> int:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return -1
-    return int(next(x for x in status.splitlines() if x.startswith("Uid:")).split()[1])
+    uid = status_field(pid, "Uid:")
+    return -1 if uid is None else uid
 
 
 def test_a_server_told_not_to_keep_warm_namespaces_starts_none(loop, tmp_path):
@@ -270,14 +274,8 @@ def pids_of(uid: int) -> list[int]:
 def processes() -> list[tuple[int, int]]:
     found = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                status = (entry / "status").read_text()
-            except OSError:
-                continue
-            line = next((x for x in status.splitlines() if x.startswith("Uid:")), "")
-            if line:
-                found.append((int(entry.name), int(line.split()[1])))
+        if entry.name.isdigit() and (uid := status_field(entry.name, "Uid:")) is not None:
+            found.append((int(entry.name), uid))
     return found
 
 
