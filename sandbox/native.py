@@ -31,6 +31,8 @@ RECIPE = "1"
 COMPILE_FILE_MB = 64
 COMPILE_WORK_MB = 256
 MESSAGE_LINES = 12
+# The outputs of a batch of warm cases held at once (each case's stdout at its limit, and 64 KiB of stderr)
+BATCH_OUTPUT_BYTES = 16 * 2**20
 SEALED = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 # Words for the signals a crashed program most often dies of
 SIGNAL_WORDS = {
@@ -252,17 +254,15 @@ def run_cases(
                 spec.work_mb * 1024,
                 min(19, nice),
             )
-        except warm.Unavailable as exc:  # (busy, or ended): the grading gets namespaces of its own
-            if opts.persistent:
-                raise runs.NeedsFork(str(exc)) from None
-        else:
             try:
-                return [
-                    run_case(_warm_case(grading, used), language, limits, case, name)
-                    for case, name in cases
-                ]
+                return _warm_cases(grading, language, limits, cases, used)
             finally:
                 grading.close()
+        except (
+            warm.Unavailable
+        ) as exc:  # (busy, or ended; before any case ran): namespaces of its own
+            if opts.persistent:
+                raise runs.NeedsFork(str(exc)) from None
     if opts.persistent:
         raise runs.NeedsFork("a grading of its own namespaces")
     # Each case's wall-clock limit is kept inside; this bound is for a sandbox that stops answering
@@ -296,19 +296,56 @@ def _pid_1_case(child: runs.Child, limits: languages.Limits) -> Callable[[list[i
     return run
 
 
-def _warm_case(grading: warm.Grading, used: dict[str, float]) -> Callable[[list[int]], dict]:
-    """A case run by the warm supervisor (sandbox.warm)."""
-
-    def run(fds: list[int]) -> dict[str, Any]:
+def _warm_cases(
+    grading: warm.Grading,
+    language: Language,
+    limits: languages.Limits,
+    cases: list[tuple[dict[str, Any], str]],
+    used: dict[str, float],
+) -> list[dict[str, Any]]:
+    """The cases run by the warm supervisor (sandbox.warm), a batch a message; their CPU and peak memory added to
+    `used`. A batch's outputs are held at once: at most about BATCH_OUTPUT_BYTES of them."""
+    per_message = max(1, min(warm.BATCH, BATCH_OUTPUT_BYTES // (limits.output_kb * 1024 + 65536)))
+    records = []
+    for start in range(0, len(cases), per_message):
+        group = cases[start : start + per_message]
+        files: list[list[int]] = []
         try:
-            ended = grading.run(fds)
-        except ConnectionError as exc:
-            raise runs.SandboxFault(str(exc)) from None
-        used["cpu_seconds"] += ended["cpu_seconds"]
-        used["maxrss_kb"] = max(used["maxrss_kb"], ended["maxrss_kb"])
-        return ended
+            for case, _ in group:
+                files.append(case_files(case))
+            try:
+                answered = grading.run(files)
+            except ConnectionError as exc:
+                raise runs.SandboxFault(str(exc)) from None
+            for (case, name), fds, ended in zip(group, files, answered, strict=False):
+                used["cpu_seconds"] += ended["cpu_seconds"]
+                used["maxrss_kb"] = max(used["maxrss_kb"], ended["maxrss_kb"])
+                records.append(judged(language, limits, case, name, fds, ended))
+        finally:
+            for fds in files:
+                for fd in fds:
+                    os.close(fd)
+    return records
 
-    return run
+
+def case_files(case: dict[str, Any]) -> list[int]:
+    """A case's stdin, stdout and stderr. In memory, never on a disk: stdin sealed (the program cannot change what
+    it is given), stdout and stderr bounded by the output limit (RLIMIT_FSIZE holds for these files as for any)."""
+    stdin = os.memfd_create("stdin", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    fds = [stdin]
+    try:
+        fds += [
+            os.memfd_create("stdout", os.MFD_CLOEXEC),
+            os.memfd_create("stderr", os.MFD_CLOEXEC),
+        ]
+        os.write(stdin, str(case.get("stdin", "")).encode())
+        fcntl.fcntl(stdin, fcntl.F_ADD_SEALS, SEALED)
+        os.lseek(stdin, 0, os.SEEK_SET)
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return fds
 
 
 def run_case(
@@ -319,6 +356,25 @@ def run_case(
     name: str,
 ) -> dict[str, Any]:
     """One case, run by `run` on its stdin, stdout and stderr; what it printed is compared here."""
+    fds = case_files(case)
+    try:
+        return judged(language, limits, case, name, fds, run(fds))
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def judged(
+    language: Language,
+    limits: languages.Limits,
+    case: dict[str, Any],
+    name: str,
+    fds: list[int],
+    ended: dict[str, Any],
+) -> dict[str, Any]:
+    """A case's record from how it ended and what it left on its descriptors (case_files)."""
+    if "setup_error" in ended:
+        raise runs.SandboxFault(f"sandbox set-up failed: {ended['setup_error']}")
     hidden = bool(case.get("hidden"))
     record = {
         "name": name,
@@ -328,25 +384,9 @@ def run_case(
         "points": int(case.get("points", 1)),
         "message": "",
     }
-    # In memory, never on a disk: stdin sealed (the program cannot change what it is given), stdout and stderr
-    # bounded by the output limit (RLIMIT_FSIZE holds for these files as for any)
-    stdin = os.memfd_create("stdin", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-    stdout = os.memfd_create("stdout", os.MFD_CLOEXEC)
-    stderr_fd = os.memfd_create("stderr", os.MFD_CLOEXEC)
-    fds = [stdin, stdout, stderr_fd]
-    try:
-        os.write(stdin, str(case.get("stdin", "")).encode())
-        fcntl.fcntl(stdin, fcntl.F_ADD_SEALS, SEALED)
-        os.lseek(stdin, 0, os.SEEK_SET)
-        ended = run(fds)
-        if "setup_error" in ended:
-            raise runs.SandboxFault(f"sandbox set-up failed: {ended['setup_error']}")
-        output_limit = limits.output_kb * 1024
-        output = os.pread(stdout, output_limit + 1, 0)
-        stderr = os.pread(stderr_fd, 64 * 1024, 0).decode("utf-8", "replace")
-    finally:
-        for fd in fds:
-            os.close(fd)
+    output_limit = limits.output_kb * 1024
+    output = os.pread(fds[1], output_limit + 1, 0)
+    stderr = os.pread(fds[2], 64 * 1024, 0).decode("utf-8", "replace")
     if ended["timed_out"]:
         if len(output) >= output_limit:
             record.update(kind="output", message="Output limit exceeded")

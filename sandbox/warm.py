@@ -39,6 +39,10 @@ SLOTS = 64
 UID_BASE = 1_500_000_000
 OPENING = struct.Struct("<IiIIII")  # work_kb, nice, wall_ms, n_limits, n_argv, n_env
 ENDED = struct.Struct("<iIQQ")  # status, timed_out, cpu_us, maxrss_kb
+# A case's answer: ENDED, then why it could not start (NUL-padded); warm.c's struct report
+REPORT_BYTES = ENDED.size + 400
+# Cases a message at most (warm.c's MAX_BATCH: three descriptors each)
+BATCH = 64
 OPEN_SECONDS = 10
 
 
@@ -168,7 +172,8 @@ def _make(
 
 class Grading:
     """One grading's connection to the warm supervisor: its program, environment, files and limits given once,
-    then one `run` per case on the descriptors given."""
+    then its cases, a batch of them at a time (`run`). The opening is answered with the first batch: it is sent
+    ahead, and the supervisor's answer to it read when the cases' are (a round trip less a grading)."""
 
     def __init__(
         self,
@@ -182,6 +187,7 @@ class Grading:
         nice: int,
     ) -> None:
         self.wall_seconds = wall_seconds
+        self.ready = False
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock.settimeout(OPEN_SECONDS)
         try:
@@ -209,38 +215,59 @@ class Grading:
                 s.encode() + b"\0" for s in [*argv, *(f"{k}={v}" for k, v in env.items())]
             )
             socket.send_fds(self.sock, [b"O" + body], [archive])
-            reply = self.sock.recv(1024)
         except OSError as exc:
             self.close()
             raise Unavailable(f"the warm supervisor did not take the grading ({exc})") from None
         finally:
             os.close(archive)
+
+    def _opened(self) -> None:
+        """Read the answer to the opening: Unavailable unless the supervisor took the grading."""
+        try:
+            self.sock.settimeout(OPEN_SECONDS)
+            reply = self.sock.recv(1024)
+        except OSError as exc:
+            raise Unavailable(f"the warm supervisor did not take the grading ({exc})") from None
         if reply != b"R":
-            self.close()
             why = reply[1:].decode("utf-8", "replace") if reply else "it ended"
             raise Unavailable(f"the warm supervisor did not take the grading: {why}")
+        self.ready = True
 
-    def run(self, fds: list[int]) -> dict[str, Any]:
-        """One case on `fds` (stdin, stdout, stderr): how it ended, as sandbox.supervise.serve_cases says it."""
+    def run(self, cases: list[list[int]]) -> list[dict[str, Any]]:
+        """Up to BATCH cases, each on its descriptors (stdin, stdout, stderr), one after the other: how each ended,
+        as sandbox.supervise.serve_cases says it. Unavailable only before any case ran (the grading was not
+        taken); ConnectionError when the supervisor stopped answering."""
+        assert 0 < len(cases) <= BATCH
         try:
-            socket.send_fds(self.sock, [b"C"], fds)
-            self.sock.settimeout(self.wall_seconds + 5)
-            reply = self.sock.recv(ENDED.size + 1024)
+            socket.send_fds(self.sock, [b"C"], [fd for fds in cases for fd in fds])
+        except OSError as exc:
+            if not self.ready:
+                self._opened()  # says why it was not taken
+            raise ConnectionError(f"the warm supervisor stopped answering ({exc})") from None
+        if not self.ready:
+            self._opened()
+        try:
+            self.sock.settimeout(len(cases) * (self.wall_seconds + 1) + 5)
+            reply = self.sock.recv(len(cases) * REPORT_BYTES)
         except OSError as exc:
             raise ConnectionError(f"the warm supervisor stopped answering ({exc})") from None
-        if len(reply) < ENDED.size:
+        answered = []
+        for at in range(0, len(reply) - REPORT_BYTES + 1, REPORT_BYTES):
+            status, timed_out, cpu_us, maxrss_kb = ENDED.unpack_from(reply, at)
+            ended: dict[str, Any] = {
+                "status": status,
+                "cpu_seconds": cpu_us / 1e6,
+                "maxrss_kb": maxrss_kb,
+                "timed_out": bool(timed_out),
+            }
+            error = reply[at + ENDED.size : at + REPORT_BYTES].split(b"\0", 1)[0]
+            if error:
+                ended["setup_error"] = error.decode("utf-8", "replace")
+            answered.append(ended)
+        # Fewer answers than cases: the supervisor put /work back and could not (the last answer says so)
+        if len(answered) < len(cases) and not (answered and "setup_error" in answered[-1]):
             raise ConnectionError("the warm supervisor ended during a case")
-        status, timed_out, cpu_us, maxrss_kb = ENDED.unpack_from(reply)
-        ended: dict[str, Any] = {
-            "status": status,
-            "cpu_seconds": cpu_us / 1e6,
-            "maxrss_kb": maxrss_kb,
-            "timed_out": bool(timed_out),
-        }
-        error = reply[ENDED.size :].decode("utf-8", "replace")
-        if error:
-            ended["setup_error"] = error
-        return ended
+        return answered
 
     def close(self) -> None:
         self.sock.close()

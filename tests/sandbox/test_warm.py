@@ -187,6 +187,45 @@ def test_two_gradings_at_once_cannot_reach_each_other(native: NativeGrader):
     assert_nothing_outlived_the_run()
 
 
+# Says its uid and what /work held besides its program when it started, then leaves a file, a directory and a
+# changed program behind (the expected output never matches: the judge's message shows what it printed)
+LEAVES_TRACES = r"""#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+int main(void) {
+    printf("uid %d found", (int)getuid());
+    DIR *d = opendir("/work");
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "program"))
+            printf(" %s", e->d_name);
+    puts("");
+    FILE *f = fopen("/work/left-behind", "w");
+    if (f) fputs("a grading's answer\n", f), fclose(f);
+    mkdir("/work/dir-behind", 0777);
+    chmod("/work/program", 0777);
+    return 0;
+}
+"""
+
+
+def test_a_handler_serves_gradings_one_after_another_and_each_finds_work_as_it_began(
+    native: NativeGrader,
+):
+    """A handler is kept for the next grading (its fork and mount namespace cost more than the cases of a
+    millisecond program): one after the other, gradings share its uid, and none finds what the last left."""
+    needs("c")
+    job = SandboxJob(
+        code=LEAVES_TRACES, language="c", io_cases=[{"stdin": "", "stdout": "?\n"}], limits=LIMITS
+    )
+    said = [printed(native.run(job)) for _ in range(6)]
+    assert all(re.fullmatch(r"uid \d+ found", line) for line in said), said
+    uids = [int(line.split()[1]) for line in said]
+    assert len(set(uids)) < len(uids), f"every grading had a handler of its own: {uids}"
+    assert_nothing_outlived_the_run()
+
+
 @contextlib.contextmanager
 def own_server(loop, tmp_path, **options) -> Iterator[tuple[NativeGrader, int]]:
     """A sandbox server of the test's own (it is harmed, or made otherwise): a grader, and the server's pid."""
