@@ -7,6 +7,9 @@ judges and workers on one machine share it safely: a reader sees a whole entry o
 SHA-256 of its content and is verified before use; a damaged one is removed and compiled again. The directory is
 bounded: past `max_bytes`, the least recently used entries go (a hit refreshes its entry's time).
 
+A process that lives on (the warm judge) may keep the entries it read in memory too (`remember`), within a bound of
+its own: an entry read and verified once is then used without reading, decoding and hashing it again.
+
 Written here rather than taken from a library: the entries are a few small files each, must be verified and shared
 between forked judges without a server, and the standard library does it in a page.
 """
@@ -19,7 +22,9 @@ import json
 import os
 import random
 import tempfile
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +56,35 @@ class CompileCache:
         self.dir = Path(directory)
         self.max_bytes = max_bytes
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Entries kept in memory, least recently used first (none unless `remember` is called)
+        self._memory: OrderedDict[str, tuple[Entry, int]] = OrderedDict()
+        self._memory_bytes = 0
+        self._memory_max = 0
+        self._lock = threading.Lock()
+
+    def remember(self, max_bytes: int) -> None:
+        """Keep up to `max_bytes` of the entries read (their files' sizes) in this process's memory."""
+        self._memory_max = max_bytes
+
+    def _recalled(self, key: str) -> Entry | None:
+        with self._lock:
+            kept = self._memory.get(key)
+            if kept is not None:
+                self._memory.move_to_end(key)
+            return kept[0] if kept else None
+
+    def _keep(self, key: str, entry: Entry) -> None:
+        size = sum(len(data) for data in entry.files.values()) + len(entry.diagnostics)
+        if size > self._memory_max // 8:  # a few large entries would push out every other
+            return
+        with self._lock:
+            if key in self._memory:
+                return
+            self._memory[key] = (entry, size)
+            self._memory_bytes += size
+            while self._memory_bytes > self._memory_max:
+                _, (_, dropped) = self._memory.popitem(last=False)
+                self._memory_bytes -= dropped
 
     def _path(self, key: str) -> Path:
         if not key.isalnum():
@@ -59,6 +93,10 @@ class CompileCache:
 
     def get(self, key: str) -> Entry | None:
         path = self._path(key)
+        if self._memory_max:
+            recalled = self._recalled(key)
+            if recalled is not None:
+                return recalled
         try:
             raw = json.loads(path.read_bytes())
             files = raw["files"]
@@ -78,6 +116,8 @@ class CompileCache:
             os.utime(path)  # recently used
         except OSError:
             pass
+        if self._memory_max:
+            self._keep(key, entry)
         return entry
 
     def put(self, key: str, entry: Entry) -> None:

@@ -24,6 +24,8 @@ from sandbox import confine, inside, judge, runs, spawner, warm, wire  # noqa: F
 from sandbox.compile_cache import CompileCache
 
 JOB_READ_SECONDS = 10
+# The compile cache entries the warm judge keeps in memory (a C program's is about 16 KiB)
+WARM_CACHE_BYTES = 64 * 2**20
 
 
 def handle(conn: socket.socket, opts: judge.Options) -> None:
@@ -70,6 +72,8 @@ def start_warm_judge(path: str, opts: judge.Options) -> None:
         os.umask(old_umask)
         listener.listen(256)
         persistent = dataclasses.replace(opts, persistent=True)
+        if opts.cache is not None:  # its hits are most of its jobs: kept read and verified
+            opts.cache.remember(WARM_CACHE_BYTES)
         with ThreadPoolExecutor(max_workers=warm.SLOTS, thread_name_prefix="judge") as pool:
             while True:
                 conn, _ = listener.accept()

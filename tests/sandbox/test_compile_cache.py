@@ -41,3 +41,27 @@ def test_a_dead_judges_temporary_file_is_swept(tmp_path):
     fresh.write_bytes(b"half")
     cache.sweep()
     assert not old.exists() and fresh.exists()
+
+
+def test_a_process_that_remembers_uses_what_it_read_and_verified_within_its_bound(tmp_path):
+    cache = CompileCache(str(tmp_path), 10_000_000)
+    cache.remember(8_000)
+    for n in range(4):
+        cache.put(f"k{n}", Entry(True, {"program": bytes([n]) * 900}, ""))
+    assert cache.get("k0") == Entry(True, {"program": bytes([0]) * 900}, "")
+    (tmp_path / f"k0{SUFFIX}").unlink()  # swept by another worker: still known here
+    assert cache.get("k0") == Entry(True, {"program": bytes([0]) * 900}, "")
+    # A damaged file is not read again once its entry is remembered; one never read is verified as ever
+    damaged = tmp_path / f"k1{SUFFIX}"
+    damaged.write_bytes(damaged.read_bytes().replace(b'"ok": true', b'"ok": false'))
+    assert cache.get("k1") is None and not damaged.exists()
+    # Past the bound the least recently used go; an entry over an eighth of it is never kept
+    for n in range(2, 12):
+        cache.put(f"m{n}", Entry(True, {"program": bytes([n]) * 900}, ""))
+        assert cache.get(f"m{n}") is not None
+    (tmp_path / f"k0{SUFFIX}").write_bytes(b"")  # were k0 still remembered, this would not be read
+    assert cache.get("k0") is None
+    cache.put("big", Entry(True, {"program": b"x" * 1500}, ""))
+    assert cache.get("big") is not None
+    (tmp_path / f"big{SUFFIX}").unlink()
+    assert cache.get("big") is None

@@ -153,15 +153,18 @@ def test_identical_code_compiles_once_and_a_damaged_entry_is_compiled_again(nati
     new = entries(native) - before
     assert first.compile == {"cached": False, "ms": first.compile["ms"], "ok": True}
     assert len(new) == 1
-    # A second student with the same code, and the same code graded after a test change: no compile
-    second = grade(native, "c", code, io_cases=SUM_CASES[:1])
-    assert second.compile["cached"] is True and second.verdict == "passed"
-    assert entries(native) - before == new
-    # A damaged entry fails its hash and is compiled again
-    path = Path(native.cache_dir) / new.pop()
+    # A damaged entry fails its hash and is compiled again (damaged before any judge read it: the warm judge keeps
+    # what it has read and verified in memory)
+    path = Path(native.cache_dir) / next(iter(new))
     path.write_bytes(path.read_bytes().replace(b'"ok": true', b'"ok": false'))
+    second = grade(native, "c", code)
+    assert second.compile["cached"] is False and second.verdict == "passed"
+    # A second student with the same code, and the same code graded after a test change: no compile
     third = grade(native, "c", code)
-    assert third.compile["cached"] is False and third.verdict == "passed"
+    assert third.compile["cached"] is True and third.verdict == "passed"
+    fourth = grade(native, "c", code, io_cases=SUM_CASES[:1])
+    assert fourth.compile["cached"] is True and fourth.verdict == "passed"
+    assert entries(native) - before == new
 
 
 def test_a_compile_error_is_cached_too_and_a_driver_change_compiles_again(native):
