@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 MODES = ("auto", "forkserver", "fresh")
+# Connections to the warm judge kept open for the next job (a connection a job cost the worker and the judge about
+# 0.1 ms of CPU: the connect, the judge's accept and its thread's start); the judge closes one idle longer than
+# sandbox.server.WARM_IDLE_SECONDS
+WARM_IDLE_CONNECTIONS = 8
 UNSAFE_WARNING = (
     "UNSAFE: graded WITHOUT isolation (GRADEFLOW_UNSAFE_GRADING is on). Never use this with "
     "untrusted code."
@@ -153,6 +157,10 @@ class Sandbox:
         self._server: asyncio.subprocess.Process | None = None
         self._dir: str | None = None
         self._lock = asyncio.Lock()
+        # Open connections to the warm judge, none in use, with the event loop they belong to
+        self._warm_idle: list[
+            tuple[asyncio.AbstractEventLoop, asyncio.StreamReader, asyncio.StreamWriter]
+        ] = []
 
     # --- lifecycle ---------------------------------------------------------------------------------------------
     def _argv(self, *extra: str) -> list[str]:
@@ -261,6 +269,9 @@ class Sandbox:
             )
 
     async def close(self) -> None:
+        for _, _, writer in self._warm_idle:
+            writer.close()
+        self._warm_idle.clear()
         if self._server and self._server.returncode is None:
             self._server.terminate()
             await self._server.wait()
@@ -363,16 +374,46 @@ class Sandbox:
     async def _via_warm_judge(self, payload: dict, timeout: float) -> dict[str, Any] | None:
         """The warm judge's result (sandbox.server.start_warm_judge), or None: there is none (this machine has no
         warm supervisor, or it ended), or the job needs a fork (a compile; the supervisor busy) and goes to the
-        fork server."""
-        try:
-            reader, writer = await asyncio.open_unix_connection(self._warm_socket_path)
-        except OSError:
-            return None
-        try:
-            result = await self._exchange(reader, writer, payload, timeout)
-        finally:
+        fork server. On a connection kept from an earlier job when there is one."""
+        loop = asyncio.get_running_loop()
+        while True:
+            kept = self._warm_connection(loop)
+            if kept is not None:
+                reader, writer = kept
+            else:
+                try:
+                    reader, writer = await asyncio.open_unix_connection(self._warm_socket_path)
+                except OSError:
+                    return None
+            try:
+                result = await self._exchange(reader, writer, payload, timeout)
+            except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                writer.close()
+                closed_while_kept = kept is not None and (
+                    not isinstance(exc, asyncio.IncompleteReadError) or not exc.partial
+                )
+                if closed_while_kept:  # the judge closed it idle (or ended): the job was not read
+                    continue
+                raise
+            except BaseException:  # a half-read answer would be the next job's: never kept
+                writer.close()
+                raise
+            if len(self._warm_idle) < WARM_IDLE_CONNECTIONS:
+                self._warm_idle.append((loop, reader, writer))
+            else:
+                writer.close()
+            return None if result.get("cold") else result
+
+    def _warm_connection(
+        self, loop: asyncio.AbstractEventLoop
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """A kept connection of this event loop, if one is open."""
+        while self._warm_idle:
+            owner, reader, writer = self._warm_idle.pop()
+            if owner is loop and not writer.is_closing() and not reader.at_eof():
+                return reader, writer
             writer.close()
-        return None if result.get("cold") else result
+        return None
 
     async def _via_fresh_interpreter(self, payload: dict, timeout: float) -> dict[str, Any]:
         ours, theirs = socket.socketpair()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import select
 import signal
 import socket
 import sys
@@ -24,6 +25,8 @@ from sandbox import confine, inside, judge, runs, spawner, warm, wire  # noqa: F
 from sandbox.compile_cache import CompileCache
 
 JOB_READ_SECONDS = 10
+# A connection to the warm judge waits this long for its next job, then is closed (the client keeps a few open)
+WARM_IDLE_SECONDS = 5
 # The compile cache entries the warm judge keeps in memory (a C program's is about 16 KiB)
 WARM_CACHE_BYTES = 64 * 2**20
 
@@ -74,7 +77,8 @@ def start_warm_judge(path: str, opts: judge.Options) -> None:
         persistent = dataclasses.replace(opts, persistent=True)
         if opts.cache is not None:  # its hits are most of its jobs: kept read and verified
             opts.cache.remember(WARM_CACHE_BYTES)
-        with ThreadPoolExecutor(max_workers=warm.SLOTS, thread_name_prefix="judge") as pool:
+        # A thread a connection: those grading (at most one a supervisor slot) and those kept open between jobs
+        with ThreadPoolExecutor(max_workers=2 * warm.SLOTS, thread_name_prefix="judge") as pool:
             while True:
                 conn, _ = listener.accept()
                 pool.submit(handle_warm, conn, persistent)
@@ -85,29 +89,38 @@ def start_warm_judge(path: str, opts: judge.Options) -> None:
 def handle_warm(
     conn: socket.socket, opts: judge.Options
 ) -> None:  # pragma: no cover - in the warm judge
-    """One job in the warm judge: graded here if it can be without a fork, else answered "cold"."""
+    """The jobs of one connection in the warm judge, one after the other: each graded here if it can be without a
+    fork, else answered "cold". The connection is closed once idle for WARM_IDLE_SECONDS."""
     with conn:
-        try:
-            job = wire.recv(conn, time.monotonic() + JOB_READ_SECONDS, limit=4 * wire.MAX_FRAME)
-        except (EOFError, OSError, wire.Timeout, wire.ProtocolError):
-            return
-        result: dict = {"cold": True}
-        name = job.get("language") or "python"
-        if (
-            name in languages.NAMES
-            and languages.get(name).warm_runs
-            and not job.get("simulate_missing")
-        ):
+        waiting = select.poll()
+        waiting.register(conn, select.POLLIN)
+        while True:
             try:
-                result = {**judge.run_job(job, opts), "judge": "warm"}
-            except runs.NeedsFork:
-                result = {"cold": True}
-            except Exception as exc:  # noqa: BLE001 - as in handle: an infrastructure fault, retried upstream
-                result = {"sandbox_error": f"the judge failed: {type(exc).__name__}: {exc}"}
-        try:
-            wire.send(conn, result)
-        except OSError:  # the client gave up on the job
-            pass
+                job = wire.recv(conn, time.monotonic() + JOB_READ_SECONDS, limit=4 * wire.MAX_FRAME)
+            except (EOFError, OSError, wire.Timeout, wire.ProtocolError):
+                return
+            try:
+                wire.send(conn, warm_result(job, opts))
+            except OSError:  # the client gave up on the job
+                return
+            if not waiting.poll(WARM_IDLE_SECONDS * 1000):
+                return
+
+
+def warm_result(job: dict, opts: judge.Options) -> dict:  # pragma: no cover - in the warm judge
+    name = job.get("language") or "python"
+    if (
+        name not in languages.NAMES
+        or not languages.get(name).warm_runs
+        or job.get("simulate_missing")
+    ):
+        return {"cold": True}
+    try:
+        return {**judge.run_job(job, opts), "judge": "warm"}
+    except runs.NeedsFork:
+        return {"cold": True}
+    except Exception as exc:  # noqa: BLE001 - as in handle: an infrastructure fault, retried upstream
+        return {"sandbox_error": f"the judge failed: {type(exc).__name__}: {exc}"}
 
 
 def serve_forever(path: str, opts: judge.Options) -> None:

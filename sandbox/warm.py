@@ -4,7 +4,8 @@ the cases of every grading of an already compiled C or C++ program (issue #22).
 A native grading's own namespaces, empty root and Python pid 1 cost about ten times a millisecond program's run
 (BENCHMARKS.md, "Languages"). Here they are made once, when the server starts (`start`); each grading is then a
 connection to the supervisor (`Grading`), which gives it a handler with its own mount namespace, its own /work and
-its own uid, and starts each case as a confined process of that uid (warm.c says what each step stops). Gradings
+its own uid (a handler kept from an earlier grading once that one has ended and its /work is gone), and starts each
+case as a confined process of that uid (warm.c says what each step stops). Gradings
 served at once share the pid, network, ipc and uts namespaces, and what that would let them share is shut: no
 /proc, no network interface, no signal or trace across uids without capabilities, no SysV IPC or POSIX message
 queue (the program profile's filter), no process outliving its case.

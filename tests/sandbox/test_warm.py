@@ -4,10 +4,12 @@ gradings at once stays shut; a grading the supervisor cannot take is served the 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
 import signal
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -224,6 +226,32 @@ def test_a_handler_serves_gradings_one_after_another_and_each_finds_work_as_it_b
     uids = [int(line.split()[1]) for line in said]
     assert len(set(uids)) < len(uids), f"every grading had a handler of its own: {uids}"
     assert_nothing_outlived_the_run()
+
+
+def test_jobs_one_after_another_share_a_connection_to_the_warm_judge_and_one_it_closed_is_not_a_fault(
+    native: NativeGrader,
+):
+    """The client keeps its connection to the warm judge for the next job. One the judge has closed meanwhile (idle
+    too long, or the judge restarted) costs the job nothing: it goes on a new connection."""
+    needs("c")
+    job = SandboxJob(code=PROGRAMS["c"]["right"], language="c", io_cases=SUM_CASES, limits=LIMITS)
+    assert native.run(job).judge in ("", "warm")  # compiled (forked), or already in the cache
+    sandbox = native.sandbox
+    assert native.run(job).judge == "warm"
+    kept = [writer for _, _, writer in sandbox._warm_idle]
+    assert len(kept) == 1
+    assert native.run(job).judge == "warm"
+    assert [writer for _, _, writer in sandbox._warm_idle] == kept, "the same connection again"
+
+    async def closed_by_the_judge() -> None:
+        ours, theirs = socket.socketpair()
+        theirs.close()  # as the judge closes an idle connection: the client has not read the end yet
+        reader, writer = await asyncio.open_unix_connection(sock=ours)
+        sandbox._warm_idle.append((asyncio.get_running_loop(), reader, writer))
+
+    native.loop.run(closed_by_the_judge())
+    result = native.run(job)
+    assert result.judge == "warm" and result.verdict == "passed", (result.judge, result.message)
 
 
 @contextlib.contextmanager
