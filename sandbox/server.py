@@ -60,7 +60,7 @@ def handle(conn: socket.socket, opts: judge.Options) -> None:
 
 def start_warm_judge(path: str, opts: judge.Options) -> None:
     """Fork the warm judge (before the server has any thread): a persistent judge that grades, in a thread per
-    job and without forking anything, the jobs whose program is in the compile cache and whose cases the warm
+    connection (a client's connection is kept for its next jobs) and without forking anything, the jobs whose program is in the compile cache and whose cases the warm
     supervisor runs (sandbox.warm). A judge forked per job costs several times such a grading (the fork of this
     process and what it copies on write: BENCHMARKS.md, "Languages"). Whatever it cannot finish without a fork
     (a compile, the supervisor busy) it answers "cold", and the client sends the job here, to the fork server."""

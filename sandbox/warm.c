@@ -504,6 +504,12 @@ static int hand_over(int control, int conn) {
     return sendmsg(control, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
 }
 
+/* A handler that ended, or cannot be reached: never handed a grading again, and its uid free once it is reaped */
+static void retire(int slot) {
+    idle[slot] = -1;
+    kill(handlers[slot], SIGKILL);
+}
+
 /* --- pid 1 ------------------------------------------------------------------------------------------------------- */
 int main(int argc, char **argv) {
     int slots = argc > 1 ? atoi(argv[1]) : 0;
@@ -554,7 +560,7 @@ int main(int argc, char **argv) {
                 char said = 0;
                 ssize_t got = recv(controls[i], &said, 1, MSG_DONTWAIT);
                 if (got == 1 && said == 'I') idle[i] = 1;
-                else if (!(got < 0 && (errno == EAGAIN || errno == EINTR))) idle[i] = -1;
+                else if (!(got < 0 && (errno == EAGAIN || errno == EINTR))) retire(i);
             }
         if (polls[1].revents) { /* handlers that ended free their uid; anything else left here is reaped too */
             struct signalfd_siginfo si;
@@ -575,7 +581,7 @@ int main(int argc, char **argv) {
                 if (handlers[i] && idle[i] == 1) {
                     idle[i] = 0;
                     if (hand_over(controls[i], conn) == 0) slot = i;
-                    else idle[i] = -1; /* it is ending: reaped once it has */
+                    else retire(i);
                 }
             for (int i = 0; i < slots && slot < 0; i++) /* else a new one, while uids are free */
                 if (!handlers[i]) {

@@ -239,9 +239,10 @@ def test_jobs_one_after_another_share_a_connection_to_the_warm_judge_and_one_it_
     sandbox = native.sandbox
     assert native.run(job).judge == "warm"
     kept = [writer for _, _, writer in sandbox._warm_idle]
-    assert len(kept) == 1
-    assert native.run(job).judge == "warm"
-    assert [writer for _, _, writer in sandbox._warm_idle] == kept, "the same connection again"
+    assert kept, "the connection was kept"
+    for _ in range(3):
+        assert native.run(job).judge == "warm"
+        assert [writer for _, _, writer in sandbox._warm_idle] == kept, "the same connection again"
 
     async def closed_by_the_judge() -> None:
         ours, theirs = socket.socketpair()
