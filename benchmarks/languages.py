@@ -422,25 +422,34 @@ regrade of {REGRADE:,} C submissions at least 0.7x the bare rate with {AT_ONCE} 
 Reading it: where a test does real work (the JVM's and Node's start-up, Primes' arithmetic) the sandbox costs
 little beside it. A C or C++ program that answers in a millisecond is measured against what isolation costs
 whatever the program. Such programs run warm (sandbox/warm.c, since commit e4d5a77): the namespaces, their empty
-root and their pid 1 are made once per sandbox server; a grading gets its own mount namespace, /work and uid from
-it (0.38 ms), each case a fresh confined process of that uid (0.98 ms, where the bare run of the same program
-takes 0.74-0.79 ms; the seccomp filter's load is 0.08 ms of it), and a program already in the compile cache is
-graded by the warm judge, without a fork (its own work: 1.3 ms of CPU a grading). Medians of 300 gradings, one at a
-time, measured beside this table on 2026-12-06. Before (2026-12-05, commit a6f9b78), every grading made its own
-namespaces, root and Python pid 1 and was graded by a judge forked for it: C 16.1 / 3.6 ms (4.53x), C++ 19.0 /
-5.9 ms (3.25x), a warm regrade of Sum 97.8/s (0.24x). What is left above 1.5x is per grading more than per
-case: the exchange between the worker and the warm judge, and the judge's own work, about 3 ms beside a bare
-grading's 3. A warm regrade is bounded besides by the regrade's own work for each submission (reading it,
-recording its result and its change of score), which the bare rate does not do. CPU a submission in a warm
-regrade of Sum (2026-12-06, commit 29703db, two runs): the cases, their handlers and the kernel 3.6-3.8 ms, the
-warm judge 1.3, the worker's own Python 1.3-1.5, Temporal 0.4, PostgreSQL 0.2; a bare grading is about 3.5 ms of
-CPU (2 cores at the bare rate). Since that commit a chunk holds 100 submissions and records them 25 at a time
-(Temporal's CPU a submission 0.8-1.0 -> 0.35-0.47 ms), and inserts its grading runs with one cached statement
-(the worker's CPU, warm judge included, 3.1-3.5 -> 2.3-2.9 ms). Regrades of the same 1,000 in one stack: 214-241/s
-with chunks of 25, 241-274/s with chunks of 100 (the two interleaved), 263-277/s with the cached insert too. The
-bare rate itself moved between 392/s and 564/s from one run of this benchmark to the next (2026-12-06), and the
-ratio with it: the run before this one (09:17, commit 369f74a; since then only a failed chunk's cancelling changed) measured C 2.20x, C++
-1.44x, a warm regrade of Sum 240.0/s against 392.5/s bare (0.61x), Primes 0.91x.
+root and their pid 1 are made once per sandbox server; a grading gets a handler with its own mount namespace,
+/work and uid, each case a fresh confined process of that uid (the seccomp filter's load is 0.08 ms of it), and a
+program already in the compile cache is graded by the warm judge, without a fork. Before (2026-12-05, commit
+a6f9b78), every grading made its own namespaces, root and Python pid 1 and was graded by a judge forked for it:
+C 16.1 / 3.6 ms (4.53x), C++ 19.0 / 5.9 ms (3.25x), a warm regrade of Sum 97.8/s (0.24x).
+
+What each grading costs beside its cases (2026-12-06, warm C Sum gradings through the sandbox alone, 4 at once,
+1,500 each of 1, 4 and 8 cases, CPU of the whole machine): a case 0.84 ms, a grading's own 1.05-1.11 ms at commit
+ee4a41c (the warm judge 0.45, the client 0.2, the handler's fork, mount namespace and their end about 0.35, pid 1
+0.07); a case 0.76 ms, a grading 0.72 ms since commit 1161fd1. What changed: a handler is kept for the next
+grading once its last has ended and its /work is gone (a grading opened, run one case and closed, against one case
+more on an open grading: 0.60-0.77 -> 0.24-0.30 ms of CPU, 1.30-1.40 -> 0.85-0.88 ms of wall); a grading's cases
+go to the supervisor in one message, sent right behind the opening, answered in one (the judge's CPU a case
+0.09 -> 0.06 ms); the client keeps its connection to the warm judge for the next job; the warm judge keeps the
+compile cache entries it has read and verified in memory; a regrade chunk reads the batch's pause flag at most
+every 0.2 s, not once a submission.
+
+A warm regrade is bounded besides by the regrade's own work for each submission (reading it, recording its result
+and its change of score), which the bare rate does not do. CPU a submission in warm regrades of the same 1,000
+Sums in one stack (2026-12-06, 3 regrades each): 5.2-5.6 ms at commit ee4a41c (the cases, handlers and kernel
+3.0-3.2, the warm judge 0.8, the worker's own Python 0.6-0.8, Temporal 0.2-0.3; 341-373/s against 566/s bare);
+4.2-4.6 ms since commit 1161fd1 (2.5, 0.4-0.6, 0.45-0.5, 0.2; 423-452/s, the first of them, as here, reading each
+program from the compile cache's file). A bare grading is about 3.5 ms of CPU (2 cores at the bare rate), so the
+ratio also moves with the host: the bare rate moved between 392/s and 615/s from one run of this benchmark to the
+next (2026-12-06). Runs of this benchmark the same day: 10:11 (commit 0e4cf07) C 1.77x, C++ 1.56x, a warm regrade
+of Sum 301.0/s against 544.5/s bare (0.55x); 13:10 (commit 56336d7: kept handlers, batched cases, the pause flag)
+C 1.45x, C++ 1.41x, Sum 401.2/615.5/s (0.65x); 13:22 (commit 1161fd1: the kept connections and the cache in
+memory too) C 1.27x, C++ 1.15x, Sum 405.0/562.7/s (0.72x), Primes 0.96x.
 """
     write_section("languages", body)
     print("wrote BENCHMARKS.md")
