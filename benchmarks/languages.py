@@ -447,8 +447,8 @@ Sums in one stack (2026-12-06, 3 regrades each): 5.2-5.6 ms at commit ee4a41c (t
 program from the compile cache's file). A bare grading is about 3.5 ms of CPU (2 cores at the bare rate), so the
 ratio also moves with the host: the bare rate moved between 392/s and 615/s from one run of this benchmark to the
 next (2026-12-06). Runs of this benchmark the same day: 10:11 (commit 0e4cf07) C 1.77x, C++ 1.56x, a warm regrade
-of Sum 301.0/s against 544.5/s bare (0.55x); 13:10 (commit 56336d7: kept handlers, batched cases, the pause flag)
-C 1.45x, C++ 1.41x, Sum 401.2/615.5/s (0.65x); 13:22 (commit 1161fd1: the kept connections and the cache in
+of Sum 301.0/s against 544.5/s bare (0.55x); 12:59 (commit 56336d7: kept handlers, batched cases, the pause flag)
+C 1.45x, C++ 1.41x, Sum 401.2/615.5/s (0.65x); 13:12 (commit 1161fd1: the kept connections and the cache in
 memory too) C 1.27x, C++ 1.15x, Sum 405.0/562.7/s (0.72x), Primes 0.96x.
 """
     write_section("languages", body)
