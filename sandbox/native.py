@@ -10,12 +10,13 @@ the sandbox: the judge compares it here, test by test.
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import os
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +32,10 @@ RECIPE = "1"
 COMPILE_FILE_MB = 64
 COMPILE_WORK_MB = 256
 MESSAGE_LINES = 12
-# The outputs of a batch of warm cases held at once (each case's stdout at its limit, and 64 KiB of stderr)
+# The outputs of a batch of warm cases held at once (each case's stdout at its limit, and its stderr)
 BATCH_OUTPUT_BYTES = 16 * 2**20
+# What a case's record reads of its stderr
+STDERR_BYTES = 64 * 1024
 SEALED = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 # Words for the signals a crashed program most often dies of
 SIGNAL_WORDS = {
@@ -258,9 +261,8 @@ def run_cases(
                 return _warm_cases(grading, language, limits, cases, used)
             finally:
                 grading.close()
-        except (
-            warm.Unavailable
-        ) as exc:  # (busy, or ended; before any case ran): namespaces of its own
+        except warm.Unavailable as exc:
+            # (busy, or ended; before any case ran): the grading gets namespaces of its own
             if opts.persistent:
                 raise runs.NeedsFork(str(exc)) from None
     if opts.persistent:
@@ -305,47 +307,47 @@ def _warm_cases(
 ) -> list[dict[str, Any]]:
     """The cases run by the warm supervisor (sandbox.warm), a batch a message; their CPU and peak memory added to
     `used`. A batch's outputs are held at once: at most about BATCH_OUTPUT_BYTES of them."""
-    per_message = max(1, min(warm.BATCH, BATCH_OUTPUT_BYTES // (limits.output_kb * 1024 + 65536)))
+    per_message = max(
+        1, min(warm.BATCH, BATCH_OUTPUT_BYTES // (limits.output_kb * 1024 + STDERR_BYTES))
+    )
     records = []
     for start in range(0, len(cases), per_message):
         group = cases[start : start + per_message]
-        files: list[list[int]] = []
-        try:
-            for case, _ in group:
-                files.append(case_files(case))
+        with case_files([case for case, _ in group]) as files:
             try:
                 answered = grading.run(files)
             except ConnectionError as exc:
                 raise runs.SandboxFault(str(exc)) from None
+            # Fewer answers than cases only after one that says why (judged raises it)
             for (case, name), fds, ended in zip(group, files, answered, strict=False):
                 used["cpu_seconds"] += ended["cpu_seconds"]
                 used["maxrss_kb"] = max(used["maxrss_kb"], ended["maxrss_kb"])
                 records.append(judged(language, limits, case, name, fds, ended))
-        finally:
-            for fds in files:
-                for fd in fds:
-                    os.close(fd)
     return records
 
 
-def case_files(case: dict[str, Any]) -> list[int]:
-    """A case's stdin, stdout and stderr. In memory, never on a disk: stdin sealed (the program cannot change what
-    it is given), stdout and stderr bounded by the output limit (RLIMIT_FSIZE holds for these files as for any)."""
-    stdin = os.memfd_create("stdin", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-    fds = [stdin]
+@contextlib.contextmanager
+def case_files(cases: list[dict[str, Any]]) -> Iterator[list[list[int]]]:
+    """Each case's stdin, stdout and stderr, closed on leaving. In memory, never on a disk: stdin sealed (the
+    program cannot change what it is given), stdout and stderr bounded by the output limit (RLIMIT_FSIZE holds for
+    these files as for any)."""
+    files: list[list[int]] = []
     try:
-        fds += [
-            os.memfd_create("stdout", os.MFD_CLOEXEC),
-            os.memfd_create("stderr", os.MFD_CLOEXEC),
-        ]
-        os.write(stdin, str(case.get("stdin", "")).encode())
-        fcntl.fcntl(stdin, fcntl.F_ADD_SEALS, SEALED)
-        os.lseek(stdin, 0, os.SEEK_SET)
-    except BaseException:
-        for fd in fds:
-            os.close(fd)
-        raise
-    return fds
+        for case in cases:
+            fds: list[int] = []
+            files.append(fds)
+            stdin = os.memfd_create("stdin", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+            fds.append(stdin)
+            fds.append(os.memfd_create("stdout", os.MFD_CLOEXEC))
+            fds.append(os.memfd_create("stderr", os.MFD_CLOEXEC))
+            os.write(stdin, str(case.get("stdin", "")).encode())
+            fcntl.fcntl(stdin, fcntl.F_ADD_SEALS, SEALED)
+            os.lseek(stdin, 0, os.SEEK_SET)
+        yield files
+    finally:
+        for fds in files:
+            for fd in fds:
+                os.close(fd)
 
 
 def run_case(
@@ -356,12 +358,8 @@ def run_case(
     name: str,
 ) -> dict[str, Any]:
     """One case, run by `run` on its stdin, stdout and stderr; what it printed is compared here."""
-    fds = case_files(case)
-    try:
+    with case_files([case]) as [fds]:
         return judged(language, limits, case, name, fds, run(fds))
-    finally:
-        for fd in fds:
-            os.close(fd)
 
 
 def judged(
@@ -386,7 +384,7 @@ def judged(
     }
     output_limit = limits.output_kb * 1024
     output = os.pread(fds[1], output_limit + 1, 0)
-    stderr = os.pread(fds[2], 64 * 1024, 0).decode("utf-8", "replace")
+    stderr = os.pread(fds[2], STDERR_BYTES, 0).decode("utf-8", "replace")
     if ended["timed_out"]:
         if len(output) >= output_limit:
             record.update(kind="output", message="Output limit exceeded")

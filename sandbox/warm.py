@@ -239,14 +239,15 @@ class Grading:
         as sandbox.supervise.serve_cases says it. Unavailable only before any case ran (the grading was not
         taken); ConnectionError when the supervisor stopped answering."""
         assert 0 < len(cases) <= BATCH
+        unsent: OSError | None = None
         try:
             socket.send_fds(self.sock, [b"C"], [fd for fds in cases for fd in fds])
         except OSError as exc:
-            if not self.ready:
-                self._opened()  # says why it was not taken
-            raise ConnectionError(f"the warm supervisor stopped answering ({exc})") from None
+            unsent = exc
         if not self.ready:
-            self._opened()
+            self._opened()  # Unavailable, and why, when the grading was not taken
+        if unsent is not None:
+            raise ConnectionError(f"the warm supervisor stopped answering ({unsent})") from None
         try:
             self.sock.settimeout(len(cases) * (self.wall_seconds + 1) + 5)
             reply = self.sock.recv(len(cases) * REPORT_BYTES)
